@@ -1,0 +1,57 @@
+"""The Flask application factory."""
+
+from __future__ import annotations
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from broker import context, errors, health, openapi, pages
+from broker.auth import current, oidc
+from broker.auth import routes as auth_routes
+from broker.config import Settings, load_settings
+from broker.db import make_engine, make_sessionmaker
+
+MAX_REQUEST_BYTES = 16 * 1024 * 1024
+
+_SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    # Session ids may travel in URLs (?session_id=) for old clients: never pass them on.
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'",
+}
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        # Flask's own signed cookie only carries the OIDC state, nonce and PKCE verifier.
+        SESSION_COOKIE_NAME="deskbroker_oidc",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.secure_cookies,
+        MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+    )
+    if settings.trusted_proxies:
+        n = settings.trusted_proxies
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
+
+    engine = make_engine(settings.sqlalchemy_url)
+    app.extensions["deskbroker"] = context.Services(settings, engine, make_sessionmaker(engine),
+                                                    oidc.init_oidc(app, settings))
+
+    for blueprint in (health.bp, openapi.bp, auth_routes.bp, pages.bp):
+        app.register_blueprint(blueprint)
+    errors.register_error_handlers(app)
+    app.before_request(current.load_current_session)
+    app.teardown_appcontext(context.close_db)
+
+    @app.after_request
+    def _security_headers(response):
+        for name, value in _SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    return app

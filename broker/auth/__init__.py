@@ -1,0 +1,1 @@
+"""Sign-in: OpenID Connect and local accounts, server-side sessions, CSRF."""

@@ -1,0 +1,96 @@
+"""Who is asking: the session token from any of the four ways clients send it, CSRF, role checks."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from functools import wraps
+from typing import Callable
+
+from flask import Request, g, request
+
+from broker import context
+from broker.auth.sessions import resolve_session
+from broker.errors import ApiError
+from broker.models import AuthSession, User
+
+COOKIE_NAME = "deskbroker_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class Credential:
+    token: str
+    via: str  # "bearer" | "header" | "query" | "cookie"
+
+
+def credential_from(req: Request) -> Credential | None:
+    """Clients of the older system send the session in one of four ways; all are accepted."""
+    scheme, _, value = req.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return Credential(value.strip(), "bearer")
+    if req.headers.get("X-Session-ID"):
+        return Credential(req.headers["X-Session-ID"].strip(), "header")
+    if req.args.get("session_id"):
+        return Credential(req.args["session_id"], "query")
+    if req.cookies.get(COOKIE_NAME):
+        return Credential(req.cookies[COOKIE_NAME], "cookie")
+    return None
+
+
+def load_current_session() -> None:
+    """before_request: set g.auth (the session or None) and enforce CSRF for cookie sign-ins."""
+    g.auth = None
+    credential = credential_from(request)
+    if credential is None:
+        return
+    g.auth = resolve_session(context.db(), credential.token)
+    # A browser attaches cookies to cross-site requests by itself; the other three ways need the
+    # caller to know the token, so only cookie-carried sessions need the CSRF token.
+    if g.auth is not None and credential.via == "cookie" and request.method not in SAFE_METHODS:
+        sent = request.headers.get(CSRF_HEADER, "")
+        if not hmac.compare_digest(sent.encode(), g.auth.csrf_token.encode()):
+            raise ApiError(403, "csrf_failed",
+                           f"Missing or wrong {CSRF_HEADER} header; reload the page and try again.")
+
+
+def current_session() -> AuthSession | None:
+    return g.get("auth")
+
+
+def current_user() -> User | None:
+    auth = current_session()
+    return auth.user if auth else None
+
+
+def require_user() -> User:
+    user = current_user()
+    if user is None:
+        raise ApiError(401, "not_signed_in", "Please sign in.")
+    return user
+
+
+def login_required(view: Callable) -> Callable:
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        require_user()
+        return view(*args, **kwargs)
+    return wrapper
+
+
+def role_required(*roles: str) -> Callable[[Callable], Callable]:
+    """Allow the view to users having any of `roles`."""
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(*args, **kwargs):
+            user = require_user()
+            if not any(user.has_role(role) for role in roles):
+                raise ApiError(403, "forbidden", "You are not allowed to do this.")
+            return view(*args, **kwargs)
+        return wrapper
+    return decorator
+
+
+def client_ip() -> str:
+    return request.remote_addr or ""

@@ -1,0 +1,96 @@
+"""OpenID Connect sign-in through authlib: state, nonce and PKCE are checked on every callback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import requests
+from authlib.common.errors import AuthlibBaseError
+from authlib.integrations.base_client.errors import MismatchingStateError, OAuthError
+from authlib.integrations.flask_client import OAuth
+from flask import Flask, request
+
+from broker.config import Settings
+
+log = logging.getLogger(__name__)
+CLIENT = "sso"
+
+
+class SignInError(Exception):
+    """The sign-in could not be completed; `message` is for the person, `status` for HTTP."""
+
+    def __init__(self, status: int, code: str, message: str):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def init_oidc(app: Flask, settings: Settings) -> OAuth | None:
+    if not settings.oidc_enabled:
+        return None
+    oauth = OAuth(app)
+    endpoints: dict[str, Any]
+    if settings.oidc_discovery_url:
+        endpoints = {"server_metadata_url": settings.oidc_discovery_url}
+    else:
+        # authlib treats the extra keyword arguments as the provider's metadata.
+        endpoints = {"authorize_url": settings.oidc_authorize_url,
+                     "access_token_url": settings.oidc_token_url,
+                     "userinfo_endpoint": settings.oidc_userinfo_url or None,
+                     "jwks_uri": settings.oidc_jwks_url,
+                     "issuer": settings.oidc_issuer}
+    oauth.register(CLIENT, client_id=settings.oidc_client_id, client_secret=settings.oidc_client_secret,
+                   client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256",
+                                  "timeout": 10},
+                   **endpoints)
+    return oauth
+
+
+def _provider_unreachable(settings: Settings, exc: Exception) -> SignInError:
+    log.warning("OIDC provider unreachable: %s", type(exc).__name__)
+    return SignInError(502, "provider_unreachable",
+                       f"The sign-in service ({settings.oidc_provider_name}) cannot be reached right now. "
+                       "Please try again in a few minutes.")
+
+
+def begin(oauth: OAuth, settings: Settings, redirect_uri: str):
+    """The redirect to the provider's login page."""
+    try:
+        return oauth.create_client(CLIENT).authorize_redirect(redirect_uri)
+    except requests.RequestException as exc:
+        raise _provider_unreachable(settings, exc) from None
+
+
+def finish(oauth: OAuth, settings: Settings) -> dict[str, Any]:
+    """Check the callback and return the person's claims (ID token merged with userinfo)."""
+    if request.args.get("error"):
+        detail = request.args.get("error_description") or request.args["error"]
+        raise SignInError(400, "provider_refused",
+                          f"The sign-in service did not sign you in: {detail[:200]}")
+    if not request.args.get("code"):
+        raise SignInError(400, "missing_code", "The sign-in service sent no authorization code. Please start again.")
+    client = oauth.create_client(CLIENT)
+    try:
+        token = client.authorize_access_token()
+    except MismatchingStateError:
+        raise SignInError(400, "invalid_state",
+                          "This sign-in link has expired or was already used. Please start again.") from None
+    except requests.RequestException as exc:
+        raise _provider_unreachable(settings, exc) from None
+    except (OAuthError, AuthlibBaseError) as exc:
+        log.warning("OIDC callback refused: %s", getattr(exc, "error", type(exc).__name__))
+        raise SignInError(400, "sign_in_failed",
+                          "The sign-in could not be verified. Please start again.") from None
+    claims = dict(token.get("userinfo") or {})
+    if not claims:
+        raise SignInError(400, "sign_in_failed", "The sign-in service sent no ID token.")
+    if client.load_server_metadata().get("userinfo_endpoint"):
+        try:
+            userinfo = dict(client.userinfo(token=token))
+        except requests.RequestException as exc:
+            raise _provider_unreachable(settings, exc) from None
+        # OIDC Core 5.3.2: userinfo must describe the same subject as the ID token.
+        if userinfo.get("sub") and userinfo["sub"] != claims.get("sub"):
+            raise SignInError(400, "sign_in_failed", "The sign-in service sent inconsistent answers.")
+        claims.update(userinfo)
+    return claims

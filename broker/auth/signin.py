@@ -1,0 +1,66 @@
+"""Signing in and out, independent of HTTP: returns a session token or says why not."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from broker import audit
+from broker.auth import sessions, users
+from broker.auth.claims import identity_from_claims, roles_for_groups
+from broker.auth.throttle import LoginThrottlePolicy
+from broker.config import Settings
+from broker.db import utcnow
+from broker.models import AuthSession, User
+
+
+class SignInRefused(Exception):
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code, self.message = code, message
+
+
+def sign_in_local(db: Session, settings: Settings, username: str, password: str, ip: str,
+                  user_agent: str = "") -> tuple[str, AuthSession]:
+    """Raises Throttled when too many attempts failed, SignInRefused for wrong credentials."""
+    policy = LoginThrottlePolicy(settings.login_max_failures, settings.login_lockout)
+    keys = [f"user:{username.casefold()[:300]}", f"ip:{ip}"]
+    policy.check(db, keys)
+    user = users.find_local_user(db, username)
+    if not users.verify_local_password(user, password):
+        policy.record_failure(db, keys)
+        audit.record(db, "login_failed", target=username[:255], ip=ip, method="local")
+        db.commit()
+        raise SignInRefused("invalid_credentials", "Wrong username or password.")
+    if user.disabled:
+        raise SignInRefused("account_disabled", "This account has been disabled by an administrator.")
+    policy.reset(db, keys[:1])
+    return _start_session(db, settings, user, ip, user_agent, "local")
+
+
+def sign_in_oidc(db: Session, settings: Settings, claims: dict[str, Any], ip: str,
+                 user_agent: str = "") -> tuple[str, AuthSession]:
+    identity = identity_from_claims(claims, settings.oidc_groups_claim)
+    roles = roles_for_groups(identity.groups, settings.admin_groups, settings.teacher_groups)
+    try:
+        user = users.upsert_from_identity(db, identity, roles)
+    except users.UserError as exc:
+        db.rollback()
+        raise SignInRefused("account_disabled", str(exc).capitalize() + ".") from None
+    return _start_session(db, settings, user, ip, user_agent, "oidc")
+
+
+def _start_session(db: Session, settings: Settings, user: User, ip: str, user_agent: str,
+                   method: str) -> tuple[str, AuthSession]:
+    user.last_login_at = utcnow()
+    token, record = sessions.create_session(db, user, settings.session_lifetime, ip, user_agent)
+    audit.record(db, "login", actor=user, ip=ip, method=method)
+    db.commit()
+    return token, record
+
+
+def sign_out(db: Session, record: AuthSession, ip: str) -> None:
+    sessions.revoke(db, record)
+    audit.record(db, "logout", actor=record.user, ip=ip)
+    db.commit()

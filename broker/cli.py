@@ -1,0 +1,174 @@
+"""The `broker` command: serve, database, accounts and image maintenance."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from broker.config import ConfigError, Settings, load_settings
+from broker.db import make_engine, make_sessionmaker, pending_migrations, upgrade
+from broker.models import ROLES, User
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@contextmanager
+def _database() -> Iterator[Session]:
+    engine = make_engine(_settings().sqlalchemy_url)
+    try:
+        with make_sessionmaker(engine)() as db:
+            yield db
+    finally:
+        engine.dispose()
+
+
+@click.group()
+def cli():
+    """deskbroker: per-user Linux desktops in the browser."""
+
+
+@cli.command()
+def serve():
+    """Run the broker (gunicorn, gevent workers)."""
+    from broker.serve import BrokerServer
+
+    settings = _settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        behind = pending_migrations(engine)
+    except Exception as exc:  # noqa: BLE001 - any driver error means the same to the operator
+        raise click.ClickException(f"the database cannot be reached ({type(exc).__name__}); "
+                                   "check DESKBROKER_DATABASE_URL") from None
+    finally:
+        engine.dispose()
+    if behind:
+        raise click.ClickException("the database schema is not up to date: run `broker db upgrade` first")
+    click.echo(f"deskbroker listening on {settings.listen} (public URL {settings.public_url})")
+    BrokerServer(settings).run()
+
+
+@cli.group()
+def db():
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade():
+    """Apply all migrations (safe to run again)."""
+    settings = _settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    click.echo("database is up to date")
+
+
+@cli.group()
+def users():
+    """Local accounts (for installs without single sign-on)."""
+
+
+def _run(action):
+    from broker.auth.users import UserError
+
+    with _database() as session:
+        try:
+            result = action(session)
+        except UserError as exc:
+            raise click.ClickException(str(exc)) from None
+        session.commit()
+        return result
+
+
+def _password_option(f):
+    return click.option("--password-stdin", is_flag=True,
+                        help="Read the password from standard input instead of generating one.")(f)
+
+
+def _read_password(password_stdin: bool) -> str | None:
+    return sys.stdin.readline().rstrip("\n") if password_stdin else None
+
+
+@users.command("create")
+@click.argument("username")
+@click.option("--admin", is_flag=True, help="Give the admin role.")
+@click.option("--teacher", is_flag=True, help="Give the teacher role.")
+@click.option("--name", "display_name", default="", help="Display name.")
+@_password_option
+def users_create(username, admin, teacher, display_name, password_stdin):
+    """Create a local account; prints the generated password."""
+    from broker.auth.users import create_local_user
+
+    roles = [role for role, wanted in (("admin", admin), ("teacher", teacher)) if wanted]
+    password = _read_password(password_stdin)
+    _user, generated = _run(lambda s: create_local_user(s, username, password, roles, display_name))
+    click.echo(f"created {username}" + (f" with password: {generated}" if generated else ""))
+
+
+@users.command("reset-password")
+@click.argument("username")
+@_password_option
+def users_reset_password(username, password_stdin):
+    """Set a new password (signs the account out everywhere)."""
+    from broker.auth.users import reset_password
+
+    password = _read_password(password_stdin)
+    generated = _run(lambda s: reset_password(s, username, password))
+    click.echo(f"password of {username} changed" + (f" to: {generated}" if generated else ""))
+
+
+@users.command("disable")
+@click.argument("username")
+def users_disable(username):
+    """Block an account (local or SSO) and end its sessions."""
+    from broker.auth.users import set_disabled
+
+    _run(lambda s: set_disabled(s, username, True))
+    click.echo(f"{username} is disabled")
+
+
+@users.command("enable")
+@click.argument("username")
+def users_enable(username):
+    """Unblock an account."""
+    from broker.auth.users import set_disabled
+
+    _run(lambda s: set_disabled(s, username, False))
+    click.echo(f"{username} is enabled")
+
+
+@users.command("set-roles")
+@click.argument("username")
+@click.argument("roles", nargs=-1, type=click.Choice(ROLES))
+def users_set_roles(username, roles):
+    """Replace the roles of a local account (none = plain user)."""
+    from broker.auth.users import set_roles
+
+    _run(lambda s: set_roles(s, username, list(roles)))
+    click.echo(f"{username}: {', '.join(roles) or 'no roles'}")
+
+
+@users.command("list")
+def users_list():
+    """All accounts with source, roles and state."""
+    with _database() as session:
+        rows = session.scalars(select(User).order_by(User.username)).all()
+        click.echo(f"{'USERNAME':24} {'SOURCE':6} {'ROLES':16} STATE")
+        for user in rows:
+            click.echo(f"{user.username:24} {user.auth_source:6} {','.join(user.role_names) or '-':16} "
+                       f"{'disabled' if user.disabled else 'active'}")
+
+
+def main():
+    cli(prog_name="broker")

@@ -1,0 +1,244 @@
+"""Settings, read from the environment (and an optional `.env`), checked at start.
+
+Every setting is one field of `Settings`; its environment variable is
+`DESKBROKER_<FIELD NAME IN CAPITALS>`. The README's configuration table and
+`.env.example` are checked against this list by the tests, so they cannot drift.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Mapping
+from urllib.parse import urlsplit
+
+PREFIX = "DESKBROKER_"
+
+
+class ConfigError(Exception):
+    """One or more settings are missing or malformed; the message names each."""
+
+
+# --- parsers: each takes the raw string and returns a value or raises ValueError -------
+
+
+def _text(raw: str) -> str:
+    return raw.strip()
+
+
+def _secret_key(raw: str) -> str:
+    if len(raw) < 32:
+        raise ValueError("at least 32 characters (e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)")
+    return raw
+
+
+def _url(raw: str) -> str:
+    parts = urlsplit(raw.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError("an http:// or https:// URL")
+    return raw.strip().rstrip("/")
+
+
+def _optional_url(raw: str) -> str:
+    return _url(raw) if raw.strip() else ""
+
+
+def _database_url(raw: str) -> str:
+    raw = raw.strip()
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", raw):
+        raise ValueError("a SQLAlchemy URL: sqlite:///path/to/file.db or postgresql://user:pass@host/db")
+    return raw
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("true or false")
+
+
+def _auto_bool(raw: str) -> bool | None:
+    return None if raw.strip().lower() == "auto" else _bool(raw)
+
+
+def _positive_int(raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError("a whole number") from None
+    if value < 1:
+        raise ValueError("a whole number of at least 1")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ValueError("a whole number") from None
+    if value < 0:
+        raise ValueError("a whole number of at least 0")
+    return value
+
+
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(raw: str) -> int:
+    """'90', '90s', '15m', '12h', '7d' -> seconds."""
+    match = re.fullmatch(r"\s*(\d+)\s*([smhd]?)\s*", raw.lower())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError("a duration such as 90s, 15m, 12h or 7d")
+    return int(match.group(1)) * _DURATION_UNITS[match.group(2) or "s"]
+
+
+def _listen(raw: str) -> str:
+    host, sep, port = raw.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError("HOST:PORT, e.g. 0.0.0.0:8080")
+    return raw.strip()
+
+
+def _word_list(raw: str) -> tuple[str, ...]:
+    return tuple(item for item in re.split(r"[\s,]+", raw.strip()) if item)
+
+
+def _log_level(raw: str) -> str:
+    value = raw.strip().upper()
+    if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ValueError("one of DEBUG, INFO, WARNING, ERROR")
+    return value
+
+
+def setting(help: str, parse: Callable[[str], Any] = _text, default: str | None = "", *,
+            secret: bool = False) -> Any:
+    """A field of Settings. `default=None` makes the setting required."""
+    return field(default=None, metadata={"help": help, "parse": parse, "raw_default": default, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # --- core
+    secret_key: str = setting(
+        "Signs sessions, tokens and encrypts stored desktop passwords. Required; keep it secret.",
+        _secret_key, None, secret=True)
+    public_url: str = setting(
+        "The address people open in the browser; used for the OIDC redirect and cookie flags.",
+        _url, "http://localhost:8080")
+    listen: str = setting("Where `broker serve` listens.", _listen, "127.0.0.1:8080")
+    workers: int = setting("gunicorn worker processes (gevent) for `broker serve`.", _positive_int, "1")
+    trusted_proxies: int = setting(
+        "How many reverse proxies in front of the broker set X-Forwarded-* headers (0 = none).",
+        _non_negative_int, "0")
+    data_dir: str = setting("Folder for the embedded SQLite database and other local state.", _text, "var")
+    database_url: str = setting(
+        "SQLAlchemy URL: postgresql://user:pass@host/db in production. Empty = SQLite in DATA_DIR.",
+        lambda raw: _database_url(raw) if raw.strip() else "", "", secret=True)
+    log_level: str = setting("DEBUG, INFO, WARNING or ERROR.", _log_level, "INFO")
+    # --- sessions and local accounts
+    session_lifetime: int = setting("How long a sign-in lasts (e.g. 12h).", parse_duration, "12h")
+    cookie_secure: bool | None = setting(
+        "Send cookies only over HTTPS: true, false, or auto (= PUBLIC_URL is https).", _auto_bool, "auto")
+    local_login: bool = setting("Allow sign-in with local accounts (made by `broker users create`).",
+                                _bool, "true")
+    login_max_failures: int = setting(
+        "Failed local sign-ins per account or address before it is locked for LOGIN_LOCKOUT.",
+        _positive_int, "5")
+    login_lockout: int = setting("How long a throttled account or address waits (e.g. 15m).",
+                                 parse_duration, "15m")
+    # --- OpenID Connect
+    oidc_client_id: str = setting("OIDC client id. Empty = single sign-on off.")
+    oidc_client_secret: str = setting("OIDC client secret.", secret=True)
+    oidc_discovery_url: str = setting(
+        "The provider's .well-known/openid-configuration URL. Or set the four endpoints below.",
+        _optional_url)
+    oidc_issuer: str = setting("Issuer expected in ID tokens (explicit-endpoint setup).", _optional_url)
+    oidc_authorize_url: str = setting("Authorization endpoint, e.g. https://SCHOOL/iserv/oauth/v2/auth.",
+                                      _optional_url)
+    oidc_token_url: str = setting("Token endpoint, e.g. https://SCHOOL/iserv/oauth/v2/token.", _optional_url)
+    oidc_userinfo_url: str = setting("Userinfo endpoint, e.g. https://SCHOOL/iserv/public/oauth/userinfo.",
+                                     _optional_url)
+    oidc_jwks_url: str = setting("Signing keys, e.g. https://SCHOOL/iserv/public/jwk.", _optional_url)
+    oidc_scopes: str = setting("Scopes asked for.", _text, "openid profile email groups")
+    oidc_groups_claim: str = setting("Claim holding the groups (list of names, or IServ's object).",
+                                     _text, "groups")
+    oidc_provider_name: str = setting("Name on the sign-in button.", _text, "IServ")
+    admin_groups: tuple[str, ...] = setting("Groups whose members are admins (space or comma separated).",
+                                            _word_list, "admins")
+    teacher_groups: tuple[str, ...] = setting("Groups whose members are teachers.", _word_list, "teachers")
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return bool(self.oidc_client_id)
+
+    @property
+    def secure_cookies(self) -> bool:
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.public_url.startswith("https://")
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'deskbroker.db'}"
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in logs or error messages."""
+        return [getattr(self, f.name) for f in fields(self) if f.metadata["secret"] and getattr(self, f.name)]
+
+
+def env_name(field_name: str) -> str:
+    return PREFIX + field_name.upper()
+
+
+def documented_settings() -> list[tuple[str, str, str]]:
+    """(variable, default, help) for every setting: the source of the README table."""
+    return [(env_name(f.name), f.metadata["raw_default"] or "", f.metadata["help"]) for f in fields(Settings)]
+
+
+def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path | None = ".env") -> Settings:
+    """Read and check every setting; raise ConfigError naming each bad variable."""
+    env: dict[str, str] = {}
+    if dotenv and Path(dotenv).is_file():
+        from dotenv import dotenv_values
+
+        env.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    for f in fields(Settings):
+        name = env_name(f.name)
+        raw = env.get(name)
+        if raw is None or (raw.strip() == "" and f.metadata["raw_default"] is None):
+            raw = f.metadata["raw_default"]
+            if raw is None:
+                problems.append(f"{name} is not set: {f.metadata['help']}")
+                continue
+        try:
+            values[f.name] = f.metadata["parse"](raw)
+        except ValueError as exc:
+            problems.append(f"{name} is malformed: expected {exc}")
+    if not problems:
+        problems.extend(_check_oidc(values))
+    if problems:
+        raise ConfigError("Invalid configuration:\n  " + "\n  ".join(problems))
+    return Settings(**values)
+
+
+def _check_oidc(values: dict[str, Any]) -> list[str]:
+    if not values["oidc_client_id"]:
+        return []
+    if values["oidc_discovery_url"]:
+        return []
+    explicit = ("oidc_issuer", "oidc_authorize_url", "oidc_token_url", "oidc_jwks_url")
+    missing = [env_name(name) for name in explicit if not values[name]]
+    if missing:
+        return [f"{env_name('oidc_client_id')} is set, so sign-on needs {env_name('oidc_discovery_url')} "
+                f"or all of: {', '.join(missing)}"]
+    return []

@@ -1,0 +1,151 @@
+"""The broker's data. Change it only together with a migration (`broker/migrations/versions`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, String, Table, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from broker.db import Base, utcnow
+
+ROLE_ADMIN = "admin"
+ROLE_TEACHER = "teacher"
+ROLES = (ROLE_ADMIN, ROLE_TEACHER)
+
+user_groups = Table(
+    "user_groups", Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
+)
+
+user_roles = Table(
+    "user_roles", Base.metadata,
+    Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    Column("role_id", ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stable identity: "oidc:<uuid or sub>" or "local:<username>". Usernames may change at the provider.
+    subject: Mapped[str] = mapped_column(String(255), unique=True)
+    username: Mapped[str] = mapped_column(String(255), unique=True)
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    email: Mapped[str] = mapped_column(String(255), default="")
+    auth_source: Mapped[str] = mapped_column(String(16))  # "oidc" | "local"
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    groups: Mapped[list[Group]] = relationship(secondary=user_groups, back_populates="members")
+    roles: Mapped[list[Role]] = relationship(secondary=user_roles)
+
+    @property
+    def role_names(self) -> list[str]:
+        return sorted(role.name for role in self.roles)
+
+    def has_role(self, name: str) -> bool:
+        return any(role.name == name for role in self.roles)
+
+
+class Group(Base):
+    __tablename__ = "groups"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), unique=True)  # IServ's "act", or the plain group name
+    name: Mapped[str] = mapped_column(String(255), default="")
+    members: Mapped[list[User]] = relationship(secondary=user_groups, back_populates="groups")
+
+
+class Role(Base):
+    __tablename__ = "roles"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+
+
+class AuthSession(Base):
+    """A server-side sign-in. Only the SHA-256 of the token is stored."""
+
+    __tablename__ = "sessions"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 hex of the token
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    last_seen_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(String(255), default="")
+
+    user: Mapped[User] = relationship()
+
+
+class LoginThrottle(Base):
+    """Failed local sign-ins per key ("user:NAME" or "ip:ADDRESS")."""
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    first_failure_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class DesktopType(Base):
+    """A catalog entry: what people may start (from image labels or made by an admin)."""
+
+    __tablename__ = "desktop_types"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    image: Mapped[str] = mapped_column(String(255))
+    title_en: Mapped[str] = mapped_column(String(255))
+    title_de: Mapped[str] = mapped_column(String(255))
+    description_en: Mapped[str] = mapped_column(Text, default="")
+    description_de: Mapped[str] = mapped_column(Text, default="")
+    icon: Mapped[str] = mapped_column(Text, default="")
+    vnc_port: Mapped[int] = mapped_column(Integer, default=5901)
+    memory_mb: Mapped[int] = mapped_column(Integer, default=1024)
+    cpus: Mapped[float] = mapped_column(default=1.0)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    source: Mapped[str] = mapped_column(String(16), default="admin")  # "image" | "admin"
+
+
+class Desktop(Base):
+    """One person's desktop container of one type."""
+
+    __tablename__ = "desktops"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    desktop_type_id: Mapped[str] = mapped_column(ForeignKey("desktop_types.id"))
+    state: Mapped[str] = mapped_column(String(16), default="creating")
+    state_reason: Mapped[str] = mapped_column(Text, default="")
+    container_id: Mapped[str | None] = mapped_column(String(128))
+    # The per-desktop VNC password, encrypted with a key derived from SECRET_KEY.
+    vnc_password_encrypted: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime)
+    last_activity_at: Mapped[datetime | None] = mapped_column(DateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+    user: Mapped[User] = relationship()
+    desktop_type: Mapped[DesktopType] = relationship()
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor: Mapped[str] = mapped_column(String(255), default="")  # username at the time, kept after deletion
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target: Mapped[str] = mapped_column(String(255), default="")
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)

@@ -1,0 +1,111 @@
+"""The OpenAPI document of the JSON API, served at /api/openapi.json.
+
+A test compares it with the app's routes in both directions, so a route cannot be added
+or removed without this document following.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from broker import __version__
+
+bp = Blueprint("openapi", __name__)
+
+
+def _error(description: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+
+
+def _ok(description: str, schema: str) -> dict:
+    return {"description": description,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
+
+
+_SIGNED_IN = [{"cookie": []}, {"bearer": []}, {"sessionHeader": []}, {"sessionQuery": []}]
+
+SPEC: dict = {
+    "openapi": "3.0.3",
+    "info": {"title": "deskbroker", "version": __version__,
+             "description": "Per-user Linux desktops in the browser. Send the session as the "
+                            "`deskbroker_session` cookie (then with `X-CSRF-Token` on changes), "
+                            "`Authorization: Bearer`, `X-Session-ID` or `?session_id=`."},
+    "paths": {
+        "/healthz": {"get": {"summary": "The process answers", "security": [],
+                             "responses": {"200": _ok("Up", "Status")}}},
+        "/readyz": {"get": {"summary": "The broker can serve requests (database reachable)", "security": [],
+                            "responses": {"200": _ok("Ready", "Status"), "503": _ok("Not ready", "Status")}}},
+        "/api/openapi.json": {"get": {"summary": "This document", "security": [],
+                                      "responses": {"200": {"description": "OpenAPI 3 document"}}}},
+        "/api/auth/login": {"get": {
+            "summary": "Start single sign-on (redirects to the provider)", "security": [],
+            "parameters": [{"name": "next", "in": "query", "required": False, "schema": {"type": "string"},
+                            "description": "Path on this site to return to"}],
+            "responses": {"302": {"description": "To the provider's login page"},
+                          "404": _error("Single sign-on is not configured"),
+                          "502": _error("Provider unreachable")}}},
+        "/api/auth/authorize": {"get": {
+            "summary": "The provider's callback", "security": [],
+            "parameters": [{"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                           for name in ("code", "state", "error", "error_description")],
+            "responses": {"302": {"description": "Signed in; session cookie set"},
+                          "400": _error("Bad, replayed or refused callback"),
+                          "403": _error("Account disabled"),
+                          "404": _error("Single sign-on is not configured"),
+                          "502": _error("Provider unreachable")}}},
+        "/api/auth/local/login": {"post": {
+            "summary": "Sign in with a local account", "security": [],
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/LocalLogin"}}}},
+            "responses": {"200": _ok("Signed in; also sets the session cookie", "NewSession"),
+                          "400": _error("Malformed request"),
+                          "401": _error("Wrong username or password"),
+                          "403": _error("Account disabled"),
+                          "404": _error("Local sign-in is turned off"),
+                          "429": _error("Too many failed attempts")}}},
+        "/api/auth/session": {"get": {
+            "summary": "The current session", "security": _SIGNED_IN,
+            "responses": {"200": _ok("Signed in", "Session"), "401": _error("Not signed in")}}},
+        "/api/auth/logout": {"post": {
+            "summary": "Sign out (revokes the session)", "security": _SIGNED_IN,
+            "responses": {"200": {"description": "Signed out"}, "401": _error("Not signed in"),
+                          "403": _error("Missing CSRF token")}}},
+    },
+    "components": {
+        "securitySchemes": {
+            "cookie": {"type": "apiKey", "in": "cookie", "name": "deskbroker_session"},
+            "bearer": {"type": "http", "scheme": "bearer"},
+            "sessionHeader": {"type": "apiKey", "in": "header", "name": "X-Session-ID"},
+            "sessionQuery": {"type": "apiKey", "in": "query", "name": "session_id"},
+        },
+        "schemas": {
+            "Error": {"type": "object", "required": ["error", "message"],
+                      "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
+            "Status": {"type": "object", "required": ["status"],
+                       "properties": {"status": {"type": "string"}, "reason": {"type": "string"}}},
+            "LocalLogin": {"type": "object", "required": ["username", "password"],
+                           "properties": {"username": {"type": "string", "maxLength": 64},
+                                          "password": {"type": "string", "maxLength": 1024}}},
+            "Group": {"type": "object", "properties": {"key": {"type": "string"}, "name": {"type": "string"}}},
+            "User": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "username": {"type": "string"}, "display_name": {"type": "string"},
+                "email": {"type": "string"}, "auth_source": {"type": "string", "enum": ["oidc", "local"]},
+                "roles": {"type": "array", "items": {"type": "string", "enum": ["admin", "teacher"]}},
+                "groups": {"type": "array", "items": {"$ref": "#/components/schemas/Group"}}}},
+            "Session": {"type": "object", "required": ["authenticated", "user", "expires_at", "csrf_token"],
+                        "properties": {"authenticated": {"type": "boolean"},
+                                       "user": {"$ref": "#/components/schemas/User"},
+                                       "expires_at": {"type": "string", "format": "date-time"},
+                                       "csrf_token": {"type": "string"}}},
+            "NewSession": {"allOf": [{"$ref": "#/components/schemas/Session"},
+                                     {"type": "object", "required": ["session_token"],
+                                      "properties": {"session_token": {"type": "string"}}}]},
+        },
+    },
+}
+
+
+@bp.get("/api/openapi.json")
+def openapi_json():
+    return jsonify(SPEC)

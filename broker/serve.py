@@ -1,0 +1,47 @@
+"""`broker serve`: gunicorn with gevent workers, so each tunnel costs a greenlet, not a thread."""
+
+from __future__ import annotations
+
+from gunicorn.app.base import BaseApplication
+
+from broker.config import Settings
+
+# No query strings in the access log: they may carry ?session_id= or ?token=.
+ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+
+def _post_fork(_server, _worker) -> None:
+    # Make psycopg2 yield to other greenlets while it waits for PostgreSQL.
+    from psycogreen.gevent import patch_psycopg
+
+    patch_psycopg()
+
+
+class BrokerServer(BaseApplication):
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in {
+            "bind": self.settings.listen,
+            "workers": self.settings.workers,
+            "worker_class": "gevent",
+            "worker_connections": 2000,
+            "timeout": 60,
+            "graceful_timeout": 10,
+            "accesslog": "-",
+            "access_log_format": ACCESS_LOG_FORMAT,
+            "errorlog": "-",
+            "loglevel": self.settings.log_level.lower(),
+            "post_fork": _post_fork,
+            "proc_name": "deskbroker",
+        }.items():
+            self.cfg.set(key, value)
+
+    def load(self):
+        from broker.app import create_app
+        from broker.logs import configure_logging
+
+        configure_logging(self.settings)
+        return create_app(self.settings)

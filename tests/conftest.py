@@ -1,0 +1,8 @@
+"""Shared fixtures. Real services (PostgreSQL, OIDC provider, Docker, Chromium) live
+in tests/fixtures/ and fail loudly when their software is missing."""
+
+pytest_plugins = [
+    "tests.fixtures.postgres",
+    "tests.fixtures.oidc",
+    "tests.fixtures.browser",
+]
