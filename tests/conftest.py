@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.postgres",
     "tests.fixtures.oidc",
     "tests.fixtures.browser",
+    "tests.fixtures.broker",
 ]

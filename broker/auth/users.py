@@ -60,12 +60,13 @@ def upsert_from_identity(db: Session, identity: Identity, roles: list[str]) -> U
     """Create or update the person behind an OIDC sign-in; groups and roles follow the claims."""
     subject = f"oidc:{identity.subject}"
     user = db.scalar(select(User).where(User.subject == subject))
+    if user is not None and user.disabled:
+        raise UserError("this account has been disabled by an administrator")
+    username = _free_username(db, identity.username, user.id if user else None)
     if user is None:
         user = User(subject=subject, auth_source="oidc")
         db.add(user)
-    if user.disabled:
-        raise UserError("this account has been disabled by an administrator")
-    user.username = _free_username(db, identity.username, user.id)
+    user.username = username
     user.display_name = identity.display_name
     user.email = identity.email
     user.groups = _groups(db, identity.groups)

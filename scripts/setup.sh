@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Set up this machine for deskbroker: Python environment, and with --test everything the
+# test suite needs (PostgreSQL, Chromium, Docker, debootstrap, the test OpenID provider).
+# Safe to run again; quick when everything is already there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+want_tests=false
+[ "${1:-}" = "--test" ] && want_tests=true
+
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg"); done
+  [ ${#missing[@]} -eq 0 ] && return
+  echo "==> apt-get install ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+if $want_tests; then
+  apt_install postgresql chromium fonts-dejavu-core debootstrap
+  bash scripts/ensure-docker.sh
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "==> creating .venv"
+  python3 -m venv .venv
+fi
+extras=""
+$want_tests && extras="[test]"
+stamp=".venv/.installed${extras}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "==> pip install -e .${extras}"
+  .venv/bin/pip install -q --disable-pip-version-check -e ".${extras}"
+  touch "$stamp"
+fi
+
+if $want_tests && [ ! -d tests/oidc/node_modules ]; then
+  echo "==> npm ci (test OpenID provider)"
+  (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -1,0 +1,87 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from broker.config import ConfigError, documented_settings, load_settings, parse_duration
+from tests.fixtures.broker import settings_env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load(**overrides):
+    return load_settings(settings_env(**overrides), dotenv=None)
+
+
+def test_defaults_give_an_embedded_sqlite_install(tmp_path):
+    settings = load(data_dir=str(tmp_path))
+    assert settings.sqlalchemy_url == f"sqlite:///{tmp_path / 'deskbroker.db'}"
+    assert not settings.oidc_enabled
+    assert settings.local_login
+    assert settings.session_lifetime == 12 * 3600
+    assert settings.admin_groups == ("admins",) and settings.teacher_groups == ("teachers",)
+
+
+def test_missing_secret_key_names_the_variable():
+    with pytest.raises(ConfigError, match="DESKBROKER_SECRET_KEY is not set"):
+        load_settings({}, dotenv=None)
+
+
+@pytest.mark.parametrize("name, value, expected", [
+    ("session_lifetime", "soon", "DESKBROKER_SESSION_LIFETIME is malformed: expected a duration"),
+    ("local_login", "maybe", "DESKBROKER_LOCAL_LOGIN is malformed: expected true or false"),
+    ("public_url", "localhost:8080", "DESKBROKER_PUBLIC_URL is malformed: expected an http"),
+    ("listen", "8080", "DESKBROKER_LISTEN is malformed: expected HOST:PORT"),
+    ("workers", "0", "DESKBROKER_WORKERS is malformed: expected a whole number of at least 1"),
+    ("database_url", "mysql://x", "DESKBROKER_DATABASE_URL is malformed: expected a SQLAlchemy URL"),
+    ("secret_key", "short", "DESKBROKER_SECRET_KEY is malformed: expected at least 32 characters"),
+])
+def test_malformed_settings_are_named_with_what_they_expect(name, value, expected):
+    with pytest.raises(ConfigError) as info:
+        load(**{name: value})
+    assert expected in str(info.value)
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as info:
+        load(workers="x", login_lockout="-")
+    assert "DESKBROKER_WORKERS" in str(info.value) and "DESKBROKER_LOGIN_LOCKOUT" in str(info.value)
+
+
+def test_single_sign_on_needs_discovery_or_all_endpoints():
+    with pytest.raises(ConfigError) as info:
+        load(oidc_client_id="deskbroker", oidc_authorize_url="https://school.example/iserv/oauth/v2/auth")
+    message = str(info.value)
+    assert "DESKBROKER_OIDC_DISCOVERY_URL" in message
+    assert "DESKBROKER_OIDC_TOKEN_URL" in message and "DESKBROKER_OIDC_AUTHORIZE_URL" not in message.split("all of:")[1]
+    iserv = load(oidc_client_id="deskbroker", oidc_issuer="https://school.example",
+                 oidc_authorize_url="https://school.example/iserv/oauth/v2/auth",
+                 oidc_token_url="https://school.example/iserv/oauth/v2/token",
+                 oidc_jwks_url="https://school.example/iserv/public/jwk")
+    assert iserv.oidc_enabled
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DESKBROKER_SECRET_KEY=" + "k" * 40 + "\nDESKBROKER_WORKERS=3\nDESKBROKER_LOG_LEVEL=debug\n")
+    settings = load_settings({"DESKBROKER_WORKERS": "2"}, dotenv=dotenv)
+    assert settings.secret_key == "k" * 40 and settings.workers == 2 and settings.log_level == "DEBUG"
+
+
+def test_cookie_flags_follow_the_public_url():
+    assert load(public_url="https://desk.school.example").secure_cookies
+    assert not load(public_url="http://localhost:8080").secure_cookies
+    assert load(public_url="http://localhost:8080", cookie_secure="true").secure_cookies
+
+
+@pytest.mark.parametrize("raw, seconds", [("90", 90), ("90s", 90), ("15m", 900), ("12h", 43200), ("7d", 604800)])
+def test_durations(raw, seconds):
+    assert parse_duration(raw) == seconds
+
+
+def test_readme_and_env_example_document_every_setting():
+    readme = (ROOT / "README.md").read_text()
+    example = (ROOT / ".env.example").read_text()
+    for variable, _default, _help in documented_settings():
+        assert re.search(rf"^\| `{variable}` \|", readme, re.MULTILINE), f"{variable} missing from README table"
+        assert re.search(rf"^#? ?{variable}=", example, re.MULTILINE), f"{variable} missing from .env.example"
