@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import Callable
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from sqlalchemy.exc import OperationalError, InterfaceError
 from werkzeug.exceptions import HTTPException
 
@@ -17,7 +18,15 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers or {}
 
 
+def browser_page(view: Callable) -> Callable:
+    """Mark an /api view that browsers navigate to (the sign-in redirects): its errors are pages."""
+    view.browser_page = True
+    return view
+
+
 def _wants_json() -> bool:
+    if getattr(current_app.view_functions.get(request.endpoint or ""), "browser_page", False):
+        return False
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 

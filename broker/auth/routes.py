@@ -9,7 +9,7 @@ from broker.auth import oidc
 from broker.auth.current import COOKIE_NAME, client_ip, current_session, require_user
 from broker.auth.signin import SignInRefused, sign_in_local, sign_in_oidc, sign_out
 from broker.auth.throttle import Throttled
-from broker.errors import ApiError, error_response
+from broker.errors import ApiError, browser_page, error_response
 from broker.models import AuthSession
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
@@ -49,6 +49,7 @@ def _oauth():
 
 
 @bp.get("/login")
+@browser_page
 def login():
     oauth = _oauth()
     settings = context.settings()
@@ -60,6 +61,7 @@ def login():
 
 
 @bp.get("/authorize")
+@browser_page
 def authorize():
     oauth = _oauth()
     settings = context.settings()
