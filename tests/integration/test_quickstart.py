@@ -1,0 +1,61 @@
+"""The README's first command, on a fresh copy of the repository: it sets up, runs the broker
+on SQLite and prints an admin password that signs in."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import requests
+
+from tests.fixtures.broker import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def fresh_copy(target: Path) -> Path:
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, check=True, capture_output=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+def test_quickstart_runs_the_product_with_a_working_admin(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    assert "./scripts/quickstart.sh" in readme and "./scripts/test.sh" in readme
+    repo = fresh_copy(tmp_path / "deskbroker")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DESKBROKER_", "VIRTUAL_ENV"))}
+    env.update(DESKBROKER_LISTEN=f"127.0.0.1:{port}", DESKBROKER_PUBLIC_URL=f"http://127.0.0.1:{port}")
+    log = tmp_path / "quickstart.log"
+    process = subprocess.Popen(["./scripts/quickstart.sh"], cwd=repo, env=env, stdout=log.open("w"),
+                               stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        password = None
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and process.poll() is None:
+            match = re.search(r"created admin with password: (\S+)", log.read_text())
+            password = password or (match and match.group(1))
+            try:
+                if password and requests.get(f"http://127.0.0.1:{port}/readyz", timeout=1).ok:
+                    break
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.5)
+        assert password and process.poll() is None, log.read_text()[-3000:]
+        answer = requests.post(f"http://127.0.0.1:{port}/api/auth/local/login",
+                               json={"username": "admin", "password": password}, timeout=10)
+        assert answer.status_code == 200 and answer.json()["user"]["roles"] == ["admin"]
+        assert (repo / "var" / "deskbroker.db").exists()
+        assert password not in (repo / ".env").read_text()
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
