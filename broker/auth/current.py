@@ -43,7 +43,7 @@ def load_current_session() -> None:
     """before_request: set g.auth (the session or None) and enforce CSRF for cookie sign-ins."""
     g.auth = None
     credential = credential_from(request)
-    if credential is None:
+    if credential is None or request.endpoint == "static":
         return
     g.auth = resolve_session(context.db(), credential.token)
     # A browser attaches cookies to cross-site requests by itself; the other three ways need the

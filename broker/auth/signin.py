@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from broker import audit
@@ -31,7 +32,10 @@ def sign_in_local(db: Session, settings: Settings, username: str, password: str,
     if not users.verify_local_password(user, password):
         policy.record_failure(db, keys)
         audit.record(db, "login_failed", target=username[:255], ip=ip, method="local")
-        db.commit()
+        try:
+            db.commit()
+        except IntegrityError:
+            db.rollback()  # a parallel failure created the throttle row first; its count stands
         raise SignInRefused("invalid_credentials", "Wrong username or password.")
     if user.disabled:
         raise SignInRefused("account_disabled", "This account has been disabled by an administrator.")
