@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from broker.config import ConfigError, Settings, load_settings
 from broker.db import make_engine, make_sessionmaker, pending_migrations, upgrade
+from broker.images.cli import images
 from broker.models import ROLES, User
 
 
@@ -168,6 +169,9 @@ def users_list():
         for user in rows:
             click.echo(f"{user.username:24} {user.auth_source:6} {','.join(user.role_names) or '-':16} "
                        f"{'disabled' if user.disabled else 'active'}")
+
+
+cli.add_command(images)
 
 
 def main():

@@ -1,4 +1,5 @@
-"""A small RFB (VNC) client: readiness probe, VNC authentication, one raw screen grab.
+"""A small RFB (VNC) client: readiness probe, VNC authentication, raw screen grabs and
+client-side resize.
 
 Enough for the broker to know a desktop is up and for the image tool to prove a real
 login works; not a viewer.
@@ -6,9 +7,11 @@ login works; not a viewer.
 
 from __future__ import annotations
 
+import re
 import socket
 import struct
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
@@ -17,10 +20,13 @@ from cryptography.hazmat.primitives.ciphers import Cipher, modes
 GREETING_LENGTH = 12  # b"RFB 003.008\n"
 SECURITY_NONE = 1
 SECURITY_VNC_AUTH = 2
+BYTES_PER_PIXEL = 4
+# 32 bits per pixel, depth 24, little-endian true colour, 8 bits each, red at bit 16
+PIXEL_FORMAT = struct.pack(">BBBBHHHBBB3x", 32, 24, 0, 1, 255, 255, 255, 16, 8, 0)
 ENCODING_RAW = 0
-# Advertised so the server sends the cursor separately instead of painting it into
-# the framebuffer, where it would make a blank screen look drawn.
-ENCODING_CURSOR = -239
+ENCODING_EXTENDED_DESKTOP_SIZE = -308
+RESIZE_BY_THIS_CLIENT = 1
+RESIZE_ERRORS = {1: "resizing is prohibited", 2: "out of resources", 3: "invalid screen layout"}
 
 
 class RFBError(Exception):
@@ -36,24 +42,22 @@ class AuthenticationFailed(RFBError):
 
 
 @dataclass(frozen=True)
-class PixelFormat:
-    bits_per_pixel: int
-    depth: int
-    big_endian: bool
-    true_colour: bool
-
-
-@dataclass(frozen=True)
 class Framebuffer:
+    """The screen, row by row; each pixel is 4 bytes: blue, green, red, unused."""
+
     width: int
     height: int
-    bytes_per_pixel: int
     pixels: bytes
 
-    def is_uniform(self) -> bool:
-        """True when every pixel has the same value: nothing has been drawn."""
-        first = self.pixels[: self.bytes_per_pixel]
-        return self.pixels == first * (self.width * self.height)
+    def drawn_fraction(self) -> float:
+        """Share of pixels that differ from the most common colour (0.0: a blank screen).
+
+        The server paints the mouse pointer into the picture, so a blank screen is not
+        quite uniform; compare this against a threshold rather than zero.
+        """
+        pixels = memoryview(self.pixels).cast("I")
+        [(_, background)] = Counter(pixels).most_common(1)
+        return 1 - background / len(pixels)
 
 
 def wait_for_greeting(host: str, port: int, timeout: float, interval: float = 0.02) -> str:
@@ -81,10 +85,11 @@ def wait_for_greeting(host: str, port: int, timeout: float, interval: float = 0.
 def vnc_auth_response(password: str, challenge: bytes) -> bytes:
     """DES-encrypt the 16-byte challenge with the password as key, as VNC auth defines.
 
-    VNC uses the first 8 password bytes, zero-padded, with each byte's bits reversed.
+    VNC uses the first 8 bytes of the (UTF-8) password, zero-padded, each byte's bits
+    reversed.
     Triple DES with the key repeated three times is plain DES.
     """
-    key = password.encode("latin-1", errors="replace")[:8].ljust(8, b"\0")
+    key = password.encode()[:8].ljust(8, b"\0")
     key = bytes(int(f"{byte:08b}"[::-1], 2) for byte in key)
     encryptor = Cipher(TripleDES(key * 3), modes.ECB()).encryptor()
     return encryptor.update(challenge) + encryptor.finalize()
@@ -128,14 +133,14 @@ class RFBClient:
                 reason = self._recv_string() if minor == 8 else "authentication failed"
                 raise AuthenticationFailed(f"server refused the login: {reason}")
         self._sock.sendall(b"\x01")  # ClientInit: share the desktop with other viewers
-        width, height, bpp, depth, big_endian, true_colour = struct.unpack(
-            ">HHBBBB10x", self._recv(16)
-        )
+        self.width, self.height = struct.unpack(">HH16x", self._recv(20))  # server's pixel format
         self.name = self._recv_string()
-        self.width, self.height = width, height
-        self.pixel_format = PixelFormat(bpp, depth, bool(big_endian), bool(true_colour))
-        encodings = (ENCODING_RAW, ENCODING_CURSOR)
-        self._sock.sendall(struct.pack(f">BxH{len(encodings)}i", 2, len(encodings), *encodings))
+        self._pixels = bytearray(self.width * self.height * BYTES_PER_PIXEL)
+        self._screen_id: int | None = None
+        self._resize_status: int | None = None
+        encodings = (ENCODING_RAW, ENCODING_EXTENDED_DESKTOP_SIZE)
+        self._sock.sendall(struct.pack(">B3x", 0) + PIXEL_FORMAT)  # SetPixelFormat
+        self._sock.sendall(struct.pack(">BxH2i", 2, len(encodings), *encodings))  # SetEncodings
 
     def _negotiate_security(self, minor: int, password: str | None) -> int:
         if minor == 3:
@@ -157,30 +162,71 @@ class RFBClient:
 
     def framebuffer(self) -> Framebuffer:
         """Request the whole screen in raw encoding and return it."""
-        bytes_per_pixel = self.pixel_format.bits_per_pixel // 8
-        row_length = self.width * bytes_per_pixel
-        pixels = bytearray(row_length * self.height)
-        self._sock.sendall(struct.pack(">BBHHHH", 3, 0, 0, 0, self.width, self.height))
+        self._request_update(incremental=False)
+        # TigerVNC answers a full request with the screen layout in an update of its own;
+        # the pixels then follow an incremental request.
+        while not self._read_update():
+            self._request_update(incremental=True)
+        return Framebuffer(self.width, self.height, bytes(self._pixels))
+
+    def _request_update(self, incremental: bool) -> None:
+        self._sock.sendall(struct.pack(">BBHHHH", 3, incremental, 0, 0, self.width, self.height))
+
+    def _read_update(self) -> bool:
+        """Read one FramebufferUpdate into the screen copy; True if it carried pixels."""
         while True:
             (message_type,) = self._recv(1)
-            if message_type == 0:  # FramebufferUpdate
+            if message_type == 0:
                 break
             self._skip_server_message(message_type)
         (rect_count,) = struct.unpack(">xH", self._recv(3))
+        painted = False
         for _ in range(rect_count):
             x, y, w, h, encoding = struct.unpack(">HHHHi", self._recv(12))
-            if encoding == ENCODING_CURSOR:
-                self._recv(w * h * bytes_per_pixel + (w + 7) // 8 * h)
-                continue
-            if encoding != ENCODING_RAW:
-                raise RFBError(f"server sent encoding {encoding} although only raw was asked")
-            data = self._recv(w * h * bytes_per_pixel)
-            for row in range(h):
-                start = (y + row) * row_length + x * bytes_per_pixel
-                pixels[start : start + w * bytes_per_pixel] = data[
-                    row * w * bytes_per_pixel : (row + 1) * w * bytes_per_pixel
-                ]
-        return Framebuffer(self.width, self.height, bytes_per_pixel, bytes(pixels))
+            if encoding == ENCODING_EXTENDED_DESKTOP_SIZE:
+                self._read_desktop_size(reason=x, status=y, width=w, height=h)
+            elif encoding == ENCODING_RAW:
+                self._paint(x, y, w, h, self._recv(w * h * BYTES_PER_PIXEL))
+                painted = True
+            else:
+                raise RFBError(f"server sent encoding {encoding}, which was not asked for")
+        return painted
+
+    def _paint(self, x: int, y: int, w: int, h: int, data: bytes) -> None:
+        row_length = w * BYTES_PER_PIXEL
+        for row in range(h):
+            start = ((y + row) * self.width + x) * BYTES_PER_PIXEL
+            source = row * row_length
+            self._pixels[start : start + row_length] = data[source : source + row_length]
+
+    def set_desktop_size(self, width: int, height: int, attempts: int = 5) -> None:
+        """Ask the server to resize the desktop, as browser clients do; RFBError if refused."""
+        if self._screen_id is None:
+            self.framebuffer()  # the first update reports the screen layout
+        if self._screen_id is None:
+            raise RFBError("server does not support resizing (no ExtendedDesktopSize)")
+        self._resize_status = None
+        screen = struct.pack(">IHHHHI", self._screen_id, 0, 0, width, height, 0)
+        self._sock.sendall(struct.pack(">BxHHBx", 251, width, height, 1) + screen)  # SetDesktopSize
+        for _ in range(attempts):  # the answer comes with one of the next updates
+            self.framebuffer()
+            if self._resize_status is not None:
+                break
+        if self._resize_status != 0:
+            reason = RESIZE_ERRORS.get(self._resize_status, "no answer")
+            raise RFBError(f"server refused resizing to {width}x{height}: {reason}")
+
+    def _read_desktop_size(self, reason: int, status: int, width: int, height: int) -> None:
+        """Take in an ExtendedDesktopSize report: screen id, resize answer, new size."""
+        (screen_count,) = struct.unpack(">B3x", self._recv(4))
+        screens = self._recv(16 * screen_count)
+        if screen_count:
+            (self._screen_id,) = struct.unpack(">I", screens[:4])
+        if reason == RESIZE_BY_THIS_CLIENT:
+            self._resize_status = status
+        if status == 0 and (width, height) != (self.width, self.height):
+            self.width, self.height = width, height
+            self._pixels = bytearray(width * height * BYTES_PER_PIXEL)
 
     def _skip_server_message(self, message_type: int) -> None:
         if message_type == 1:  # SetColourMapEntries
@@ -218,6 +264,6 @@ def _recv_exact(sock: socket.socket, count: int) -> bytes:
 
 
 def _parse_greeting(greeting: bytes) -> str:
-    if len(greeting) != GREETING_LENGTH or not greeting.startswith(b"RFB ") or greeting[-1:] != b"\n":
+    if not re.fullmatch(rb"RFB \d{3}\.\d{3}\n", greeting):
         raise RFBConnectionError(f"not an RFB server (greeting {greeting!r})")
     return greeting[4:11].decode("ascii")

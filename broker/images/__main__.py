@@ -1,0 +1,3 @@
+from broker.images.cli import images
+
+images(prog_name="python -m broker.images")
