@@ -1,0 +1,1 @@
+"""Routing: the Guacamole tunnel to guacd and signed tokens for websockify."""

@@ -1,0 +1,147 @@
+"""Opening a VNC connection through guacd (1.3 from Debian, or upstream 1.5/1.6).
+
+pyguacamole carries the handshake's instructions; we drive the steps ourselves because
+its `handshake()` cannot answer the protocol-version argument, which guacd ≥ 1.1 offers
+first: left empty, guacd talks protocol 1.0 to the browser.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from dataclasses import dataclass
+
+from guacamole.client import GuacamoleClient
+from guacamole.instruction import GuacamoleInstruction as Instruction
+
+# pyguacamole logs every instruction at DEBUG, the `connect` with the VNC password among them.
+logging.getLogger("guacamole").setLevel(logging.WARNING)
+
+# What the browser side speaks: guacamole-common-js 1.5.
+CLIENT_PROTOCOL = (1, 5, 0)
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+
+
+class GuacdError(Exception):
+    """guacd could not be reached or refused the connection; `status` is a Guacamole status code."""
+
+    def __init__(self, message: str, status: int):
+        super().__init__(message)
+        self.status = status
+
+
+# Guacamole status codes the tunnel reports (guacamole-common-js Guacamole.Status.Code).
+UPSTREAM_ERROR = 0x0203
+UPSTREAM_NOT_FOUND = 0x0207
+RESOURCE_NOT_FOUND = 0x0204
+CLIENT_UNAUTHORIZED = 0x0301
+CLIENT_FORBIDDEN = 0x0303
+CLIENT_BAD_REQUEST = 0x0300
+SERVER_ERROR = 0x0200
+
+
+@dataclass(frozen=True)
+class VncTarget:
+    host: str
+    port: int
+    password: str
+
+
+@dataclass(frozen=True)
+class Screen:
+    width: int = 1024
+    height: int = 768
+    dpi: int = 96
+    timezone: str = ""
+
+
+@dataclass
+class GuacdConnection:
+    """A handshaken connection: the socket, what guacd sent past `ready`, and the connection id."""
+
+    sock: socket.socket
+    leftover: bytes
+    connection_id: str
+    protocol_version: str
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+def _version(name: str) -> tuple[int, ...] | None:
+    """'VERSION_1_3_0' -> (1, 3, 0)."""
+    if not name.startswith("VERSION_"):
+        return None
+    try:
+        return tuple(int(part) for part in name.removeprefix("VERSION_").split("_"))
+    except ValueError:
+        return None
+
+
+def answer_version(offered: str) -> str:
+    """The version to answer: the browser's, capped at what guacd offered."""
+    version = min(_version(offered) or (1, 0, 0), CLIENT_PROTOCOL)
+    return "VERSION_" + "_".join(map(str, version))
+
+
+def _expect(client: GuacamoleClient, opcode: str) -> Instruction:
+    raw = client.receive()  # None when guacd hung up
+    if raw is None:
+        raise GuacdError("guacd closed the connection during the handshake", UPSTREAM_ERROR)
+    instruction = Instruction.load(raw)
+    if instruction.opcode == "error":
+        message, status = (instruction.args + ["", ""])[:2]
+        raise GuacdError(f"guacd: {message}", int(status) if status.isdigit() else UPSTREAM_ERROR)
+    if instruction.opcode != opcode:
+        raise GuacdError(f"guacd sent {instruction.opcode!r} instead of {opcode!r}", UPSTREAM_ERROR)
+    return instruction
+
+
+def _close(client: GuacamoleClient) -> None:
+    # GuacamoleClient.close() reconnects when the socket is already gone; close it directly.
+    if client._client is not None:
+        client._client.close()
+
+
+def open_connection(guacd_host: str, guacd_port: int, target: VncTarget, screen: Screen, *,
+                    read_only: bool = False, join: str | None = None,
+                    timeout: float = 10.0) -> GuacdConnection:
+    """Handshake a new VNC connection, or join an existing one (`join` = its connection id)."""
+    client = GuacamoleClient(guacd_host, guacd_port, timeout=timeout)
+    try:
+        try:
+            client.send_instruction(Instruction("select", join or "vnc"))
+        except OSError as exc:
+            raise GuacdError(f"guacd at {guacd_host}:{guacd_port} is unreachable ({exc.strerror or exc})",
+                             UPSTREAM_NOT_FOUND) from None
+        args = _expect(client, "args").args
+        values = {
+            "hostname": target.host,
+            "port": str(target.port),
+            "password": target.password,
+            "read-only": "true" if read_only else "",
+        }
+        version = answer_version(args[0]) if args and _version(args[0]) else ""
+        client.send_instruction(Instruction("size", screen.width, screen.height, screen.dpi))
+        client.send_instruction(Instruction("audio"))
+        client.send_instruction(Instruction("video"))
+        client.send_instruction(Instruction("image", *IMAGE_TYPES))
+        if screen.timezone:
+            client.send_instruction(Instruction("timezone", screen.timezone))
+        client.send_instruction(Instruction(
+            "connect", *[version if i == 0 and version else values.get(arg, "") for i, arg in enumerate(args)]))
+        ready = _expect(client, "ready")
+        # Whatever guacd sent after `ready` is still in pyguacamole's buffer: the relay sends it first.
+        connection = GuacdConnection(client.client, bytes(client._buffer), ready.args[0] if ready.args else "",
+                                     version or "VERSION_1_0_0")
+        connection.sock.settimeout(None)
+        return connection
+    except GuacdError:
+        _close(client)
+        raise
+    except OSError as exc:
+        _close(client)
+        raise GuacdError(f"guacd connection failed ({exc.strerror or exc})", UPSTREAM_NOT_FOUND) from None

@@ -1,0 +1,153 @@
+"""Relaying one Guacamole connection between the browser's WebSocket and guacd, in greenlets.
+
+Memory stays bounded without queues: each direction reads a bounded chunk and writes it
+before reading more, so a slow browser slows guacd's reads instead of piling up data.
+"""
+
+from __future__ import annotations
+
+import codecs
+import logging
+import socket
+import time
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import gevent
+
+from broker.tunnels.guacd import CLIENT_BAD_REQUEST, GuacdConnection
+from broker.tunnels.protocol import INTERNAL_OPCODE, ProtocolError, encode, parse, split_complete
+
+log = logging.getLogger(__name__)
+
+READ_CHUNK = 64 * 1024
+GUACD_MAX_INSTRUCTION = 1024 * 1024  # guacd's own are ≤ 8 KiB; this only stops a runaway stream
+BROWSER_MAX_INSTRUCTION = 8192       # as guacamole-common's parser allows
+KEEPALIVE_SECONDS = 5.0              # the browser gives up after 15 s of silence
+BROWSER_SILENCE_SECONDS = 30.0       # guacamole-common-js pings every 0.5 s while connected
+NOP = encode("nop")
+
+# What a view-only watcher may not send: input, streams into the desktop, resizing it.
+CONTROL_OPCODES = frozenset({"key", "mouse", "touch", "clipboard", "file", "pipe", "blob", "end",
+                             "argv", "size", "audio"})
+ACTIVITY_OPCODES = frozenset({"key", "mouse", "touch"})
+
+
+class WebSocket(Protocol):
+    def send(self, data: str) -> None: ...
+    def receive(self, timeout: float | None = None) -> str | bytes | None: ...
+    def close(self, reason: int | None = None, message: str | None = None) -> None: ...
+
+
+@dataclass
+class RelayResult:
+    bytes_to_browser: int = 0
+    bytes_from_browser: int = 0
+    end_reason: str = ""
+
+
+class Relay:
+    def __init__(self, ws: WebSocket, guacd: GuacdConnection, tunnel_uuid: str, *, view_only: bool,
+                 on_activity: Callable[[], None] = lambda: None):
+        self.ws, self.guacd, self.tunnel_uuid = ws, guacd, tunnel_uuid
+        self.view_only, self.on_activity = view_only, on_activity
+        self.result = RelayResult()
+
+    def run(self) -> RelayResult:
+        """Relay until either side ends, then stop the other; always closes both ends."""
+        self.ws.send(encode(INTERNAL_OPCODE, self.tunnel_uuid))
+        directions = [gevent.spawn(self._guacd_to_browser), gevent.spawn(self._browser_to_guacd)]
+        try:
+            gevent.wait(directions, count=1)
+        finally:
+            gevent.killall(directions)
+            self.guacd.close()
+            self._close_browser()
+        return self.result
+
+    def _end(self, reason: str) -> None:
+        self.result.end_reason = self.result.end_reason or reason
+
+    def _guacd_to_browser(self) -> None:
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        sock = self.guacd.sock
+        sock.settimeout(KEEPALIVE_SECONDS)
+        pending, data = "", self.guacd.leftover
+        try:
+            while True:
+                if data:
+                    complete, pending = split_complete(pending + decoder.decode(data), GUACD_MAX_INSTRUCTION)
+                    if complete:
+                        self.ws.send(complete)
+                        self.result.bytes_to_browser += len(complete)
+                try:
+                    data = sock.recv(READ_CHUNK)
+                except socket.timeout:
+                    self.ws.send(NOP)
+                    data = b""
+                    continue
+                if not data:
+                    self._end("guacd closed the connection")
+                    break
+        except (OSError, ProtocolError, UnicodeDecodeError) as exc:
+            self._end(f"guacd side: {type(exc).__name__}")
+        except Exception as exc:  # noqa: BLE001 - the WebSocket library's own close errors
+            self._end(f"browser gone: {type(exc).__name__}")
+
+    def _browser_to_guacd(self) -> None:
+        try:
+            self._forward_browser_input()
+        except Exception as exc:  # noqa: BLE001 - the WebSocket library's close errors, guacd gone
+            self._end(f"browser side: {type(exc).__name__}")
+
+    def _forward_browser_input(self) -> None:
+        sock = self.guacd.sock
+        while True:
+            message = self.ws.receive(timeout=BROWSER_SILENCE_SECONDS)
+            if message is None:
+                self._end("browser silent")
+                break
+            if isinstance(message, bytes):
+                message = message.decode("utf-8", errors="strict")
+            self.result.bytes_from_browser += len(message)
+            try:
+                instructions = parse(message, BROWSER_MAX_INSTRUCTION)
+            except ProtocolError as exc:
+                self.ws.send(encode("error", "Malformed instruction.", CLIENT_BAD_REQUEST))
+                self._end(f"malformed instruction from browser: {exc}")
+                break
+            forward = []
+            for opcode, *args in instructions:
+                if opcode == INTERNAL_OPCODE:
+                    if args[:1] == ["ping"]:
+                        self.ws.send(encode(INTERNAL_OPCODE, "ping", *args[1:2]))
+                    continue
+                if self.view_only and opcode in CONTROL_OPCODES:
+                    continue
+                if opcode in ACTIVITY_OPCODES:
+                    self.on_activity()
+                forward.append(encode(opcode, *args))
+            if forward:
+                sock.sendall("".join(forward).encode())
+
+    def _close_browser(self) -> None:
+        try:
+            self.ws.close()
+        except Exception:  # noqa: BLE001 - already closed
+            pass
+
+
+class Throttled:
+    """Call `action` at most once per `interval` seconds."""
+
+    def __init__(self, action: Callable[[], None], interval: float):
+        self.action, self.interval, self.last = action, interval, float("-inf")
+
+    def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self.last >= self.interval:
+            self.last = now
+            try:
+                self.action()
+            except Exception:  # noqa: BLE001 - activity bookkeeping must not end a session
+                log.warning("could not record desktop activity", exc_info=True)

@@ -1,0 +1,120 @@
+"""The relay against a guacd stand-in on a socket pair: framing, pings, view-only, keep-alive."""
+
+import gevent
+import gevent.queue
+import pytest
+from gevent import socket
+
+from broker.tunnels import relay as relay_module
+from broker.tunnels.guacd import GuacdConnection
+from broker.tunnels.protocol import encode, parse
+from broker.tunnels.relay import Relay
+
+
+class FakeWebSocket:
+    def __init__(self):
+        self.inbox = gevent.queue.Queue()
+        self.sent: list[str] = []
+        self.closed = False
+
+    def send(self, data):
+        self.sent.append(data)
+
+    def receive(self, timeout=None):
+        try:
+            message = self.inbox.get(timeout=timeout)
+        except gevent.queue.Empty:
+            return None
+        if message is StopIteration:
+            raise ConnectionError("closed")
+        return message
+
+    def close(self, reason=None, message=None):
+        self.closed = True
+
+
+@pytest.fixture
+def pair():
+    broker_side, guacd_side = socket.socketpair()
+    yield broker_side, guacd_side
+    guacd_side.close()
+
+
+def start(pair, view_only=False, leftover=b"", activity=None):
+    ws = FakeWebSocket()
+    relay = Relay(ws, GuacdConnection(pair[0], leftover, "$conn", "VERSION_1_3_0"), "uuid-1",
+                  view_only=view_only, on_activity=activity or (lambda: None))
+    return ws, relay, gevent.spawn(relay.run)
+
+
+def test_browser_gets_the_tunnel_uuid_then_whole_instructions(pair):
+    ws, _relay, task = start(pair, leftover=encode("sync", "1")[:5].encode())
+    rest = encode("sync", "1")[5:] + encode("blob", "0", "x;y,z") + "4.sy"
+    pair[1].sendall(rest.encode())
+    gevent.sleep(0.05)
+    pair[1].sendall("nc,1.2;".encode())
+    gevent.sleep(0.05)
+    ws.inbox.put(StopIteration)
+    task.join(timeout=2)
+    assert ws.sent[0] == encode("", "uuid-1")
+    relayed = [instruction for message in ws.sent[1:] for instruction in parse(message, 8192)]
+    assert relayed == [["sync", "1"], ["blob", "0", "x;y,z"], ["sync", "2"]]
+
+
+def test_pings_are_answered_by_the_tunnel_and_never_reach_guacd(pair):
+    ws, _relay, task = start(pair)
+    ws.inbox.put(encode("", "ping", "1234"))
+    ws.inbox.put(encode("sync", "99"))
+    gevent.sleep(0.05)
+    pair[1].settimeout(1)
+    assert pair[1].recv(1024).decode() == encode("sync", "99")
+    assert encode("", "ping", "1234") in ws.sent
+    ws.inbox.put(StopIteration)
+    task.join(timeout=2)
+
+
+def test_view_only_drops_input_and_resizes_but_keeps_sync(pair):
+    touched = []
+    ws, _relay, task = start(pair, view_only=True, activity=lambda: touched.append(1))
+    ws.inbox.put(encode("key", "65", "1") + encode("mouse", "1", "1", "1") + encode("size", "800", "600"))
+    ws.inbox.put(encode("sync", "7"))
+    gevent.sleep(0.05)
+    pair[1].settimeout(1)
+    assert pair[1].recv(1024).decode() == encode("sync", "7")
+    assert touched == []
+    ws.inbox.put(StopIteration)
+    task.join(timeout=2)
+
+
+def test_input_marks_activity_in_control_mode(pair):
+    touched = []
+    ws, _relay, task = start(pair, activity=lambda: touched.append(1))
+    ws.inbox.put(encode("mouse", "10", "10", "0"))
+    gevent.sleep(0.05)
+    assert touched == [1]
+    ws.inbox.put(StopIteration)
+    task.join(timeout=2)
+
+
+def test_malformed_browser_input_ends_the_connection_with_an_error(pair):
+    ws, relay, task = start(pair)
+    ws.inbox.put("4.sync,x;")
+    result = task.get(timeout=2)
+    assert "malformed" in result.end_reason
+    assert any(message.startswith(encode("error", "Malformed instruction.", 768)) for message in ws.sent)
+
+
+def test_silence_from_guacd_sends_nop_keepalives(pair, monkeypatch):
+    monkeypatch.setattr(relay_module, "KEEPALIVE_SECONDS", 0.05)
+    ws, _relay, task = start(pair)
+    gevent.sleep(0.2)
+    assert ws.sent.count(encode("nop")) >= 2
+    ws.inbox.put(StopIteration)
+    task.join(timeout=2)
+
+
+def test_guacd_hanging_up_closes_the_browser_side(pair):
+    ws, _relay, task = start(pair)
+    pair[1].close()
+    result = task.get(timeout=2)
+    assert result.end_reason == "guacd closed the connection" and ws.closed
