@@ -13,6 +13,7 @@ import struct
 import time
 from collections import Counter
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
 from cryptography.hazmat.primitives.ciphers import Cipher, modes
@@ -27,6 +28,14 @@ ENCODING_RAW = 0
 ENCODING_EXTENDED_DESKTOP_SIZE = -308
 RESIZE_BY_THIS_CLIENT = 1
 RESIZE_ERRORS = {1: "resizing is prohibited", 2: "out of resources", 3: "invalid screen layout"}
+
+
+class ByteStream(Protocol):
+    """What a session reads and writes: a socket, or e.g. a WebSocket through websockify."""
+
+    def recv(self, size: int, /) -> bytes: ...
+    def sendall(self, data: bytes, /) -> None: ...
+    def close(self) -> None: ...
 
 
 class RFBError(Exception):
@@ -100,13 +109,24 @@ class RFBClient:
 
     def __init__(self, host: str, port: int, password: str | None, timeout: float = 10.0) -> None:
         try:
-            self._sock = socket.create_connection((host, port), timeout=timeout)
+            sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as error:
             raise RFBConnectionError(f"cannot connect to {host}:{port}: {error}") from error
+        self._start(sock, password)
+
+    @classmethod
+    def over(cls, stream: ByteStream, password: str | None) -> RFBClient:
+        """A session over a stream that is already connected to the server."""
+        session = cls.__new__(cls)
+        session._start(stream, password)
+        return session
+
+    def _start(self, stream: ByteStream, password: str | None) -> None:
+        self._sock = stream
         try:
             self._handshake(password)
         except BaseException:
-            self._sock.close()
+            stream.close()
             raise
 
     def __enter__(self) -> RFBClient:
@@ -248,7 +268,7 @@ class RFBClient:
         return _recv_exact(self._sock, count)
 
 
-def _recv_exact(sock: socket.socket, count: int) -> bytes:
+def _recv_exact(sock: ByteStream, count: int) -> bytes:
     buffer = bytearray()
     try:
         while len(buffer) < count:

@@ -1,8 +1,12 @@
-"""Building the desktop images under images/ in dependency order.
+"""Building the images under images/ (desktops) and guacd/ (the translation tier) in
+dependency order.
 
 Each folder with a Dockerfile is an image. A Dockerfile whose `ARG BASE_IMAGE=` default
 names `deskbroker/<parent>:...` is a variant of that parent; any other default means it
-builds on Debian, which comes from a registry or, without one, from debootstrap.
+builds on Debian (the suite its `debian:<suite>...` default names, else bookworm), which
+comes from a registry or, without one, from debootstrap. A `# build-context: PATH` line
+(relative to the Dockerfile's folder) widens the build context, e.g. to the repository
+root for an image that copies broker code.
 """
 
 from __future__ import annotations
@@ -25,9 +29,12 @@ from docker.errors import APIError, ImageNotFound
 from broker import __version__
 
 REPOSITORY = "deskbroker"
-IMAGES_DIR = Path(__file__).resolve().parents[2] / "images"
-DEFAULT_DEBIAN_IMAGE = "debian:bookworm-slim"
-OFFLINE_DEBIAN_IMAGE = f"{REPOSITORY}/debian:bookworm"
+REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
+IMAGES_DIR = REPOSITORY_ROOT / "images"
+TIER_DIR = REPOSITORY_ROOT / "guacd"
+IMAGE_DIRS = (IMAGES_DIR, TIER_DIR)
+DEFAULT_DEBIAN_SUITE = "bookworm"
+DEFAULT_DEBIAN_IMAGE = f"debian:{DEFAULT_DEBIAN_SUITE}-slim"
 DEBIAN_MIRROR = os.environ.get("DESKBROKER_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 DEBIAN_SECURITY_MIRROR = os.environ.get(
     "DESKBROKER_DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security"
@@ -38,6 +45,8 @@ ERROR_TAIL_LINES = 25
 Progress = Callable[[str], None]
 
 _PARENT_PATTERN = re.compile(rf"^ARG\s+BASE_IMAGE={REPOSITORY}/([\w.-]+):\S+\s*$", re.MULTILINE)
+_DEBIAN_PATTERN = re.compile(r"^ARG\s+BASE_IMAGE=(?:\S+/)?debian:([a-z]+)\S*\s*$", re.MULTILINE)
+_CONTEXT_PATTERN = re.compile(r"^#\s*build-context:\s*(\S+)\s*$", re.MULTILINE)
 _ARG_PATTERN = re.compile(r"^ARG\s+(\w+)", re.MULTILINE)
 _STEP_PATTERN = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 _COLOUR_CODES = re.compile(r"\x1b\[[0-9;]*m")  # the builder colours RUN's stderr
@@ -51,7 +60,9 @@ class BuildError(RuntimeError):
 class ImageSource:
     name: str
     context: Path
-    parent: str | None  # another image under images/, or None: built on Debian
+    dockerfile: Path
+    parent: str | None  # another image of ours, or None: built on Debian
+    debian_suite: str  # the suite it builds on when parent is None
     declared_args: frozenset[str]
 
     def ref(self, tag: str = __version__) -> str:
@@ -87,17 +98,29 @@ class BuildResult:
         return rebuilt
 
 
-def discover(images_dir: Path = IMAGES_DIR) -> dict[str, ImageSource]:
-    sources = {}
-    for dockerfile in sorted(images_dir.glob("*/Dockerfile")):
-        text = dockerfile.read_text()
-        parent = _PARENT_PATTERN.search(text)
-        sources[dockerfile.parent.name] = ImageSource(
-            name=dockerfile.parent.name,
-            context=dockerfile.parent,
-            parent=parent.group(1) if parent else None,
-            declared_args=frozenset(_ARG_PATTERN.findall(text)),
-        )
+def discover(images_dirs: Path | Sequence[Path] = IMAGE_DIRS) -> dict[str, ImageSource]:
+    sources: dict[str, ImageSource] = {}
+    for images_dir in [images_dirs] if isinstance(images_dirs, Path) else images_dirs:
+        for dockerfile in sorted(images_dir.glob("*/Dockerfile")):
+            name = dockerfile.parent.name
+            if name in sources:
+                raise BuildError(
+                    f"two images named {name!r}: {sources[name].dockerfile} and {dockerfile}"
+                )
+            text = dockerfile.read_text()
+            parent = _PARENT_PATTERN.search(text)
+            suite = _DEBIAN_PATTERN.search(text)
+            wider_context = _CONTEXT_PATTERN.search(text)
+            sources[name] = ImageSource(
+                name=name,
+                context=(dockerfile.parent / wider_context.group(1)).resolve()
+                if wider_context
+                else dockerfile.parent,
+                dockerfile=dockerfile,
+                parent=parent.group(1) if parent else None,
+                debian_suite=suite.group(1) if suite else DEFAULT_DEBIAN_SUITE,
+                declared_args=frozenset(_ARG_PATTERN.findall(text)),
+            )
     return sources
 
 
@@ -126,29 +149,45 @@ def build_images(
     client: docker.DockerClient,
     names: Sequence[str] = (),
     *,
-    images_dir: Path = IMAGES_DIR,
+    images_dir: Path | Sequence[Path] = IMAGE_DIRS,
     debian_image: str = DEFAULT_DEBIAN_IMAGE,
     build_args: Mapping[str, str] | None = None,
     progress: Progress = print,
     verbose: bool = False,
 ) -> list[BuildResult]:
-    """Build the named images (and their parents); tag each with version, latest and date."""
+    """Build the named images (and their parents); tag each with version, latest and date.
+
+    `debian_image` is what images on bookworm build on; other suites use `debian:<suite>-slim`.
+    """
     order = build_order(discover(images_dir), names)
-    if any(source.parent is None for source in order):
-        debian_image = ensure_debian_image(client, debian_image, progress)
+    debian_images = {
+        suite: ensure_debian_image(
+            client,
+            debian_image if suite == DEFAULT_DEBIAN_SUITE else f"debian:{suite}-slim",
+            suite,
+            progress,
+        )
+        for suite in sorted({source.debian_suite for source in order if source.parent is None})
+    }
     date_tag = datetime.now(timezone.utc).strftime("%Y%m%d")
     results = []
     for source in order:
         args = {k: v for k, v in (build_args or {}).items() if k in source.declared_args}
         parent_ref = f"{REPOSITORY}/{source.parent}:{__version__}" if source.parent else None
-        args["BASE_IMAGE"] = parent_ref or debian_image
+        args["BASE_IMAGE"] = parent_ref or debian_images[source.debian_suite]
         results.append(
             _build_one(client, source, args, ("latest", date_tag), progress, verbose)
         )
     return results
 
 
-def ensure_debian_image(client: docker.DockerClient, wanted: str, progress: Progress) -> str:
+def offline_debian_image(suite: str) -> str:
+    return f"{REPOSITORY}/debian:{suite}"
+
+
+def ensure_debian_image(
+    client: docker.DockerClient, wanted: str, suite: str, progress: Progress
+) -> str:
     """The Debian image to build on: `wanted` if present or pullable, else an offline one."""
     if _exists(client, wanted):
         return wanted
@@ -159,15 +198,17 @@ def ensure_debian_image(client: docker.DockerClient, wanted: str, progress: Prog
     except APIError as error:
         reason = error.explanation or _first_line(error)
         progress(f"cannot pull {wanted} ({reason}); using a Debian base made locally")
-    if _exists(client, OFFLINE_DEBIAN_IMAGE):
-        progress(f"using {OFFLINE_DEBIAN_IMAGE} (made earlier with debootstrap)")
+    offline = offline_debian_image(suite)
+    if _exists(client, offline):
+        progress(f"using {offline} (made earlier with debootstrap)")
     else:
-        make_offline_debian_image(client, OFFLINE_DEBIAN_IMAGE, progress)
-    return OFFLINE_DEBIAN_IMAGE
+        make_offline_debian_image(client, suite, progress)
+    return offline
 
 
-def make_offline_debian_image(client: docker.DockerClient, tag: str, progress: Progress) -> None:
-    """Make a minimal Debian bookworm image from Debian's packages: debootstrap + import."""
+def make_offline_debian_image(client: docker.DockerClient, suite: str, progress: Progress) -> None:
+    """Make a minimal Debian image of `suite` from Debian's packages: debootstrap + import."""
+    tag = offline_debian_image(suite)
     if shutil.which("debootstrap") is None:
         raise BuildError("no Debian base image and no debootstrap: apt-get install debootstrap")
     if os.geteuid() != 0:
@@ -178,18 +219,18 @@ def make_offline_debian_image(client: docker.DockerClient, tag: str, progress: P
         rootfs = Path(workdir) / "rootfs"
         try:
             _run_logged(
-                ["debootstrap", "--variant=minbase", "bookworm", str(rootfs), DEBIAN_MIRROR],
+                ["debootstrap", "--variant=minbase", suite, str(rootfs), DEBIAN_MIRROR],
                 "debootstrap",
             )
-            _prepare_rootfs(rootfs)
+            _prepare_rootfs(rootfs, suite)
             _import_rootfs(client, rootfs, tag)
         finally:
             _unmount_below(rootfs)
     progress(f"made {tag} in {time.monotonic() - started:.1f} s")
 
 
-def _prepare_rootfs(rootfs: Path) -> None:
-    """Drop the downloaded packages and indexes, point apt at bookworm with its updates."""
+def _prepare_rootfs(rootfs: Path, suite: str) -> None:
+    """Drop the downloaded packages and indexes, point apt at `suite` with its updates."""
     for leftover in [
         *rootfs.glob("var/cache/apt/archives/*.deb"),
         *rootfs.glob("var/cache/apt/*.bin"),
@@ -198,9 +239,9 @@ def _prepare_rootfs(rootfs: Path) -> None:
         leftover.unlink()
     (rootfs / "etc/apt/sources.list").unlink(missing_ok=True)
     (rootfs / "etc/apt/sources.list.d/debian.sources").write_text(
-        f"Types: deb\nURIs: {DEBIAN_MIRROR}\nSuites: bookworm bookworm-updates\n"
+        f"Types: deb\nURIs: {DEBIAN_MIRROR}\nSuites: {suite} {suite}-updates\n"
         "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
-        f"Types: deb\nURIs: {DEBIAN_SECURITY_MIRROR}\nSuites: bookworm-security\n"
+        f"Types: deb\nURIs: {DEBIAN_SECURITY_MIRROR}\nSuites: {suite}-security\n"
         "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
     )
 
@@ -279,6 +320,7 @@ def _build_one(
     try:
         output = client.api.build(
             path=str(source.context),
+            dockerfile=str(source.dockerfile.relative_to(source.context)),
             tag=source.ref(),
             buildargs=build_args,
             rm=True,

@@ -12,7 +12,7 @@ from docker.errors import DockerException
 
 from broker.images.build import (
     DEFAULT_DEBIAN_IMAGE,
-    IMAGES_DIR,
+    IMAGE_DIRS,
     REPOSITORY,
     BuildError,
     build_images,
@@ -54,7 +54,7 @@ def parse_build_args(
 
 @click.group("images")
 def images() -> None:
-    """Build, smoke-test and list the desktop images."""
+    """Build, smoke-test and list the desktop images (build also makes the guacd tier's)."""
 
 
 @images.command("build")
@@ -64,7 +64,8 @@ def images() -> None:
     envvar="DESKBROKER_DEBIAN_IMAGE",
     default=DEFAULT_DEBIAN_IMAGE,
     show_default=True,
-    help="Debian image to build on; made with debootstrap when it cannot be pulled.",
+    help="Debian bookworm image to build on (other suites: debian:<suite>-slim); "
+    "made with debootstrap when it cannot be pulled.",
 )
 @click.option(
     "--build-arg",
@@ -76,9 +77,12 @@ def images() -> None:
 )
 @click.option(
     "--images-dir",
+    "images_dirs",
+    multiple=True,
     type=click.Path(file_okay=False, path_type=Path),
-    default=IMAGES_DIR,
+    default=IMAGE_DIRS,
     show_default=True,
+    help="Folders whose subfolders with a Dockerfile are images (repeatable).",
 )
 @click.option("-v", "--verbose", is_flag=True, help="Show every line of build output.")
 @clear_errors
@@ -86,14 +90,14 @@ def build_command(
     names: tuple[str, ...],
     base_image: str,
     build_args: dict[str, str],
-    images_dir: Path,
+    images_dirs: tuple[Path, ...],
     verbose: bool,
 ) -> None:
     """Build NAMES (default: all) and the images they are built on."""
     results = build_images(
         docker_client(),
         names,
-        images_dir=images_dir,
+        images_dir=images_dirs,
         debian_image=base_image,
         build_args=build_args,
         progress=click.echo,

@@ -1,0 +1,27 @@
+"""Start websockify with the deskbroker token plugin and token-free logs."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from websockify.websocketproxy import websockify_init
+
+from deskbroker_websockify.plugin import TokenPlugin
+from deskbroker_websockify.redaction import RedactingLogRecord
+from deskbroker_websockify.settings import SettingsError
+
+
+def main() -> None:
+    logging.setLogRecordFactory(RedactingLogRecord)  # before websockify logs anything
+    try:
+        TokenPlugin()  # check the settings and the marker directory now, with a clear message
+    except (SettingsError, OSError) as error:
+        sys.exit(f"websockify: {error}")
+    plugin = f"{TokenPlugin.__module__}.{TokenPlugin.__qualname__}"
+    sys.argv[1:1] = ["--token-plugin", plugin]
+    websockify_init()
+
+
+if __name__ == "__main__":
+    main()
