@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from broker import context, errors, health, openapi, pages
+from broker import context, desktops, errors, health, openapi, pages, viewer
 from broker.auth import current, oidc
 from broker.auth import routes as auth_routes
 from broker.config import Settings, load_settings
 from broker.db import make_engine, make_sessionmaker
+from broker.desktops import routes as desktop_routes
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
@@ -39,10 +40,11 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
 
     engine = make_engine(settings.sqlalchemy_url)
-    app.extensions["deskbroker"] = context.Services(settings, engine, make_sessionmaker(engine),
-                                                    oidc.init_oidc(app, settings))
+    sessions = make_sessionmaker(engine)
+    app.extensions["deskbroker"] = context.Services(settings, engine, sessions, oidc.init_oidc(app, settings))
+    desktops.init_app(app, settings, sessions)
 
-    for blueprint in (health.bp, openapi.bp, auth_routes.bp, pages.bp):
+    for blueprint in (health.bp, openapi.bp, auth_routes.bp, desktop_routes.bp, pages.bp, viewer.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     app.before_request(current.load_current_session)

@@ -1,10 +1,10 @@
-"""The `broker` command: serve, database, accounts and image maintenance."""
+"""The `broker` command: serve, database, accounts, desktops and image maintenance."""
 
 from __future__ import annotations
 
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import click
 from sqlalchemy import select
@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 from broker.config import ConfigError, Settings, load_settings
 from broker.db import make_engine, make_sessionmaker, pending_migrations, upgrade
 from broker.images.cli import images
-from broker.models import ROLES, User
+from broker.models import ROLES, Desktop, User
+
+if TYPE_CHECKING:
+    from broker.desktops.service import Lifecycle
 
 
 def _settings() -> Settings:
@@ -172,6 +175,78 @@ def users_list():
 
 
 cli.add_command(images)
+
+
+@cli.group()
+def desktops():
+    """Desktops: list, reconcile with the engine, sync the catalog, delete homes."""
+
+
+@contextmanager
+def _lifecycle() -> Iterator[Lifecycle]:
+    from broker.desktops import make_provider
+    from broker.desktops.provider import ProviderError
+    from broker.desktops.service import Lifecycle
+
+    settings = _settings()
+    engine = make_engine(settings.sqlalchemy_url)
+    try:
+        yield Lifecycle(settings, make_provider(settings), make_sessionmaker(engine))
+    except ProviderError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+
+
+@desktops.command("list")
+def desktops_list():
+    """Every desktop: owner, type, state, since when, container."""
+    with _database() as session:
+        rows = session.scalars(select(Desktop).order_by(Desktop.created_at)).all()
+        click.echo(f"{'OWNER':20} {'TYPE':16} {'STATE':9} {'SINCE (UTC)':19} CONTAINER / REASON")
+        for desktop in rows:
+            owner = desktop.user.username if desktop.user else "(pool)"
+            detail = (desktop.container_id or "")[:12] + (f" {desktop.state_reason}" if desktop.state_reason else "")
+            click.echo(f"{owner:20} {desktop.desktop_type_id:16} {desktop.state:9} "
+                       f"{desktop.state_changed_at:%Y-%m-%d %H:%M:%S} {detail}")
+
+
+@desktops.command("reconcile")
+def desktops_reconcile():
+    """Housekeeping now: catalog, reconcile with the engine, idle stops, removals, pool."""
+    from broker.desktops.housekeeping import run_once
+
+    with _lifecycle() as lifecycle:
+        click.echo(run_once(lifecycle).summary())
+
+
+@desktops.command("sync-catalog")
+def desktops_sync_catalog():
+    """Desktop types from the local images' catalog labels (admin-made types are kept)."""
+    from broker.desktops.catalog import sync_catalog
+
+    with _lifecycle() as lifecycle, lifecycle.sessions() as session:
+        report = sync_catalog(session, lifecycle.provider.catalog())
+    click.echo(f"added: {', '.join(report.added) or '-'}; updated: {', '.join(report.updated) or '-'}; "
+               f"image missing: {', '.join(report.missing) or '-'}")
+
+
+@desktops.command("delete-home")
+@click.argument("username")
+def desktops_delete_home(username):
+    """Delete a person's home volume, once none of their desktops is left."""
+    from broker import audit
+
+    with _lifecycle() as lifecycle, lifecycle.sessions() as session:
+        user = session.scalar(select(User).where(User.username == username))
+        if user is None:
+            raise click.ClickException(f"no user {username}")
+        if session.scalar(select(Desktop.id).where(Desktop.user_id == user.id)):
+            raise click.ClickException(f"{username} still has desktops: remove them first")
+        removed = lifecycle.provider.remove_home(user.subject)
+        audit.record(session, "desktop_home_deleted", target=username, volumes=removed)
+        session.commit()
+    click.echo(f"deleted {', '.join(removed)}" if removed else f"{username} has no home volume")
 
 
 def main():

@@ -107,6 +107,27 @@ def _word_list(raw: str) -> tuple[str, ...]:
     return tuple(item for item in re.split(r"[\s,]+", raw.strip()) if item)
 
 
+def _comma_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in allowed:
+            raise ValueError("one of " + ", ".join(allowed))
+        return value
+    return parse
+
+
+def _instance(raw: str) -> str:
+    # The instance prefixes container, service and volume names, which Swarm caps at 63 characters.
+    value = raw.strip()
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,15}", value):
+        raise ValueError("1 to 16 lowercase letters, digits or '-', starting with a letter or digit")
+    return value
+
+
 def _log_level(raw: str) -> str:
     value = raw.strip().upper()
     if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -170,6 +191,39 @@ class Settings:
     admin_groups: tuple[str, ...] = setting("Groups whose members are admins (space or comma separated).",
                                             _word_list, "admins")
     teacher_groups: tuple[str, ...] = setting("Groups whose members are teachers.", _word_list, "teachers")
+    # --- desktops (provisioning); the engine itself is found as the docker CLI finds it (DOCKER_HOST)
+    desktop_provider: str = setting("Where desktops run: docker (one engine) or swarm (Docker Swarm services).",
+                                    _choice("docker", "swarm"), "docker")
+    instance: str = setting(
+        "Name of this broker installation: labels and prefixes its containers, services and volumes.",
+        _instance, "deskbroker")
+    desktop_network: str = setting(
+        "Private network of desktops, broker, guacd and websockify (made if missing).",
+        _text, "deskbroker-desktops")
+    desktop_network_internal: bool = setting(
+        "Make that network internal: desktops reach neither the internet nor the LAN.", _bool, "true")
+    desktop_start_timeout: int = setting(
+        "How long a desktop may take until its VNC server answers before the start counts as failed.",
+        parse_duration, "60s")
+    desktop_idle_timeout: int = setting("Stop a desktop after this long without input (e.g. 6h).",
+                                        parse_duration, "6h")
+    desktop_remove_after: int = setting(
+        "Remove a stopped desktop's container after this long (its home volume is kept).",
+        parse_duration, "7d")
+    housekeeping_interval: int = setting(
+        "How often `broker serve` reconciles desktops with the engine, stops idle and removes old ones.",
+        parse_duration, "60s")
+    desktops_per_user: int = setting("Desktops one person may have running at once.", _positive_int, "1")
+    desktops_total: int = setting("Desktops that may run at once on this installation (0 = no limit).",
+                                  _non_negative_int, "0")
+    desktop_persistent_homes: bool = setting(
+        "Give each person a home volume kept across desktops (mounted at /home/user).", _bool, "true")
+    desktop_pool_size: int = setting(
+        "Pre-started desktops kept ready per type; needs DESKTOP_PERSISTENT_HOMES=false.",
+        _non_negative_int, "0")
+    swarm_constraints: tuple[str, ...] = setting(
+        "Swarm placement constraints for desktops, comma separated (e.g. node.labels.desktops==true).",
+        _comma_list, "")
 
     @property
     def oidc_enabled(self) -> bool:
@@ -225,7 +279,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path |
         except ValueError as exc:
             problems.append(f"{name} is malformed: expected {exc}")
     if not problems:
-        problems.extend(_check_oidc(values))
+        problems.extend(_check_oidc(values) + _check_desktops(values))
     if problems:
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(problems))
     return Settings(**values)
@@ -241,4 +295,11 @@ def _check_oidc(values: dict[str, Any]) -> list[str]:
     if missing:
         return [f"{env_name('oidc_client_id')} is set, so sign-on needs {env_name('oidc_discovery_url')} "
                 f"or all of: {', '.join(missing)}"]
+    return []
+
+
+def _check_desktops(values: dict[str, Any]) -> list[str]:
+    if values["desktop_pool_size"] and values["desktop_persistent_homes"]:
+        return [f"{env_name('desktop_pool_size')} needs {env_name('desktop_persistent_homes')}=false: "
+                "a desktop started in advance cannot mount its future owner's home"]
     return []

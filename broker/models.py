@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, ForeignKey, Integer, String, Table, Text
+from sqlalchemy import (JSON, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Table, Text,
+                        UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from broker.db import Base, utcnow
@@ -112,21 +113,50 @@ class DesktopType(Base):
     vnc_port: Mapped[int] = mapped_column(Integer, default=5901)
     memory_mb: Mapped[int] = mapped_column(Integer, default=1024)
     cpus: Mapped[float] = mapped_column(default=1.0)
+    pids_limit: Mapped[int] = mapped_column(Integer, default=1024)  # threads count too: browsers need hundreds
+    shm_size_mb: Mapped[int | None] = mapped_column(Integer)
+    max_running: Mapped[int | None] = mapped_column(Integer)  # None: no limit for this type
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     source: Mapped[str] = mapped_column(String(16), default="admin")  # "image" | "admin"
 
 
+class DesktopTypeAssignment(Base):
+    """Who may start a desktop type: a group or one person. A type without any is open to everyone."""
+
+    __tablename__ = "desktop_type_assignments"
+    __table_args__ = (
+        UniqueConstraint("desktop_type_id", "group_id"),
+        UniqueConstraint("desktop_type_id", "user_id"),
+        CheckConstraint("(group_id IS NULL) <> (user_id IS NULL)", name="group_or_user"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    desktop_type_id: Mapped[str] = mapped_column(ForeignKey("desktop_types.id", ondelete="CASCADE"), index=True)
+    group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+    desktop_type: Mapped[DesktopType] = relationship()
+    group: Mapped[Group | None] = relationship()
+    user: Mapped[User | None] = relationship(foreign_keys=[user_id])
+
+
 class Desktop(Base):
-    """One person's desktop container of one type."""
+    """One person's desktop container of one type (no owner yet: pre-started in the pool)."""
 
     __tablename__ = "desktops"
+    # One desktop per person and type, also when two broker processes start it at once.
+    __table_args__ = (UniqueConstraint("user_id", "desktop_type_id", name="uq_desktops_user_id_desktop_type_id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     desktop_type_id: Mapped[str] = mapped_column(ForeignKey("desktop_types.id"))
     state: Mapped[str] = mapped_column(String(16), default="creating")
     state_reason: Mapped[str] = mapped_column(Text, default="")
+    state_changed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     container_id: Mapped[str | None] = mapped_column(String(128))
+    address: Mapped[str | None] = mapped_column(String(255))  # on the desktop network, while running
     # The per-desktop VNC password, encrypted with a key derived from SECRET_KEY.
     vnc_password_encrypted: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
@@ -134,7 +164,7 @@ class Desktop(Base):
     last_activity_at: Mapped[datetime | None] = mapped_column(DateTime)
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime)
 
-    user: Mapped[User] = relationship()
+    user: Mapped[User | None] = relationship()
     desktop_type: Mapped[DesktopType] = relationship()
 
 

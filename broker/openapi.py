@@ -25,6 +25,16 @@ def _ok(description: str, schema: str) -> dict:
 
 _SIGNED_IN = [{"cookie": []}, {"bearer": []}, {"sessionHeader": []}, {"sessionQuery": []}]
 
+_DESKTOP_TYPE = {"name": "desktop_type", "in": "query", "schema": {"type": "string"},
+                 "description": "Which of your desktops (a desktop type id); may also come as JSON "
+                                "`{\"desktop_type\": …}`. Optional when you have only one (active) desktop."}
+_DESKTOP_ID = {"name": "desktop_id", "in": "path", "required": True, "schema": {"type": "string"},
+               "description": "The desktop's id or its container id"}
+_DESKTOP_ERRORS = {"401": _error("Not signed in"), "403": _error("Missing CSRF token"),
+                   "404": _error("No such desktop"), "409": _error("The desktop is busy starting or stopping"),
+                   "502": _error("The container engine refused"), "503": _error("The container engine is down")}
+_ADMIN_ERRORS = {**_DESKTOP_ERRORS, "403": _error("Not an admin, or missing CSRF token")}
+
 SPEC: dict = {
     "openapi": "3.0.3",
     "info": {"title": "deskbroker", "version": __version__,
@@ -71,6 +81,47 @@ SPEC: dict = {
             "summary": "Sign out (revokes the session)", "security": _SIGNED_IN,
             "responses": {"200": {"description": "Signed out"}, "401": _error("Not signed in"),
                           "403": _error("Missing CSRF token")}}},
+        "/api/container/start": {"post": {
+            "summary": "Start your desktop of a type (made if needed); answers once its VNC server answers",
+            "security": _SIGNED_IN, "parameters": [{**_DESKTOP_TYPE, "required": True}],
+            "responses": {"200": _ok("Running", "Desktop"), "400": _error("No desktop_type"),
+                          **_DESKTOP_ERRORS, "403": _error("Type not assigned to you, or missing CSRF token"),
+                          "404": _error("No such desktop type"),
+                          "409": _error("Quota reached (quota_exceeded) or desktop busy"),
+                          "503": _error("Container engine down, or the type's image is missing"),
+                          "504": _error("The desktop did not answer in time (it is in state error)")}}},
+        "/api/container/status": {"get": {
+            "summary": "Your desktop and its state", "security": _SIGNED_IN, "parameters": [_DESKTOP_TYPE],
+            "responses": {"200": _ok("The desktop", "Desktop"), "400": _error("Several desktops: say which"),
+                          "401": _error("Not signed in"), "404": _error("You have no such desktop")}}},
+        "/api/container/stop": {"post": {
+            "summary": "Stop your desktop (its container is kept for a fast start)", "security": _SIGNED_IN,
+            "parameters": [_DESKTOP_TYPE],
+            "responses": {"200": _ok("Stopped", "Desktop"), "400": _error("Several desktops: say which"),
+                          **_DESKTOP_ERRORS}}},
+        "/api/container/remove": {"post": {
+            "summary": "Remove your desktop and its container (your home is kept)", "security": _SIGNED_IN,
+            "parameters": [_DESKTOP_TYPE],
+            "responses": {"200": _ok("Removed", "Removed"), "400": _error("Several desktops: say which"),
+                          **_DESKTOP_ERRORS}}},
+        "/api/container/list": {"get": {
+            "summary": "Your desktops, and the desktop types you may start", "security": _SIGNED_IN,
+            "responses": {"200": _ok("Your desktops", "DesktopList"), "401": _error("Not signed in")}}},
+        "/api/admin/containers": {"get": {
+            "summary": "Every desktop (admins)", "security": _SIGNED_IN,
+            "responses": {"200": _ok("All desktops, pool ones with owner null", "AdminDesktopList"),
+                          "401": _error("Not signed in"), "403": _error("Not an admin")}}},
+        "/api/admin/container/{desktop_id}/stop": {"post": {
+            "summary": "Stop anyone's desktop (admins)", "security": _SIGNED_IN, "parameters": [_DESKTOP_ID],
+            "responses": {"200": _ok("Stopped", "Desktop"), **_ADMIN_ERRORS}}},
+        "/api/admin/container/{desktop_id}/remove": {"delete": {
+            "summary": "Remove anyone's desktop and its container; the home volume is kept (admins)",
+            "security": _SIGNED_IN, "parameters": [_DESKTOP_ID],
+            "responses": {"200": _ok("Removed", "Removed"), **_ADMIN_ERRORS}}},
+        "/api/admin/containers/stop-all": {"post": {
+            "summary": "Stop every person's running desktop (admins)", "security": _SIGNED_IN,
+            "responses": {"200": _ok("How many stopped, and what went wrong", "StopAll"),
+                          "401": _error("Not signed in"), "403": _error("Not an admin, or missing CSRF token")}}},
     },
     "components": {
         "securitySchemes": {
@@ -98,6 +149,27 @@ SPEC: dict = {
                                        "user": {"$ref": "#/components/schemas/User"},
                                        "expires_at": {"type": "string", "format": "date-time"},
                                        "csrf_token": {"type": "string"}}},
+            "Localized": {"type": "object", "properties": {"de": {"type": "string"}, "en": {"type": "string"}}},
+            "Desktop": {"type": "object", "properties": {
+                "id": {"type": "string"}, "desktop_type": {"type": "string"},
+                "title": {"$ref": "#/components/schemas/Localized"},
+                "state": {"type": "string",
+                          "enum": ["creating", "starting", "running", "stopping", "stopped", "error"]},
+                "reason": {"type": "string", "description": "Why it is in this state (errors, idle stops), for people"},
+                "owner": {"type": "string", "nullable": True}, "container_id": {"type": "string", "nullable": True},
+                **{name: {"type": "string", "format": "date-time", "nullable": True}
+                   for name in ("created_at", "started_at", "stopped_at", "last_activity_at")}}},
+            "DesktopType": {"type": "object", "properties": {
+                "id": {"type": "string"}, "title": {"$ref": "#/components/schemas/Localized"},
+                "description": {"$ref": "#/components/schemas/Localized"}, "icon": {"type": "string"}}},
+            "DesktopList": {"type": "object", "properties": {
+                "desktops": {"type": "array", "items": {"$ref": "#/components/schemas/Desktop"}},
+                "desktop_types": {"type": "array", "items": {"$ref": "#/components/schemas/DesktopType"}}}},
+            "AdminDesktopList": {"type": "object", "properties": {
+                "desktops": {"type": "array", "items": {"$ref": "#/components/schemas/Desktop"}}}},
+            "Removed": {"type": "object", "properties": {"removed": {"type": "string"}}},
+            "StopAll": {"type": "object", "properties": {"stopped": {"type": "integer"},
+                                                         "problems": {"type": "array", "items": {"type": "string"}}}},
             "NewSession": {"allOf": [{"$ref": "#/components/schemas/Session"},
                                      {"type": "object", "required": ["session_token"],
                                       "properties": {"session_token": {"type": "string"}}}]},

@@ -40,8 +40,13 @@ class BrokerServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self):
+        from broker import desktops
         from broker.app import create_app
+        from broker.desktops.housekeeping import start_background
         from broker.logs import configure_logging
 
         configure_logging(self.settings)
-        return create_app(self.settings)
+        app = create_app(self.settings)
+        # Here, in the worker and after gevent's patching, so housekeeping runs as a greenlet.
+        start_background(app.extensions[desktops.EXTENSION])
+        return app

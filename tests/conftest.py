@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.fixtures.oidc",
     "tests.fixtures.browser",
     "tests.fixtures.broker",
+    "tests.fixtures.desktops",
 ]

@@ -1,0 +1,27 @@
+"""Desktops: provisioning on Docker or Docker Swarm, their lifecycle, quotas and housekeeping."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app
+from sqlalchemy.orm import Session, sessionmaker
+
+from broker.config import Settings
+from broker.desktops.docker import DockerProvider
+from broker.desktops.provider import Provider
+from broker.desktops.service import Lifecycle
+from broker.desktops.swarm import SwarmProvider
+
+EXTENSION = "deskbroker.desktops"
+
+
+def make_provider(settings: Settings) -> Provider:
+    return SwarmProvider(settings) if settings.desktop_provider == "swarm" else DockerProvider(settings)
+
+
+def init_app(app: Flask, settings: Settings, sessions: sessionmaker[Session]) -> None:
+    """Cheap: the engine is first contacted when a desktop is started or housekeeping runs."""
+    app.extensions[EXTENSION] = Lifecycle(settings, make_provider(settings), sessions)
+
+
+def lifecycle() -> Lifecycle:
+    return current_app.extensions[EXTENSION]

@@ -1,0 +1,55 @@
+"""Who may start which desktop type, and how many desktops may run.
+
+A type is open to everyone until it is assigned to groups or people; then only they (and
+admins) may start it. Quotas count desktops that are creating, starting or running; pool
+desktops waiting for an owner count only against their own pool size.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from broker.config import Settings
+from broker.desktops.errors import NoDesktop, NotAllowed
+from broker.desktops.states import ACTIVE
+from broker.models import ROLE_ADMIN, Desktop, DesktopType, DesktopTypeAssignment, User
+
+
+def allowed_types(db: Session, user: User) -> list[DesktopType]:
+    query = select(DesktopType).where(DesktopType.enabled).order_by(DesktopType.id)
+    if not user.has_role(ROLE_ADMIN):
+        assigned = select(DesktopTypeAssignment.desktop_type_id)
+        mine = assigned.where(or_(DesktopTypeAssignment.user_id == user.id,
+                                  DesktopTypeAssignment.group_id.in_([group.id for group in user.groups])))
+        query = query.where(or_(DesktopType.id.not_in(assigned), DesktopType.id.in_(mine)))
+    return list(db.scalars(query))
+
+
+def allowed_type(db: Session, user: User, type_id: str) -> DesktopType:
+    """The type, if `user` may start it; NoDesktop or NotAllowed with a message otherwise."""
+    desktop_type = db.get(DesktopType, type_id)
+    if desktop_type is None or not desktop_type.enabled:
+        raise NoDesktop(f"There is no desktop type {type_id!r}.", code="unknown_desktop_type")
+    if desktop_type not in allowed_types(db, user):
+        raise NotAllowed(f"You may not start the desktop type {desktop_type.title_en!r}; "
+                         "ask your teacher or an administrator to assign it to you.")
+    return desktop_type
+
+
+def quota_problem(db: Session, settings: Settings, user_id: int, desktop_type: DesktopType) -> str | None:
+    """Why one more desktop is too many, or None. Counts include the desktop being started."""
+    owned_active = select(func.count()).select_from(Desktop).where(Desktop.state.in_(ACTIVE),
+                                                                  Desktop.user_id.is_not(None))
+    mine = db.scalar(owned_active.where(Desktop.user_id == user_id))
+    if mine > settings.desktops_per_user:
+        return (f"You already have {mine - 1} desktop(s) running, and one person may run "
+                f"{settings.desktops_per_user} at a time. Stop one first.")
+    if settings.desktops_total and db.scalar(owned_active) > settings.desktops_total:
+        return (f"All {settings.desktops_total} desktops this server may run are in use. "
+                "Please try again later.")
+    if desktop_type.max_running is not None and \
+            db.scalar(owned_active.where(Desktop.desktop_type_id == desktop_type.id)) > desktop_type.max_running:
+        return (f"All {desktop_type.max_running} desktops of the type {desktop_type.title_en!r} are in use. "
+                "Please try again later or choose another type.")
+    return None

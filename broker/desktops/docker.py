@@ -1,0 +1,211 @@
+"""Desktops as containers on one Docker engine, found as the docker CLI finds it (DOCKER_HOST)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import re
+import tarfile
+from collections.abc import Iterator
+
+import docker
+import requests
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.types import Mount
+
+from broker.config import Settings
+from broker.desktops.provider import (BROKER_LABEL, DESKTOP_LABEL, HOME_DIR, OWNER_ID_LABEL, PASSWORD_FILE,
+                                      STOP_TIMEOUT, ContainerState, DesktopSpec, EngineUnavailable,
+                                      ImageMissing, NameTaken, Provider, ProviderError, Vanished)
+from broker.images import engine
+from broker.images.catalog import CatalogImage, catalog_images
+
+log = logging.getLogger(__name__)
+
+# desktop-init starts as root to seed the home and write Xvnc's password file (CHOWN,
+# DAC_OVERRIDE, FOWNER), then runs everything as the user (SETUID, SETGID) and ends it on
+# `docker stop` (KILL). The other default capabilities (NET_RAW, MKNOD, ...) are dropped.
+CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID"]
+API_TIMEOUT = 30
+UNREACHABLE = ("The container engine is not reachable, so desktops cannot be started or stopped "
+               "right now. Please try again later.")
+
+
+@contextlib.contextmanager
+def engine_errors() -> Iterator[None]:
+    """Turn the SDK's errors into ProviderErrors a person can read."""
+    try:
+        yield
+    except ProviderError:
+        raise
+    except APIError as error:
+        raise ProviderError(f"The container engine refused: {error.explanation or error}") from error
+    except (DockerException, requests.RequestException) as error:
+        log.warning("container engine unreachable: %s", error)
+        raise EngineUnavailable(UNREACHABLE) from error
+
+
+def secret_archive(password: str) -> bytes:
+    """A tar of PASSWORD_FILE (root-only) to unpack in /run before the container starts."""
+    directory, name = PASSWORD_FILE.removeprefix("/run/").split("/")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        folder = tarfile.TarInfo(directory)
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o700
+        tar.addfile(folder)
+        data = password.encode()
+        file = tarfile.TarInfo(f"{directory}/{name}")
+        file.mode, file.size = 0o400, len(data)
+        tar.addfile(file, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class DockerProvider(Provider):
+    def __init__(self, settings: Settings):
+        self.instance = settings.instance
+        self.network = settings.desktop_network
+        self.network_internal = settings.desktop_network_internal
+        self._client: docker.DockerClient | None = None
+
+    @property
+    def client(self) -> docker.DockerClient:
+        """Connected on first use, so the broker starts (and answers) while the engine is down."""
+        if self._client is None:
+            try:
+                self._client = engine.docker_client(timeout=API_TIMEOUT)
+            except engine.EngineUnavailable as error:
+                log.warning("%s", error)
+                raise EngineUnavailable(UNREACHABLE) from error
+        return self._client
+
+    def network_options(self) -> dict:
+        return {"driver": "bridge", "internal": self.network_internal}
+
+    def ensure_network(self) -> None:
+        """Make the desktop network unless it exists (an admin may have made it, as they like)."""
+        try:
+            self.client.api.inspect_network(self.network)
+        except NotFound:
+            try:
+                self.client.api.create_network(self.network, check_duplicate=True,
+                                               labels={BROKER_LABEL: self.instance}, **self.network_options())
+            except APIError as error:
+                if error.status_code != 409:  # 409: another broker process made it just now
+                    raise
+
+    def home_mounts(self, spec: DesktopSpec) -> list[Mount]:
+        if spec.home_volume is None:
+            return []
+        # The engine makes the volume with these labels the first time it is mounted.
+        return [Mount(HOME_DIR, spec.home_volume, type="volume", labels=spec.home_labels(self.instance))]
+
+    def create(self, spec: DesktopSpec) -> str:
+        with engine_errors():
+            self.ensure_network()
+            try:
+                container = self.client.containers.create(
+                    spec.image, name=spec.name, labels=spec.labels(self.instance), network=self.network,
+                    environment={"VNC_PASSWORD_FILE": PASSWORD_FILE}, mounts=self.home_mounts(spec),
+                    mem_limit=f"{spec.memory_mb}m", memswap_limit=f"{spec.memory_mb}m",
+                    nano_cpus=int(spec.cpus * 1e9), pids_limit=spec.pids_limit,
+                    shm_size=f"{spec.shm_size_mb}m" if spec.shm_size_mb else None,
+                    cap_drop=["ALL"], cap_add=CAPABILITIES, security_opt=["no-new-privileges"])
+            except ImageNotFound as error:
+                raise ImageMissing(f"The desktop image {spec.image} is not on the container engine; an "
+                                   "administrator has to build it (`broker images build`) or pull it.") from error
+            except APIError as error:
+                if error.status_code == 409:
+                    raise NameTaken(self.find(spec.name)) from error
+                raise
+            try:
+                # A file rather than an environment variable: `docker inspect` shows no secret.
+                container.put_archive("/run", secret_archive(spec.vnc_password))
+                container.start()
+            except BaseException:
+                with contextlib.suppress(DockerException, requests.RequestException):
+                    container.remove(force=True, v=True)
+                raise
+            return container.id
+
+    def start(self, ref: str) -> None:
+        with engine_errors():
+            try:
+                self.client.api.start(ref)
+            except NotFound as error:
+                raise Vanished("Its container is gone from the engine.") from error
+
+    def stop(self, ref: str) -> None:
+        with engine_errors(), contextlib.suppress(NotFound):
+            self.client.api.stop(ref, timeout=STOP_TIMEOUT)
+
+    def remove(self, ref: str) -> None:
+        with engine_errors():
+            try:
+                self.client.api.remove_container(ref, force=True, v=True)
+            except NotFound:
+                pass
+            except APIError as error:
+                if error.status_code != 409:  # 409: its removal is already under way
+                    raise
+
+    def inspect(self, ref: str) -> ContainerState | None:
+        with engine_errors():
+            try:
+                attrs = self.client.api.inspect_container(ref)
+            except NotFound:
+                return None
+        state, labels = attrs["State"], attrs["Config"]["Labels"] or {}
+        return ContainerState(
+            ref=attrs["Id"], name=attrs["Name"].lstrip("/"), instance=labels.get(BROKER_LABEL, ""),
+            desktop_id=labels.get(DESKTOP_LABEL, ""),
+            running=state["Running"], address=self._address(attrs["NetworkSettings"]),
+            problem="" if state["Running"] or state["Status"] == "created" else _exit_problem(state))
+
+    def find(self, name: str) -> ContainerState | None:
+        return self.inspect(name)
+
+    def list_managed(self) -> list[ContainerState]:
+        with engine_errors():
+            found = self.client.api.containers(all=True, filters={"label": f"{BROKER_LABEL}={self.instance}"})
+        return [ContainerState(
+            ref=summary["Id"], name=summary["Names"][0].lstrip("/"), instance=self.instance,
+            desktop_id=summary["Labels"].get(DESKTOP_LABEL, ""), running=summary["State"] == "running",
+            address=self._address(summary["NetworkSettings"]),
+            problem="" if summary["State"] in ("running", "created") else _status_problem(summary["Status"]))
+            for summary in found]
+
+    def remove_home(self, owner_id: str) -> list[str]:
+        labels = [f"{BROKER_LABEL}={self.instance}", f"{OWNER_ID_LABEL}={owner_id}"]
+        with engine_errors():
+            volumes = self.client.volumes.list(filters={"label": labels})
+            for volume in volumes:
+                try:
+                    volume.remove()
+                except APIError as error:
+                    if error.status_code == 409:
+                        raise ProviderError(f"The home volume {volume.name} is still in use by a desktop; "
+                                            "remove that desktop first.") from error
+                    raise
+        return [volume.name for volume in volumes]
+
+    def catalog(self) -> list[CatalogImage]:
+        with engine_errors():
+            return catalog_images(self.client)
+
+    def _address(self, network_settings: dict) -> str | None:
+        return ((network_settings.get("Networks") or {}).get(self.network) or {}).get("IPAddress") or None
+
+
+def _status_problem(status: str) -> str:
+    """From a listing's "Exited (137) 5 minutes ago" (which the list gives instead of the state)."""
+    exited = re.match(r"Exited \((\d+)\)", status)
+    return f"it exited with code {exited.group(1)}" if exited else status
+
+
+def _exit_problem(state: dict) -> str:
+    if state.get("OOMKilled"):
+        return "it ran out of memory"
+    if state.get("Error"):
+        return state["Error"]
+    return f"it exited with code {state['ExitCode']}"

@@ -1,0 +1,129 @@
+"""What the broker needs from a container engine, whatever the engine.
+
+One module per engine (`docker.py`, `swarm.py`; a Kubernetes provider would be a third).
+Providers know nothing of the database or of users: the lifecycle service decides, they
+carry out, and they say what really runs through labels, which are the truth about it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+from broker.images.catalog import CatalogImage
+
+BROKER_LABEL = "io.deskbroker.broker"  # the broker instance that made it
+DESKTOP_LABEL = "io.deskbroker.desktop"  # the desktop's id in the database
+TYPE_LABEL = "io.deskbroker.desktop-type"
+OWNER_LABEL = "io.deskbroker.owner"  # username when made, for people; empty in the pool
+OWNER_ID_LABEL = "io.deskbroker.owner-id"  # the owner's stable subject
+
+HOME_DIR = "/home/user"
+# The image's init reads the password from the file VNC_PASSWORD_FILE names (images/base).
+PASSWORD_FILE = "/run/secrets/vnc-password"
+STOP_TIMEOUT = 10  # seconds; desktop-init exits within about one
+
+
+class ProviderError(Exception):
+    """The engine could not do what was asked; the message is for people."""
+
+
+class EngineUnavailable(ProviderError):
+    """No engine answers."""
+
+
+class ImageMissing(ProviderError):
+    """The desktop type's image is not on the engine."""
+
+
+class Vanished(ProviderError):
+    """The engine no longer has the desktop's container (or service)."""
+
+
+class NameTaken(ProviderError):
+    """A container (or service) of that name exists already; `existing` is what it is."""
+
+    def __init__(self, existing: ContainerState | None):
+        super().__init__("the desktop's name is taken on the engine")
+        self.existing = existing
+
+
+@dataclass(frozen=True)
+class DesktopSpec:
+    """Everything the engine needs to run one desktop."""
+
+    desktop_id: str
+    name: str
+    image: str
+    desktop_type: str
+    owner: str  # username; empty for a pool desktop
+    owner_id: str  # subject; empty for a pool desktop
+    vnc_password: str = field(repr=False)
+    memory_mb: int
+    cpus: float
+    pids_limit: int
+    shm_size_mb: int | None
+    home_volume: str | None  # None: no persistent home
+
+    def labels(self, instance: str) -> dict[str, str]:
+        return {BROKER_LABEL: instance, DESKTOP_LABEL: self.desktop_id, TYPE_LABEL: self.desktop_type,
+                OWNER_LABEL: self.owner, OWNER_ID_LABEL: self.owner_id}
+
+    def home_labels(self, instance: str) -> dict[str, str]:
+        return {BROKER_LABEL: instance, OWNER_LABEL: self.owner, OWNER_ID_LABEL: self.owner_id}
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """What the engine says about one desktop."""
+
+    ref: str  # the engine's id for it: a container id, or a Swarm service id
+    name: str
+    instance: str
+    desktop_id: str
+    running: bool
+    address: str | None  # on the desktop network
+    problem: str = ""  # why it is not running, for people ("exited with code 2")
+
+
+class Provider(ABC):
+    instance: str
+
+    @abstractmethod
+    def create(self, spec: DesktopSpec) -> str:
+        """Create and start the desktop; return its ref.
+
+        Raises NameTaken when the name exists; on any failure nothing is left behind.
+        """
+
+    @abstractmethod
+    def start(self, ref: str) -> None:
+        """Start a stopped desktop again (same container where the engine keeps one); Vanished if gone."""
+
+    @abstractmethod
+    def stop(self, ref: str) -> None:
+        """Stop it and return once it has stopped; keep it for a later start."""
+
+    @abstractmethod
+    def remove(self, ref: str) -> None:
+        """Remove it and what belongs only to it (not the home); gone already is fine."""
+
+    @abstractmethod
+    def inspect(self, ref: str) -> ContainerState | None:
+        """Its state, or None when the engine does not have it."""
+
+    @abstractmethod
+    def find(self, name: str) -> ContainerState | None:
+        """The container or service of that name, whoever made it."""
+
+    @abstractmethod
+    def list_managed(self) -> list[ContainerState]:
+        """Everything this broker instance made (by label), running or not."""
+
+    @abstractmethod
+    def remove_home(self, owner_id: str) -> list[str]:
+        """Delete the home volume(s) of that owner; return their names. ProviderError if in use."""
+
+    @abstractmethod
+    def catalog(self) -> list[CatalogImage]:
+        """The desktop images the engine offers, read from their catalog labels."""

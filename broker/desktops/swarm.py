@@ -1,0 +1,157 @@
+"""Desktops as Docker Swarm services, for installs that outgrow one host.
+
+Each desktop is a one-replica service; stopped means scaled to zero. Swarm keeps no stopped
+container, so a start after a stop is a new task (container) on the same home volume. The
+password travels as a Swarm secret, the desktops share an attachable overlay network with the
+broker, guacd and websockify, and no port is published (endpoint mode dnsrr: not even a VIP).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from docker.errors import APIError, NotFound
+from docker.types import (ContainerSpec, EndpointSpec, Mount, NetworkAttachmentConfig, Placement, Resources,
+                          RestartPolicy, SecretReference, ServiceMode, TaskTemplate)
+
+from broker.config import Settings
+from broker.desktops.docker import CAPABILITIES, DockerProvider, engine_errors
+from broker.desktops.provider import (BROKER_LABEL, DESKTOP_LABEL, PASSWORD_FILE, STOP_TIMEOUT, ContainerState,
+                                      DesktopSpec, NameTaken, Vanished)
+
+RUNNING_TASK = ("starting", "running")  # "starting": the container runs, its health check has not passed yet
+ENDED_TASK = ("complete", "shutdown", "failed", "rejected", "orphaned", "remove")
+# A quarter of the memory limit, about what a desktop idles at: Swarm spreads desktops over
+# the nodes by it without refusing them long before memory really runs out.
+RESERVED_SHARE = 4
+SETTLE_TIMEOUT = STOP_TIMEOUT + 20
+
+
+class SwarmProvider(DockerProvider):
+    def __init__(self, settings: Settings):
+        super().__init__(settings)
+        self.constraints = list(settings.swarm_constraints)
+
+    def network_options(self) -> dict:
+        return {"driver": "overlay", "attachable": True, "scope": "swarm", "internal": self.network_internal}
+
+    def create(self, spec: DesktopSpec) -> str:
+        with engine_errors():
+            self.ensure_network()
+            labels = spec.labels(self.instance)
+            secret = self.client.secrets.create(name=f"{spec.name[:50]}-{secrets.token_hex(4)}",
+                                                data=spec.vnc_password, labels=labels)
+            try:
+                return self.client.api.create_service(
+                    self._task(spec, secret.id, secret.name), name=spec.name, labels=labels,
+                    mode=ServiceMode("replicated", 1), endpoint_spec=EndpointSpec(mode="dnsrr"))["ID"]
+            except BaseException as error:
+                secret.remove()
+                if isinstance(error, APIError) and error.status_code == 409:
+                    raise NameTaken(self.find(spec.name)) from error
+                raise
+
+    def _task(self, spec: DesktopSpec, secret_id: str, secret_name: str) -> TaskTemplate:
+        mounts = self.home_mounts(spec)
+        if spec.shm_size_mb:
+            mounts.append(Mount("/dev/shm", None, type="tmpfs", tmpfs_size=spec.shm_size_mb * 2**20))
+        container = ContainerSpec(
+            spec.image, labels=spec.labels(self.instance), env={"VNC_PASSWORD_FILE": PASSWORD_FILE},
+            mounts=mounts, cap_drop=["ALL"], cap_add=CAPABILITIES, stop_grace_period=STOP_TIMEOUT * 10**9,
+            secrets=[SecretReference(secret_id, secret_name, filename=PASSWORD_FILE.rsplit("/", 1)[1],
+                                     uid="0", gid="0", mode=0o400)])
+        memory = spec.memory_mb * 2**20
+        resources = Resources(cpu_limit=int(spec.cpus * 1e9), mem_limit=memory,
+                              mem_reservation=memory // RESERVED_SHARE)
+        resources["Limits"]["Pids"] = spec.pids_limit  # API 1.41; the SDK has no argument for it
+        return TaskTemplate(container, resources=resources, restart_policy=RestartPolicy(condition="none"),
+                            placement=Placement(constraints=self.constraints) if self.constraints else None,
+                            networks=[NetworkAttachmentConfig(self.network)])
+
+    def start(self, ref: str) -> None:
+        self._scale(ref, 1)
+
+    def stop(self, ref: str) -> None:
+        """Scale to zero, then wait until the task's container has really stopped."""
+        try:
+            self._scale(ref, 0)
+        except Vanished:
+            return
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        while time.monotonic() < deadline:
+            with engine_errors():
+                try:
+                    tasks = self.client.api.tasks(filters={"service": ref})
+                except NotFound:  # removed meanwhile
+                    return
+            if all(task["Status"]["State"] in ENDED_TASK for task in tasks):
+                return
+            time.sleep(0.2)
+
+    def remove(self, ref: str) -> None:
+        state = self.inspect(ref)
+        if state is None:
+            return
+        with engine_errors():
+            try:
+                self.client.api.remove_service(ref)
+            except NotFound:
+                pass
+            for secret in self.client.api.secrets(filters={"label": f"{DESKTOP_LABEL}={state.desktop_id}"}):
+                self.client.api.remove_secret(secret["ID"])
+
+    def inspect(self, ref: str) -> ContainerState | None:
+        with engine_errors():
+            try:
+                service = self.client.api.inspect_service(ref)
+            except NotFound:
+                return None
+            return self._state(service, self.client.api.tasks(filters={"service": service["ID"]}))
+
+    def find(self, name: str) -> ContainerState | None:
+        return self.inspect(name)
+
+    def list_managed(self) -> list[ContainerState]:
+        with engine_errors():
+            services = self.client.api.services(filters={"label": f"{BROKER_LABEL}={self.instance}"})
+            if not services:
+                return []
+            tasks = self.client.api.tasks(filters={"service": [service["ID"] for service in services]})
+        return [self._state(service, [task for task in tasks if task["ServiceID"] == service["ID"]])
+                for service in services]
+
+    def _state(self, service: dict, tasks: list[dict]) -> ContainerState:
+        spec = service["Spec"]
+        labels = spec.get("Labels") or {}
+        wanted = spec["Mode"].get("Replicated", {}).get("Replicas", 0)
+        # Only tasks of the latest start count: an ended older one says nothing about a new one.
+        generation = spec["TaskTemplate"].get("ForceUpdate", 0)
+        current = [task for task in tasks if task["Spec"].get("ForceUpdate", 0) == generation]
+        task = max(current, key=lambda t: t["CreatedAt"], default=None)
+        status = task["Status"] if task else {}
+        running = bool(wanted and status.get("State") in RUNNING_TASK)
+        problem = ""
+        if wanted and status.get("State") in ENDED_TASK:
+            problem = status.get("Err") or f"its task ended ({status['State']})"
+        return ContainerState(ref=service["ID"], name=spec["Name"], instance=labels.get(BROKER_LABEL, ""),
+                              desktop_id=labels.get(DESKTOP_LABEL, ""), running=running,
+                              address=self._task_address(task) if running else None, problem=problem)
+
+    def _task_address(self, task: dict) -> str | None:
+        for attachment in task.get("NetworksAttachments") or []:
+            if attachment["Network"]["Spec"]["Name"] == self.network and attachment.get("Addresses"):
+                return attachment["Addresses"][0].split("/")[0]
+        return None
+
+    def _scale(self, ref: str, replicas: int) -> None:
+        with engine_errors():
+            try:
+                service = self.client.api.inspect_service(ref)
+            except NotFound as error:
+                raise Vanished("Its service is gone from the swarm.") from error
+            # A new ForceUpdate makes a fresh task even when the old one ended by itself.
+            force = service["Spec"]["TaskTemplate"].get("ForceUpdate", 0) + (1 if replicas else 0)
+            self.client.api.update_service(ref, service["Version"]["Index"], fetch_current_spec=True,
+                                           mode=ServiceMode("replicated", replicas),
+                                           task_template={"ForceUpdate": force})

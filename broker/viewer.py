@@ -1,0 +1,32 @@
+"""The desktop viewer page: /desktops/<id>/view?protocol=guacamole|novnc&mode=control|view.
+
+Thin on purpose: the page's script asks POST /api/desktops/<id>/connect, which decides who may
+open what and says why not. The viewer's code is built from web/ into static/app/.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, redirect, render_template, request
+
+from broker.auth.current import current_user
+from broker.errors import ApiError
+
+bp = Blueprint("viewer", __name__)
+
+PROTOCOLS = ("guacamole", "novnc")
+MODES = ("control", "view")
+
+
+def _choice(name: str, allowed: tuple[str, ...]) -> str:
+    value = request.args.get(name, allowed[0])
+    if value not in allowed:
+        raise ApiError(400, f"bad_{name}", f"{name} is one of: {', '.join(allowed)}.")
+    return value
+
+
+@bp.get("/desktops/<desktop_id>/view")
+def view(desktop_id: str):
+    if current_user() is None:
+        return redirect("/")
+    return render_template("viewer.html", desktop_id=desktop_id,
+                           protocol=_choice("protocol", PROTOCOLS), mode=_choice("mode", MODES))
