@@ -149,6 +149,18 @@ def test_docker_stop_is_quick_and_clean(start_desktop) -> None:
     assert seconds < 5
 
 
+def test_a_killed_desktop_starts_again(start_desktop, network: Network) -> None:
+    # A kept container killed uncleanly (OOM, host crash) must come back on the next start.
+    container, _ = start_desktop("deskbroker/base:latest")
+    container.kill()
+    container.start()
+    container.reload()
+    address = container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+    wait_for_greeting(address, VNC_PORT, timeout=30)
+    with RFBClient(address, VNC_PORT, PASSWORD) as session:
+        wait_until_drawn(session)
+
+
 def test_home_volume_survives_a_new_container(
     client: docker.DockerClient, start_desktop, tmp_path: Path
 ) -> None:
