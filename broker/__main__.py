@@ -1,3 +1,18 @@
-from broker.cli import main
+"""The `broker` command's entry point."""
 
-main()
+import sys
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["serve"]:
+        # gevent must patch the standard library before anything imports ssl (requests, docker).
+        from gevent import monkey
+
+        monkey.patch_all()
+    from broker.cli import main as cli_main
+
+    cli_main()
+
+
+if __name__ == "__main__":
+    main()

@@ -11,6 +11,7 @@ from broker.auth import routes as auth_routes
 from broker.config import Settings, load_settings
 from broker.db import make_engine, make_sessionmaker
 from broker.desktops import routes as desktop_routes
+from broker.tunnels import routes as tunnel_routes
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
 
@@ -34,6 +35,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=settings.secure_cookies,
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
+        SOCK_SERVER_OPTIONS=tunnel_routes.WEBSOCKET_OPTIONS,
     )
     if settings.trusted_proxies:
         n = settings.trusted_proxies
@@ -44,7 +46,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["deskbroker"] = context.Services(settings, engine, sessions, oidc.init_oidc(app, settings))
     desktops.init_app(app, settings, sessions)
 
-    for blueprint in (health.bp, openapi.bp, auth_routes.bp, desktop_routes.bp, pages.bp, viewer.bp):
+    for blueprint in (health.bp, openapi.bp, auth_routes.bp, desktop_routes.bp, tunnel_routes.bp, pages.bp,
+                      viewer.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     app.before_request(current.load_current_session)

@@ -221,6 +221,13 @@ class Settings:
     desktop_pool_size: int = setting(
         "Pre-started desktops kept ready per type; needs DESKTOP_PERSISTENT_HOMES=false.",
         _non_negative_int, "0")
+    # --- connections (the translation tier)
+    guacd_host: str = setting("guacd's address as the broker reaches it (on the desktop network).", _text,
+                              "guacd")
+    guacd_port: int = setting("guacd's port.", _positive_int, "4822")
+    websockify_key: str = setting(
+        "Key (≥ 32 characters) that signs noVNC tokens; websockify holds the same. Empty = noVNC off.",
+        lambda raw: _secret_key(raw) if raw.strip() else "", "", secret=True)
     swarm_constraints: tuple[str, ...] = setting(
         "Swarm placement constraints for desktops, comma separated (e.g. node.labels.desktops==true).",
         _comma_list, "")

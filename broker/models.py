@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (JSON, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String, Table, Text,
-                        UniqueConstraint)
+from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String,
+                        Table, Text, UniqueConstraint)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from broker.db import Base, utcnow
@@ -179,3 +179,36 @@ class AuditEvent(Base):
     target: Mapped[str] = mapped_column(String(255), default="")
     ip: Mapped[str] = mapped_column(String(64), default="")
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class TunnelToken(Base):
+    """A single-use permission to open one tunnel; only the SHA-256 of the token is stored."""
+
+    __tablename__ = "tunnel_tokens"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    desktop_id: Mapped[str] = mapped_column(ForeignKey("desktops.id", ondelete="CASCADE"))
+    mode: Mapped[str] = mapped_column(String(16))  # "control" | "view"
+    expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Connection(Base):
+    """One viewer's connection to a desktop, for the admin's live and history views."""
+
+    __tablename__ = "connections"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    desktop_id: Mapped[str | None] = mapped_column(ForeignKey("desktops.id", ondelete="SET NULL"), index=True)
+    mode: Mapped[str] = mapped_column(String(16))
+    protocol: Mapped[str] = mapped_column(String(16))
+    guacd_connection_id: Mapped[str] = mapped_column(String(64), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    bytes_to_client: Mapped[int] = mapped_column(BigInteger, default=0)
+    bytes_from_client: Mapped[int] = mapped_column(BigInteger, default=0)
+    end_reason: Mapped[str] = mapped_column(String(255), default="")
+
+    user: Mapped[User | None] = relationship()

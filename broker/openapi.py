@@ -81,6 +81,19 @@ SPEC: dict = {
             "summary": "Sign out (revokes the session)", "security": _SIGNED_IN,
             "responses": {"200": {"description": "Signed out"}, "401": _error("Not signed in"),
                           "403": _error("Missing CSRF token")}}},
+        "/api/desktops/{desktop_id}/connect": {"post": {
+            "summary": "A single-use, 30-second permission to open a desktop in the viewer",
+            "description": "guacamole: open `WSS /tunnel?token=…&width=…&height=…&dpi=…` (subprotocol "
+                           "`guacamole`). novnc (owner only): open `websockify_url` with `password`. "
+                           "Others' desktops: mode view, for admins and for teachers of the owner's groups.",
+            "security": _SIGNED_IN,
+            "parameters": [{"name": "desktop_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "requestBody": {"content": {"application/json": {"schema": {
+                "$ref": "#/components/schemas/ConnectRequest"}}}},
+            "responses": {"200": _ok("How to connect", "ConnectAnswer"), "400": _error("Bad mode or protocol"),
+                          "401": _error("Not signed in"), "403": _error("noVNC for someone else's desktop"),
+                          "404": _error("No such desktop (or not yours), or noVNC not set up"),
+                          "409": _error("The desktop is not running")}}},
         "/api/container/start": {"post": {
             "summary": "Start your desktop of a type (made if needed); answers once its VNC server answers",
             "security": _SIGNED_IN, "parameters": [{**_DESKTOP_TYPE, "required": True}],
@@ -131,6 +144,14 @@ SPEC: dict = {
             "sessionQuery": {"type": "apiKey", "in": "query", "name": "session_id"},
         },
         "schemas": {
+            "ConnectRequest": {"type": "object", "properties": {
+                "protocol": {"type": "string", "enum": ["guacamole", "novnc"], "default": "guacamole"},
+                "mode": {"type": "string", "enum": ["control", "view"], "default": "control"}}},
+            "ConnectAnswer": {"type": "object", "required": ["protocol", "expires_in"], "properties": {
+                "protocol": {"type": "string", "enum": ["guacamole", "novnc"]},
+                "tunnel_url": {"type": "string"}, "token": {"type": "string"},
+                "websockify_url": {"type": "string"}, "password": {"type": "string"},
+                "expires_in": {"type": "integer"}}},
             "Error": {"type": "object", "required": ["error", "message"],
                       "properties": {"error": {"type": "string"}, "message": {"type": "string"}}},
             "Status": {"type": "object", "required": ["status"],

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from broker import audit
 from broker.db import utcnow
 from broker.desktops.catalog import sync_catalog
+from broker.tunnels.service import sweep_tokens
 from broker.desktops.errors import DesktopError
 from broker.desktops.provider import ContainerState, EngineUnavailable, ProviderError
 from broker.desktops.service import Lifecycle
@@ -62,6 +63,7 @@ def run_once(lifecycle: Lifecycle) -> Report:
         reconcile(db, lifecycle, report)
         stop_idle(db, lifecycle, report)
         remove_expired(db, lifecycle, report)
+        sweep_tokens(db)
         if lifecycle.settings.desktop_pool_size:
             report.pool_started = lifecycle.fill_pool(db)
     return report

@@ -6,6 +6,7 @@ import socket
 import time
 from dataclasses import dataclass
 
+import websocket
 from docker.models.containers import Container
 
 VNC_PORT = 5901
@@ -68,3 +69,27 @@ def stop_cleanly(container: Container) -> float:
     assert container.attrs["State"]["ExitCode"] == 0, logs(container)[-2000:]
     return seconds
 
+
+class WebSocketStream:
+    """A WebSocket seen as a byte stream, so the RFB client can run through websockify."""
+
+    def __init__(self, connection: websocket.WebSocket, already_read: bytes = b"") -> None:
+        self._connection = connection
+        self._pending = already_read
+
+    def recv(self, size: int, /) -> bytes:
+        if not self._pending:
+            try:
+                self._pending = self._connection.recv()
+            except websocket.WebSocketTimeoutException as error:
+                raise TimeoutError(str(error)) from error
+            except websocket.WebSocketConnectionClosedException:
+                return b""
+        chunk, self._pending = self._pending[:size], self._pending[size:]
+        return chunk
+
+    def sendall(self, data: bytes, /) -> None:
+        self._connection.send_binary(data)
+
+    def close(self) -> None:
+        self._connection.close()

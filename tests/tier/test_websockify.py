@@ -13,6 +13,7 @@ import websocket
 from broker.rfb import RFBClient
 from broker.tunnels.vnc_token import sign
 from tests.tier.containers import (
+    WebSocketStream,
     VNC_PORT,
     WEBSOCKIFY_PORT,
     Desktop,
@@ -25,31 +26,6 @@ from tests.tier.containers import (
 
 DRAWN = 0.01  # share of pixels that counts as a drawn desktop
 DRAW_TIMEOUT = 30.0
-
-
-class WebSocketStream:
-    """A WebSocket seen as a byte stream, so the RFB client can run through websockify."""
-
-    def __init__(self, connection: websocket.WebSocket, already_read: bytes = b"") -> None:
-        self._connection = connection
-        self._pending = already_read
-
-    def recv(self, size: int, /) -> bytes:
-        if not self._pending:
-            try:
-                self._pending = self._connection.recv()
-            except websocket.WebSocketTimeoutException as error:
-                raise TimeoutError(str(error)) from error
-            except websocket.WebSocketConnectionClosedException:
-                return b""
-        chunk, self._pending = self._pending[:size], self._pending[size:]
-        return chunk
-
-    def sendall(self, data: bytes, /) -> None:
-        self._connection.send_binary(data)
-
-    def close(self) -> None:
-        self._connection.close()
 
 
 def open_websocket(websockify: Service, token: str) -> websocket.WebSocket:

@@ -1,0 +1,129 @@
+"""`POST /api/desktops/<id>/connect` and the Guacamole WebSocket tunnel `/tunnel`."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flask import Blueprint, jsonify, request
+from flask_sock import Sock
+from sqlalchemy.orm import Session, sessionmaker
+
+from broker import context
+from broker.auth.current import require_user
+from broker.crypto import decrypt
+from broker.db import utcnow
+from broker.errors import ApiError
+from broker.models import Connection, Desktop
+from broker.tunnels import service
+from broker.tunnels.guacd import (CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, GuacdError, Screen, VncTarget,
+                                  open_connection)
+from broker.tunnels.protocol import INTERNAL_OPCODE, encode
+from broker.tunnels.relay import Relay, RelayResult, Throttled
+
+bp = Blueprint("tunnels", __name__)
+sock = Sock()
+log = logging.getLogger(__name__)
+
+# How often input may write the desktop's last activity: idle stop works in hours.
+ACTIVITY_WRITE_SECONDS = 60
+WEBSOCKET_OPTIONS = {"subprotocols": ["guacamole"], "max_message_size": 64 * 1024}
+
+
+@bp.post("/api/desktops/<desktop_id>/connect")
+def connect(desktop_id: str):
+    user = require_user()
+    body = request.get_json(silent=True) or {}
+    db = context.db()
+    try:
+        desktop = service.authorize(db, user, desktop_id, str(body.get("mode", "control")),
+                                    str(body.get("protocol", "guacamole")))
+    except service.ConnectRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    if body.get("protocol", "guacamole") == "novnc":
+        return jsonify(_novnc_answer(desktop))
+    token = service.issue_token(db, user, desktop, str(body.get("mode", "control")))
+    db.commit()
+    return jsonify(protocol="guacamole", tunnel_url="/tunnel", token=token, expires_in=service.TOKEN_TTL_SECONDS)
+
+
+def _novnc_answer(desktop: Desktop) -> dict:
+    from broker.tunnels import vnc_token
+
+    settings = context.settings()
+    if not settings.websockify_key:
+        raise ApiError(404, "novnc_disabled", "The noVNC viewer is not set up on this server.")
+    token = vnc_token.sign(settings.websockify_key.encode(), desktop.address, desktop.desktop_type.vnc_port,
+                           ttl=service.TOKEN_TTL_SECONDS)
+    return {"protocol": "novnc", "websockify_url": f"/websockify?token={token}",
+            "password": decrypt(settings.secret_key, desktop.vnc_password_encrypted),
+            "expires_in": service.TOKEN_TTL_SECONDS}
+
+
+def _int_arg(name: str, default: int, low: int, high: int) -> int:
+    try:
+        return min(max(int(request.args.get(name, default)), low), high)
+    except ValueError:
+        return default
+
+
+def _refuse(ws, message: str, status: int) -> None:
+    """Tell guacamole-common-js why: an `error` instruction, and the status as the close reason."""
+    ws.send(encode(INTERNAL_OPCODE, str(uuid.uuid4())))
+    ws.send(encode("error", message, status))
+    ws.close(reason=1000, message=str(status))
+
+
+@sock.route("/tunnel", bp=bp)
+def tunnel(ws):
+    services = context.services()
+    settings = services.settings
+    with services.sessions() as db:
+        try:
+            grant = service.redeem_token(db, request.args.get("token", ""))
+        except service.ConnectRefused as exc:
+            return _refuse(ws, exc.message, CLIENT_UNAUTHORIZED)
+        desktop = db.get(Desktop, grant.desktop_id)
+        if desktop is None or desktop.state != "running" or not desktop.address:
+            return _refuse(ws, "This desktop is not running any more.", RESOURCE_NOT_FOUND)
+        target = VncTarget(desktop.address, desktop.desktop_type.vnc_port,
+                           decrypt(settings.secret_key, desktop.vnc_password_encrypted))
+        join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
+    screen = Screen(_int_arg("width", 1024, 64, 8192), _int_arg("height", 768, 64, 8192),
+                    _int_arg("dpi", 96, 48, 480), request.args.get("timezone", "")[:64])
+    try:
+        guacd = open_connection(settings.guacd_host, settings.guacd_port, target, screen,
+                                read_only=grant.mode == "view", join=join)
+    except GuacdError as exc:
+        log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
+        return _refuse(ws, "The desktop service (guacd) cannot be reached. Try again in a moment.", exc.status)
+
+    # The relay's greenlets run outside the request's context: they get the session factory itself.
+    sessions = services.sessions
+    record_id = _log_start(sessions, grant, guacd.connection_id)
+    activity = Throttled(lambda: _touch(sessions, grant.desktop_id), ACTIVITY_WRITE_SECONDS)
+    result = Relay(ws, guacd, str(uuid.uuid4()), view_only=grant.mode == "view", on_activity=activity).run()
+    _log_end(sessions, record_id, result)
+
+
+def _log_start(sessions: sessionmaker[Session], grant: service.Grant, guacd_connection_id: str) -> str:
+    with sessions() as db:
+        record = Connection(id=str(uuid.uuid4()), user_id=grant.user_id, desktop_id=grant.desktop_id,
+                            mode=grant.mode, protocol="guacamole", guacd_connection_id=guacd_connection_id)
+        db.add(record)
+        db.commit()
+        return record.id
+
+
+def _log_end(sessions: sessionmaker[Session], record_id: str, result: RelayResult) -> None:
+    with sessions() as db:
+        record = db.get(Connection, record_id)
+        record.ended_at = utcnow()
+        record.bytes_to_client, record.bytes_from_client = result.bytes_to_browser, result.bytes_from_browser
+        record.end_reason = result.end_reason[:255]
+        db.commit()
+
+
+def _touch(sessions: sessionmaker[Session], desktop_id: str) -> None:
+    with sessions() as db:
+        service.record_activity(db, desktop_id)
