@@ -20,6 +20,7 @@ from broker.tunnels.guacd import (CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, Guacd
                                   open_connection)
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
 from broker.tunnels.relay import Relay, RelayResult, Throttled
+from broker.tunnels.websocket import send_whole_frames
 
 bp = Blueprint("tunnels", __name__)
 sock = Sock()
@@ -72,6 +73,12 @@ def _refuse(ws, message: str, status: int) -> None:
     ws.send(encode(INTERNAL_OPCODE, str(uuid.uuid4())))
     ws.send(encode("error", message, status))
     ws.close(reason=1000, message=str(status))
+
+
+@bp.before_request
+def _whole_frames() -> None:
+    if request.endpoint == "tunnels.tunnel":
+        send_whole_frames(request.environ)
 
 
 @sock.route("/tunnel", bp=bp)
