@@ -10,14 +10,13 @@ from flask import Blueprint, redirect, render_template, request
 
 from broker.auth.current import current_user
 from broker.errors import ApiError
+from broker.tunnels.service import MODES, PROTOCOLS
 
 bp = Blueprint("viewer", __name__)
 
-PROTOCOLS = ("guacamole", "novnc")
-MODES = ("control", "view")
-
 
 def _choice(name: str, allowed: tuple[str, ...]) -> str:
+    """?name= from `allowed`; the first is the default."""
     value = request.args.get(name, allowed[0])
     if value not in allowed:
         raise ApiError(400, f"bad_{name}", f"{name} is one of: {', '.join(allowed)}.")

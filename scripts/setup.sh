@@ -39,3 +39,16 @@ if $want_tests && [ ! -d tests/oidc/node_modules ]; then
   echo "==> npm ci (test OpenID provider)"
   (cd tests/oidc && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# The web viewer (web/): npm packages, then the bundle in broker/static/app/ whenever web/
+# changed since the last build. Both the quickstart and the tests serve it.
+command -v npm >/dev/null || apt_install nodejs npm
+if [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+  echo "==> npm ci (web viewer)"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi
+bundle=broker/static/app/viewer-guacamole.js
+if [ ! -f "$bundle" ] || [ -n "$(find web/src web/build.mjs web/package-lock.json -newer "$bundle" -print -quit)" ]; then
+  echo "==> npm run build (web viewer)"
+  (cd web && npm run --silent build >/dev/null)
+fi

@@ -1,0 +1,57 @@
+// The broker's JSON API as the signed-in browser uses it: the session cookie travels by
+// itself, and changes carry the session's CSRF token in X-CSRF-Token.
+
+/** A refused or failed request. `status` 0 means the server was not reached at all. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message || code);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+let csrfToken = null;
+
+async function send(path, options) {
+  let response;
+  try {
+    response = await fetch(path, { credentials: "same-origin", cache: "no-store", ...options });
+  } catch (error) {
+    throw new ApiError(0, "offline", error.message);
+  }
+  const body = await response.json().catch(() => null);
+  if (!response.ok) {
+    throw new ApiError(response.status, body?.error || `http_${response.status}`, body?.message);
+  }
+  return body;
+}
+
+export function getJson(path) {
+  return send(path, { headers: { Accept: "application/json" } });
+}
+
+async function csrf() {
+  csrfToken ??= (await getJson("/api/auth/session")).csrf_token;
+  return csrfToken;
+}
+
+export async function postJson(path, body) {
+  const attempt = async () => send(path, {
+    method: "POST",
+    headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRF-Token": await csrf() },
+    body: JSON.stringify(body),
+  });
+  try {
+    return await attempt();
+  } catch (error) {
+    if (error.code !== "csrf_failed") throw error;
+    csrfToken = null; // signed in again elsewhere in the meantime: fetch the new token once
+    return attempt();
+  }
+}
+
+/** A single-use grant to open `desktopId` over `protocol` ("guacamole" | "novnc") in `mode`. */
+export function requestConnection(desktopId, protocol, mode) {
+  return postJson(`/api/desktops/${encodeURIComponent(desktopId)}/connect`, { protocol, mode });
+}
