@@ -5,12 +5,13 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from broker import context, desktops, errors, health, openapi, pages, viewer
+from broker import context, desktops, errors, files, health, openapi, pages, viewer
 from broker.auth import current, oidc
 from broker.auth import routes as auth_routes
 from broker.config import Settings, load_settings
 from broker.db import make_engine, make_sessionmaker
 from broker.desktops import routes as desktop_routes
+from broker.files import routes as file_routes
 from broker.tunnels import routes as tunnel_routes
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
@@ -45,9 +46,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     sessions = make_sessionmaker(engine)
     app.extensions["deskbroker"] = context.Services(settings, engine, sessions, oidc.init_oidc(app, settings))
     desktops.init_app(app, settings, sessions)
+    files.init_app(app, settings, app.extensions[desktops.EXTENSION].provider)
 
-    for blueprint in (health.bp, openapi.bp, auth_routes.bp, desktop_routes.bp, tunnel_routes.bp, pages.bp,
-                      viewer.bp):
+    for blueprint in (health.bp, openapi.bp, auth_routes.bp, desktop_routes.bp, tunnel_routes.bp, file_routes.bp,
+                      pages.bp, viewer.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     app.before_request(current.load_current_session)

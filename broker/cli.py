@@ -178,6 +178,23 @@ cli.add_command(images)
 
 
 @cli.group()
+def tier():
+    """The translation tier on this Docker engine (the quickstart's; compose runs its own)."""
+
+
+@tier.command("start")
+def tier_start():
+    """Start guacd on the desktop network; prints its address there (for DESKBROKER_GUACD_HOST)."""
+    from broker.desktops.provider import ProviderError
+    from broker.tunnels.tier import start_guacd
+
+    try:
+        click.echo(start_guacd(_settings()))
+    except (ProviderError, OSError) as exc:
+        raise click.ClickException(f"guacd did not start: {exc}") from None
+
+
+@cli.group()
 def desktops():
     """Desktops: list, reconcile with the engine, sync the catalog, delete homes."""
 

@@ -85,6 +85,17 @@ def _non_negative_int(raw: str) -> int:
     return value
 
 
+_SIZE_UNITS = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30, "t": 2**40}
+
+
+def parse_size(raw: str) -> int:
+    """'1048576', '500K', '200M', '2G', '1T' (binary units, an optional trailing B) -> bytes."""
+    match = re.fullmatch(r"\s*(\d+)\s*(?:([kmgt])i?)?b?\s*", raw.lower())
+    if not match or int(match.group(1)) == 0:
+        raise ValueError("a size such as 500M, 2G or 1T")
+    return int(match.group(1)) * _SIZE_UNITS[match.group(2) or ""]
+
+
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
@@ -231,6 +242,13 @@ class Settings:
     swarm_constraints: tuple[str, ...] = setting(
         "Swarm placement constraints for desktops, comma separated (e.g. node.labels.desktops==true).",
         _comma_list, "")
+    # --- files (the file manager)
+    files_max_file_size: int = setting("Largest single file the file manager accepts in an upload (e.g. 2G).",
+                                       parse_size, "2G")
+    files_home_quota: int = setting(
+        "How full uploads may make a person's home (e.g. 5G); the desktop itself is not limited by it.",
+        parse_size, "5G")
+    files_public_quota: int = setting("How full uploads may make the public space (e.g. 20G).", parse_size, "20G")
 
     @property
     def oidc_enabled(self) -> bool:
@@ -245,7 +263,9 @@ class Settings:
     @property
     def sqlalchemy_url(self) -> str:
         if self.database_url:
-            return self.database_url
+            # A bare postgresql:// means psycopg 3 to SQLAlchemy 2.1; the broker ships (and
+            # gevent-patches) psycopg2.
+            return re.sub(r"^postgresql://", "postgresql+psycopg2://", self.database_url)
         return f"sqlite:///{Path(self.data_dir).resolve() / 'deskbroker.db'}"
 
     def secrets(self) -> list[str]:

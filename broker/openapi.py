@@ -34,6 +34,30 @@ _DESKTOP_ERRORS = {"401": _error("Not signed in"), "403": _error("Missing CSRF t
                    "404": _error("No such desktop"), "409": _error("The desktop is busy starting or stopping"),
                    "502": _error("The container engine refused"), "503": _error("The container engine is down")}
 _ADMIN_ERRORS = {**_DESKTOP_ERRORS, "403": _error("Not an admin, or missing CSRF token")}
+_SPACE = {"name": "space", "in": "path", "required": True, "schema": {"type": "string", "enum": ["home", "public"]},
+          "description": "home: your own home (what your desktops see at /home/user); public: shared, readable "
+                         "by everyone, writable by teachers and admins (desktops see it read-only at /srv/public)"}
+
+
+def _path(description: str, required: bool = True) -> dict:
+    return {"name": "path", "in": "query", "required": required, "schema": {"type": "string", "maxLength": 4096},
+            "description": description + " Relative to the space's root, names joined by '/' (e.g. docs/a.txt)."}
+
+
+_FILE_ERRORS = {"400": _error("Bad path or name (.., absolute, NUL, backslash, too long), a link, or not a file"),
+                "401": _error("Not signed in"), "404": _error("No such space, file or folder"),
+                "503": _error("The volumes cannot be reached (engine down, or the broker not on its host)")}
+_FILE_CHANGE_ERRORS = {**_FILE_ERRORS, "403": _error("Public space and not a teacher or admin, or missing CSRF token"),
+                       "409": _error("Something of that name exists already")}
+
+
+def _file_change(summary: str, schema: str, answer: str, status: str = "200") -> dict:
+    return {"post": {
+        "summary": summary, "security": _SIGNED_IN, "parameters": [_SPACE],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": {
+            "$ref": f"#/components/schemas/{schema}"}}}},
+        "responses": {status: _ok(answer, "FilePath"), **_FILE_CHANGE_ERRORS}}}
+
 
 SPEC: dict = {
     "openapi": "3.0.3",
@@ -135,6 +159,38 @@ SPEC: dict = {
             "summary": "Stop every person's running desktop (admins)", "security": _SIGNED_IN,
             "responses": {"200": _ok("How many stopped, and what went wrong", "StopAll"),
                           "401": _error("Not signed in"), "403": _error("Not an admin, or missing CSRF token")}}},
+        "/api/files/{space}": {"get": {
+            "summary": "A file space: may you change it, its quota and how much of it is used",
+            "security": _SIGNED_IN, "parameters": [_SPACE],
+            "responses": {"200": _ok("The space", "FileSpace"), **_FILE_ERRORS}}},
+        "/api/files/{space}/list": {"get": {
+            "summary": "What a folder holds (links are shown, never followed)", "security": _SIGNED_IN,
+            "parameters": [_SPACE, _path("The folder; empty or left out for the root.", required=False)],
+            "responses": {"200": _ok("The folder", "FileList"), **_FILE_ERRORS}}},
+        "/api/files/{space}/download": {"get": {
+            "summary": "Download a file (as an attachment, application/octet-stream)", "security": _SIGNED_IN,
+            "parameters": [_SPACE, _path("The file.")],
+            "responses": {"200": {"description": "The file's bytes", "content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}},
+                          "409": _error("A folder, or the file changed while it was opened"), **_FILE_ERRORS}}},
+        "/api/files/{space}/upload": {"post": {
+            "summary": "Upload files into a folder, streamed to disk; all are saved or none",
+            "security": _SIGNED_IN,
+            "parameters": [_SPACE, _path("The folder; empty or left out for the root.", required=False),
+                           {"name": "replace", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]},
+                            "description": "true: replace files of the same name (otherwise 409)"}],
+            "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
+                "type": "object", "properties": {"files": {"type": "array", "items": {
+                    "type": "string", "format": "binary"}}}}}}},
+            "responses": {"201": _ok("Saved", "Uploaded"), **_FILE_CHANGE_ERRORS,
+                          "413": _error("A file is larger than the size limit, or the upload than the quota"),
+                          "507": _error("The upload does not fit in the space's quota, or the disk is full")}}},
+        "/api/files/{space}/folder": _file_change("Make a folder", "FilePath", "Made", "201"),
+        "/api/files/{space}/rename": _file_change("Rename a file or folder in place", "FileRename", "Its new path"),
+        "/api/files/{space}/move": _file_change("Move a file or folder into another folder", "FileMove",
+                                                "Its new path"),
+        "/api/files/{space}/delete": _file_change("Delete a file, a link or a folder with all it holds",
+                                                  "FilePath", "What was deleted"),
     },
     "components": {
         "securitySchemes": {
@@ -191,6 +247,25 @@ SPEC: dict = {
             "Removed": {"type": "object", "properties": {"removed": {"type": "string"}}},
             "StopAll": {"type": "object", "properties": {"stopped": {"type": "integer"},
                                                          "problems": {"type": "array", "items": {"type": "string"}}}},
+            "FileSpace": {"type": "object", "properties": {
+                "space": {"type": "string"}, "writable": {"type": "boolean"},
+                "quota": {"type": "integer", "description": "bytes uploads may fill the space to"},
+                "used": {"type": "integer", "description": "bytes in its files"},
+                "max_file_size": {"type": "integer", "description": "largest file an upload may bring, bytes"}}},
+            "FileEntry": {"type": "object", "properties": {
+                "name": {"type": "string"},
+                "type": {"type": "string", "enum": ["file", "folder", "link", "other"]},
+                "size": {"type": "integer"}, "modified": {"type": "string", "format": "date-time"}}},
+            "FileList": {"type": "object", "properties": {
+                "space": {"type": "string"}, "path": {"type": "string"},
+                "entries": {"type": "array", "items": {"$ref": "#/components/schemas/FileEntry"}}}},
+            "Uploaded": {"type": "object", "properties": {"uploaded": {"type": "array", "items": {
+                "type": "object", "properties": {"name": {"type": "string"}, "size": {"type": "integer"}}}}}},
+            "FilePath": {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}},
+            "FileRename": {"type": "object", "required": ["path", "name"], "properties": {
+                "path": {"type": "string"}, "name": {"type": "string", "maxLength": 255}}},
+            "FileMove": {"type": "object", "required": ["path", "to"], "properties": {
+                "path": {"type": "string"}, "to": {"type": "string", "description": "the folder to move it into"}}},
             "NewSession": {"allOf": [{"$ref": "#/components/schemas/Session"},
                                      {"type": "object", "required": ["session_token"],
                                       "properties": {"session_token": {"type": "string"}}}]},

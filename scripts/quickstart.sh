@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Set up and run deskbroker on its embedded default (SQLite in ./var), with a local admin.
-# Open the address it prints and sign in as `admin` with the password it prints.
+# Set up and run deskbroker on its embedded default (SQLite in ./var), with a local admin,
+# the desktop images and guacd on this machine's Docker engine (installed and started when
+# missing). Open the address it prints and sign in as `admin` with the password it prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/setup.sh
+bash scripts/ensure-docker.sh
 
 if [ ! -f .env ]; then
   echo "==> writing .env with a new secret key"
@@ -17,4 +19,8 @@ if ! .venv/bin/broker users list | awk '{print $1}' | grep -qx admin; then
   .venv/bin/broker users create admin --admin --name "Administrator"
   echo "==> sign in as 'admin' with the password above (change it: broker users reset-password admin)"
 fi
+echo "==> desktop images and guacd (the first build takes a few minutes; later ones seconds)"
+.venv/bin/broker images build base xfce guacd
+DESKBROKER_GUACD_HOST=$(.venv/bin/broker tier start)
+export DESKBROKER_GUACD_HOST
 exec .venv/bin/broker serve

@@ -17,8 +17,9 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+apt_install debootstrap  # the images tool makes its Debian base with it when no registry answers
 if $want_tests; then
-  apt_install postgresql chromium fonts-dejavu-core debootstrap
+  apt_install postgresql chromium fonts-dejavu-core
   bash scripts/ensure-docker.sh
 fi
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import os
 import re
 import tarfile
 from collections.abc import Iterator
@@ -15,9 +16,10 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 
 from broker.config import Settings
+from broker.desktops.naming import public_volume_name
 from broker.desktops.provider import (BROKER_LABEL, DESKTOP_LABEL, HOME_DIR, OWNER_ID_LABEL, PASSWORD_FILE,
-                                      STOP_TIMEOUT, ContainerState, DesktopSpec, EngineUnavailable,
-                                      ImageMissing, NameTaken, Provider, ProviderError, Vanished)
+                                      PUBLIC_DIR, STOP_TIMEOUT, ContainerState, DesktopSpec, EngineUnavailable,
+                                      ImageMissing, NameTaken, Provider, ProviderError, Vanished, public_labels)
 from broker.images import engine
 from broker.images.catalog import CatalogImage, catalog_images
 
@@ -94,11 +96,13 @@ class DockerProvider(Provider):
                 if error.status_code != 409:  # 409: another broker process made it just now
                     raise
 
-    def home_mounts(self, spec: DesktopSpec) -> list[Mount]:
+    def volume_mounts(self, spec: DesktopSpec) -> list[Mount]:
+        # The engine makes each volume with these labels the first time it is mounted.
+        public = Mount(PUBLIC_DIR, public_volume_name(self.instance), type="volume", read_only=True,
+                       labels=public_labels(self.instance))
         if spec.home_volume is None:
-            return []
-        # The engine makes the volume with these labels the first time it is mounted.
-        return [Mount(HOME_DIR, spec.home_volume, type="volume", labels=spec.home_labels(self.instance))]
+            return [public]
+        return [Mount(HOME_DIR, spec.home_volume, type="volume", labels=spec.home_labels(self.instance)), public]
 
     def create(self, spec: DesktopSpec) -> str:
         with engine_errors():
@@ -106,7 +110,7 @@ class DockerProvider(Provider):
             try:
                 container = self.client.containers.create(
                     spec.image, name=spec.name, labels=spec.labels(self.instance), network=self.network,
-                    environment={"VNC_PASSWORD_FILE": PASSWORD_FILE}, mounts=self.home_mounts(spec),
+                    environment={"VNC_PASSWORD_FILE": PASSWORD_FILE}, mounts=self.volume_mounts(spec),
                     mem_limit=f"{spec.memory_mb}m", memswap_limit=f"{spec.memory_mb}m",
                     nano_cpus=int(spec.cpus * 1e9), pids_limit=spec.pids_limit,
                     shm_size=f"{spec.shm_size_mb}m" if spec.shm_size_mb else None,
@@ -167,7 +171,9 @@ class DockerProvider(Provider):
 
     def list_managed(self) -> list[ContainerState]:
         with engine_errors():
-            found = self.client.api.containers(all=True, filters={"label": f"{BROKER_LABEL}={self.instance}"})
+            # Only desktops: other containers may carry the instance label too (guacd, websockify in compose).
+            found = self.client.api.containers(all=True, filters={"label": [f"{BROKER_LABEL}={self.instance}",
+                                                                              DESKTOP_LABEL]})
         return [ContainerState(
             ref=summary["Id"], name=summary["Names"][0].lstrip("/"), instance=self.instance,
             desktop_id=summary["Labels"].get(DESKTOP_LABEL, ""), running=summary["State"] == "running",
@@ -188,6 +194,22 @@ class DockerProvider(Provider):
                                             "remove that desktop first.") from error
                     raise
         return [volume.name for volume in volumes]
+
+    def volume_folder(self, name: str, labels: dict[str, str]) -> str:
+        with engine_errors():
+            try:
+                volume = self.client.api.inspect_volume(name)
+            except NotFound:
+                volume = self.client.api.create_volume(name, driver="local", labels=labels)
+        folder = volume["Mountpoint"]
+        # A local volume with options (NFS, bind) is mounted only while a container uses it.
+        if volume["Driver"] != "local" or volume.get("Options"):
+            raise ProviderError(f"The volume {name} (driver {volume['Driver']}, with options) is not a plain "
+                                "folder on this host, so the file manager cannot reach it.")
+        if not os.path.isdir(folder):
+            raise ProviderError(f"The file manager cannot reach the volume {name}: the broker has to run on the "
+                                f"container engine's host and see its volume folders ({folder}).")
+        return folder
 
     def catalog(self) -> list[CatalogImage]:
         with engine_errors():

@@ -42,3 +42,7 @@ def home_volume_name(instance: str, subject: str) -> str:
     The username is in the volume's labels for people looking for it.
     """
     return f"{instance}-home-{digest(subject, length=16)}"
+
+
+def public_volume_name(instance: str) -> str:
+    return f"{instance}-public"

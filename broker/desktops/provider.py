@@ -19,6 +19,8 @@ OWNER_LABEL = "io.deskbroker.owner"  # username when made, for people; empty in 
 OWNER_ID_LABEL = "io.deskbroker.owner-id"  # the owner's stable subject
 
 HOME_DIR = "/home/user"
+DESKTOP_USER = (1000, 1000)  # uid and gid of the desktop user in the images (images/base/Dockerfile)
+PUBLIC_DIR = "/srv/public"  # the public space, mounted read-only into every desktop
 # The image's init reads the password from the file VNC_PASSWORD_FILE names (images/base).
 PASSWORD_FILE = "/run/secrets/vnc-password"
 STOP_TIMEOUT = 10  # seconds; desktop-init exits within about one
@@ -70,7 +72,15 @@ class DesktopSpec:
                 OWNER_LABEL: self.owner, OWNER_ID_LABEL: self.owner_id}
 
     def home_labels(self, instance: str) -> dict[str, str]:
-        return {BROKER_LABEL: instance, OWNER_LABEL: self.owner, OWNER_ID_LABEL: self.owner_id}
+        return home_labels(instance, self.owner, self.owner_id)
+
+
+def home_labels(instance: str, owner: str, owner_id: str) -> dict[str, str]:
+    return {BROKER_LABEL: instance, OWNER_LABEL: owner, OWNER_ID_LABEL: owner_id}
+
+
+def public_labels(instance: str) -> dict[str, str]:
+    return {BROKER_LABEL: instance}
 
 
 @dataclass(frozen=True)
@@ -123,6 +133,13 @@ class Provider(ABC):
     @abstractmethod
     def remove_home(self, owner_id: str) -> list[str]:
         """Delete the home volume(s) of that owner; return their names. ProviderError if in use."""
+
+    @abstractmethod
+    def volume_folder(self, name: str, labels: dict[str, str]) -> str:
+        """The folder on this host holding the volume `name` (made with `labels` if missing).
+
+        ProviderError when the broker cannot reach it as a folder (another host, another driver).
+        """
 
     @abstractmethod
     def catalog(self) -> list[CatalogImage]:

@@ -53,7 +53,7 @@ class SwarmProvider(DockerProvider):
                 raise
 
     def _task(self, spec: DesktopSpec, secret_id: str, secret_name: str) -> TaskTemplate:
-        mounts = self.home_mounts(spec)
+        mounts = self.volume_mounts(spec)
         if spec.shm_size_mb:
             mounts.append(Mount("/dev/shm", None, type="tmpfs", tmpfs_size=spec.shm_size_mb * 2**20))
         container = ContainerSpec(
@@ -114,7 +114,7 @@ class SwarmProvider(DockerProvider):
 
     def list_managed(self) -> list[ContainerState]:
         with engine_errors():
-            services = self.client.api.services(filters={"label": f"{BROKER_LABEL}={self.instance}"})
+            services = self.client.api.services(filters={"label": [f"{BROKER_LABEL}={self.instance}", DESKTOP_LABEL]})
             if not services:
                 return []
             tasks = self.client.api.tasks(filters={"service": [service["ID"] for service in services]})

@@ -90,7 +90,8 @@ def test_a_desktop_is_locked_down_and_publishes_no_port(desktop_app, docker_engi
     # The type's limits: the model's defaults, as the catalog made the type.
     assert host["Memory"] == host["MemorySwap"] == 1024 * 2**20
     assert host["NanoCpus"] == 10**9 and host["PidsLimit"] == 1024
-    assert [(m["Type"], m["Destination"]) for m in attrs["Mounts"]] == [("volume", "/home/user")]
+    assert sorted((m["Type"], m["Destination"], m["RW"]) for m in attrs["Mounts"]) == [
+        ("volume", "/home/user", True), ("volume", "/srv/public", False)]  # the public files, read-only
     labels = attrs["Config"]["Labels"]
     assert {labels[BROKER_LABEL], labels[DESKTOP_LABEL], labels[TYPE_LABEL], labels[OWNER_LABEL]} == {
         instance, desktop["id"], "xfce", "ben"} and labels[OWNER_ID_LABEL] == "local:ben"

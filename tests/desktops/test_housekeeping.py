@@ -12,7 +12,7 @@ from broker.cli import cli
 from broker.db import utcnow
 from broker.desktops.catalog import sync_catalog
 from broker.desktops.housekeeping import run_once
-from broker.desktops.naming import home_volume_name
+from broker.desktops.naming import home_volume_name, public_volume_name
 from broker.desktops.provider import BROKER_LABEL, DesktopSpec
 from broker.images.catalog import CatalogEntry, CatalogImage, LocalizedText
 from broker.models import AuditEvent, Desktop, DesktopType
@@ -55,6 +55,8 @@ def test_reconcile_adopts_marks_vanished_and_removes_orphans(desktop_app, docker
         desktop_type="base", owner="", owner_id="", vnc_password="x", memory_mb=256, cpus=0.5, pids_limit=100,
         shm_size_mb=None, home_volume=None))
     foreign = docker_engine.containers.create("deskbroker/base:latest", labels={BROKER_LABEL: "someone-else"})
+    # guacd or websockify of this installation (compose labels them too): not a desktop, never an orphan.
+    tier = docker_engine.containers.create("deskbroker/base:latest", labels={BROKER_LABEL: instance})
 
     try:
         report = run_once(lifecycle)
@@ -65,15 +67,17 @@ def test_reconcile_adopts_marks_vanished_and_removes_orphans(desktop_app, docker
         gone = load(app, vanished["id"])
         assert gone.state == "error" and gone.container_id is None and "disappeared" in gone.state_reason
         assert {c.id for c in containers_of(docker_engine, instance)} == {
-            kept["container_id"], interrupted["container_id"], restarted["container_id"]}
+            kept["container_id"], interrupted["container_id"], restarted["container_id"], tier.id}
         assert orphan not in {c.id for c in docker_engine.containers.list(all=True)}
         docker_engine.containers.get(foreign.id)  # not made by this broker: left alone
+        docker_engine.containers.get(tier.id)
         assert not run_once(lifecycle)  # a second pass finds nothing to do
 
         # The vanished desktop starts again with a new container.
         assert start(cleo)["container_id"] not in (None, vanished["container_id"])
     finally:
         foreign.remove(force=True)
+        tier.remove(force=True)
 
 
 def test_idle_desktops_stop_and_old_stopped_ones_are_removed_but_homes_stay(desktop_app, docker_engine,
@@ -144,7 +148,8 @@ def test_a_pool_desktop_is_taken_at_once_and_the_pool_refilled(desktop_app, dock
     anna = sign_in(app, "anna")
     desktop = start(anna)
     assert desktop["container_id"] == pooled[0].id and desktop["owner"] == "anna"  # taken, not made
-    assert [m["Destination"] for m in docker_engine.api.inspect_container(desktop["container_id"])["Mounts"]] == []
+    assert [m["Destination"] for m in docker_engine.api.inspect_container(desktop["container_id"])["Mounts"]] == [
+        "/srv/public"]  # no home
 
     assert run_once(lifecycle).pool_started == 1
     assert len(containers_of(docker_engine, instance)) == 2
@@ -170,7 +175,8 @@ def test_cli_lists_reconciles_syncs_and_deletes_homes(desktop_app, database_url,
     assert anna.call("post", "/api/container/remove").status_code == 200
     deleted = runner.invoke(cli, ["desktops", "delete-home", "anna"], env=env)
     assert deleted.exit_code == 0 and home_volume_name(instance, "local:anna") in deleted.output
-    assert docker_engine.volumes.list(filters={"label": f"{BROKER_LABEL}={instance}"}) == []
+    assert [volume.name for volume in docker_engine.volumes.list(filters={"label": f"{BROKER_LABEL}={instance}"})] \
+        == [public_volume_name(instance)]  # the public files stay
 
     dead = runner.invoke(cli, ["desktops", "reconcile"], env={**env, "DOCKER_HOST": "unix:///nonexistent.sock"})
     assert dead.exit_code == 1 and "container engine is not reachable" in dead.output

@@ -101,6 +101,14 @@ def test_a_desktop_service_lives_starts_again_with_its_home_and_survives_a_broke
     subprocess.run(["nsenter", f"--net=/proc/{holder.attrs['State']['Pid']}/ns/net", "--", sys.executable, "-c",
                     login], check=True, timeout=30)
     in_home(container, "echo kept > ~/notes.txt")
+    # The file manager reaches the same home on the swarm's node; the public files are mounted read-only.
+    assert [(m["Target"], m.get("ReadOnly", False)) for m in task["ContainerSpec"]["Mounts"]] == [
+        ("/home/user", False), ("/srv/public", True)]
+    assert call(broker, anna, "get", "/api/files/home/download?path=notes.txt").text == "kept\n"
+    uploaded = requests.post(broker.url + "/api/files/home/upload", files={"files": ("up.txt", b"uploaded")},
+                             headers={"Authorization": f"Bearer {anna.token}"}, timeout=30)
+    assert uploaded.status_code == 201, uploaded.text
+    assert in_home(container, "stat -c %U ~/up.txt && cat ~/up.txt") == "user\nuploaded"
 
     broker.stop()
     broker = start_broker()  # a restart: the running desktop is adopted as it is

@@ -22,6 +22,11 @@ def test_defaults_give_an_embedded_sqlite_install(tmp_path):
     assert settings.admin_groups == ("admins",) and settings.teacher_groups == ("teachers",)
 
 
+def test_a_postgresql_url_uses_the_driver_the_broker_ships():
+    assert load(database_url="postgresql://u:p@db/x").sqlalchemy_url == "postgresql+psycopg2://u:p@db/x"
+    assert load(database_url="postgresql+psycopg2://u:p@db/x").sqlalchemy_url == "postgresql+psycopg2://u:p@db/x"
+
+
 def test_missing_secret_key_names_the_variable():
     with pytest.raises(ConfigError, match="DESKBROKER_SECRET_KEY is not set"):
         load_settings({}, dotenv=None)

@@ -1,0 +1,194 @@
+"""The file manager: who may reach which space, and what may be done in it.
+
+Two spaces: `home`, the person's own home volume (the one their desktops mount at /home/user),
+and `public`, one volume for the installation (mounted read-only into every desktop at
+/srv/public), readable by everyone signed in and writable by teachers and admins. A person's
+home is found from their session alone, so no request can name anyone else's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from broker.config import Settings
+from broker.desktops import naming
+from broker.desktops.provider import (DESKTOP_USER, EngineUnavailable, Provider, ProviderError, home_labels,
+                                      public_labels)
+from broker.errors import ApiError
+from broker.files.errors import disk_errors
+from broker.files.names import check_name, split_path
+from broker.files.tree import Entry, Staged, Tree
+from broker.models import ROLE_ADMIN, ROLE_TEACHER, User
+
+HOME, PUBLIC = "home", "public"
+SPACES = (HOME, PUBLIC)
+# One upload's multipart framing beyond its files' bytes (boundaries and part headers).
+MULTIPART_ALLOWANCE = 1 << 20
+
+
+@dataclass(frozen=True)
+class Space:
+    name: str  # home | public
+    volume: str
+    labels: dict[str, str]
+    quota: int
+    writable: bool
+
+    def label(self, path: str) -> str:
+        """How a path in this space is named in messages and the audit log."""
+        return f"{self.name}:/{path}"
+
+
+@dataclass(frozen=True)
+class Upload:
+    name: str
+    size: int
+
+
+class FileService:
+    def __init__(self, settings: Settings, provider: Provider):
+        self.settings = settings
+        self.provider = provider
+
+    def space(self, user: User, name: str, write: bool = False) -> Space:
+        """The space `name` as `user` may use it; ApiError when they may not (or not write)."""
+        instance = self.settings.instance
+        if name == HOME:
+            if not self.settings.desktop_persistent_homes:
+                raise ApiError(404, "no_home", "This installation keeps no homes, so there are no files to manage.")
+            space = Space(HOME, naming.home_volume_name(instance, user.subject),
+                          home_labels(instance, user.username, user.subject), self.settings.files_home_quota, True)
+        elif name == PUBLIC:
+            space = Space(PUBLIC, naming.public_volume_name(instance), public_labels(instance),
+                          self.settings.files_public_quota, user.has_role(ROLE_ADMIN) or user.has_role(ROLE_TEACHER))
+        else:
+            raise ApiError(404, "no_space", f"There is no space {name!r}; there are {' and '.join(SPACES)}.")
+        if write:
+            _require_writable(space)
+        return space
+
+    @contextmanager
+    def tree(self, space: Space) -> Iterator[Tree]:
+        """The space's folder on this host; the engine makes its volume when it has none yet."""
+        try:
+            folder = self.provider.volume_folder(space.volume, space.labels)
+        except EngineUnavailable as error:
+            raise ApiError(503, "engine_unavailable", str(error), {"Retry-After": "30"}) from error
+        except ProviderError as error:
+            raise ApiError(503, "files_unavailable", str(error)) from error
+        try:
+            tree = Tree(folder, DESKTOP_USER)
+        except PermissionError as error:
+            raise ApiError(503, "files_unavailable", "The broker may not open the volume folders; it has to run "
+                                                     "as root on the container engine's host.") from error
+        with tree:
+            yield tree
+
+    # --- reading
+
+    def usage(self, space: Space) -> int:
+        with self.tree(space) as tree:
+            return tree.usage()
+
+    def list(self, space: Space, path: str) -> list[Entry]:
+        parts = split_path(path)
+        with self.tree(space) as tree, disk_errors(space.label(path)):
+            return sorted(tree.list(parts), key=lambda e: (e.type != "folder", e.name.casefold(), e.name))
+
+    def open(self, space: Space, path: str) -> tuple[BinaryIO, int, float, str]:
+        """(file open for reading, size, modified, name) of a regular file."""
+        parts = _not_root(split_path(path))
+        with self.tree(space) as tree, disk_errors(space.label(path)):
+            handle, info = tree.open_file(parts)
+        return handle, info.st_size, info.st_mtime, parts[-1]
+
+    # --- changing (the space must come from space(..., write=True))
+
+    def make_folder(self, space: Space, path: str) -> None:
+        parts = _not_root(split_path(path))
+        with self._writing(space, path) as tree:
+            tree.make_folder(parts)
+
+    def rename(self, space: Space, path: str, new_name: str) -> str:
+        parts = _not_root(split_path(path))
+        check_name(new_name)
+        with self._writing(space, path) as tree:
+            tree.rename(parts, new_name)
+        return "/".join((*parts[:-1], new_name))
+
+    def move(self, space: Space, path: str, into: str) -> str:
+        parts, target = _not_root(split_path(path)), split_path(into)
+        with self._writing(space, path) as tree:
+            tree.move(parts, target)
+        return "/".join((*target, parts[-1]))
+
+    def delete(self, space: Space, path: str) -> None:
+        parts = _not_root(split_path(path))
+        with self._writing(space, path) as tree:
+            tree.delete(parts)
+
+    def upload(self, space: Space, folder: str, files: Iterable[tuple[str, Iterable[bytes]]],
+               replace: bool = False) -> list[Upload]:
+        """Write each (name, chunks) into `folder`, all or none.
+
+        Chunks go straight to disk. A file over the size limit (413) or the space's quota reached
+        (507) ends the upload at once, and nothing of it is left behind.
+        """
+        parts = split_path(folder)
+        limit = self.settings.files_max_file_size
+        staged: list[Staged] = []
+        with self._writing(space, folder) as tree:
+            used = tree.usage()
+            room = space.quota - used
+            try:
+                for name, chunks in files:
+                    check_name(name)
+                    if any(file.name == name for file in staged):
+                        raise ApiError(400, "duplicate_name", f"{name} comes twice in this upload.")
+                    with disk_errors(space.label("/".join((*parts, name)))):
+                        file = tree.stage(parts, name, replace)
+                    staged.append(file)
+                    for chunk in chunks:
+                        if file.size + len(chunk) > limit:
+                            raise ApiError(413, "file_too_large", f"{name} is larger than the {_size(limit)} "
+                                                                  "a single file may have.")
+                        room -= len(chunk)
+                        if room < 0:
+                            raise ApiError(507, "quota_exceeded", f"This upload does not fit: the {space.name} "
+                                                                  f"space may hold {_size(space.quota)}, and "
+                                                                  f"{_size(used)} of it are in use.")
+                        file.write(chunk)
+                if not staged:
+                    raise ApiError(400, "no_files", "The upload holds no files.")
+                for file in staged:
+                    with disk_errors(space.label("/".join((*parts, file.name)))):
+                        file.commit()
+            finally:
+                for file in staged:
+                    file.discard()
+        return [Upload(file.name, file.size) for file in staged]
+
+    @contextmanager
+    def _writing(self, space: Space, path: str) -> Iterator[Tree]:
+        _require_writable(space)
+        with self.tree(space) as tree, disk_errors(space.label(path)):
+            tree.own_root()
+            yield tree
+
+
+def _require_writable(space: Space) -> None:
+    if not space.writable:
+        raise ApiError(403, "read_only", "Only teachers and administrators may change the public files.")
+
+
+def _not_root(parts: tuple[str, ...]) -> tuple[str, ...]:
+    if not parts:
+        raise ApiError(400, "bad_path", "Name a file or folder in the space, not the space itself.")
+    return parts
+
+
+def _size(count: int) -> str:
+    return f"{count / 2**30:.3g} GiB" if count >= 2**30 else f"{count / 2**20:.3g} MiB"

@@ -1,0 +1,243 @@
+"""One space's folder, reached only through file descriptors.
+
+Every path is walked one name at a time from the space's root with openat(O_NOFOLLOW), so the
+kernel never follows a symlink and nothing outside the root is reached, whatever a desktop user
+does to the tree meanwhile: a folder swapped for a link after a look is refused when it is
+opened, never followed. Renames use renameat2(RENAME_NOREPLACE), so nothing is overwritten
+by a race either. What the broker makes belongs to the desktop user.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import secrets
+import shutil
+import stat
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from broker.errors import ApiError
+
+DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO must not hang us
+NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+STAGING_PREFIX = ".deskbroker-upload-"
+# Deeper folders (only a desktop user's own doing) are not counted: each level holds descriptors.
+MAX_COUNTED_DEPTH = 100
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+_RENAME_NOREPLACE = 1
+
+
+def _rename(src_dir: int, src: str, dst_dir: int, dst: str, replace: bool = False) -> None:
+    if replace:
+        os.rename(src, dst, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
+        return
+    if _libc.renameat2(src_dir, os.fsencode(src), dst_dir, os.fsencode(dst), _RENAME_NOREPLACE) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, os.strerror(code), dst)
+
+
+def kind(mode: int) -> str:
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "link" if stat.S_ISLNK(mode) else "other"  # other: FIFOs, sockets, devices
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    type: str  # file | folder | link | other
+    size: int
+    modified: float  # seconds since the epoch
+
+
+class Staged:
+    """An uploaded file being written under a hidden name, put in place by `commit`."""
+
+    def __init__(self, folder: int, name: str, owner: tuple[int, int], replace: bool):
+        if not replace and _exists(folder, name):  # found before the upload, not after it
+            raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name)
+        self.folder, self.name, self.replace, self.size = folder, name, replace, 0
+        self.temp = STAGING_PREFIX + secrets.token_hex(8)
+        fd = os.open(self.temp, NEW_FILE_FLAGS, 0o644, dir_fd=folder)
+        try:
+            os.fchown(fd, *owner)
+        except BaseException:
+            os.close(fd)
+            os.unlink(self.temp, dir_fd=folder)
+            raise
+        self.file: BinaryIO | None = open(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        assert self.file is not None
+        self.file.write(chunk)
+        self.size += len(chunk)
+
+    def commit(self) -> None:
+        assert self.file is not None
+        self.file.close()
+        self.file = None
+        _rename(self.folder, self.temp, self.folder, self.name, self.replace)
+        self.temp = ""
+
+    def discard(self) -> None:
+        """Remove what is left of it unless committed; close its folder."""
+        if self.file is not None:
+            self.file.close()
+        if self.temp:
+            try:
+                os.unlink(self.temp, dir_fd=self.folder)
+            except FileNotFoundError:  # the desktop user removed it meanwhile
+                pass
+        os.close(self.folder)
+
+
+class Tree:
+    def __init__(self, root: str, owner: tuple[int, int]):
+        self.owner = owner
+        self.root = os.open(root, DIR_FLAGS)
+
+    def close(self) -> None:
+        os.close(self.root)
+
+    def __enter__(self) -> Tree:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def _open_folder(self, parts: tuple[str, ...]) -> int:
+        fd = os.open(".", DIR_FLAGS, dir_fd=self.root)  # a description of its own: no shared offset
+        try:
+            for name in parts:
+                child = os.open(name, DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = child
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
+
+    @contextmanager
+    def folder(self, parts: tuple[str, ...]) -> Iterator[int]:
+        """A descriptor of the folder at `parts` (the root for ())."""
+        fd = self._open_folder(parts)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def own_root(self) -> None:
+        """Hand a volume the engine just made (owned by root) to the desktop user."""
+        if os.fstat(self.root).st_uid != self.owner[0]:
+            os.fchown(self.root, *self.owner)
+
+    def list(self, parts: tuple[str, ...]) -> list[Entry]:
+        entries = []
+        with self.folder(parts) as fd, os.scandir(fd) as found:
+            for item in found:
+                try:
+                    info = item.stat(follow_symlinks=False)
+                except FileNotFoundError:  # removed from inside the desktop meanwhile
+                    continue
+                entries.append(Entry(item.name, kind(info.st_mode), info.st_size if stat.S_ISREG(info.st_mode) else 0,
+                                     info.st_mtime))
+        return entries
+
+    def open_file(self, parts: tuple[str, ...]) -> tuple[BinaryIO, os.stat_result]:
+        """A regular file, open for reading. Links, folders, FIFOs and devices are refused."""
+        *folder, name = parts
+        with self.folder(tuple(folder)) as parent:
+            # Look before opening, so no device is ever opened; then check the opened one is what was seen.
+            seen = os.stat(name, dir_fd=parent, follow_symlinks=False)
+            _regular_only(seen, name)
+            fd = os.open(name, FILE_FLAGS, dir_fd=parent)
+        opened = os.fstat(fd)
+        if (opened.st_dev, opened.st_ino) != (seen.st_dev, seen.st_ino) or not stat.S_ISREG(opened.st_mode):
+            os.close(fd)
+            raise ApiError(409, "changed", f"{name} changed while it was opened; please try again.")
+        return open(fd, "rb"), opened
+
+    def make_folder(self, parts: tuple[str, ...]) -> None:
+        *folder, name = parts
+        with self.folder(tuple(folder)) as parent:
+            os.mkdir(name, 0o755, dir_fd=parent)
+            os.chown(name, *self.owner, dir_fd=parent, follow_symlinks=False)
+
+    def stage(self, parts: tuple[str, ...], name: str, replace: bool) -> Staged:
+        """Start writing a file `name` in the folder at `parts` (replacing one of that name if `replace`)."""
+        parent = self._open_folder(parts)
+        try:
+            return Staged(parent, name, self.owner, replace)
+        except BaseException:
+            os.close(parent)
+            raise
+
+    def rename(self, parts: tuple[str, ...], new_name: str) -> None:
+        *folder, name = parts
+        with self.folder(tuple(folder)) as parent:
+            _rename(parent, name, parent, new_name)
+
+    def move(self, parts: tuple[str, ...], into: tuple[str, ...]) -> None:
+        *folder, name = parts
+        with self.folder(tuple(folder)) as source, self.folder(into) as target:
+            _rename(source, name, target, name)
+
+    def delete(self, parts: tuple[str, ...]) -> None:
+        """Remove a file, a link (never what it points to) or a folder with all it holds."""
+        *folder, name = parts
+        with self.folder(tuple(folder)) as parent:
+            if stat.S_ISDIR(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+                shutil.rmtree(name, dir_fd=parent)  # descriptor-based: safe against symlink swaps
+            else:
+                os.unlink(name, dir_fd=parent)
+
+    def usage(self) -> int:
+        """Bytes in the regular files of the whole tree (links not followed)."""
+        with self.folder(()) as fd:
+            return _usage(fd, 0)
+
+
+def _exists(parent: int, name: str) -> bool:
+    try:
+        os.stat(name, dir_fd=parent, follow_symlinks=False)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _regular_only(info: os.stat_result, name: str) -> None:
+    if stat.S_ISREG(info.st_mode):
+        return
+    if stat.S_ISDIR(info.st_mode):
+        raise ApiError(409, "is_a_folder", f"{name} is a folder; open it instead.")
+    if stat.S_ISLNK(info.st_mode):
+        raise ApiError(400, "is_a_link", f"{name} is a link; the file manager does not follow links.")
+    raise ApiError(400, "not_a_file", f"{name} is not a regular file (a pipe, socket or device).")
+
+
+def _usage(fd: int, depth: int) -> int:
+    total = 0
+    with os.scandir(fd) as found:
+        for item in found:
+            try:
+                info = item.stat(follow_symlinks=False)
+                if stat.S_ISREG(info.st_mode):
+                    total += info.st_size
+                elif stat.S_ISDIR(info.st_mode) and depth < MAX_COUNTED_DEPTH:
+                    child = os.open(item.name, DIR_FLAGS, dir_fd=fd)
+                    try:
+                        total += _usage(child, depth + 1)
+                    finally:
+                        os.close(child)
+            except (FileNotFoundError, NotADirectoryError):  # changed from inside the desktop meanwhile
+                continue
+    return total
