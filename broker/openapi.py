@@ -144,6 +144,13 @@ SPEC: dict = {
         "/api/container/list": {"get": {
             "summary": "Your desktops, and the desktop types you may start", "security": _SIGNED_IN,
             "responses": {"200": _ok("Your desktops", "DesktopList"), "401": _error("Not signed in")}}},
+        "/api/events": {"get": {
+            "summary": "Your desktops as server-sent events: `desktops` (data: {desktops: [Desktop]}) at once and "
+                       "whenever one changes, `: keep-alive` comments every 15 s, `signed_out` when the sign-in "
+                       "ends", "security": _SIGNED_IN,
+            "responses": {"200": {"description": "An event stream",
+                                  "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                          "401": _error("Not signed in")}}},
         "/api/admin/containers": {"get": {
             "summary": "Every desktop (admins)", "security": _SIGNED_IN,
             "responses": {"200": _ok("All desktops, pool ones with owner null", "AdminDesktopList"),

@@ -1,4 +1,4 @@
-// Bundles the viewers into broker/static/app/ (served by Flask at /static/app/…).
+// Bundles the viewers, the dashboard and the file manager into broker/static/app/ (served by Flask at /static/app/…).
 // Usage: node build.mjs [outdir]. The output folder is emptied first, so no stale chunk
 // survives, and the same sources always give byte-identical files.
 import { rmSync } from "node:fs";
@@ -13,7 +13,8 @@ const started = performance.now();
 rmSync(outdir, { recursive: true, force: true });
 const { metafile } = await build({
   absWorkingDir: here,
-  entryPoints: ["src/viewer-guacamole.js", "src/viewer-novnc.js", "src/viewer.css"],
+  entryPoints: ["src/viewer-guacamole.js", "src/viewer-novnc.js", "src/viewer.css", "src/dashboard.js", "src/files.js",
+    "src/app.css"],
   outdir,
   entryNames: "[name]",
   chunkNames: "chunks/[name]-[hash]",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import or_, select
 
 from broker import audit, context
-from broker.auth.current import client_ip, login_required, require_user, role_required
+from broker.auth.current import client_ip, current_session, login_required, require_user, role_required
 from broker.desktops import access, lifecycle
+from broker.desktops.events import desktop_events
 from broker.desktops.errors import DesktopError
 from broker.desktops.provider import EngineUnavailable, ImageMissing, ProviderError
 from broker.errors import ApiError, error_response
@@ -111,6 +112,17 @@ def list_own():
     user, db = require_user(), context.db()
     return jsonify(desktops=[desktop_json(d) for d in lifecycle().desktops_of(db, user)],
                    desktop_types=[desktop_type_json(kind) for kind in access.allowed_types(db, user)])
+
+
+@bp.get("/api/events")
+@login_required
+def events():
+    """Your desktops as server-sent events, whenever one changes (state, reason, last access)."""
+    record = current_session()
+    stream = desktop_events(context.services().sessions, record.id, record.user_id, desktop_json)
+    context.close_db()  # the stream opens its own sessions, one per poll
+    return Response(stream, mimetype="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 def _any_desktop(ident: str) -> Desktop:

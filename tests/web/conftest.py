@@ -88,3 +88,39 @@ def sign_in_page(page: Page, broker, username: str) -> None:
     answer = page.context.request.post(broker.url + "/api/auth/local/login",
                                        data={"username": username, "password": PASSWORD})
     assert answer.ok, answer.text()
+
+
+@pytest.fixture(scope="module")
+def desktop_broker(tmp_path_factory, docker_engine, desktop_images):
+    """`broker serve` on SQLite with real desktops on the Docker engine, under an instance name of
+    its own (everything labelled with it is removed afterwards); the catalog is synced at start.
+Files: 512 KiB per file at most, 1 MiB per home."""
+    import secrets
+    import time
+
+    import requests
+
+    from tests.fixtures.broker import start_live_broker
+    from tests.fixtures.desktops import desktop_overrides, remove_everything_of
+
+    instance = "t" + secrets.token_hex(4)
+    folder = tmp_path_factory.mktemp("app-broker")
+    # Small limits, so the file manager's refusals can be met for real.
+    broker = start_live_broker(folder, f"sqlite:///{folder / 'broker.db'}", files_max_file_size="512K",
+                               files_home_quota="1M", **desktop_overrides(instance))
+    broker.instance = instance
+    try:
+        create_local_account(broker, "probe")
+        token = requests.post(broker.url + "/api/auth/local/login", timeout=10,
+                              json={"username": "probe", "password": PASSWORD}).json()["session_token"]
+        deadline = time.monotonic() + 30
+        while True:  # housekeeping syncs the catalog from the images when the broker starts
+            types = requests.get(broker.url + "/api/container/list", timeout=10,
+                                 headers={"Authorization": f"Bearer {token}"}).json()["desktop_types"]
+            if any(kind["id"] == "base" for kind in types) or time.monotonic() > deadline:
+                break
+            time.sleep(0.3)
+        yield broker
+    finally:
+        broker.stop()
+        remove_everything_of(docker_engine, instance)

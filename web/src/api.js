@@ -31,7 +31,8 @@ export function getJson(path) {
   return send(path, { headers: { Accept: "application/json" } });
 }
 
-async function csrf() {
+/** The session's CSRF token, for requests made without postJson (e.g. uploads with progress). */
+export async function csrf() {
   csrfToken ??= (await getJson("/api/auth/session")).csrf_token;
   return csrfToken;
 }
