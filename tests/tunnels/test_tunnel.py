@@ -83,26 +83,28 @@ def stack(desktop_app, instance, docker_engine, live_broker_factory, database_ur
         container.reload()
         return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
 
-    guacd_ip = run("deskbroker/guacd:latest")
-    websockify_ip = run("deskbroker/websockify:latest", environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY},
-                        read_only=True, tmpfs={"/tmp": ""})
-    wait_for_port(guacd_ip, GUACD_PORT)
-    wait_for_port(websockify_ip, WEBSOCKIFY_PORT)
-    broker = live_broker_factory(database_url, **desktop_overrides(
-        instance, guacd_host=guacd_ip, websockify_key=WEBSOCKIFY_KEY))
+    try:
+        guacd_ip = run("deskbroker/guacd:latest")
+        websockify_ip = run("deskbroker/websockify:latest", environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY},
+                            read_only=True, tmpfs={"/tmp": ""})
+        wait_for_port(guacd_ip, GUACD_PORT)
+        wait_for_port(websockify_ip, WEBSOCKIFY_PORT)
+        broker = live_broker_factory(database_url, **desktop_overrides(
+            instance, guacd_host=guacd_ip, websockify_key=WEBSOCKIFY_KEY))
 
-    class Stack:
-        pass
+        class Stack:
+            pass
 
-    stack = Stack()
-    stack.app, stack.anna, stack.broker = app, anna, broker
-    stack.desktop_id = started.get_json()["id"]
-    stack.guacd = docker_engine.containers.get(f"{instance}-guacd")
-    stack.websockify_ip = websockify_ip
-    stack.sessions = lifecycle_of(app).sessions
-    yield stack
-    for container in started_here:  # before the instance's network goes
-        container.remove(force=True)
+        stack = Stack()
+        stack.app, stack.anna, stack.broker = app, anna, broker
+        stack.desktop_id = started.get_json()["id"]
+        stack.guacd = started_here[0]
+        stack.websockify_ip = websockify_ip
+        stack.sessions = lifecycle_of(app).sessions
+        yield stack
+    finally:
+        for container in started_here:  # before the instance's network goes
+            container.remove(force=True)
 
 
 def connect(stack, person, desktop_id=None, **body) -> requests.Response:
