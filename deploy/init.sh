@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Prepare this host for `docker-compose up`: add to .env every stack setting it lacks (fresh
+# secrets included; a value set in the environment wins, e.g.
+#   DESKBROKER_PUBLIC_URL=https://desktops.school.example deploy/init.sh
+# ) and make the desktops' private network. Never changes a line already in .env; safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { echo "init: $*" >&2; }
+random() { LC_ALL=C tr -dc 'A-Za-z0-9' < <(head -c 1024 /dev/urandom) | cut -c "1-$1"; }
+setting() { grep -E "^$1=" .env | tail -n 1 | cut -d= -f2-; }
+
+# Offline when the Debian base made by `broker images build` is here and the registry's is not.
+debian_repository() {
+    if ! docker image inspect debian:bookworm >/dev/null 2>&1 &&
+        docker image inspect deskbroker/debian:bookworm >/dev/null 2>&1; then
+        echo deskbroker/debian
+    else
+        echo debian
+    fi
+}
+
+touch .env
+chmod 600 .env  # it holds the secrets
+if [ -n "$(tail -c 1 .env)" ]; then echo >> .env; fi  # a last line without its newline
+add() {  # add NAME VALUE: unless .env has NAME; the environment's value wins over VALUE
+    grep -qE "^$1=" .env && return
+    echo "$1=${!1:-$2}" >> .env
+    added+=("$1")
+}
+added=()
+add COMPOSE_PROJECT_NAME deskbroker
+add COMPOSE_PROFILES proxy
+add DEBIAN_REPOSITORY "$(debian_repository)"
+add DOCKER_GID "$(stat -c %g /var/run/docker.sock)"
+add DOCKER_VOLUMES "$(docker info --format '{{.DockerRootDir}}')/volumes"
+add POSTGRES_PASSWORD "$(random 32)"
+add DESKBROKER_PUBLIC_URL "https://$(hostname -f 2>/dev/null || hostname)"
+add DESKBROKER_SECRET_KEY "$(random 64)"
+add DESKBROKER_WEBSOCKIFY_KEY "$(random 48)"
+add DESKBROKER_INSTANCE deskbroker
+for optional in HTTPS_PORT HTTP_PORT PROXY_ADDRESS TLS_DIR DESKBROKER_DESKTOP_PROVIDER; do
+    if [ -n "${!optional:-}" ]; then add "$optional" ""; fi
+done
+if [ ${#added[@]} -gt 0 ]; then
+    say "added to .env: ${added[*]} (Debian images from '$(setting DEBIAN_REPOSITORY)', public URL $(setting DESKBROKER_PUBLIC_URL))"
+fi
+
+network="$(setting DESKBROKER_INSTANCE)-desktops"
+if ! docker network inspect "$network" >/dev/null 2>&1; then
+    options=(--internal --label "io.deskbroker.broker=$(setting DESKBROKER_INSTANCE)")
+    if [ "$(setting DESKBROKER_DESKTOP_PROVIDER)" = swarm ]; then
+        options+=(--driver overlay --attachable)
+    fi
+    docker network create "${options[@]}" "$network" >/dev/null
+    say "made the desktops' network $network (internal)"
+fi

@@ -1,0 +1,331 @@
+"""The whole compose stack, installed as the README's "Production" section says, on a machine
+without a registry: deploy/init.sh, `docker-compose up -d --build`, a local admin. Then, from
+outside the stack through nginx (the only published port, on loopback): sign in, start a
+desktop, connect through /tunnel and /websockify, see it drawn in headless Chromium; the same
+through the Apache example; `docker-compose down` and up again (now through the socket proxy)
+keeps people, homes and the database. Prints figures: time to a working stack, image sizes,
+the broker's idle memory (also in tests/artifacts/deploy-figures.txt)."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import secrets
+import ssl
+import time
+from pathlib import Path
+
+import pytest
+import requests
+import urllib3
+import websocket
+from docker.errors import ImageNotFound
+
+from broker.rfb import RFBClient
+from broker.tunnels.protocol import encode, parse
+from tests.deploy.conftest import ROOT, Compose, fresh_copy, init_install, wait_until
+from tests.fixtures.broker import free_port
+from tests.fixtures.browser import ARTIFACTS
+from tests.fixtures.desktops import remove_everything_of
+from tests.tier.containers import WebSocketStream
+
+urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # the stack's self-signed certificate
+
+PASSWORD = "a deploy test password"
+NO_VERIFY = {"cert_reqs": ssl.CERT_NONE, "check_hostname": False}
+STACK_IMAGES = ("broker", "postgres", "guacd", "websockify", "nginx", "socket-proxy")
+BUILT = (*STACK_IMAGES, "desktop-base")  # services; the other desktop images are left to the images tool
+# Distinct colours among sampled pixels of the viewer's largest canvas: a drawn desktop has many.
+DRAWN = """() => {
+  const canvas = [...document.querySelectorAll('#screen canvas')].sort((a, b) => b.width * b.height - a.width * a.height)[0];
+  if (!canvas || !canvas.width) return false;
+  const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
+  const colours = new Set();
+  for (let i = 0; i < data.length; i += 4 * 101) colours.add((data[i] << 16) | (data[i + 1] << 8) | data[i + 2]);
+  return colours.size >= 20;
+}"""
+
+
+class Stack:
+    def __init__(self, compose: Compose, url: str, instance: str):
+        self.compose, self.url, self.instance = compose, url, instance
+        self.figures: dict[str, str] = {}
+
+    def api(self, method: str, path: str, token: str | None = None, **kwargs) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        kwargs.setdefault("timeout", 60)
+        return requests.request(method, self.url + path, headers=headers, verify=False, **kwargs)
+
+    def create_user(self, username: str) -> None:
+        self.compose("exec", "-T", "broker", "broker", "users", "create", username, "--password-stdin",
+                     input=PASSWORD + "\n")
+
+    def sign_in(self, username: str) -> str:
+        answer = self.api("POST", "/api/auth/local/login", json={"username": username, "password": PASSWORD})
+        assert answer.status_code == 200, answer.text
+        return answer.json()["session_token"]
+
+    def start_desktop(self, token: str) -> dict:
+        answer = self.api("POST", "/api/container/start?desktop_type=base", token)
+        assert answer.status_code == 200 and answer.json()["state"] == "running", answer.text
+        return answer.json()
+
+    def connect(self, token: str, desktop: dict, **body) -> dict:
+        answer = self.api("POST", f"/api/desktops/{desktop['id']}/connect", token, json=body)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def wss(self, path: str) -> str:
+        return self.url.replace("https://", "wss://") + path
+
+    def ready(self) -> bool:
+        try:
+            return self.api("GET", "/readyz").status_code == 200
+        except requests.ConnectionError:
+            return False
+
+
+def up(stack: Stack) -> float:
+    """`docker-compose up -d`, then seconds until the broker answers through the proxy."""
+    started = time.monotonic()
+    stack.compose("up", "-d", timeout=300)
+    wait_until(stack.ready, 180, "the stack did not answer through the proxy")
+    return time.monotonic() - started
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, docker_engine, request):
+    started = time.monotonic()
+    debian_images = request.getfixturevalue("debian_images")  # the images tool, timed with the rest
+    instance = "d" + secrets.token_hex(4)
+    https_port = free_port()
+    url = f"https://127.0.0.1:{https_port}"
+    directory = fresh_copy(tmp_path_factory.mktemp("deskbroker-install"))
+    compose = init_install(directory, COMPOSE_PROJECT_NAME=instance, DESKBROKER_INSTANCE=instance,
+                           DEBIAN_REPOSITORY=debian_images, PROXY_ADDRESS="127.0.0.1",
+                           HTTPS_PORT=str(https_port), HTTP_PORT=str(free_port()), DESKBROKER_PUBLIC_URL=url)
+    stack = Stack(compose, url, instance)
+    try:
+        compose("config", "-q")
+        built = time.monotonic()
+        compose("--profile", "socket-proxy", "--profile", "images", "build", "--parallel", *BUILT, timeout=1500)
+        stack.figures["stack image builds"] = f"{time.monotonic() - built:.0f} s"
+        stack.figures["up → ready through nginx"] = f"{up(stack):.1f} s"
+        stack.figures["this run: images tool + builds + up"] = f"{time.monotonic() - started:.0f} s"
+        stack.create_user("admin")
+        time.sleep(5)
+        stack.figures["broker idle memory"] = f"{memory_mib(docker_engine, compose.container('broker')):.0f} MiB"
+        yield stack
+    finally:
+        for name in STACK_IMAGES:
+            with contextlib.suppress(ImageNotFound):
+                size = docker_engine.images.get(f"deskbroker/{name}:latest").attrs["Size"]
+                stack.figures[f"image deskbroker/{name}"] = f"{size / 1e6:.0f} MB"
+        report(request, stack.figures)
+        compose.set(COMPOSE_PROFILES="proxy,socket-proxy")
+        compose("down", "-v", "--remove-orphans", check=False, timeout=300)
+        remove_everything_of(docker_engine, instance)  # desktops, homes, the desktops' network
+
+
+def memory_mib(docker_engine, container_id: str) -> float:
+    """As `docker stats` counts it: without the page cache the kernel may drop."""
+    memory = docker_engine.containers.get(container_id).stats(stream=False)["memory_stats"]
+    stats = memory.get("stats", {})
+    cache = stats.get("total_inactive_file", stats.get("inactive_file", 0))
+    return (memory["usage"] - cache) / 2**20
+
+
+def report(request, figures: dict[str, str]) -> None:
+    lines = [f"{name:40} {value}" for name, value in figures.items()]
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "deploy-figures.txt").write_text("\n".join(lines) + "\n")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter:
+        reporter.write_line("\ndeploy figures:")
+        for line in lines:
+            reporter.write_line("  " + line)
+
+
+def guacamole_opcodes(stack: Stack, token: str) -> set[str]:
+    """What guacamole-common-js sees over /tunnel until guacd's first frame is complete."""
+    ws = websocket.create_connection(stack.wss(f"/tunnel?token={token}&width=1024&height=768&dpi=96"),
+                                     subprotocols=["guacamole"], sslopt=NO_VERIFY, timeout=15)
+    assert ws.getsubprotocol() == "guacamole"
+    seen: set[str] = set()
+    deadline = time.monotonic() + 20
+    while "sync" not in seen and "error" not in seen and time.monotonic() < deadline:
+        for opcode, *args in parse(ws.recv(), 1 << 20):
+            if opcode == "sync":
+                ws.send(encode("sync", args[0]))
+            seen.add(opcode)
+    ws.close()
+    return seen
+
+
+def rfb_framebuffer_width(url: str, password: str) -> int:
+    """noVNC's part: a WebSocket with the `binary` subprotocol, VNC login, one framebuffer."""
+    ws = websocket.create_connection(url, subprotocols=["binary"], sslopt=NO_VERIFY, timeout=15)
+    greeting = ws.recv()
+    assert greeting.startswith(b"RFB 003.00")
+    with RFBClient.over(WebSocketStream(ws, already_read=greeting), password) as session:
+        return session.framebuffer().width
+
+
+def first_event_seconds(stack: Stack, token: str) -> float | None:
+    """Seconds until the dashboard's first server-sent event arrives (None: no such endpoint)."""
+    started = time.monotonic()
+    with stack.api("GET", "/api/events", token, stream=True, timeout=10) as answer:
+        if answer.status_code == 404:
+            return None
+        assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/event-stream")
+        for line in answer.iter_lines():
+            if line.startswith(b"data:"):
+                return time.monotonic() - started
+    raise AssertionError("the event stream ended without an event")
+
+
+def test_only_the_proxy_is_published(stack, docker_engine):
+    containers = docker_engine.containers.list(filters={"label": f"com.docker.compose.project={stack.instance}"})
+    published = {c.labels["com.docker.compose.service"] for c in containers if c.attrs["HostConfig"]["PortBindings"]}
+    assert published == {"nginx"}
+    network = docker_engine.networks.get(f"{stack.instance}-desktops")
+    assert network.attrs["Internal"]
+
+
+def test_sign_in_start_a_desktop_and_see_it_through_the_proxy(stack, docker_engine, browser):
+    token = stack.sign_in("admin")
+    desktop = stack.start_desktop(token)
+    assert not docker_engine.containers.get(desktop["container_id"]).attrs["HostConfig"]["PortBindings"]
+
+    opcodes = guacamole_opcodes(stack, stack.connect(token, desktop)["token"])
+    assert "error" not in opcodes and opcodes & {"img", "png"} and "size" in opcodes, opcodes
+
+    novnc = stack.connect(token, desktop, protocol="novnc")
+    assert rfb_framebuffer_width(stack.wss(novnc["websockify_url"]), novnc["password"]) > 0
+    assert (first_event_seconds(stack, token) or 0) < 5  # not held back in a proxy's buffer
+
+    uploaded = stack.api("POST", "/api/files/home/upload?path=", token,
+                         files={"files": ("Übung.txt", "through the proxy".encode())})
+    assert uploaded.status_code in (200, 201), uploaded.text
+    home_file = docker_engine.containers.get(desktop["container_id"]).exec_run(["cat", "/home/user/Übung.txt"])
+    assert home_file.output.decode() == "through the proxy"
+
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
+    try:
+        page = context.new_page()
+        answer = context.request.post(stack.url + "/api/auth/local/login",
+                                      data={"username": "admin", "password": PASSWORD})
+        assert answer.ok, answer.text()
+        console: list[str] = []
+        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        for protocol in ("guacamole", "novnc"):
+            page.goto(f"{stack.url}/desktops/{desktop['id']}/view?protocol={protocol}")
+            try:
+                page.wait_for_selector("#viewer[data-state=connected]", timeout=30_000)
+                page.wait_for_function(DRAWN, timeout=20_000)
+            except Exception as error:
+                page.screenshot(path=str(ARTIFACTS / f"deploy-viewer-{protocol}-failed.png"))
+                state = page.locator("#viewer").get_attribute("data-state")
+                raise AssertionError(f"{protocol} viewer: state {state}, overlay "
+                                     f"{page.locator('#overlay').inner_text()!r}, console {console}") from error
+            page.screenshot(path=str(ARTIFACTS / f"deploy-viewer-{protocol}.png"))
+    finally:
+        context.close()
+
+
+def test_the_image_serves_every_asset_the_pages_name(stack):
+    token = stack.sign_in("admin")
+    desktop = stack.start_desktop(token)
+    assets: set[str] = set()
+    for page in ("/", "/files", f"/desktops/{desktop['id']}/view?protocol=guacamole",
+                 f"/desktops/{desktop['id']}/view?protocol=novnc"):
+        answer = stack.api("GET", page, token)
+        assert answer.status_code == 200, page
+        assets |= set(re.findall(r'(?:src|href)="(/static/[^"?]+)', answer.text))
+    for script in [asset for asset in assets if asset.endswith(".js")]:
+        folder = script.rsplit("/", 1)[0]
+        chunks = re.findall(r'["\'](\./chunks/[^"\']+\.js)["\']', stack.api("GET", script).text)
+        assets |= {f"{folder}/{chunk[2:]}" for chunk in chunks}
+    assert any(asset.startswith("/static/app/chunks/") for asset in assets)
+    missing = [asset for asset in sorted(assets) if stack.api("GET", asset).status_code != 200]
+    assert missing == []
+
+
+def test_the_apache_example_carries_pages_and_both_websockets(stack, docker_engine, apache_image):
+    site = (ROOT / "deploy" / "apache" / "deskbroker.conf").read_text()
+    site = site.replace("http://127.0.0.1:8080", "http://broker:8080").replace("http://127.0.0.1:6080",
+                                                                             "http://websockify:6080")
+    path = Path(stack.compose.directory) / "apache-site.conf"
+    path.write_text(site)
+    apache = docker_engine.containers.run(
+        apache_image, ["apache2ctl", "-D", "FOREGROUND"], detach=True, network=f"{stack.instance}_frontend",
+        name=f"{stack.instance}-apache", labels={"io.deskbroker.broker": stack.instance},
+        volumes={str(path): {"bind": "/etc/apache2/sites-enabled/deskbroker.conf", "mode": "ro"}})
+    try:
+        apache.reload()
+        address = apache.attrs["NetworkSettings"]["Networks"][f"{stack.instance}_frontend"]["IPAddress"]
+        through_apache = Stack(stack.compose, f"https://{address}", stack.instance)
+        wait_until(through_apache.ready, 30, "Apache did not pass /readyz on")
+        token = through_apache.sign_in("admin")
+        desktop = through_apache.start_desktop(token)
+        opcodes = guacamole_opcodes(through_apache, through_apache.connect(token, desktop)["token"])
+        assert opcodes & {"img", "png"} and "error" not in opcodes, opcodes
+        novnc = through_apache.connect(token, desktop, protocol="novnc")
+        assert rfb_framebuffer_width(through_apache.wss(novnc["websockify_url"]), novnc["password"]) > 0
+        assert (first_event_seconds(through_apache, token) or 0) < 5
+    finally:
+        apache.remove(force=True)
+
+
+def test_down_and_up_keeps_people_homes_and_the_database_now_through_the_socket_proxy(stack, docker_engine):
+    stack.create_user("bea")
+    token = stack.sign_in("bea")
+    desktop = stack.start_desktop(token)
+    container = docker_engine.containers.get(desktop["container_id"])
+    assert container.exec_run(["sh", "-c", "echo kept > /home/user/kept.txt"], user="user").exit_code == 0
+
+    stack.compose("down", timeout=300)
+    stack.compose.set(COMPOSE_PROFILES="proxy,socket-proxy", BROKER_DOCKER_HOST="tcp://socket-proxy:2375",
+                      BROKER_DOCKER_SOCKET="/dev/null")
+    stack.figures["down, then up again → ready"] = f"{up(stack):.1f} s"
+    broker = docker_engine.containers.get(stack.compose.container("broker"))
+    socket = next(m for m in broker.attrs["Mounts"] if m["Destination"] == "/var/run/docker.sock")
+    assert socket["Source"] == "/dev/null"  # the broker holds no engine socket now
+
+    token = stack.sign_in("bea")  # her account and password survived
+    listed = stack.api("GET", "/api/container/list", token).json()
+    assert [d["id"] for d in listed["desktops"]] == [desktop["id"]]  # the database too
+    assert stack.api("POST", "/api/container/remove?desktop_type=base", token).status_code == 200
+    again = stack.start_desktop(token)  # a new container, made through the socket proxy
+    assert again["container_id"] != desktop["container_id"]
+    kept = docker_engine.containers.get(again["container_id"]).exec_run(["cat", "/home/user/kept.txt"])
+    assert kept.output.decode().strip() == "kept"
+
+
+def test_the_socket_proxy_refuses_what_the_broker_does_not_need(stack):
+    if "socket-proxy" not in stack.compose.setting("COMPOSE_PROFILES"):
+        stack.compose.set(COMPOSE_PROFILES="proxy,socket-proxy", BROKER_DOCKER_HOST="tcp://socket-proxy:2375",
+                          BROKER_DOCKER_SOCKET="/dev/null")
+        up(stack)
+    probe = (Path(__file__).parent / "socket_probe.py").read_text()
+    answers = json.loads(stack.compose("exec", "-T", "broker", "python3", "-", "deskbroker/base:latest",
+                                       stack.instance, input=probe).stdout)
+    allowed = {"ping", "list containers", "inspect a container", "list images", "create and remove a plain container"}
+    assert {name for name, status in answers.items() if status == 200} == allowed, answers
+    assert {status for name, status in answers.items() if name not in allowed} == {403}, answers
+
+
+def test_the_backup_command_dumps_the_database(stack):
+    dump = stack.compose("exec", "-T", "postgres", "sh", "-c",
+                         "pg_dump -U postgres -Fc deskbroker > /tmp/db.dump && pg_restore --list /tmp/db.dump")
+    assert "TABLE DATA public users" in dump.stdout and "TABLE DATA public desktops" in dump.stdout
+
+
+def test_logs_hold_no_secrets(stack):
+    logs = stack.compose("logs", "--no-color").stdout
+    assert "database is up to date" in logs
+    for name in ("DESKBROKER_SECRET_KEY", "DESKBROKER_WEBSOCKIFY_KEY", "POSTGRES_PASSWORD"):
+        assert stack.compose.setting(name) not in logs, name
+    assert PASSWORD not in logs
