@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from broker import audit
@@ -213,6 +214,9 @@ def _run_forever(lifecycle: Lifecycle) -> None:
                 log.info("housekeeping: %s", report.summary())
         except ProviderError as error:
             log.warning("housekeeping skipped, next try in %d s: %s", interval, error)
+        except (OperationalError, InterfaceError) as error:
+            log.warning("housekeeping skipped, next try in %d s: the database is unreachable (%s)", interval,
+                        type(error.orig).__name__ if error.orig else type(error).__name__)
         except Exception:  # noqa: BLE001 - the loop must outlive any one failure
             log.exception("housekeeping failed, next try in %d s", interval)
         time.sleep(interval)
