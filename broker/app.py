@@ -6,6 +6,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from broker import context, desktops, errors, files, health, openapi, pages, viewer
+from broker.admin import routes as admin_routes
 from broker.auth import current, oidc
 from broker.auth import routes as auth_routes
 from broker.config import Settings, load_settings
@@ -49,7 +50,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     files.init_app(app, settings, app.extensions[desktops.EXTENSION].provider)
 
     for blueprint in (health.bp, openapi.bp, auth_routes.bp, desktop_routes.bp, tunnel_routes.bp, file_routes.bp,
-                      pages.bp, viewer.bp):
+                      admin_routes.bp, pages.bp, viewer.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     app.before_request(current.load_current_session)

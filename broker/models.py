@@ -210,5 +210,8 @@ class Connection(Base):
     bytes_to_client: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_from_client: Mapped[int] = mapped_column(BigInteger, default=0)
     end_reason: Mapped[str] = mapped_column(String(255), default="")
+    # Set by an admin's kill; the broker process running the tunnel sees it and ends it.
+    kill_requested_at: Mapped[datetime | None] = mapped_column(DateTime)
 
     user: Mapped[User | None] = relationship()
+    desktop: Mapped[Desktop | None] = relationship()

@@ -51,6 +51,19 @@ _FILE_CHANGE_ERRORS = {**_FILE_ERRORS, "403": _error("Public space and not a tea
                        "409": _error("Something of that name exists already")}
 
 
+_PAGING = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
+           {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}]
+_ADMIN_READ_ERRORS = {"400": _error("Bad limit, offset or filter"), "401": _error("Not signed in"),
+                      "403": _error("Not an admin")}
+
+
+def _listing(name: str, item: str) -> dict:
+    return {"type": "object", "required": [name, "total", "limit", "offset"], "properties": {
+        name: {"type": "array", "items": {"$ref": f"#/components/schemas/{item}"}},
+        "total": {"type": "integer", "description": "how many match, over all pages"},
+        "limit": {"type": "integer"}, "offset": {"type": "integer"}}}
+
+
 def _file_change(summary: str, schema: str, answer: str, status: str = "200") -> dict:
     return {"post": {
         "summary": summary, "security": _SIGNED_IN, "parameters": [_SPACE],
@@ -166,6 +179,36 @@ SPEC: dict = {
             "summary": "Stop every person's running desktop (admins)", "security": _SIGNED_IN,
             "responses": {"200": _ok("How many stopped, and what went wrong", "StopAll"),
                           "401": _error("Not signed in"), "403": _error("Not an admin, or missing CSRF token")}}},
+        "/api/admin/connections": {"get": {
+            "summary": "Tunnels, newest first: who, which desktop, mode, when, bytes each way, why it ended (admins)",
+            "security": _SIGNED_IN,
+            "parameters": [{"name": "live", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]},
+                            "description": "true: only open ones; false: only ended ones; left out: all"},
+                           *_PAGING],
+            "responses": {"200": _ok("A page of connections", "ConnectionList"), **_ADMIN_READ_ERRORS}}},
+        "/api/admin/connections/{connection_id}/kill": {"post": {
+            "summary": "End a live tunnel, in whichever broker process runs it (admins)",
+            "description": "The tunnel ends within a few seconds; the viewer gets the error "
+                           "`An administrator ended this connection.` (521) and the connection's end_reason "
+                           "becomes `ended by an administrator`. Audited as admin_connection_kill.",
+            "security": _SIGNED_IN,
+            "parameters": [{"name": "connection_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {"202": _ok("Kill requested", "Connection"), "401": _error("Not signed in"),
+                          "403": _error("Not an admin, or missing CSRF token"),
+                          "404": _error("No such connection"), "409": _error("The connection has ended already")}}},
+        "/api/admin/audit": {"get": {
+            "summary": "The audit log, newest first (admins)", "security": _SIGNED_IN,
+            "parameters": [{"name": "action", "in": "query", "schema": {"type": "string"},
+                            "description": "Only events of this action, e.g. login, admin_connection_kill"},
+                           *_PAGING],
+            "responses": {"200": _ok("A page of audit events", "AuditList"), **_ADMIN_READ_ERRORS}}},
+        "/api/admin/users": {"get": {
+            "summary": "People with auth source, roles, groups, last sign-in and their desktops' states (admins)",
+            "security": _SIGNED_IN,
+            "parameters": [{"name": "query", "in": "query", "schema": {"type": "string"},
+                            "description": "Only people whose username, display name or e-mail contains this"},
+                           *_PAGING],
+            "responses": {"200": _ok("A page of people, by username", "AdminUserList"), **_ADMIN_READ_ERRORS}}},
         "/api/files/{space}": {"get": {
             "summary": "A file space: may you change it, its quota and how much of it is used",
             "security": _SIGNED_IN, "parameters": [_SPACE],
@@ -254,6 +297,32 @@ SPEC: dict = {
             "Removed": {"type": "object", "properties": {"removed": {"type": "string"}}},
             "StopAll": {"type": "object", "properties": {"stopped": {"type": "integer"},
                                                          "problems": {"type": "array", "items": {"type": "string"}}}},
+            "Connection": {"type": "object", "properties": {
+                "id": {"type": "string"}, "user": {"type": "string", "nullable": True},
+                "user_id": {"type": "integer", "nullable": True}, "desktop_id": {"type": "string", "nullable": True},
+                "desktop_type": {"type": "string", "nullable": True},
+                "mode": {"type": "string", "enum": ["control", "view"]}, "protocol": {"type": "string"},
+                "live": {"type": "boolean"},
+                **{name: {"type": "string", "format": "date-time", "nullable": True}
+                   for name in ("started_at", "ended_at", "kill_requested_at")},
+                "bytes_to_client": {"type": "integer"}, "bytes_from_client": {"type": "integer"},
+                "end_reason": {"type": "string"}}},
+            "ConnectionList": _listing("connections", "Connection"),
+            "AuditEvent": {"type": "object", "properties": {
+                "id": {"type": "integer"}, "at": {"type": "string", "format": "date-time"},
+                "actor": {"type": "string"}, "actor_id": {"type": "integer", "nullable": True},
+                "action": {"type": "string"}, "target": {"type": "string"}, "ip": {"type": "string"},
+                "details": {"type": "object"}}},
+            "AuditList": _listing("events", "AuditEvent"),
+            "AdminUser": {"allOf": [{"$ref": "#/components/schemas/User"}, {"type": "object", "properties": {
+                "disabled": {"type": "boolean"},
+                "created_at": {"type": "string", "format": "date-time"},
+                "last_login_at": {"type": "string", "format": "date-time", "nullable": True},
+                "desktops": {"type": "array", "items": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "desktop_type": {"type": "string"},
+                    "state": {"type": "string"},
+                    "last_activity_at": {"type": "string", "format": "date-time", "nullable": True}}}}}}]},
+            "AdminUserList": _listing("users", "AdminUser"),
             "FileSpace": {"type": "object", "properties": {
                 "space": {"type": "string"}, "writable": {"type": "boolean"},
                 "quota": {"type": "integer", "description": "bytes uploads may fill the space to"},

@@ -26,6 +26,10 @@ BROWSER_MAX_INSTRUCTION = 8192       # as guacamole-common's parser allows
 KEEPALIVE_SECONDS = 5.0              # the browser gives up after 15 s of silence
 BROWSER_SILENCE_SECONDS = 30.0       # guacamole-common-js pings every 0.5 s while connected
 NOP = encode("nop")
+KILL_CHECK_SECONDS = 2.0             # how soon an admin's kill ends a tunnel, in any broker process
+KILLED_REASON = "ended by an administrator"
+KILLED_MESSAGE = "An administrator ended this connection."
+SESSION_CLOSED = 0x0209              # Guacamole's SESSION_CLOSED (521)
 
 # What a view-only watcher may not send: input, streams into the desktop, resizing it.
 CONTROL_OPCODES = frozenset({"key", "mouse", "touch", "clipboard", "file", "pipe", "blob", "end",
@@ -48,22 +52,49 @@ class RelayResult:
 
 class Relay:
     def __init__(self, ws: WebSocket, guacd: GuacdConnection, tunnel_uuid: str, *, view_only: bool,
-                 on_activity: Callable[[], None] = lambda: None):
+                 on_activity: Callable[[], None] = lambda: None,
+                 kill_requested: Callable[[], bool] | None = None):
         self.ws, self.guacd, self.tunnel_uuid = ws, guacd, tunnel_uuid
         self.view_only, self.on_activity = view_only, on_activity
+        self.kill_requested = kill_requested
+        self.killed = False
         self.result = RelayResult()
 
     def run(self) -> RelayResult:
-        """Relay until either side ends, then stop the other; always closes both ends."""
+        """Relay until either side ends (or an admin's kill), then stop the rest; always closes both ends."""
         self.ws.send(encode(INTERNAL_OPCODE, self.tunnel_uuid))
-        directions = [gevent.spawn(self._guacd_to_browser), gevent.spawn(self._browser_to_guacd)]
+        tasks = [gevent.spawn(self._guacd_to_browser), gevent.spawn(self._browser_to_guacd)]
+        if self.kill_requested is not None:
+            tasks.append(gevent.spawn(self._watch_for_kill))
         try:
-            gevent.wait(directions, count=1)
+            gevent.wait(tasks, count=1)
         finally:
-            gevent.killall(directions)
+            gevent.killall(tasks)
             self.guacd.close()
+            if self.killed:  # both directions are stopped: nothing else writes to the browser now
+                self._tell_browser_killed()
             self._close_browser()
         return self.result
+
+    def _watch_for_kill(self) -> None:
+        """Off the hot path: ask every few seconds whether an admin ended this connection."""
+        while True:
+            gevent.sleep(KILL_CHECK_SECONDS)
+            try:
+                requested = self.kill_requested()
+            except Exception:  # noqa: BLE001 - a database hiccup must not end a session
+                log.warning("could not check for a kill of tunnel %s", self.tunnel_uuid, exc_info=True)
+                continue
+            if requested:
+                self.killed = True
+                self._end(KILLED_REASON)
+                return
+
+    def _tell_browser_killed(self) -> None:
+        try:
+            self.ws.send(encode("error", KILLED_MESSAGE, SESSION_CLOSED))
+        except Exception:  # noqa: BLE001 - the browser may be gone already
+            pass
 
     def _end(self, reason: str) -> None:
         self.result.end_reason = self.result.end_reason or reason
@@ -132,7 +163,10 @@ class Relay:
 
     def _close_browser(self) -> None:
         try:
-            self.ws.close()
+            if self.killed:  # the status as the close reason, as guacamole-common-js reads it
+                self.ws.close(reason=1000, message=str(SESSION_CLOSED))
+            else:
+                self.ws.close()
         except Exception:  # noqa: BLE001 - already closed
             pass
 

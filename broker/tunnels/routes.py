@@ -109,7 +109,8 @@ def tunnel(ws):
     sessions = services.sessions
     record_id = _log_start(sessions, grant, guacd.connection_id)
     activity = Throttled(lambda: _touch(sessions, grant.desktop_id), ACTIVITY_WRITE_SECONDS)
-    result = Relay(ws, guacd, str(uuid.uuid4()), view_only=grant.mode == "view", on_activity=activity).run()
+    result = Relay(ws, guacd, str(uuid.uuid4()), view_only=grant.mode == "view", on_activity=activity,
+                   kill_requested=lambda: service.kill_requested(sessions, record_id)).run()
     _log_end(sessions, record_id, result)
 
 

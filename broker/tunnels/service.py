@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from broker.db import utcnow
 from broker.models import ROLE_ADMIN, ROLE_TEACHER, Connection, Desktop, TunnelToken, User
@@ -101,6 +101,12 @@ def live_connection_id(db: Session, desktop_id: str) -> str | None:
                      .where(Connection.desktop_id == desktop_id, Connection.mode == "control",
                             Connection.ended_at.is_(None), Connection.guacd_connection_id != "")
                      .order_by(Connection.started_at.desc()).limit(1))
+
+
+def kill_requested(sessions: sessionmaker[Session], connection_id: str) -> bool:
+    """Whether an admin asked to end this connection; a short session of its own each time."""
+    with sessions() as db:
+        return db.scalar(select(Connection.kill_requested_at).where(Connection.id == connection_id)) is not None
 
 
 def record_activity(db: Session, desktop_id: str) -> None:

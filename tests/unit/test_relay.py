@@ -118,3 +118,30 @@ def test_guacd_hanging_up_closes_the_browser_side(pair):
     pair[1].close()
     result = task.get(timeout=2)
     assert result.end_reason == "guacd closed the connection" and ws.closed
+
+
+def test_an_admins_kill_ends_the_relay_with_an_error_for_the_browser(pair, monkeypatch):
+    monkeypatch.setattr(relay_module, "KILL_CHECK_SECONDS", 0.05)
+    checks = []
+    ws = FakeWebSocket()
+    relay = Relay(ws, GuacdConnection(pair[0], b"", "$conn", "VERSION_1_3_0"), "uuid-1", view_only=False,
+                  kill_requested=lambda: checks.append(1) or len(checks) >= 3)
+    task = gevent.spawn(relay.run)
+    pair[1].sendall(encode("sync", "1").encode())
+    result = task.get(timeout=2)
+    assert len(checks) == 3 and result.end_reason == "ended by an administrator"
+    assert ws.sent[-1] == encode("error", "An administrator ended this connection.", 521) and ws.closed
+    pair[1].settimeout(1)
+    assert pair[1].recv(1024) == b""  # guacd's side is closed too
+
+
+def test_a_failing_kill_check_does_not_end_the_relay(pair, monkeypatch):
+    monkeypatch.setattr(relay_module, "KILL_CHECK_SECONDS", 0.02)
+    ws = FakeWebSocket()
+    relay = Relay(ws, GuacdConnection(pair[0], b"", "$conn", "VERSION_1_3_0"), "uuid-1", view_only=False,
+                  kill_requested=lambda: 1 / 0)
+    task = gevent.spawn(relay.run)
+    gevent.sleep(0.15)
+    assert not task.dead
+    ws.inbox.put(StopIteration)
+    assert task.get(timeout=2).end_reason.startswith("browser side")
