@@ -34,16 +34,17 @@ WEBSOCKET_OPTIONS = {"subprotocols": ["guacamole"], "max_message_size": 64 * 102
 @bp.post("/api/desktops/<desktop_id>/connect")
 def connect(desktop_id: str):
     user = require_user()
-    body = request.get_json(silent=True) or {}
+    body = request.get_json(silent=True)
+    body = body if isinstance(body, dict) else {}
+    mode, protocol = str(body.get("mode", "control")), str(body.get("protocol", "guacamole"))
     db = context.db()
     try:
-        desktop = service.authorize(db, user, desktop_id, str(body.get("mode", "control")),
-                                    str(body.get("protocol", "guacamole")))
+        desktop = service.authorize(db, user, desktop_id, mode, protocol)
     except service.ConnectRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
-    if body.get("protocol", "guacamole") == "novnc":
+    if protocol == "novnc":
         return jsonify(_novnc_answer(desktop))
-    token = service.issue_token(db, user, desktop, str(body.get("mode", "control")))
+    token = service.issue_token(db, user, desktop, mode)
     db.commit()
     return jsonify(protocol="guacamole", tunnel_url="/tunnel", token=token, expires_in=service.TOKEN_TTL_SECONDS)
 

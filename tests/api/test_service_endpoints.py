@@ -4,6 +4,7 @@ import json
 import re
 
 from broker.app import create_app
+from broker.auth.users import create_local_user
 from broker.db import make_engine, upgrade
 from tests.fixtures.broker import make_settings
 
@@ -78,3 +79,15 @@ def test_oversized_bodies_are_refused(client):
     answer = client.post("/api/auth/local/login", data=b"x" * (17 * 1024 * 1024),
                          content_type="application/json")
     assert answer.status_code == 413
+
+
+def test_connect_refuses_a_body_that_is_not_an_object_with_a_clear_answer(app):
+    with app.extensions["deskbroker"].sessions() as db:
+        create_local_user(db, "otto", "otto's password")
+        db.commit()
+    client = app.test_client()
+    token = client.post("/api/auth/local/login", json={"username": "otto", "password": "otto's password"}
+                        ).get_json()["session_token"]
+    answer = client.post("/api/desktops/nothing/connect", json=["not", "an", "object"],
+                         headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 404 and answer.get_json()["error"] == "desktop_not_found"
