@@ -41,8 +41,12 @@ def _url(raw: str) -> str:
     return raw.strip().rstrip("/")
 
 
-def _optional_url(raw: str) -> str:
-    return _url(raw) if raw.strip() else ""
+def _optional(parse: Callable[[str], str]) -> Callable[[str], str]:
+    """`parse`, except that an empty value stays empty (the setting is off or derived)."""
+    return lambda raw: parse(raw) if raw.strip() else ""
+
+
+_optional_url = _optional(_url)
 
 
 def _database_url(raw: str) -> str:
@@ -169,7 +173,7 @@ class Settings:
     data_dir: str = setting("Folder for the embedded SQLite database and other local state.", _text, "var")
     database_url: str = setting(
         "SQLAlchemy URL: postgresql://user:pass@host/db in production. Empty = SQLite in DATA_DIR.",
-        lambda raw: _database_url(raw) if raw.strip() else "", "", secret=True)
+        _optional(_database_url), "", secret=True)
     log_level: str = setting("DEBUG, INFO, WARNING or ERROR.", _log_level, "INFO")
     # --- sessions and local accounts
     session_lifetime: int = setting("How long a sign-in lasts (e.g. 12h).", parse_duration, "12h")
@@ -232,16 +236,16 @@ class Settings:
     desktop_pool_size: int = setting(
         "Pre-started desktops kept ready per type; needs DESKTOP_PERSISTENT_HOMES=false.",
         _non_negative_int, "0")
+    swarm_constraints: tuple[str, ...] = setting(
+        "Swarm placement constraints for desktops, comma separated (e.g. node.labels.desktops==true).",
+        _comma_list, "")
     # --- connections (the translation tier)
     guacd_host: str = setting("guacd's address as the broker reaches it (on the desktop network).", _text,
                               "guacd")
     guacd_port: int = setting("guacd's port.", _positive_int, "4822")
     websockify_key: str = setting(
         "Key (≥ 32 characters) that signs noVNC tokens; websockify holds the same. Empty = noVNC off.",
-        lambda raw: _secret_key(raw) if raw.strip() else "", "", secret=True)
-    swarm_constraints: tuple[str, ...] = setting(
-        "Swarm placement constraints for desktops, comma separated (e.g. node.labels.desktops==true).",
-        _comma_list, "")
+        _optional(_secret_key), "", secret=True)
     # --- files (the file manager)
     files_max_file_size: int = setting("Largest single file the file manager accepts in an upload (e.g. 2G).",
                                        parse_size, "2G")
