@@ -5,14 +5,17 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from broker import context, desktops, errors, files, health, openapi, pages, viewer
+from broker import branding, context, desktops, errors, files, health, openapi, pages, teacher, viewer
 from broker.admin import routes as admin_routes
 from broker.auth import current, oidc
 from broker.auth import routes as auth_routes
+from broker.branding import routes as branding_routes
 from broker.config import Settings, load_settings
 from broker.db import make_engine, make_sessionmaker
+from broker.json_bodies import StrictJSONProvider
 from broker.desktops import routes as desktop_routes
 from broker.files import routes as file_routes
+from broker.teacher import routes as teacher_routes
 from broker.tunnels import routes as tunnel_routes
 
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
@@ -29,6 +32,7 @@ _SECURITY_HEADERS = {
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
+    app.json = StrictJSONProvider(app)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         # Flask's own signed cookie only carries the OIDC state, nonce and PKCE verifier.
@@ -48,9 +52,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["deskbroker"] = context.Services(settings, engine, sessions, oidc.init_oidc(app, settings))
     desktops.init_app(app, settings, sessions)
     files.init_app(app, settings, app.extensions[desktops.EXTENSION].provider)
+    teacher.init_app(app, settings)
+    branding.init_app(app)
 
     for blueprint in (health.bp, openapi.bp, auth_routes.bp, desktop_routes.bp, tunnel_routes.bp, file_routes.bp,
-                      admin_routes.bp, pages.bp, viewer.bp):
+                      admin_routes.bp, pages.bp, viewer.bp, branding_routes.bp, teacher_routes.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     app.before_request(current.load_current_session)

@@ -6,6 +6,7 @@ import logging
 from typing import Callable
 
 from flask import Flask, current_app, jsonify, render_template, request
+from gunicorn.http.errors import NoMoreData, ParseException
 from sqlalchemy.exc import OperationalError, InterfaceError
 from werkzeug.exceptions import HTTPException
 
@@ -47,6 +48,12 @@ def register_error_handlers(app: Flask) -> None:
     def _http_error(exc: HTTPException):
         code = (exc.name or "error").lower().replace(" ", "_")
         return error_response(exc.code or 500, code, exc.description or exc.name)
+
+    @app.errorhandler(ParseException)
+    @app.errorhandler(NoMoreData)
+    def _malformed_body(exc: Exception):
+        # gunicorn parses a chunked body only as a view reads it: bad chunk sizes, a body cut short.
+        return error_response(400, "bad_body", "The request's body is malformed or incomplete.")
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -118,6 +118,8 @@ class DesktopType(Base):
     max_running: Mapped[int | None] = mapped_column(Integer)  # None: no limit for this type
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     source: Mapped[str] = mapped_column(String(16), default="admin")  # "image" | "admin"
+    # Fields of an image's type an admin changed: the image's labels no longer overwrite them.
+    admin_fields: Mapped[list] = mapped_column(JSON, default=list)
 
 
 class DesktopTypeAssignment(Base):
@@ -134,6 +136,10 @@ class DesktopTypeAssignment(Base):
     desktop_type_id: Mapped[str] = mapped_column(ForeignKey("desktop_types.id", ondelete="CASCADE"), index=True)
     group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # A folder of this name appears in the homes of the desktops it grants (teachers' material),
+    # read-only; its files live in the Docker volume `volume`, which the teacher fills.
+    folder: Mapped[str | None] = mapped_column(String(64))
+    volume: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
@@ -163,9 +169,18 @@ class Desktop(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime)
     last_activity_at: Mapped[datetime | None] = mapped_column(DateTime)
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The assignment folders its container mounts, [[folder, volume], ...]: a start with other
+    # folders due makes a new container (mounts are fixed when a container is made).
+    folders: Mapped[list] = mapped_column(JSON, default=list)
+    # Until when a teacher or admin counts as watching it (view-only tunnel, classroom thumbnails).
+    watched_until: Mapped[datetime | None] = mapped_column(DateTime)
 
     user: Mapped[User | None] = relationship()
     desktop_type: Mapped[DesktopType] = relationship()
+
+    @property
+    def watched(self) -> bool:
+        return self.watched_until is not None and self.watched_until > utcnow()
 
 
 class AuditEvent(Base):
@@ -212,6 +227,23 @@ class Connection(Base):
     end_reason: Mapped[str] = mapped_column(String(255), default="")
     # Set by an admin's kill; the broker process running the tunnel sees it and ends it.
     kill_requested_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # When the broker process running the tunnel last vouched that it runs (a crashed one no longer does).
+    seen_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow)
 
     user: Mapped[User | None] = relationship()
     desktop: Mapped[Desktop | None] = relationship()
+
+
+class Branding(Base):
+    """How the installation presents itself; one row (id 1), edited by admins. Empty: the defaults."""
+
+    __tablename__ = "branding"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    app_name: Mapped[str] = mapped_column(String(80), default="")
+    logo: Mapped[str] = mapped_column(Text, default="")  # a data: URL (PNG, JPEG, SVG, WebP)
+    favicon: Mapped[str] = mapped_column(Text, default="")  # a data: URL
+    primary_colour: Mapped[str] = mapped_column(String(7), default="")  # #rrggbb
+    accent_colour: Mapped[str] = mapped_column(String(7), default="")  # #rrggbb
+    updated_at: Mapped[datetime | None] = mapped_column(DateTime)
+    updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

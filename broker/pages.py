@@ -1,5 +1,5 @@
-"""Server-rendered pages: sign-in, the dashboard (the start page once signed in) and the file manager.
-The dashboard and file manager are filled in by web/src/dashboard.js and files.js."""
+"""Server-rendered pages: sign-in, the dashboard (the start page once signed in), the file manager and
+the admin dashboard. They are filled in by web/src/dashboard.js, files.js and admin.js."""
 
 from __future__ import annotations
 
@@ -7,8 +7,22 @@ from flask import Blueprint, redirect, render_template
 
 from broker import context
 from broker.auth.current import current_session
+from broker.errors import ApiError
+from broker.models import ROLE_ADMIN
 
 bp = Blueprint("pages", __name__)
+
+
+def app_page(template: str, entry: str, key: str, roles: tuple[str, ...] = (), refusal: str = "", **values):
+    """A signed-in page of the web app (bundle `entry`, strings `<key>.title` and `<key>.heading`):
+    signed out → the sign-in page at /; without one of `roles` (when given) → a 403 page."""
+    record = current_session()
+    if record is None:
+        return redirect("/")
+    if roles and not any(record.user.has_role(role) for role in roles):
+        raise ApiError(403, "forbidden", refusal or "This page is not for you.")
+    return render_template(template, user=record.user, csrf_token=record.csrf_token, entry=entry,
+                           title_key=f"{key}.title", heading_key=f"{key}.heading", **values)
 
 
 @bp.get("/")
@@ -24,8 +38,9 @@ def home():
 
 @bp.get("/files")
 def file_manager():
-    record = current_session()
-    if record is None:
-        return redirect("/")
-    return render_template("files.html", user=record.user, csrf_token=record.csrf_token, entry="files",
-                           title_key="files.title", heading_key="files.heading")
+    return app_page("files.html", "files", "files")
+
+
+@bp.get("/admin")
+def admin_dashboard():
+    return app_page("admin.html", "admin", "admin", (ROLE_ADMIN,), "This page is for administrators.")

@@ -1,4 +1,5 @@
-"""/api/admin/connections, /api/admin/audit, /api/admin/users: thin HTTP over broker.admin.service."""
+"""/api/admin/stats, connections, audit, users and desktop-types: thin HTTP over broker.admin.service
+and broker.admin.catalog. (Everyone's desktops are in broker/desktops/routes.py.)"""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ from datetime import datetime
 from flask import Blueprint, jsonify, request
 
 from broker import audit, context
-from broker.admin import service
+from broker.admin import catalog, service
 from broker.auth.current import client_ip, require_user, role_required
 from broker.errors import ApiError
-from broker.models import ROLE_ADMIN, AuditEvent, Connection, Desktop, User
+from broker.models import ROLE_ADMIN, AuditEvent, Connection, Desktop, DesktopType, User
 
 bp = Blueprint("admin", __name__)
 
@@ -71,6 +72,25 @@ def user_json(user: User, desktops: list[Desktop]) -> dict:
             "last_login_at": _time(user.last_login_at), "desktops": [_desktop_json(d) for d in desktops]}
 
 
+def desktop_type_json(kind: DesktopType, desktops: int) -> dict:
+    return {"id": kind.id, "source": kind.source, "enabled": kind.enabled, "image": kind.image,
+            "title": {"de": kind.title_de, "en": kind.title_en},
+            "description": {"de": kind.description_de, "en": kind.description_en}, "icon": kind.icon,
+            "vnc_port": kind.vnc_port, "memory_mb": kind.memory_mb, "cpus": kind.cpus, "pids_limit": kind.pids_limit,
+            "shm_size_mb": kind.shm_size_mb, "max_running": kind.max_running,
+            "admin_fields": list(kind.admin_fields or []), "desktops": desktops}
+
+
+@bp.get("/api/admin/stats")
+@role_required(ROLE_ADMIN)
+def stats():
+    figures = service.statistics(context.db())
+    return jsonify({"total": figures.total, "running": figures.running, "active_users": figures.active_users,
+                    "live_connections": figures.live_connections, "states": figures.states,
+                    "per_type": [{"desktop_type": t.desktop_type, "total": t.total, "running": t.running,
+                                  "live_connections": t.live_connections} for t in figures.per_type]})
+
+
 @bp.get("/api/admin/connections")
 @role_required(ROLE_ADMIN)
 def connections():
@@ -114,3 +134,52 @@ def users():
     page, desktops = service.users(context.db(), query=(request.args.get("query") or "").strip()[:255] or None,
                                    limit=limit, offset=offset)
     return _listing("users", page, [user_json(u, desktops.get(u.id, [])) for u in page.items], limit, offset)
+
+
+@bp.get("/api/admin/desktop-types")
+@role_required(ROLE_ADMIN)
+def desktop_types():
+    return jsonify(desktop_types=[desktop_type_json(kind, count) for kind, count in catalog.all_types(context.db())])
+
+
+def _audited_type(action: str | None, kind: DesktopType, status: int = 200, **details):
+    """The type as JSON after recording `action` (None: nothing changed, nothing to record)."""
+    db = context.db()
+    if action:
+        audit.record(db, action, require_user(), kind.id, client_ip(), **details)
+    db.commit()
+    return jsonify(desktop_type_json(kind, catalog.desktop_count(db, kind))), status
+
+
+@bp.post("/api/admin/desktop-types")
+@role_required(ROLE_ADMIN)
+def create_desktop_type():
+    kind = catalog.create_type(context.db(), request.get_json(silent=True))
+    return _audited_type("admin_desktop_type_create", kind, 201, image=kind.image)
+
+
+@bp.patch("/api/admin/desktop-types/<type_id>")
+@role_required(ROLE_ADMIN)
+def update_desktop_type(type_id: str):
+    kind, changed = catalog.update_type(context.db(), type_id, request.get_json(silent=True))
+    return _audited_type("admin_desktop_type_update" if changed else None, kind, changed=changed)
+
+
+@bp.post("/api/admin/desktop-types/<type_id>/icon")
+@role_required(ROLE_ADMIN)
+def desktop_type_icon(type_id: str):
+    upload = request.files.get("icon")
+    if upload is None:
+        raise ApiError(400, "bad_request", "Send the picture as the multipart form field `icon`.")
+    kind, kind_of_picture = catalog.set_icon(context.db(), type_id, upload.stream.read(catalog.ICON_MAX_BYTES + 1))
+    return _audited_type("admin_desktop_type_icon", kind, picture=kind_of_picture)
+
+
+@bp.delete("/api/admin/desktop-types/<type_id>")
+@role_required(ROLE_ADMIN)
+def delete_desktop_type(type_id: str):
+    db = context.db()
+    kind = catalog.delete_type(db, type_id)
+    audit.record(db, "admin_desktop_type_delete", require_user(), kind.id, client_ip(), image=kind.image)
+    db.commit()
+    return jsonify(deleted=kind.id)

@@ -1,8 +1,9 @@
-"""What the admin dashboard reads and the one thing it changes (a kill request). No HTTP here."""
+"""What the admin dashboard reads (statistics, desktops, connections, audit log, users) and the one
+thing it changes here (a kill request; the catalog's changes are in broker.admin.catalog). No HTTP here."""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -10,7 +11,8 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from broker.db import utcnow
-from broker.models import AuditEvent, Connection, Desktop, User
+from broker.desktops.states import ACTIVE, RUNNING
+from broker.models import AuditEvent, Connection, Desktop, DesktopType, User
 
 T = TypeVar("T")
 
@@ -23,6 +25,29 @@ class Page(Generic[T]):
 
 class ConnectionNotLive(Exception):
     """The connection has ended already; there is nothing to kill."""
+
+
+@dataclass(frozen=True)
+class TypeStatistics:
+    desktop_type: str
+    total: int
+    running: int
+    live_connections: int
+
+
+@dataclass(frozen=True)
+class Statistics:
+    total: int  # desktops of any state, pool desktops included
+    running: int
+    active_users: int  # people with a desktop creating, starting or running
+    live_connections: int
+    states: dict[str, int]
+    per_type: list[TypeStatistics]
+
+
+def _like(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere, its own % and _ taken literally (escape \\)."""
+    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _page(db: Session, query, limit: int, offset: int) -> Page:
@@ -69,7 +94,7 @@ def users(db: Session, *, query: str | None, limit: int, offset: int) -> tuple[P
     select_users = (select(User).options(selectinload(User.roles), selectinload(User.groups))
                     .order_by(User.username))
     if query:
-        pattern = "%" + query.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = _like(query)
         select_users = select_users.where(or_(*(func.lower(column).like(pattern, escape="\\")
                                                 for column in (User.username, User.display_name, User.email))))
     page = _page(db, select_users, limit, offset)
@@ -79,3 +104,43 @@ def users(db: Session, *, query: str | None, limit: int, offset: int) -> tuple[P
                                   .order_by(Desktop.desktop_type_id)):
             desktops[desktop.user_id].append(desktop)
     return page, desktops
+
+
+def statistics(db: Session) -> Statistics:
+    live = Connection.ended_at.is_(None)
+    totals: Counter[str] = Counter()
+    running: Counter[str] = Counter()
+    states: Counter[str] = Counter()
+    for type_id, state, count in db.execute(select(Desktop.desktop_type_id, Desktop.state, func.count())
+                                            .group_by(Desktop.desktop_type_id, Desktop.state)):
+        totals[type_id] += count
+        states[state] += count
+        running[type_id] += count if state == RUNNING else 0
+    connected = dict(db.execute(select(Desktop.desktop_type_id, func.count()).select_from(Connection)
+                                .join(Connection.desktop).where(live).group_by(Desktop.desktop_type_id)).all())
+    active_users = db.scalar(select(func.count(func.distinct(Desktop.user_id)))
+                             .where(Desktop.state.in_(ACTIVE), Desktop.user_id.is_not(None)))
+    return Statistics(
+        total=totals.total(), running=states[RUNNING], active_users=active_users or 0,
+        live_connections=db.scalar(select(func.count()).select_from(Connection).where(live)) or 0,
+        states=dict(states),
+        per_type=[TypeStatistics(type_id, totals[type_id], running[type_id], connected.get(type_id, 0))
+                  for type_id in db.scalars(select(DesktopType.id).order_by(DesktopType.id))])
+
+
+def desktops(db: Session, *, query: str | None = None, state: str | None = None,
+             desktop_type: str | None = None) -> list[Desktop]:
+    """Everyone's desktops, oldest first; `query` matches the owner's username or display name, or the
+    type's id or title (in either language)."""
+    select_desktops = (select(Desktop).outerjoin(Desktop.user).join(Desktop.desktop_type)
+                       .options(selectinload(Desktop.user), selectinload(Desktop.desktop_type))
+                       .order_by(Desktop.created_at, Desktop.id))
+    if query:
+        pattern = _like(query)
+        select_desktops = select_desktops.where(or_(*(func.lower(column).like(pattern, escape="\\") for column in (
+            User.username, User.display_name, DesktopType.id, DesktopType.title_en, DesktopType.title_de))))
+    if state:
+        select_desktops = select_desktops.where(Desktop.state == state)
+    if desktop_type:
+        select_desktops = select_desktops.where(Desktop.desktop_type_id == desktop_type)
+    return list(db.scalars(select_desktops))

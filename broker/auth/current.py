@@ -17,6 +17,9 @@ from broker.models import AuthSession, User
 COOKIE_NAME = "deskbroker_session"
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Signing in starts a new session: whatever session the request brings (perhaps one planted in
+# the browser) is neither used nor a reason to refuse it for a missing CSRF token.
+SIGN_IN_ENDPOINTS = frozenset({"auth.local_login"})
 
 
 @dataclass(frozen=True)
@@ -43,7 +46,7 @@ def load_current_session() -> None:
     """before_request: set g.auth (the session or None) and enforce CSRF for cookie sign-ins."""
     g.auth = None
     credential = credential_from(request)
-    if credential is None or request.endpoint == "static":
+    if credential is None or request.endpoint == "static" or request.endpoint in SIGN_IN_ENDPOINTS:
         return
     g.auth = resolve_session(context.db(), credential.token)
     # A browser attaches cookies to cross-site requests by itself; the other three ways need the

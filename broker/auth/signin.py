@@ -29,6 +29,7 @@ def sign_in_local(db: Session, settings: Settings, username: str, password: str,
     keys = [f"user:{username.casefold()[:300]}", f"ip:{ip}"]
     policy.check(db, keys)
     user = users.find_local_user(db, username)
+    db.commit()  # no pooled connection is held while the password's hash is worked out
     if not users.verify_local_password(user, password):
         policy.record_failure(db, keys)
         audit.record(db, "login_failed", target=username[:255], ip=ip, method="local")

@@ -1,8 +1,9 @@
 """Who may start which desktop type, and how many desktops may run.
 
 A type is open to everyone until it is assigned to groups or people; then only they (and
-admins) may start it. Quotas count desktops that are creating, starting or running; pool
-desktops waiting for an owner count only against their own pool size.
+admins) may start it, and the assignments' folders appear in their desktops' homes. Quotas
+count desktops that are creating, starting or running; pool desktops waiting for an owner count
+only against their own pool size.
 """
 
 from __future__ import annotations
@@ -12,16 +13,22 @@ from sqlalchemy.orm import Session
 
 from broker.config import Settings
 from broker.desktops.errors import NoDesktop, NotAllowed
+from broker.desktops.provider import FolderMount
 from broker.desktops.states import ACTIVE
 from broker.models import ROLE_ADMIN, Desktop, DesktopType, DesktopTypeAssignment, User
+
+
+def _given_to(user: User):
+    """The assignments that give `user` their type: theirs, or their groups'."""
+    return or_(DesktopTypeAssignment.user_id == user.id,
+               DesktopTypeAssignment.group_id.in_([group.id for group in user.groups]))
 
 
 def allowed_types(db: Session, user: User) -> list[DesktopType]:
     query = select(DesktopType).where(DesktopType.enabled).order_by(DesktopType.id)
     if not user.has_role(ROLE_ADMIN):
         assigned = select(DesktopTypeAssignment.desktop_type_id)
-        mine = assigned.where(or_(DesktopTypeAssignment.user_id == user.id,
-                                  DesktopTypeAssignment.group_id.in_([group.id for group in user.groups])))
+        mine = assigned.where(_given_to(user))
         query = query.where(or_(DesktopType.id.not_in(assigned), DesktopType.id.in_(mine)))
     return list(db.scalars(query))
 
@@ -35,6 +42,22 @@ def allowed_type(db: Session, user: User, type_id: str) -> DesktopType:
         raise NotAllowed(f"You may not start the desktop type {desktop_type.title_en!r}; "
                          "ask your teacher or an administrator to assign it to you.")
     return desktop_type
+
+
+def folder_mounts(db: Session, user: User, type_id: str) -> tuple[FolderMount, ...]:
+    """The folders of the assignments that give `user` this type; a name that comes twice gets a number."""
+    assignments = db.scalars(select(DesktopTypeAssignment)
+                             .where(DesktopTypeAssignment.desktop_type_id == type_id,
+                                    DesktopTypeAssignment.volume.is_not(None), _given_to(user))
+                             .order_by(DesktopTypeAssignment.id))
+    mounts: list[FolderMount] = []
+    for assignment in assignments:
+        folder, n = assignment.folder, 1
+        while folder in {mount.folder for mount in mounts}:
+            n += 1
+            folder = f"{assignment.folder} ({n})"
+        mounts.append(FolderMount(folder, assignment.volume, assignment.id))
+    return tuple(mounts)
 
 
 def quota_problem(db: Session, settings: Settings, user_id: int, desktop_type: DesktopType) -> str | None:

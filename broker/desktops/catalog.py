@@ -1,7 +1,7 @@
 """Desktop types from the images' catalog labels (broker/images/catalog.py defines them).
 
 Types an image describes are added and kept in step with it; what an admin tuned (limits,
-enabled) stays. Types an admin made are never touched, and a type whose image is gone is kept:
+enabled, and any field listed in the type's admin_fields, such as a title or icon) stays. Types an admin made are never touched, and a type whose image is gone is kept:
 starting it says the image is missing.
 """
 
@@ -60,13 +60,17 @@ def sync_catalog(db: Session, images: list[CatalogImage]) -> SyncReport:
 
 
 def _apply(row: DesktopType, entry: CatalogEntry) -> bool:
-    """Bring the image's own fields of `row` in step with `entry`; True if anything changed."""
-    # A new row starts from the model's default limit; no limit may be below what the image needs.
+    """Bring the image's own fields of `row` in step with `entry`, except those an admin changed;
+    True if anything changed."""
+    # A new row starts from the model's default limit; no limit may be below what the image needs
+    # (unless an admin chose it).
     memory = row.memory_mb if row.memory_mb is not None else DesktopType.__table__.c.memory_mb.default.arg
     wanted = {"image": entry.image, "title_en": entry.title.en, "title_de": entry.title.de,
               "description_en": entry.description.en, "description_de": entry.description.de,
               "icon": entry.icon, "vnc_port": entry.vnc_port, "shm_size_mb": entry.shm_size_mb,
               "memory_mb": max(memory, entry.min_memory_mb)}
+    for name in row.admin_fields or ():
+        wanted.pop(name, None)
     changed = any(getattr(row, name) != value for name, value in wanted.items())
     for name, value in wanted.items():
         setattr(row, name, value)

@@ -7,6 +7,7 @@ import io
 import logging
 import os
 import re
+import stat
 import tarfile
 from collections.abc import Iterator
 
@@ -17,9 +18,10 @@ from docker.types import Mount
 
 from broker.config import Settings
 from broker.desktops.naming import public_volume_name
-from broker.desktops.provider import (BROKER_LABEL, DESKTOP_LABEL, HOME_DIR, OWNER_ID_LABEL, PASSWORD_FILE,
-                                      PUBLIC_DIR, STOP_TIMEOUT, ContainerState, DesktopSpec, EngineUnavailable,
-                                      ImageMissing, NameTaken, Provider, ProviderError, Vanished, public_labels)
+from broker.desktops.provider import (ASSIGNMENT_LABEL, BROKER_LABEL, DESKTOP_LABEL, DESKTOP_USER, HOME_DIR,
+                                      OWNER_ID_LABEL, PASSWORD_FILE, PUBLIC_DIR, STOP_TIMEOUT, ContainerState,
+                                      DesktopSpec, EngineUnavailable, ImageMissing, NameTaken, Provider, ProviderError,
+                                      Vanished, folder_labels, public_labels)
 from broker.images import engine
 from broker.images.catalog import CatalogImage, catalog_images
 
@@ -100,9 +102,12 @@ class DockerProvider(Provider):
         # The engine makes each volume with these labels the first time it is mounted.
         public = Mount(PUBLIC_DIR, public_volume_name(self.instance), type="volume", read_only=True,
                        labels=public_labels(self.instance))
+        folders = [Mount(f"{HOME_DIR}/{mount.folder}", mount.volume, type="volume", read_only=True,
+                         labels=folder_labels(self.instance, mount.assignment_id)) for mount in spec.folders]
         if spec.home_volume is None:
-            return [public]
-        return [Mount(HOME_DIR, spec.home_volume, type="volume", labels=spec.home_labels(self.instance)), public]
+            return [public, *folders]
+        return [Mount(HOME_DIR, spec.home_volume, type="volume", labels=spec.home_labels(self.instance)), public,
+                *folders]
 
     def create(self, spec: DesktopSpec) -> str:
         with engine_errors():
@@ -181,6 +186,16 @@ class DockerProvider(Provider):
             problem="" if summary["State"] in ("running", "created") else _status_problem(summary["Status"]))
             for summary in found]
 
+    def ended_desktops(self) -> Iterator[str]:
+        # `die` covers stop, kill and crash; `destroy` a removal (also of a container never started).
+        with engine_errors():
+            for event in self.client.api.events(decode=True, filters={
+                    "type": "container", "event": ["die", "destroy"],
+                    "label": [f"{BROKER_LABEL}={self.instance}", DESKTOP_LABEL]}):
+                desktop_id = (event.get("Actor") or {}).get("Attributes", {}).get(DESKTOP_LABEL)
+                if desktop_id:
+                    yield desktop_id
+
     def remove_home(self, owner_id: str) -> list[str]:
         labels = [f"{BROKER_LABEL}={self.instance}", f"{OWNER_ID_LABEL}={owner_id}"]
         with engine_errors():
@@ -195,21 +210,56 @@ class DockerProvider(Provider):
                     raise
         return [volume.name for volume in volumes]
 
+    def folder_volumes(self) -> list[str]:
+        with engine_errors():
+            found = self.client.api.volumes(filters={"label": [f"{BROKER_LABEL}={self.instance}", ASSIGNMENT_LABEL]})
+        return [volume["Name"] for volume in found.get("Volumes") or []]
+
+    def remove_volume(self, name: str) -> bool:
+        with engine_errors():
+            try:
+                self.client.api.remove_volume(name)
+            except NotFound:
+                pass
+            except APIError as error:
+                if error.status_code == 409:  # in use
+                    return False
+                raise
+        return True
+
     def volume_folder(self, name: str, labels: dict[str, str]) -> str:
         with engine_errors():
             try:
-                volume = self.client.api.inspect_volume(name)
+                folder, owner = _folder(self.client.api.inspect_volume(name))
             except NotFound:
-                volume = self.client.api.create_volume(name, driver="local", labels=labels)
-        folder = volume["Mountpoint"]
-        # A local volume with options (NFS, bind) is mounted only while a container uses it.
-        if volume["Driver"] != "local" or volume.get("Options"):
-            raise ProviderError(f"The volume {name} (driver {volume['Driver']}, with options) is not a plain "
-                                "folder on this host, so the file manager cannot reach it.")
-        if not os.path.isdir(folder):
-            raise ProviderError(f"The file manager cannot reach the volume {name}: the broker has to run on the "
-                                f"container engine's host and see its volume folders ({folder}).")
+                folder, owner = None, None
+            if owner != DESKTOP_USER[0]:
+                self._give_to_desktop_user(name, labels)
+                folder, owner = _folder(self.client.api.inspect_volume(name))
+        if owner != DESKTOP_USER[0]:
+            raise ProviderError(f"The volume {name} belongs to uid {owner}, not to the desktop user, and holds "
+                                f"files already; an administrator can hand it over on the engine's host: "
+                                f"chown {DESKTOP_USER[0]}:{DESKTOP_USER[1]} {folder}")
         return folder
+
+    def _give_to_desktop_user(self, name: str, labels: dict[str, str]) -> None:
+        """Hand an empty volume to the desktop user (making it with `labels` when missing), as a desktop does.
+
+        Creating a container copies the owner of the image's folder onto an empty volume mounted
+        there ("copy-up"). A desktop image's home is the desktop user's and empty, so a container of
+        one with the volume at the home, created and removed, never started, does it: no process
+        runs, and the broker needs no root and no capability for it.
+        """
+        image = next((found.ref for found in self.catalog() if found.entry), None)
+        if image is None:
+            raise ProviderError("The file manager makes its volumes from a desktop image, and the container "
+                                "engine has none yet; an administrator has to build them (`broker images build`).")
+        container = self.client.api.create_container(
+            image, labels={BROKER_LABEL: self.instance}, network_disabled=True,
+            host_config=self.client.api.create_host_config(
+                mounts=[Mount(HOME_DIR, name, type="volume", labels=labels)], network_mode="none",
+                cap_drop=["ALL"], security_opt=["no-new-privileges"]))
+        self.client.api.remove_container(container["Id"], force=True, v=True)  # v: anonymous volumes only
 
     def catalog(self) -> list[CatalogImage]:
         with engine_errors():
@@ -217,6 +267,27 @@ class DockerProvider(Provider):
 
     def _address(self, network_settings: dict) -> str | None:
         return ((network_settings.get("Networks") or {}).get(self.network) or {}).get("IPAddress") or None
+
+
+def _folder(volume: dict) -> tuple[str, int]:
+    """The volume's folder on this host and the uid owning it; ProviderError when the broker cannot reach it."""
+    name, folder = volume["Name"], volume["Mountpoint"]
+    # A local volume with options (NFS, bind) is mounted only while a container uses it.
+    if volume["Driver"] != "local" or volume.get("Options"):
+        raise ProviderError(f"The volume {name} (driver {volume['Driver']}, with options) is not a plain "
+                            "folder on this host, so the file manager cannot reach it.")
+    try:
+        info = os.stat(folder)
+    except PermissionError as error:
+        raise ProviderError(f"The file manager may not enter the volume folder {folder}: the broker has to run as "
+                            f"the desktop user (uid {DESKTOP_USER[0]}) or as root, and the engine's volumes "
+                            "folder has to let others through (mode 701, as Docker 20.10 makes it).") from error
+    except OSError as error:
+        raise ProviderError(f"The file manager cannot reach the volume {name}: the broker has to run on the "
+                            f"container engine's host and see its volume folders ({folder}).") from error
+    if not stat.S_ISDIR(info.st_mode):
+        raise ProviderError(f"The volume {name}'s folder {folder} is no folder.")
+    return folder, info.st_uid
 
 
 def _status_problem(status: str) -> str:

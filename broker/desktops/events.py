@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from broker.db import utcnow
@@ -53,11 +54,18 @@ def desktop_events(sessions: sessionmaker[Session], session_id: str, user_id: in
     last: str | None = None
     quiet_since = clock()
     while True:
-        with sessions() as db:  # closed before sleeping: no connection is held between polls
-            if not session_alive(db, session_id):
-                yield message("signed_out", {})
-                return
-            desktops = snapshot(db, user_id, render)
+        try:
+            with sessions() as db:  # closed before sleeping: no connection is held between polls
+                if not session_alive(db, session_id):
+                    yield message("signed_out", {})
+                    return
+                desktops = snapshot(db, user_id, render)
+        except (OperationalError, InterfaceError):
+            # The database is away: the stream stays open (a comment keeps proxies from closing it),
+            # so the dashboard goes on when it is back instead of falling back to polling.
+            yield ": database unreachable\n\n"
+            sleep(poll)
+            continue
         current = json.dumps(desktops, sort_keys=True)
         if current != last:
             last = current

@@ -1,5 +1,5 @@
 """Housekeeping: the database kept in step with the engine, idle desktops stopped, old ones
-removed, the catalog synced and the pool kept full.
+removed, the volumes of removed assignment folders deleted, the catalog synced and the pool kept full.
 
 Runs when `broker serve` starts and then every HOUSEKEEPING_INTERVAL, in a thread of each
 worker (a greenlet under gevent), and on demand with `broker desktops reconcile`. Every change
@@ -22,12 +22,12 @@ from sqlalchemy.orm import Session
 from broker import audit
 from broker.db import utcnow
 from broker.desktops.catalog import sync_catalog
-from broker.tunnels.service import sweep_tokens
+from broker.tunnels.service import end_abandoned, sweep_tokens
 from broker.desktops.errors import DesktopError
 from broker.desktops.provider import ContainerState, EngineUnavailable, ProviderError
 from broker.desktops.service import Lifecycle
 from broker.desktops.states import BUSY, ERROR, RUNNING, STOPPED, STOPPING, transition
-from broker.models import Desktop
+from broker.models import Desktop, DesktopTypeAssignment
 from broker.rfb import RFBConnectionError, wait_for_greeting
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ log = logging.getLogger(__name__)
 ADOPT_PROBE = 2.0  # seconds a running container has to answer before it is taken as running
 VANISHED = "Its container disappeared from the engine; starting the desktop again makes a new one."
 INTERRUPTED = "Its start was interrupted; please start it again."
+EVENTS_RETRY = 5  # seconds before asking the engine for its events again
+ABANDONED_AFTER = 3  # housekeeping intervals without a broker process vouching for a connection
 
 
 @dataclass
@@ -47,7 +49,9 @@ class Report:
     orphans_removed: list[str] = field(default_factory=list)  # containers of ours without a desktop
     idle_stopped: list[str] = field(default_factory=list)
     expired_removed: list[str] = field(default_factory=list)  # stopped long ago; homes are kept
+    folders_removed: list[str] = field(default_factory=list)  # volumes of assignment folders that are gone
     pool_started: int = 0
+    connections_abandoned: int = 0  # left open by a broker process that died
 
     def summary(self) -> str:
         counts = [(f.name.replace("_", " "), getattr(self, f.name)) for f in fields(self)]
@@ -64,7 +68,9 @@ def run_once(lifecycle: Lifecycle) -> Report:
         reconcile(db, lifecycle, report)
         stop_idle(db, lifecycle, report)
         remove_expired(db, lifecycle, report)
+        remove_gone_folders(db, lifecycle, report)
         sweep_tokens(db)
+        report.connections_abandoned = end_abandoned(db, ABANDONED_AFTER * lifecycle.settings.housekeeping_interval)
         if lifecycle.settings.desktop_pool_size:
             report.pool_started = lifecycle.fill_pool(db)
     return report
@@ -75,6 +81,7 @@ def reconcile(db: Session, lifecycle: Lifecycle, report: Report) -> None:
     # The engine is asked first: rows are written before their containers are made, so every
     # container listed here already has its row in what is read next, unless it is an orphan.
     observed: dict[str, list[ContainerState]] = {}
+    listed_at = utcnow()
     for state in lifecycle.provider.list_managed():
         observed.setdefault(state.desktop_id, []).append(state)
     db.commit()
@@ -92,15 +99,39 @@ def reconcile(db: Session, lifecycle: Lifecycle, report: Report) -> None:
             if duplicate is not state:
                 lifecycle.provider.remove(duplicate.ref)
                 report.orphans_removed.append(duplicate.name)
-        if desktop.state in BUSY and desktop.state_changed_at > abandoned_before:
-            continue  # a request is working on it right now
-        _reconcile_one(db, lifecycle, desktop, state, report)
+        if not _in_hand(desktop, listed_at, abandoned_before):
+            _reconcile_one(db, lifecycle, desktop, state, report)
     for states in observed.values():
         for orphan in states:
             lifecycle.provider.remove(orphan.ref)
             audit.record(db, "desktop_orphan_removed", target=orphan.name)
             report.orphans_removed.append(orphan.name)
     db.commit()
+
+
+def _in_hand(desktop: Desktop, listed_at: datetime, abandoned_before: datetime) -> bool:
+    """Whether someone else settles the desktop's state: a request working on it right now, or a
+    change since the engine was asked (a start just done; the next look sees it)."""
+    return (desktop.state in BUSY and desktop.state_changed_at > abandoned_before) \
+        or desktop.state_changed_at >= listed_at
+
+
+def reconcile_desktop(lifecycle: Lifecycle, desktop_id: str) -> None:
+    """One desktop, at once: what the engine's events say stopped or went away."""
+    with lifecycle.sessions() as db:
+        desktop = db.get(Desktop, desktop_id)
+        if desktop is None or desktop.container_id is None:
+            return
+        container_id, listed_at = desktop.container_id, utcnow()
+        state = lifecycle.provider.inspect(container_id)
+        db.commit()
+        desktop = db.get(Desktop, desktop_id, populate_existing=True)  # as it is now, after the engine was asked
+        if desktop is None:
+            return  # removed meanwhile (a person's remove right after the stop that ended the container)
+        abandoned_before = utcnow() - timedelta(seconds=lifecycle.settings.desktop_start_timeout + 30)
+        if desktop.container_id == container_id and not _in_hand(desktop, listed_at, abandoned_before):
+            _reconcile_one(db, lifecycle, desktop, state, Report())
+        db.commit()
 
 
 def _reconcile_one(db: Session, lifecycle: Lifecycle, desktop: Desktop, state: ContainerState | None,
@@ -181,6 +212,19 @@ def remove_expired(db: Session, lifecycle: Lifecycle, report: Report) -> None:
         report.expired_removed.append(desktop.id)
 
 
+def remove_gone_folders(db: Session, lifecycle: Lifecycle, report: Report) -> None:
+    """Volumes of assignment folders whose assignment is gone, once no container uses them any more.
+
+    The engine is asked first: an assignment's row is written before its volume can be made, so
+    every volume listed belongs to a row read next, unless its assignment is gone."""
+    volumes = lifecycle.provider.folder_volumes()
+    db.commit()
+    kept = set(db.scalars(select(DesktopTypeAssignment.volume).where(DesktopTypeAssignment.volume.is_not(None))))
+    for name in volumes:
+        if name not in kept and lifecycle.provider.remove_volume(name):
+            report.folders_removed.append(name)
+
+
 def _last_use(desktop: Desktop) -> datetime:
     return max(t for t in (desktop.last_activity_at, desktop.started_at) if t)
 
@@ -198,11 +242,28 @@ def _human_duration(seconds: int) -> str:
     return f"{seconds} s"
 
 
-def start_background(lifecycle: Lifecycle) -> threading.Thread:
-    """Housekeeping now and then every HOUSEKEEPING_INTERVAL, for the life of the process."""
-    thread = threading.Thread(target=_run_forever, args=(lifecycle,), name="desktop-housekeeping", daemon=True)
-    thread.start()
-    return thread
+def start_background(lifecycle: Lifecycle) -> None:
+    """For the life of the process: housekeeping now and then every HOUSEKEEPING_INTERVAL, and in
+    between the engine's events, so a desktop stopped or removed behind the broker's back shows
+    as such within a second, not at the next pass."""
+    for target, name in ((_run_forever, "desktop-housekeeping"), (_follow_events, "desktop-engine-events")):
+        threading.Thread(target=target, args=(lifecycle,), name=name, daemon=True).start()
+
+
+def _follow_events(lifecycle: Lifecycle) -> None:
+    while True:
+        try:
+            for desktop_id in lifecycle.provider.ended_desktops():
+                try:
+                    reconcile_desktop(lifecycle, desktop_id)
+                except (OperationalError, InterfaceError):
+                    log.warning("desktop %s ended; the database is unreachable, housekeeping will see to it",
+                                desktop_id)
+        except ProviderError as error:
+            log.warning("engine events unavailable, next try in %d s: %s", EVENTS_RETRY, error)
+        except Exception:  # noqa: BLE001 - the watcher must outlive any one failure
+            log.exception("following the engine's events failed, next try in %d s", EVENTS_RETRY)
+        time.sleep(EVENTS_RETRY)
 
 
 def _run_forever(lifecycle: Lifecycle) -> None:

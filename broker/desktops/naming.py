@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 import unicodedata
 
 PART_MAX = 16  # instance, user and type parts: 3 x 16 + 12 (hash) + 3 (dashes) = 63
@@ -46,3 +47,8 @@ def home_volume_name(instance: str, subject: str) -> str:
 
 def public_volume_name(instance: str) -> str:
     return f"{instance}-public"
+
+
+def folder_volume_name(instance: str) -> str:
+    """A new assignment folder's volume; random, so no later assignment ever finds an old one's files."""
+    return f"{instance}-folder-{secrets.token_hex(6)}"

@@ -8,6 +8,7 @@ carry out, and they say what really runs through labels, which are the truth abo
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from broker.images.catalog import CatalogImage
@@ -17,6 +18,7 @@ DESKTOP_LABEL = "io.deskbroker.desktop"  # the desktop's id in the database
 TYPE_LABEL = "io.deskbroker.desktop-type"
 OWNER_LABEL = "io.deskbroker.owner"  # username when made, for people; empty in the pool
 OWNER_ID_LABEL = "io.deskbroker.owner-id"  # the owner's stable subject
+ASSIGNMENT_LABEL = "io.deskbroker.assignment"  # an assignment folder's volume: the assignment's id
 
 HOME_DIR = "/home/user"
 DESKTOP_USER = (1000, 1000)  # uid and gid of the desktop user in the images (images/base/Dockerfile)
@@ -40,6 +42,15 @@ class ImageMissing(ProviderError):
 
 class Vanished(ProviderError):
     """The engine no longer has the desktop's container (or service)."""
+
+
+@dataclass(frozen=True)
+class FolderMount:
+    """An assignment's folder: its volume, mounted read-only at HOME_DIR/<folder>."""
+
+    folder: str
+    volume: str
+    assignment_id: int
 
 
 class NameTaken(ProviderError):
@@ -66,6 +77,7 @@ class DesktopSpec:
     pids_limit: int
     shm_size_mb: int | None
     home_volume: str | None  # None: no persistent home
+    folders: tuple[FolderMount, ...] = ()
 
     def labels(self, instance: str) -> dict[str, str]:
         return {BROKER_LABEL: instance, DESKTOP_LABEL: self.desktop_id, TYPE_LABEL: self.desktop_type,
@@ -81,6 +93,10 @@ def home_labels(instance: str, owner: str, owner_id: str) -> dict[str, str]:
 
 def public_labels(instance: str) -> dict[str, str]:
     return {BROKER_LABEL: instance}
+
+
+def folder_labels(instance: str, assignment_id: int) -> dict[str, str]:
+    return {BROKER_LABEL: instance, ASSIGNMENT_LABEL: str(assignment_id)}
 
 
 @dataclass(frozen=True)
@@ -131,6 +147,11 @@ class Provider(ABC):
         """Everything this broker instance made (by label), running or not."""
 
     @abstractmethod
+    def ended_desktops(self) -> Iterator[str]:
+        """Blocks, yielding the desktop id whenever one of this instance's desktops stops or goes
+        away (the engine's event stream); ProviderError when the stream cannot be had or breaks."""
+
+    @abstractmethod
     def remove_home(self, owner_id: str) -> list[str]:
         """Delete the home volume(s) of that owner; return their names. ProviderError if in use."""
 
@@ -140,6 +161,14 @@ class Provider(ABC):
 
         ProviderError when the broker cannot reach it as a folder (another host, another driver).
         """
+
+    @abstractmethod
+    def folder_volumes(self) -> list[str]:
+        """The names of this instance's assignment-folder volumes."""
+
+    @abstractmethod
+    def remove_volume(self, name: str) -> bool:
+        """Delete the volume; False while a container (running or not) still uses it. Gone already is fine."""
 
     @abstractmethod
     def catalog(self) -> list[CatalogImage]:

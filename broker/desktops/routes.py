@@ -13,11 +13,13 @@ from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import or_, select
 
 from broker import audit, context
+from broker.admin import service as admin_service
 from broker.auth.current import client_ip, current_session, login_required, require_user, role_required
 from broker.desktops import access, lifecycle
 from broker.desktops.events import desktop_events
 from broker.desktops.errors import DesktopError
 from broker.desktops.provider import EngineUnavailable, ImageMissing, ProviderError
+from broker.desktops.states import STATES
 from broker.errors import ApiError, error_response
 from broker.models import ROLE_ADMIN, Desktop, DesktopType, User
 
@@ -48,7 +50,8 @@ def desktop_json(desktop: Desktop) -> dict:
             "state": desktop.state, "reason": desktop.state_reason,
             "owner": desktop.user.username if desktop.user else None, "container_id": desktop.container_id,
             "created_at": _time(desktop.created_at), "started_at": _time(desktop.started_at),
-            "stopped_at": _time(desktop.stopped_at), "last_activity_at": _time(desktop.last_activity_at)}
+            "stopped_at": _time(desktop.stopped_at), "last_activity_at": _time(desktop.last_activity_at),
+            "watched": desktop.watched}
 
 
 def desktop_type_json(kind: DesktopType) -> dict:
@@ -136,7 +139,11 @@ def _any_desktop(ident: str) -> Desktop:
 @bp.get("/api/admin/containers")
 @role_required(ROLE_ADMIN)
 def admin_list():
-    desktops = context.db().scalars(select(Desktop).order_by(Desktop.created_at))
+    state = request.args.get("state") or None
+    if state not in (None, *STATES):
+        raise ApiError(400, "bad_request", f"state is one of {', '.join(STATES)}.")
+    desktops = admin_service.desktops(context.db(), query=(request.args.get("query") or "").strip()[:255] or None,
+                                      state=state, desktop_type=request.args.get("desktop_type") or None)
     return jsonify(desktops=[desktop_json(d) for d in desktops])
 
 

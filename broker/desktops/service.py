@@ -17,14 +17,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, object_session, sessionmaker
 
 from broker import crypto
 from broker.config import Settings
 from broker.db import utcnow
 from broker.desktops import access, naming
 from broker.desktops.errors import Busy, DesktopError, NoDesktop, QuotaExceeded, StartFailed
-from broker.desktops.provider import DesktopSpec, NameTaken, Provider, ProviderError, Vanished
+from broker.desktops.provider import DesktopSpec, EngineUnavailable, NameTaken, Provider, ProviderError, Vanished
 from broker.desktops.states import ACTIVE, CREATING, ERROR, RUNNING, STARTING, STOPPED, STOPPING, claim, transition
 from broker.models import Desktop, DesktopType, User
 from broker.rfb import RFBConnectionError, wait_for_greeting
@@ -156,8 +156,8 @@ class Lifecycle:
         desktop_id = desktop.id
         deadline = time.monotonic() + self.settings.desktop_start_timeout + PROBE_SLICE
         while desktop.state in (CREATING, STARTING) and time.monotonic() < deadline:
+            db.commit()  # before sleeping: a waiting request holds no pooled connection
             time.sleep(POLL)
-            db.commit()
             desktop = db.get(Desktop, desktop_id, populate_existing=True)
             if desktop is None:
                 raise NoDesktop("Your desktop was removed while it was starting.")
@@ -168,15 +168,22 @@ class Lifecycle:
     def _bring_up(self, db: Session, desktop: Desktop) -> Desktop:
         created = False
         try:
+            spec = self.spec(desktop)
+            folders = [[mount.folder, mount.volume] for mount in spec.folders]
+            db.commit()  # no transaction, so no pooled connection, is held while the engine works
+            if desktop.container_id and desktop.folders != folders:
+                # Mounts are fixed when a container is made: other assignment folders need a new one.
+                self.provider.remove(desktop.container_id)
+                desktop.container_id = None
             if desktop.container_id:
                 try:
                     self.provider.start(desktop.container_id)
                 except Vanished:
                     desktop.container_id = None
             if not desktop.container_id:
-                ref = self._create(desktop, self.spec(desktop))
+                ref = self._create(desktop, spec)
                 created = True
-                if not transition(db, desktop, (CREATING, STARTING), STARTING, container_id=ref):
+                if not transition(db, desktop, (CREATING, STARTING), STARTING, container_id=ref, folders=folders):
                     self.provider.remove(ref)
                     raise Busy("The desktop was stopped or removed while it was being created.")
             address = self._await_vnc(desktop.container_id, desktop.desktop_type.vnc_port)
@@ -248,42 +255,54 @@ class Lifecycle:
             name = naming.desktop_name(instance, user.username, user.subject, desktop_type.id)
             owner, owner_id = user.username, user.subject
         persistent = user is not None and self.settings.desktop_persistent_homes
+        folders = access.folder_mounts(object_session(desktop), user, desktop_type.id) if user is not None else ()
         return DesktopSpec(
             desktop_id=desktop.id, name=name, image=desktop_type.image, desktop_type=desktop_type.id,
             owner=owner, owner_id=owner_id,
             vnc_password=crypto.decrypt(self.settings.secret_key, desktop.vnc_password_encrypted),
             memory_mb=desktop_type.memory_mb, cpus=desktop_type.cpus, pids_limit=desktop_type.pids_limit,
             shm_size_mb=desktop_type.shm_size_mb,
-            home_volume=naming.home_volume_name(instance, owner_id) if persistent else None)
+            home_volume=naming.home_volume_name(instance, owner_id) if persistent else None, folders=folders)
 
     # --- stop and remove
 
     def stop(self, db: Session, desktop: Desktop, reason: str = "") -> Desktop:
         if desktop.state == STOPPED:
             return desktop
+        before = desktop.state, desktop.state_reason
         if not transition(db, desktop, (RUNNING, STARTING, ERROR), STOPPING, state_reason=""):
             raise Busy("The desktop is being created or stopped just now; try again in a moment.")
         try:
             if desktop.container_id:
                 self.provider.stop(desktop.container_id)
         except ProviderError as error:
-            transition(db, desktop, (STOPPING,), ERROR, state_reason=f"It could not be stopped: {error}")
+            self._not_done(db, desktop, before, error, "stopped")
             raise
         transition(db, desktop, (STOPPING,), STOPPED, state_reason=reason, address=None, stopped_at=utcnow())
         return desktop
 
     def remove(self, db: Session, desktop: Desktop) -> None:
         """Remove the desktop and its container; the owner's home volume stays."""
+        before = desktop.state, desktop.state_reason
         if not transition(db, desktop, (RUNNING, STOPPED, ERROR), STOPPING, state_reason="It is being removed."):
             raise Busy("The desktop is being created or stopped just now; try again in a moment.")
         try:
             if desktop.container_id:
                 self.provider.remove(desktop.container_id)
         except ProviderError as error:
-            transition(db, desktop, (STOPPING,), ERROR, state_reason=f"It could not be removed: {error}")
+            self._not_done(db, desktop, before, error, "removed")
             raise
         db.execute(delete(Desktop).where(Desktop.id == desktop.id))
         db.commit()
+
+    def _not_done(self, db: Session, desktop: Desktop, before: tuple[str, str], error: ProviderError,
+                  done: str) -> None:
+        """After a stop or remove the engine did not carry out. An engine that could not be reached did
+        nothing, so the desktop is as it was (a running one stays usable); else its state is unknown."""
+        if isinstance(error, EngineUnavailable):
+            transition(db, desktop, (STOPPING,), before[0], state_reason=before[1])
+        else:
+            transition(db, desktop, (STOPPING,), ERROR, state_reason=f"It could not be {done}: {error}")
 
     def stop_all(self) -> tuple[int, list[str]]:
         """Stop every person's running desktop, several at a time; (stopped, problems)."""

@@ -18,6 +18,7 @@ from broker.models import Desktop
 
 CREATING, STARTING, RUNNING, STOPPING, STOPPED, ERROR = (
     "creating", "starting", "running", "stopping", "stopped", "error")
+STATES = (CREATING, STARTING, RUNNING, STOPPING, STOPPED, ERROR)
 ACTIVE = (CREATING, STARTING, RUNNING)  # these count against quotas
 BUSY = (CREATING, STARTING, STOPPING)  # a request is acting on the desktop right now
 
@@ -35,9 +36,12 @@ def claim(db: Session, desktop: Desktop, expected: tuple[str, ...], state: str,
 
 def transition(db: Session, desktop: Desktop, expected: tuple[str, ...], state: str,
                since: datetime | None = None, **values: Any) -> bool:
-    """`claim` and commit; when it moved, `desktop` is refreshed."""
+    """`claim` and commit; when it moved, `desktop` is refreshed. No transaction is left open."""
     moved = claim(db, desktop, expected, state, since, **values)
     db.commit()
     if moved:
         db.refresh(desktop)
+        # The refresh began a transaction: end it, so no pooled connection is held while the
+        # engine works next (a class starting 100 desktops at once would use up the pool).
+        db.commit()
     return moved

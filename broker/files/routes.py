@@ -50,8 +50,8 @@ def _record(action: str, space: Space, path: str, **details: object) -> None:
 def space_info(space: str):
     service = files()
     found = service.space(require_user(), space)
-    return jsonify(space=found.name, writable=found.writable, quota=found.quota, used=service.usage(found),
-                   max_file_size=service.settings.files_max_file_size)
+    return jsonify(space=found.name, title=found.title, writable=found.writable, quota=found.quota,
+                   used=service.usage(found), max_file_size=service.settings.files_max_file_size)
 
 
 @bp.get(f"{SPACE}/list")

@@ -3,12 +3,13 @@
 Two spaces: `home`, the person's own home volume (the one their desktops mount at /home/user),
 and `public`, one volume for the installation (mounted read-only into every desktop at
 /srv/public), readable by everyone signed in and writable by teachers and admins. A person's
-home is found from their session alone, so no request can name anyone else's.
+home is found from their session alone, so no request can name anyone else's. Other packages
+add spaces of their own (teachers' assignment folders) through `FileService.more_spaces`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -31,11 +32,12 @@ MULTIPART_ALLOWANCE = 1 << 20
 
 @dataclass(frozen=True)
 class Space:
-    name: str  # home | public
+    name: str  # home | public | one another package adds
     volume: str
     labels: dict[str, str]
     quota: int
     writable: bool
+    title: str = ""  # for people, where the name says little (an assignment folder's name)
 
     def label(self, path: str) -> str:
         """How a path in this space is named in messages and the audit log."""
@@ -52,6 +54,8 @@ class FileService:
     def __init__(self, settings: Settings, provider: Provider):
         self.settings = settings
         self.provider = provider
+        # More spaces: each finder gives the space of that name as the user may use it, or None.
+        self.more_spaces: list[Callable[[User, str], Space | None]] = []
 
     def space(self, user: User, name: str, write: bool = False) -> Space:
         """The space `name` as `user` may use it; ApiError when they may not (or not write)."""
@@ -65,7 +69,9 @@ class FileService:
             space = Space(PUBLIC, naming.public_volume_name(instance), public_labels(instance),
                           self.settings.files_public_quota, user.has_role(ROLE_ADMIN) or user.has_role(ROLE_TEACHER))
         else:
-            raise ApiError(404, "no_space", f"There is no space {name!r}; there are {' and '.join(SPACES)}.")
+            space = next((found for find in self.more_spaces if (found := find(user, name)) is not None), None)
+            if space is None:
+                raise ApiError(404, "no_space", f"There is no space {name!r}; there are {' and '.join(SPACES)}.")
         if write:
             _require_writable(space)
         return space
@@ -82,8 +88,9 @@ class FileService:
         try:
             tree = Tree(folder, DESKTOP_USER)
         except PermissionError as error:
-            raise ApiError(503, "files_unavailable", "The broker may not open the volume folders; it has to run "
-                                                     "as root on the container engine's host.") from error
+            raise ApiError(503, "files_unavailable", "The broker may not open this space's folder; it has to run "
+                                                     "as the desktop user or as root on the container engine's "
+                                                     "host.") from error
         with tree:
             yield tree
 
@@ -175,7 +182,6 @@ class FileService:
     def _writing(self, space: Space, path: str) -> Iterator[Tree]:
         _require_writable(space)
         with self.tree(space) as tree, disk_errors(space.label(path)):
-            tree.own_root()
             yield tree
 
 

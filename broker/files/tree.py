@@ -4,7 +4,8 @@ Every path is walked one name at a time from the space's root with openat(O_NOFO
 kernel never follows a symlink and nothing outside the root is reached, whatever a desktop user
 does to the tree meanwhile: a folder swapped for a link after a look is refused when it is
 opened, never followed. Renames use renameat2(RENAME_NOREPLACE), so nothing is overwritten
-by a race either. What the broker makes belongs to the desktop user.
+by a race either. What the broker makes belongs to the desktop user: it is theirs already when
+the broker runs as them (the stack's broker does), and handed over when it runs as root.
 """
 
 from __future__ import annotations
@@ -62,18 +63,19 @@ class Entry:
 class Staged:
     """An uploaded file being written under a hidden name, put in place by `commit`."""
 
-    def __init__(self, folder: int, name: str, owner: tuple[int, int], replace: bool):
+    def __init__(self, folder: int, name: str, owner: tuple[int, int] | None, replace: bool):
         if not replace and _exists(folder, name):  # found before the upload, not after it
             raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), name)
         self.folder, self.name, self.replace, self.size = folder, name, replace, 0
         self.temp = STAGING_PREFIX + secrets.token_hex(8)
         fd = os.open(self.temp, NEW_FILE_FLAGS, 0o644, dir_fd=folder)
-        try:
-            os.fchown(fd, *owner)
-        except BaseException:
-            os.close(fd)
-            os.unlink(self.temp, dir_fd=folder)
-            raise
+        if owner:
+            try:
+                os.fchown(fd, *owner)
+            except BaseException:
+                os.close(fd)
+                os.unlink(self.temp, dir_fd=folder)
+                raise
         self.file: BinaryIO | None = open(fd, "wb")
 
     def write(self, chunk: bytes) -> None:
@@ -102,7 +104,8 @@ class Staged:
 
 class Tree:
     def __init__(self, root: str, owner: tuple[int, int]):
-        self.owner = owner
+        # Whom to hand what the broker makes to; None: the broker is that user already.
+        self.owner = None if (os.geteuid(), os.getegid()) == owner else owner
         self.root = os.open(root, DIR_FLAGS)
 
     def close(self) -> None:
@@ -135,11 +138,6 @@ class Tree:
         finally:
             os.close(fd)
 
-    def own_root(self) -> None:
-        """Hand a volume the engine just made (owned by root) to the desktop user."""
-        if os.fstat(self.root).st_uid != self.owner[0]:
-            os.fchown(self.root, *self.owner)
-
     def list(self, parts: tuple[str, ...]) -> list[Entry]:
         entries = []
         with self.folder(parts) as fd, os.scandir(fd) as found:
@@ -170,7 +168,8 @@ class Tree:
         *folder, name = parts
         with self.folder(tuple(folder)) as parent:
             os.mkdir(name, 0o755, dir_fd=parent)
-            os.chown(name, *self.owner, dir_fd=parent, follow_symlinks=False)
+            if self.owner:
+                os.chown(name, *self.owner, dir_fd=parent, follow_symlinks=False)
 
     def stage(self, parts: tuple[str, ...], name: str, replace: bool) -> Staged:
         """Start writing a file `name` in the folder at `parts` (replacing one of that name if `replace`)."""

@@ -12,6 +12,7 @@ import socket
 from dataclasses import dataclass
 
 from guacamole.client import GuacamoleClient
+from guacamole.exceptions import InvalidInstruction
 from guacamole.instruction import GuacamoleInstruction as Instruction
 
 # pyguacamole logs every instruction at DEBUG, the `connect` with the VNC password among them.
@@ -31,6 +32,7 @@ class GuacdError(Exception):
 
 
 # Guacamole status codes the tunnel reports (guacamole-common-js Guacamole.Status.Code).
+UPSTREAM_TIMEOUT = 0x0202
 UPSTREAM_ERROR = 0x0203
 UPSTREAM_NOT_FOUND = 0x0207
 RESOURCE_NOT_FOUND = 0x0204
@@ -91,7 +93,10 @@ def _expect(client: GuacamoleClient, opcode: str) -> Instruction:
     raw = client.receive()  # None when guacd hung up
     if raw is None:
         raise GuacdError("guacd closed the connection during the handshake", UPSTREAM_ERROR)
-    instruction = Instruction.load(raw)
+    try:
+        instruction = Instruction.load(raw)
+    except InvalidInstruction:
+        raise GuacdError(f"guacd sent a malformed instruction instead of {opcode!r}", UPSTREAM_ERROR) from None
     if instruction.opcode == "error":
         message, status = (instruction.args + ["", ""])[:2]
         raise GuacdError(f"guacd: {message}", int(status) if status.isdigit() else UPSTREAM_ERROR)

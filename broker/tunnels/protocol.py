@@ -30,7 +30,7 @@ def _instruction_end(text: str, start: int, max_length: int) -> int | None:
                 raise ProtocolError("element length missing or too long")
             return None
         digits = text[pos:dot]
-        if not digits.isdigit():
+        if not (digits.isascii() and digits.isdigit()):  # isdigit() alone takes '²' and '٤' too
             raise ProtocolError(f"bad element length {digits[:12]!r}")
         end = dot + 1 + int(digits)
         if end - start > max_length:

@@ -15,7 +15,7 @@ from typing import Callable, Protocol
 
 import gevent
 
-from broker.tunnels.guacd import CLIENT_BAD_REQUEST, GuacdConnection
+from broker.tunnels.guacd import CLIENT_BAD_REQUEST, UPSTREAM_TIMEOUT, GuacdConnection
 from broker.tunnels.protocol import INTERNAL_OPCODE, ProtocolError, encode, parse, split_complete
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,17 @@ READ_CHUNK = 64 * 1024
 GUACD_MAX_INSTRUCTION = 1024 * 1024  # guacd's own are ≤ 8 KiB; this only stops a runaway stream
 BROWSER_MAX_INSTRUCTION = 8192       # as guacamole-common's parser allows
 KEEPALIVE_SECONDS = 5.0              # the browser gives up after 15 s of silence
+# guacd sends a sync every second even for an idle desktop: this long without a word, its side
+# of the connection hung (a guacd child stuck at its start, seen with 100 opened at once). The
+# viewer is told (514, upstream timeout) and reconnects, instead of waiting on nops for ever.
+GUACD_SILENCE_SECONDS = 15.0
+GUACD_SILENT_MESSAGE = "The desktop service (guacd) stopped answering."
 BROWSER_SILENCE_SECONDS = 30.0       # guacamole-common-js pings every 0.5 s while connected
 NOP = encode("nop")
 KILL_CHECK_SECONDS = 2.0             # how soon an admin's kill ends a tunnel, in any broker process
 KILLED_REASON = "ended by an administrator"
 KILLED_MESSAGE = "An administrator ended this connection."
-SESSION_CLOSED = 0x0209              # Guacamole's SESSION_CLOSED (521)
+SESSION_CLOSED = 0x020B              # Guacamole's SESSION_CLOSED (523); 0x0209 is SESSION_CONFLICT
 
 # What a view-only watcher may not send: input, streams into the desktop, resizing it.
 CONTROL_OPCODES = frozenset({"key", "mouse", "touch", "clipboard", "file", "pipe", "blob", "end",
@@ -104,9 +109,11 @@ class Relay:
         sock = self.guacd.sock
         sock.settimeout(KEEPALIVE_SECONDS)
         pending, data = "", self.guacd.leftover
+        heard_at = time.monotonic()
         try:
             while True:
                 if data:
+                    heard_at = time.monotonic()
                     complete, pending = split_complete(pending + decoder.decode(data), GUACD_MAX_INSTRUCTION)
                     if complete:
                         self.ws.send(complete)
@@ -114,6 +121,10 @@ class Relay:
                 try:
                     data = sock.recv(READ_CHUNK)
                 except socket.timeout:
+                    if time.monotonic() - heard_at >= GUACD_SILENCE_SECONDS:
+                        self.ws.send(encode("error", GUACD_SILENT_MESSAGE, UPSTREAM_TIMEOUT))
+                        self._end("guacd silent")
+                        break
                     self.ws.send(NOP)
                     data = b""
                     continue
@@ -138,12 +149,12 @@ class Relay:
             if message is None:
                 self._end("browser silent")
                 break
-            if isinstance(message, bytes):
-                message = message.decode("utf-8", errors="strict")
             self.result.bytes_from_browser += len(message)
             try:
+                if isinstance(message, bytes):
+                    message = message.decode("utf-8")
                 instructions = parse(message, BROWSER_MAX_INSTRUCTION)
-            except ProtocolError as exc:
+            except (ProtocolError, UnicodeDecodeError) as exc:
                 self.ws.send(encode("error", "Malformed instruction.", CLIENT_BAD_REQUEST))
                 self._end(f"malformed instruction from browser: {exc}")
                 break

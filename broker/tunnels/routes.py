@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import uuid
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask_sock import Sock
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker import context
-from broker.auth.current import require_user
+from broker.auth.current import current_user, require_user
 from broker.crypto import decrypt
 from broker.db import utcnow
 from broker.errors import ApiError
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 # How often input may write the desktop's last activity: idle stop works in hours.
 ACTIVITY_WRITE_SECONDS = 60
 WEBSOCKET_OPTIONS = {"subprotocols": ["guacamole"], "max_message_size": 64 * 1024}
+KILL_WATCH = "deskbroker.tunnels.kill_watch"
 
 
 @bp.post("/api/desktops/<desktop_id>/connect")
@@ -86,9 +87,12 @@ def _whole_frames() -> None:
 def tunnel(ws):
     services = context.services()
     settings = services.settings
+    user = current_user()
+    holder = user.id if user else None
+    context.close_db()  # a tunnel lasts hours: it must not hold the sign-in check's database connection
     with services.sessions() as db:
         try:
-            grant = service.redeem_token(db, request.args.get("token", ""))
+            grant = service.redeem_token(db, request.args.get("token", ""), holder)
         except service.ConnectRefused as exc:
             return _refuse(ws, exc.message, CLIENT_UNAUTHORIZED)
         desktop = db.get(Desktop, grant.desktop_id)
@@ -110,9 +114,27 @@ def tunnel(ws):
     sessions = services.sessions
     record_id = _log_start(sessions, grant, guacd.connection_id)
     activity = Throttled(lambda: _touch(sessions, grant.desktop_id), ACTIVITY_WRITE_SECONDS)
+    kills = _kill_watch(sessions)
+
+    def check_in() -> bool:
+        """Every few seconds: whether an admin ended it; a watcher's also keeps the owner told."""
+        if grant.mode == "view":
+            with sessions() as db:
+                service.mark_watched(db, grant.desktop_id)
+        return kills.requested(record_id)
+
     result = Relay(ws, guacd, str(uuid.uuid4()), view_only=grant.mode == "view", on_activity=activity,
-                   kill_requested=lambda: service.kill_requested(sessions, record_id)).run()
+                   kill_requested=check_in).run()
     _log_end(sessions, record_id, result)
+
+
+def _kill_watch(sessions: sessionmaker[Session]) -> service.KillWatch:
+    """One per app, i.e. per worker process: its tunnels share one query. It vouches for them once per
+    housekeeping interval; housekeeping ends those nobody vouched for in three (their process died)."""
+    if KILL_WATCH not in current_app.extensions:
+        current_app.extensions[KILL_WATCH] = service.KillWatch(
+            sessions, vouch_every=context.settings().housekeeping_interval)
+    return current_app.extensions[KILL_WATCH]
 
 
 def _log_start(sessions: sessionmaker[Session], grant: service.Grant, guacd_connection_id: str) -> str:
@@ -121,6 +143,8 @@ def _log_start(sessions: sessionmaker[Session], grant: service.Grant, guacd_conn
                             mode=grant.mode, protocol="guacamole", guacd_connection_id=guacd_connection_id)
         db.add(record)
         db.commit()
+        if grant.mode == "view":  # the owner's viewer says so at once, not only at the first check-in
+            service.mark_watched(db, grant.desktop_id)
         return record.id
 
 

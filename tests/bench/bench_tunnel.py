@@ -11,23 +11,20 @@ WebSocket tunnel, both readers answering `sync` as a browser does.
 - Stand-in: a guacd stand-in on loopback streaming `img`/`blob`/`end`/`sync` as fast as it
   is read: the relay's own ceiling. It also answers each `key` with a `sync`, for the added
   round-trip latency.
-- Idle tunnels: the broker's memory and CPU while holding many, pinged as the browser does.
+- Idle tunnels: the broker's memory and CPU while holding many, each held as the browser does
+  (a ping twice a second, guacd's sync every second answered).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import socket
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
-
-import websocket
 
 from broker.images.build import build_images
 from broker.images.engine import docker_client
@@ -35,7 +32,7 @@ from broker.images.table import format_table
 from broker.rfb import wait_for_greeting
 from broker.tunnels.guacd import Screen, VncTarget, open_connection
 from broker.tunnels.protocol import encode, parse, split_complete
-from tests.fixtures.fake_guacd import FakeGuacd, TunnelWorld
+from tests.fixtures.fake_guacd import FakeGuacd, TunnelWorld, hold_idle_tunnels
 
 DRAWING = "while :; do ls -lR /usr; done"
 
@@ -153,42 +150,6 @@ def latency_tunnel(tunnels: TunnelWorld, rounds: int) -> list[float]:
     return times
 
 
-def process_usage(pid: int) -> tuple[float, float]:
-    """(resident MiB, CPU seconds) of a process and its children (gunicorn's workers)."""
-    pids = [pid] + [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    rss = cpu = 0.0
-    for p in pids:
-        status = Path(f"/proc/{p}/status").read_text()
-        rss += int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmRSS"))) / 1024
-        fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-        cpu += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return rss, cpu
-
-
-def idle_tunnels(tunnels: TunnelWorld, count: int, seconds: float) -> dict[str, float]:
-    pid = tunnels.broker.process.pid
-    rss_before, _ = process_usage(pid)
-    open_sockets = [tunnels.open(800) for _ in range(count)]
-    rss_after, cpu_start = process_usage(pid)
-    stop = threading.Event()
-
-    def keep_alive(ws):  # what guacamole-common-js does: a ping every 0.5 s
-        while not stop.is_set():
-            ws.send(encode("", "ping", int(time.time() * 1000)))
-            stop.wait(0.5)
-
-    threads = [threading.Thread(target=keep_alive, args=(ws,), daemon=True) for ws in open_sockets]
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    _, cpu_end = process_usage(pid)
-    stop.set()
-    for ws in open_sockets:
-        ws.close()
-    return {"rss_before": rss_before, "rss_after": rss_after,
-            "cpu_percent": 100 * (cpu_end - cpu_start) / seconds}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=5.0)
@@ -218,7 +179,7 @@ def main() -> None:
                 tunnels, options.seconds)
             direct_rtt = statistics.median(latency_direct(guacd.port, options.rounds))
             tunnel_rtt = statistics.median(latency_tunnel(tunnels, options.rounds))
-            idle = idle_tunnels(tunnels, options.tunnels, options.seconds)
+            idle = hold_idle_tunnels(tunnels, options.tunnels, options.seconds)
         finally:
             tunnels.broker.stop()
     rows += [
@@ -229,10 +190,9 @@ def main() -> None:
     ]
     print(format_table(["figure", "direct to guacd", "through the broker", "ratio / added", "target"], rows))
     print()
-    print(format_table(["idle tunnels", "broker RSS before", "with the tunnels", "per tunnel", "CPU (pings 2/s)"], [
-        [str(options.tunnels), f"{idle['rss_before']:.0f} MiB", f"{idle['rss_after']:.0f} MiB",
-         f"{(idle['rss_after'] - idle['rss_before']) * 1024 / options.tunnels:.0f} KiB",
-         f"{idle['cpu_percent']:.0f} %"],
+    print(format_table(["idle tunnels", "broker RSS before", "with the tunnels", "per tunnel", "CPU"], [
+        [str(idle.tunnels), f"{idle.rss_before:.0f} MiB", f"{idle.rss_after:.0f} MiB",
+         f"{idle.kib_per_tunnel:.0f} KiB", f"{idle.cpu_percent:.0f} %"],
     ]))
 
 

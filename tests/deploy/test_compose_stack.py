@@ -3,13 +3,17 @@ without a registry: deploy/init.sh, `docker-compose up -d --build`, a local admi
 outside the stack through nginx (the only published port, on loopback): sign in, start a
 desktop, connect through /tunnel and /websockify, see it drawn in headless Chromium; the same
 through the Apache example; `docker-compose down` and up again (now through the socket proxy)
-keeps people, homes and the database. Prints figures: time to a working stack, image sizes,
-the broker's idle memory (also in tests/artifacts/deploy-figures.txt)."""
+keeps people, homes and the database; the broker runs as the desktop user with no capability,
+and its file manager works before and after a desktop ran, also through the socket proxy.
+Prints figures: time to a working stack, image sizes, the broker's idle memory (also in
+tests/artifacts/deploy-figures.txt)."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
+import os
 import re
 import secrets
 import ssl
@@ -57,8 +61,9 @@ class Stack:
         kwargs.setdefault("timeout", 60)
         return requests.request(method, self.url + path, headers=headers, verify=False, **kwargs)
 
-    def create_user(self, username: str) -> None:
-        self.compose("exec", "-T", "broker", "broker", "users", "create", username, "--password-stdin",
+    def create_user(self, username: str, *roles: str) -> None:
+        """A local account; `roles` as the command's options, e.g. "--admin"."""
+        self.compose("exec", "-T", "broker", "broker", "users", "create", username, *roles, "--password-stdin",
                      input=PASSWORD + "\n")
 
     def sign_in(self, username: str) -> str:
@@ -84,6 +89,14 @@ class Stack:
             return self.api("GET", "/readyz").status_code == 200
         except requests.ConnectionError:
             return False
+
+
+def through_the_socket_proxy(stack: Stack) -> None:
+    """The broker reaches the engine through the socket proxy from now on (as README "Production" turns it on)."""
+    if "socket-proxy" not in stack.compose.setting("COMPOSE_PROFILES"):
+        stack.compose.set(COMPOSE_PROFILES="proxy,socket-proxy", BROKER_DOCKER_HOST="tcp://socket-proxy:2375",
+                          BROKER_DOCKER_SOCKET="/dev/null")
+        up(stack)
 
 
 def up(stack: Stack) -> float:
@@ -193,6 +206,19 @@ def test_only_the_proxy_is_published(stack, docker_engine):
     assert network.attrs["Internal"]
 
 
+def test_the_broker_runs_as_the_desktop_user_with_no_capability(stack, docker_engine):
+    broker = docker_engine.containers.get(stack.compose.container("broker"))
+    assert broker.attrs["Config"]["User"] == "deskbroker"  # the image's user, not overridden
+    host = broker.attrs["HostConfig"]
+    assert not host["CapAdd"] and host["CapDrop"] == ["ALL"], (host["CapAdd"], host["CapDrop"])
+    assert host["ReadonlyRootfs"] and "no-new-privileges:true" in host["SecurityOpt"]
+    ids = stack.compose("exec", "-T", "broker", "sh", "-c", "id -u; id -g; id -G").stdout.split("\n")
+    assert ids[:2] == ["1000", "1000"], ids  # the desktop user's uid and gid
+    assert stack.compose.setting("DOCKER_GID") in ids[2].split()  # the socket's group, to reach the engine
+    status = stack.compose("exec", "-T", "broker", "grep", "^Cap", "/proc/self/status").stdout
+    assert {line.split()[1] for line in status.splitlines()} == {"0000000000000000"}, status
+
+
 def test_sign_in_start_a_desktop_and_see_it_through_the_proxy(stack, docker_engine, browser):
     token = stack.sign_in("admin")
     desktop = stack.start_desktop(token)
@@ -221,15 +247,23 @@ def test_sign_in_start_a_desktop_and_see_it_through_the_proxy(stack, docker_engi
         page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         for protocol in ("guacamole", "novnc"):
-            page.goto(f"{stack.url}/desktops/{desktop['id']}/view?protocol={protocol}")
-            try:
-                page.wait_for_selector("#viewer[data-state=connected]", timeout=30_000)
-                page.wait_for_function(DRAWN, timeout=20_000)
-            except Exception as error:
-                page.screenshot(path=str(ARTIFACTS / f"deploy-viewer-{protocol}-failed.png"))
-                state = page.locator("#viewer").get_attribute("data-state")
-                raise AssertionError(f"{protocol} viewer: state {state}, overlay "
-                                     f"{page.locator('#overlay').inner_text()!r}, console {console}") from error
+            for attempt in (1, 2):
+                console.clear()
+                page.goto(f"{stack.url}/desktops/{desktop['id']}/view?protocol={protocol}")
+                try:
+                    page.wait_for_selector("#viewer[data-state=connected]", timeout=30_000)
+                    page.wait_for_function(DRAWN, timeout=20_000)
+                    break
+                except Exception as error:
+                    # Chromium on the engine's own host aborts what it is loading when the engine adds
+                    # or removes a network interface (a container's veth): a browser elsewhere never
+                    # sees that. Such a page is loaded once more, as a person would reload it.
+                    if attempt == 1 and any("ERR_NETWORK_CHANGED" in line for line in console):
+                        continue
+                    page.screenshot(path=str(ARTIFACTS / f"deploy-viewer-{protocol}-failed.png"))
+                    state = page.locator("#viewer").get_attribute("data-state")
+                    raise AssertionError(f"{protocol} viewer: state {state}, overlay "
+                                         f"{page.locator('#overlay').inner_text()!r}, console {console}") from error
             page.screenshot(path=str(ARTIFACTS / f"deploy-viewer-{protocol}.png"))
     finally:
         context.close()
@@ -304,11 +338,45 @@ def test_down_and_up_keeps_people_homes_and_the_database_now_through_the_socket_
     assert kept.output.decode().strip() == "kept"
 
 
+def test_the_file_manager_works_before_and_after_a_desktop_ran_through_the_socket_proxy(stack, docker_engine):
+    through_the_socket_proxy(stack)  # its helper container (README "Files") passes the proxy too
+    stack.create_user("cleo")
+    token = stack.sign_in("cleo")
+    before = os.urandom(3 * 2**20 + 5)
+    assert download(stack, token, "home", upload(stack, token, "home", "vorher.bin", before)) == before
+
+    desktop = stack.start_desktop(token)
+    container = docker_engine.containers.get(desktop["container_id"])
+    seen = container.exec_run(["stat", "-c", "%U:%G", "/home/user", "/home/user/vorher.bin"])
+    assert seen.output.decode().split() == ["user:user", "user:user"]  # the desktop user's, home and file
+    after = os.urandom(2**20 + 1)
+    assert download(stack, token, "home", upload(stack, token, "home", "nachher.bin", after)) == after
+    in_desktop = container.exec_run(["sha256sum", "/home/user/nachher.bin"], user="user").output.decode()
+    assert in_desktop.split()[0] == hashlib.sha256(after).hexdigest()
+
+    stack.create_user("ada", "--admin")
+    admin = stack.sign_in("ada")
+    sheet = os.urandom(2**20 + 2)
+    assert download(stack, admin, "public", upload(stack, admin, "public", "Blatt.bin", sheet)) == sheet
+    assert download(stack, token, "public", "Blatt.bin") == sheet  # everyone reads the public space
+    refused = stack.api("POST", "/api/files/public/upload?path=", token, files={"files": ("x.txt", b"x")})
+    assert refused.status_code == 403
+
+
+def upload(stack: Stack, token: str, space: str, name: str, data: bytes) -> str:
+    answer = stack.api("POST", f"/api/files/{space}/upload?path=", token, files={"files": (name, data)})
+    assert answer.status_code == 201, answer.text
+    return name
+
+
+def download(stack: Stack, token: str, space: str, path: str) -> bytes:
+    answer = stack.api("GET", f"/api/files/{space}/download", token, params={"path": path})
+    assert answer.status_code == 200, answer.text
+    return answer.content
+
+
 def test_the_socket_proxy_refuses_what_the_broker_does_not_need(stack):
-    if "socket-proxy" not in stack.compose.setting("COMPOSE_PROFILES"):
-        stack.compose.set(COMPOSE_PROFILES="proxy,socket-proxy", BROKER_DOCKER_HOST="tcp://socket-proxy:2375",
-                          BROKER_DOCKER_SOCKET="/dev/null")
-        up(stack)
+    through_the_socket_proxy(stack)
     probe = (Path(__file__).parent / "socket_probe.py").read_text()
     answers = json.loads(stack.compose("exec", "-T", "broker", "python3", "-", "deskbroker/base:latest",
                                        stack.instance, input=probe).stdout)

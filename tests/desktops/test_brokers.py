@@ -75,3 +75,34 @@ def test_a_broker_restart_adopts_running_desktops_and_duplicates_nothing(desktop
         assert (status["state"], status["container_id"]) == ("running", before["container_id"])
         assert start(second, person)["container_id"] == before["container_id"]
     assert "housekeeping: " in second.output()
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+def test_a_desktop_stopped_or_removed_behind_the_brokers_back_shows_within_seconds(
+        desktop_app, database_url, live_broker_factory, docker_engine, instance):
+    """Not at the next housekeeping pass (an hour away here): the engine's events say it at once."""
+    app = desktop_app()
+    anna, ben = sign_in(app, "anna"), sign_in(app, "ben")
+    broker = live_broker_factory(database_url, **{**desktop_overrides(instance), "housekeeping_interval": "3600"})
+
+    def call(method, path, person) -> dict:
+        answer = requests.request(method, f"{broker.url}{path}", timeout=60,
+                                  headers={"Authorization": f"Bearer {person.token}"})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    annas = call("post", "/api/container/start?desktop_type=base", anna)
+    bens = call("post", "/api/container/start?desktop_type=base", ben)
+    time.sleep(1)  # the broker's first (and, here, only) housekeeping pass is done
+    docker_engine.containers.get(annas["container_id"]).kill()
+    docker_engine.containers.get(bens["container_id"]).remove(force=True)
+
+    deadline, states = time.monotonic() + 5, {}
+    while time.monotonic() < deadline:
+        states = {name: call("get", "/api/container/status", person)["state"]
+                  for name, person in (("anna", anna), ("ben", ben))}
+        if states == {"anna": "stopped", "ben": "error"}:
+            break
+        time.sleep(0.2)
+    assert states == {"anna": "stopped", "ben": "error"}
+    assert call("post", "/api/container/start?desktop_type=base", anna)["state"] == "running"

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from sqlalchemy import select
 
-from broker.desktops.provider import DESKTOP_USER
+from broker.desktops.naming import home_volume_name, public_volume_name
+from broker.desktops.provider import BROKER_LABEL, DESKTOP_USER, home_labels, public_labels
 from broker.models import AuditEvent
 from tests.files.conftest import home_of, listing, public_of, sha256, upload
 from tests.fixtures.desktops import lifecycle_of, sign_in
@@ -45,8 +47,8 @@ def test_upload_list_download_round_trip_before_any_desktop(desktop_app, docker_
         assert (path.stat().st_uid, path.stat().st_gid) == DESKTOP_USER
 
     info = anna.call("get", "/api/files/home").get_json()
-    assert info == {"space": "home", "writable": True, "quota": 5 * 2**30, "used": sum(map(len, files.values())),
-                    "max_file_size": 2 * 2**30}
+    assert info == {"space": "home", "title": "", "writable": True, "quota": 5 * 2**30,
+                    "used": sum(map(len, files.values())), "max_file_size": 2 * 2**30}
 
 
 def test_folders_rename_move_delete_and_the_audit_log(desktop_app, docker_engine, instance):
@@ -193,6 +195,27 @@ def test_cookie_sessions_need_the_csrf_token_and_other_routes_keep_the_small_req
     assert forged.status_code == 403 and forged.get_json()["error"] == "csrf_failed"
     big = app.test_client().post("/api/auth/local/login", data=b"x" * (17 * 2**20), content_type="application/json")
     assert big.status_code == 413
+
+
+def test_volumes_the_engine_made_for_root_are_handed_to_the_desktop_user(desktop_app, docker_engine, instance):
+    # As `docker volume create` or a desktop's read-only mount at /srv/public leave them: root's, empty.
+    public = docker_engine.volumes.create(public_volume_name(instance), labels=public_labels(instance))
+    assert Path(public.attrs["Mountpoint"]).stat().st_uid == 0
+    app = desktop_app()
+    tina = sign_in(app, "tina", ("teacher",))
+    assert upload(tina, "public", files={"Blatt.txt": b"Aufgabe"}).status_code == 201
+    folder = public_of(docker_engine, instance)
+    for path in (folder, folder / "Blatt.txt"):
+        assert (path.stat().st_uid, path.stat().st_gid) == DESKTOP_USER
+    assert not docker_engine.containers.list(all=True, filters={"label": f"{BROKER_LABEL}={instance}"})
+
+    # Root's files in a home are not the file manager's to take over: it says how to hand them over.
+    home = docker_engine.volumes.create(home_volume_name(instance, "local:anna"),
+                                        labels=home_labels(instance, "anna", "local:anna"))
+    (Path(home.attrs["Mountpoint"]) / "root.txt").write_text("root's")
+    answer = sign_in(app, "anna").call("get", "/api/files/home/list")
+    assert answer.status_code == 503 and answer.get_json()["error"] == "files_unavailable"
+    assert f"chown 1000:1000 {home.attrs['Mountpoint']}" in answer.get_json()["message"]
 
 
 def test_installs_without_homes_still_have_the_public_space(desktop_app):

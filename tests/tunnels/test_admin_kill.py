@@ -11,7 +11,8 @@ from sqlalchemy import select
 
 from broker.models import AuditEvent, Connection
 from tests.fixtures.desktops import sign_in
-from tests.tunnels.test_tunnel import Viewer, stack, token_for  # noqa: F401 - stack is a fixture
+from tests.fixtures.tunnel_viewer import Viewer
+from tests.tunnels.test_tunnel import stack, token_for  # noqa: F401 - stack is a fixture
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -29,7 +30,7 @@ def test_a_kill_ends_a_live_tunnel_within_seconds_with_a_clear_error(stack):  # 
     # Through another process than the broker running the tunnel: only the database connects them.
     assert boss.call("post", f"/api/admin/connections/{connection_id}/kill").status_code == 202
     seen = viewer.until("error", timeout=15)
-    assert seen and seen[-1] == ("error", ["An administrator ended this connection.", "521"])
+    assert seen and seen[-1] == ("error", ["An administrator ended this connection.", "523"])
     assert time.monotonic() - killed_at < 5
     assert list(viewer.instructions(timeout=5)) == []  # and the tunnel is closed
 

@@ -17,52 +17,15 @@ from broker.db import utcnow
 from broker.images.build import build_images
 from broker.models import Connection, Desktop, Group, TunnelToken, User
 from broker.rfb import RFBClient
-from broker.tunnels.protocol import encode, parse
+from broker.tunnels.protocol import encode
 from broker.tunnels.service import _hash
 from tests.fixtures.broker import SECRET
 from tests.fixtures.desktops import desktop_overrides, lifecycle_of, sign_in
+from tests.fixtures.tunnel_viewer import Viewer
 from tests.tier.containers import GUACD_PORT, WEBSOCKIFY_PORT, WebSocketStream, wait_for_port
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 WEBSOCKIFY_KEY = secrets.token_urlsafe(40)
-
-
-class Viewer:
-    """What guacamole-common-js does on the wire: the `guacamole` subprotocol, `sync` answers."""
-
-    def __init__(self, broker_url: str, token: str, width: int = 1024, height: int = 768):
-        url = broker_url.replace("http://", "ws://") + f"/tunnel?token={token}&width={width}&height={height}&dpi=96"
-        self.ws = websocket.create_connection(url, subprotocols=["guacamole"], timeout=15)
-        self.subprotocol = self.ws.getsubprotocol()
-        self.uuid = parse(self.ws.recv(), 8192)[0]
-        self.received = 0  # characters of guacd's stream seen here
-
-    def instructions(self, timeout: float = 20.0):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                message = self.ws.recv()
-            except websocket.WebSocketConnectionClosedException:
-                return
-            if not message:
-                return
-            if message != encode("nop"):
-                self.received += len(message)
-            for opcode, *args in parse(message, 1 << 20):
-                if opcode == "sync":
-                    self.ws.send(encode("sync", args[0]))
-                yield opcode, args
-
-    def until(self, wanted: str, timeout: float = 20.0) -> list[tuple[str, list[str]]]:
-        seen = []
-        for opcode, args in self.instructions(timeout):
-            seen.append((opcode, args))
-            if opcode == wanted or opcode == "error":
-                return seen
-        return seen
-
-    def close(self) -> None:
-        self.ws.close()
 
 
 @pytest.fixture

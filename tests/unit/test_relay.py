@@ -113,6 +113,16 @@ def test_silence_from_guacd_sends_nop_keepalives(pair, monkeypatch):
     task.join(timeout=2)
 
 
+def test_guacd_silent_for_too_long_ends_the_connection_with_an_upstream_timeout(pair, monkeypatch):
+    monkeypatch.setattr(relay_module, "KEEPALIVE_SECONDS", 0.05)
+    monkeypatch.setattr(relay_module, "GUACD_SILENCE_SECONDS", 0.3)
+    ws, _relay, task = start(pair)
+    result = task.get(timeout=2)
+    assert result.end_reason == "guacd silent" and ws.closed
+    assert ws.sent.count(encode("nop")) >= 2  # kept alive until then
+    assert ws.sent[-1] == encode("error", relay_module.GUACD_SILENT_MESSAGE, 514)
+
+
 def test_guacd_hanging_up_closes_the_browser_side(pair):
     ws, _relay, task = start(pair)
     pair[1].close()
@@ -130,7 +140,7 @@ def test_an_admins_kill_ends_the_relay_with_an_error_for_the_browser(pair, monke
     pair[1].sendall(encode("sync", "1").encode())
     result = task.get(timeout=2)
     assert len(checks) == 3 and result.end_reason == "ended by an administrator"
-    assert ws.sent[-1] == encode("error", "An administrator ended this connection.", 521) and ws.closed
+    assert ws.sent[-1] == encode("error", "An administrator ended this connection.", 523) and ws.closed
     pair[1].settimeout(1)
     assert pair[1].recv(1024) == b""  # guacd's side is closed too
 

@@ -60,8 +60,8 @@ class Watched:
     def problems(self, expected_failures: tuple[str, ...] = ()) -> list[str]:
         """Errors and CSP violations, except failed loads of URLs containing `expected_failures`.
         Nor do requests Chromium aborted because the host's network changed (Docker adds an
-        interface for every container it starts; the viewer retries those), nor the favicon
-        of the broker's other pages (none yet)."""
+        interface for every container it starts; the viewer retries those), nor /favicon.ico
+        (Chromium asks for it on answers that are not pages, such as JSON)."""
         ignored = ("ERR_NETWORK_CHANGED", "/favicon.ico", *expected_failures)
         unexpected = [e for e in self.errors
                       if not ("Failed to load resource" in e and any(part in e for part in ignored))]
@@ -120,6 +120,36 @@ Files: 512 KiB per file at most, 1 MiB per home."""
             if any(kind["id"] == "base" for kind in types) or time.monotonic() > deadline:
                 break
             time.sleep(0.3)
+        yield broker
+    finally:
+        broker.stop()
+        remove_everything_of(docker_engine, instance)
+
+
+@pytest.fixture(scope="module")
+def app_broker(tmp_path_factory, docker_engine):
+    """`broker serve` on SQLite under an instance name of its own (its volumes are removed afterwards),
+    for the pages' look and feel: ada (admin), tess (teacher) and uwe, both in group 7b, and a desktop
+    type made by an admin, so every page has something to show without starting a desktop."""
+    import secrets
+
+    from broker.models import DesktopType, Group, User
+    from tests.fixtures.broker import start_live_broker
+    from tests.fixtures.desktops import desktop_overrides, remove_everything_of
+
+    instance = "t" + secrets.token_hex(4)
+    folder = tmp_path_factory.mktemp("pages-broker")
+    broker = start_live_broker(folder, f"sqlite:///{folder / 'broker.db'}", **desktop_overrides(instance))
+    try:
+        for name, roles in (("ada", ("admin",)), ("tess", ("teacher",)), ("uwe", ())):
+            create_local_account(broker, name, *roles)
+        with broker.session() as db:
+            group = Group(key="7b", name="Klasse 7b")
+            for user in db.query(User).filter(User.username.in_(["tess", "uwe"])):
+                user.groups.append(group)
+            db.add(DesktopType(id="office", image="deskbroker/office:none", title_en="Office", title_de="Büro",
+                               description_en="Writing and sums", description_de="Schreiben und Rechnen"))
+            db.commit()
         yield broker
     finally:
         broker.stop()

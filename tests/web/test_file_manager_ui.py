@@ -106,6 +106,7 @@ def test_the_public_space_is_writable_for_teachers_and_read_only_for_students(de
     sign_in_page(page, broker, "tilda")
     page.goto(broker.url + "/files")
     page.get_by_role("tab", name="Public").click()
+    expect(page.locator("#listing")).to_have_attribute("aria-busy", "false")
     expect(page.locator("#read-only")).to_be_hidden()
     page.evaluate(DROP, [page.locator("#drop-zone").element_handle(), [["worksheet.txt", b64(b"Aufgabe 1")]]])
     expect(row(page, "worksheet.txt")).to_be_visible()

@@ -37,11 +37,14 @@ export async function csrf() {
   return csrfToken;
 }
 
-export async function postJson(path, body) {
+/** A change (POST, PATCH, DELETE …) with the CSRF token; `body` is sent as JSON, or as it is if FormData. */
+export async function sendChange(method, path, body) {
+  const form = body instanceof FormData;
   const attempt = async () => send(path, {
-    method: "POST",
-    headers: { Accept: "application/json", "Content-Type": "application/json", "X-CSRF-Token": await csrf() },
-    body: JSON.stringify(body),
+    method,
+    headers: { Accept: "application/json", "X-CSRF-Token": await csrf(),
+      ...(form ? {} : { "Content-Type": "application/json" }) },
+    body: form ? body : JSON.stringify(body ?? {}),
   });
   try {
     return await attempt();
@@ -50,6 +53,10 @@ export async function postJson(path, body) {
     csrfToken = null; // signed in again elsewhere in the meantime: fetch the new token once
     return attempt();
   }
+}
+
+export function postJson(path, body) {
+  return sendChange("POST", path, body);
 }
 
 /** A single-use grant to open `desktopId` over `protocol` ("guacamole" | "novnc") in `mode`. */

@@ -52,7 +52,8 @@ function icon(kind) {
   const title = localized(kind.title);
   if (/^data:image\//.test(kind.icon || "")) return el("img", { class: "type-icon", src: kind.icon, alt: "" });
   // A freedesktop icon name cannot be drawn in the browser: the title's first letter stands in.
-  return el("span", { class: "type-icon fallback", "aria-hidden": "true", text: (title || kind.id).charAt(0).toUpperCase() });
+  return el("span", { class: "type-icon fallback", "aria-hidden": "true", translate: "no",
+    text: (title || kind.id).charAt(0).toUpperCase() });
 }
 
 function stateOf(kind) {

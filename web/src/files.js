@@ -1,10 +1,12 @@
 // The file manager: the private (home) and public spaces, folders, uploads with progress,
-// download, new folder, rename, move and delete, over /api/files/<space>/….
+// download, new folder, rename, move and delete, over /api/files/<space>/…. Another space
+// (an assignment's folder, from the classroom) opens with ?space=<name> in a tab of its own.
 import { ApiError, csrf, getJson, postJson } from "./api.js";
 import { language, onLanguageChange, setText, t } from "./i18n.js";
 import { el, showError, startPage } from "./page.js";
 
-const state = { space: "home", path: [], info: null, entries: [] };
+const state = { space: new URLSearchParams(window.location.search).get("space") || "home", path: [], info: null,
+  entries: [] };
 const $ = (id) => document.getElementById(id);
 const errorRegion = $("files-error");
 const dialog = $("files-dialog");
@@ -137,7 +139,19 @@ function row(entry) {
     actions);
 }
 
+/** A tab for the space ?space= names, unless it has one; it takes the space's title once that is known. */
+function addSpaceTab() {
+  if (document.querySelector(`[role=tab][data-space="${CSS.escape(state.space)}"]`)) return;
+  const tab = el("button", { type: "button", role: "tab", id: "tab-other", "data-space": state.space,
+    "aria-controls": "space-panel", text: state.space });
+  document.querySelector("[role=tablist]").append(tab);
+}
+
 function render() {
+  const other = $("tab-other");
+  if (other && state.info?.title && state.info.space === other.dataset.space) {
+    setText(other, "files.assignmentSpace", { name: state.info.title });
+  }
   for (const tab of document.querySelectorAll("[role=tab]")) {
     const selected = tab.dataset.space === state.space;
     tab.setAttribute("aria-selected", String(selected));
@@ -160,13 +174,19 @@ function render() {
   $("empty").hidden = state.entries.length > 0;
 }
 
+let loads = 0; // the newest load wins: a slow answer for the space or folder left before must not show
+
 async function load() {
+  const mine = ++loads;
+  $("listing").setAttribute("aria-busy", "true");
   try {
     const folder = state.path.join("/");
     const [info, list] = await Promise.all([getJson(api("")), getJson(`${api("list")}?path=${encodeURIComponent(folder)}`)]);
+    if (mine !== loads) return;
     state.info = info;
     state.entries = list.entries;
   } catch (error) {
+    if (mine !== loads) return;
     state.entries = [];
     fail(error);
   }
@@ -267,5 +287,6 @@ function bind() {
 }
 
 startPage();
+addSpaceTab();
 bind();
 load();

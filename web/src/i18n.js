@@ -29,6 +29,11 @@ function detectLanguage(preferences = navigator.languages || [navigator.language
   return DEFAULT_LANGUAGE;
 }
 
+/** The installation's name (branding, set by admins): never translated, so not in the string tables. */
+export function appName() {
+  return document.querySelector('meta[name="application-name"]')?.content || "";
+}
+
 export function language() {
   return current;
 }
@@ -60,7 +65,7 @@ export function translate(root = document) {
   if (root === document) {
     document.documentElement.lang = current;
     const title = document.querySelector("title[data-i18n]");
-    if (title) document.title = t(title.dataset.i18n);
+    if (title) document.title = [t(title.dataset.i18n), appName()].filter(Boolean).join(" · ");
   }
 }
 

@@ -1,9 +1,16 @@
-// What the dashboard and the file manager share: the language toggle and error words.
+// What the signed-in pages share: the language toggle, signing out and error words.
 import { bindLanguageToggle, translate } from "./i18n.js";
+
+async function signOut(button) {
+  await fetch("/api/auth/logout", { method: "POST", headers: { "X-CSRF-Token": button.dataset.csrf } });
+  window.location.assign("/");
+}
 
 export function startPage() {
   const toggle = document.getElementById("language-button");
   if (toggle) bindLanguageToggle(toggle);
+  const logout = document.getElementById("logout");
+  if (logout) logout.addEventListener("click", () => signOut(logout));
   translate(document);
 }
 

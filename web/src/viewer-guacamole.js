@@ -2,6 +2,7 @@
 import {
   Client, Keyboard, Mouse, StringReader, StringWriter, Tunnel, WebSocketTunnel,
 } from "@glokon/guacamole-common-js";
+import { translate } from "./i18n.js";
 import { problemFromGuacamole } from "./problems.js";
 import { startViewer } from "./viewer-page.js";
 
@@ -27,6 +28,7 @@ function createTouchInput(screen, button) {
     if (!event.isComposing) input.value = "";
   });
   screen.append(input);
+  translate(input); // made after the page was translated: its label now, and at every switch
   button.hidden = !matchMedia("(any-pointer: coarse)").matches;
   button.addEventListener("click", () => input.focus());
   return input;

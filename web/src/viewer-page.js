@@ -8,6 +8,17 @@ import { setupToolbar } from "./toolbar.js";
 
 const byId = (id) => document.getElementById(id);
 
+/** On the owner's viewer: a notice while a teacher or admin watches (`watched` in /api/events). */
+function showWhenWatched(desktopId, badge) {
+  if (!("EventSource" in window)) return;
+  const source = new EventSource("/api/events");
+  source.addEventListener("desktops", (event) => {
+    const desktop = JSON.parse(event.data).desktops.find((found) => found.id === desktopId);
+    badge.hidden = !desktop?.watched;
+  });
+  source.addEventListener("signed_out", () => source.close());
+}
+
 /**
  * `createViewer({ screen, viewOnly, keyboardButton })` makes the protocol's viewer:
  * { connect(grant, events), focus() } (see session.js for connect).
@@ -26,6 +37,8 @@ export function startViewer(createViewer) {
     viewOnlyBadge: byId("view-only-badge"),
     viewOnly,
   });
+
+  if (!viewOnly) showWhenWatched(desktopId, byId("watched-badge"));
 
   const screen = byId("screen");
   const viewer = createViewer({ screen, viewOnly, keyboardButton: byId("keyboard-button") });

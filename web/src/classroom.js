@@ -1,0 +1,278 @@
+// The classroom (teachers and admins): pick a group; see small pictures of its students'
+// running desktops, refreshed every few seconds (a click watches one, view only); and assign
+// desktop types, with a folder of material, to the group or to one of its members.
+import { ApiError, getJson, postJson, sendChange } from "./api.js";
+import { language, onLanguageChange, setText, t } from "./i18n.js";
+import { el, showError, startPage } from "./page.js";
+
+const REFRESH_MS = 5000;
+const GROUP_KEY = "deskbroker.classroom.group";
+
+const $ = (id) => document.getElementById(id);
+const errorRegion = $("class-error");
+const groupSelect = $("group-select");
+const state = { groups: [], group: null, members: [], types: [], assignments: [], desktops: [] };
+let refreshTimer = null;
+let refreshRound = 0; // a newer round (another group, the tab shown again) ends the older one
+
+const localized = (value) => value?.[language()] || value?.en || value?.de || "";
+const personName = (person) => person.display_name || person.username;
+
+function errorKey(error) {
+  if (!(error instanceof ApiError)) return "error.server";
+  switch (error.code) {
+    case "already_assigned": return "class.err.exists";
+    case "bad_folder": case "bad_path": return "class.err.folder";
+    case "not_your_group": case "not_your_student": case "not_your_assignment": case "forbidden":
+      return "class.err.forbidden";
+    case "not_signed_in": return "error.signedOut";
+    case "offline": return "error.offline";
+    default: return error.status >= 500 ? "error.server" : "error.badRequest";
+  }
+}
+
+function fail(error) {
+  const key = errorKey(error);
+  errorRegion.dataset.key = key;
+  showError(errorRegion, t(key));
+  errorRegion.focus();
+}
+
+/** An option; `data` marks names and titles, which are not translated. */
+function option(value, text, data = false) {
+  return el("option", { value, text, translate: data ? "no" : null });
+}
+
+// --- the screens
+
+function screenCard(desktop) {
+  const owner = personName(desktop.owner);
+  const title = localized(desktop.title);
+  const picture = el("img", { class: "thumb", alt: "", width: "400", height: "250" });
+  const link = el("a", { class: "screen-link", href: `/desktops/${encodeURIComponent(desktop.id)}/view?mode=view`,
+    "aria-label": t("class.watch", { name: owner, title }) }, picture);
+  const missing = el("span", { class: "thumb-missing", "data-i18n": "class.noPicture" });
+  return el("li", { class: "screen", "data-desktop-id": desktop.id, "data-state": "loading" },
+    link, missing,
+    el("p", { class: "screen-name", translate: "no", text: owner }),
+    el("p", { class: "screen-type", translate: "no", text: title }));
+}
+
+function asDataUrl(blob) {
+  // A data: URL, which the page's Content-Security-Policy allows for images (blob: it does not).
+  return new Promise((resolve, reject) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve(reader.result);
+    reader.onerror = () => reject(reader.error);
+    reader.readAsDataURL(blob);
+  });
+}
+
+async function refreshPicture(card) {
+  const id = card.dataset.desktopId;
+  try {
+    const response = await fetch(`/api/teacher/desktops/${encodeURIComponent(id)}/thumbnail`,
+      { credentials: "same-origin", cache: "no-store" });
+    if (!response.ok) throw new ApiError(response.status, `http_${response.status}`);
+    const url = await asDataUrl(await response.blob());
+    const picture = card.querySelector("img");
+    picture.src = url;
+    await picture.decode();
+    card.dataset.state = "drawn";
+  } catch {
+    card.dataset.state = "failed"; // the last picture, if any, stays; the next round tries again
+  }
+}
+
+function renderScreens() {
+  const list = $("screens");
+  const cards = new Map([...list.children].map((card) => [card.dataset.desktopId, card]));
+  const wanted = state.desktops.map((desktop) => cards.get(desktop.id) || screenCard(desktop));
+  list.replaceChildren(...wanted); // kept cards keep their picture until the next one arrives
+  for (const missing of list.querySelectorAll("[data-i18n]")) setText(missing, missing.dataset.i18n);
+  list.setAttribute("aria-busy", "false");
+  $("no-screens").hidden = state.desktops.length > 0 || !state.group;
+}
+
+async function refreshScreens() {
+  clearTimeout(refreshTimer);
+  const round = ++refreshRound;
+  const group = state.group;
+  if (!group) return;
+  if (!document.hidden) { // a tab in the background counts as nobody watching
+    try {
+      const { desktops } = await getJson(`/api/teacher/groups/${group.id}/desktops`);
+      if (round !== refreshRound) return;
+      state.desktops = desktops;
+      renderScreens();
+      await Promise.all([...$("screens").children].map(refreshPicture));
+    } catch (error) {
+      if (error.code === "not_signed_in") return window.location.assign("/");
+    }
+  }
+  if (round === refreshRound) refreshTimer = setTimeout(refreshScreens, REFRESH_MS);
+}
+
+// --- assignments
+
+function targetText(assignment) {
+  if (assignment.group) return t("class.wholeGroup", { name: assignment.group.name });
+  return personName(assignment.user);
+}
+
+function assignmentRow(assignment) {
+  const title = localized(assignment.title);
+  const folder = el("td", { class: "folder" });
+  if (assignment.folder) {
+    folder.append(el("span", { translate: "no", text: assignment.folder }), " ");
+    const files = el("a", { class: "button small", href: `/files?space=${encodeURIComponent(assignment.space)}`,
+      "data-action": "files" });
+    setText(files, "class.folderFiles");
+    files.setAttribute("aria-label", t("class.folderFilesLabel", { folder: assignment.folder }));
+    folder.append(files);
+  } else {
+    folder.append(el("span", { class: "note", text: "–" }));
+  }
+  const remove = el("button", { type: "button", class: "button small", "data-action": "remove" });
+  setText(remove, "class.remove");
+  remove.setAttribute("aria-label", t("class.removeLabel", { title, target: targetText(assignment) }));
+  remove.addEventListener("click", () => unassign(assignment, title));
+  return el("tr", { "data-assignment-id": String(assignment.id), "data-type": assignment.desktop_type },
+    el("th", { scope: "row", translate: "no", text: title }),
+    el("td", { class: "target", translate: assignment.group ? null : "no", text: targetText(assignment) }),
+    folder, el("td", { class: "row-actions" }, remove));
+}
+
+function renderAssignments() {
+  $("assignments").replaceChildren(...state.assignments.map(assignmentRow));
+  $("assignment-table").hidden = !state.assignments.length;
+  $("no-assignments").hidden = state.assignments.length > 0;
+}
+
+function renderForm() {
+  const typeSelect = $("assign-type");
+  const chosenType = typeSelect.value;
+  typeSelect.replaceChildren(...state.types.map((kind) => (kind.open
+    ? option(kind.id, t("class.typeOpen", { title: localized(kind.title) }))
+    : option(kind.id, localized(kind.title), true))));
+  if (state.types.some((kind) => kind.id === chosenType)) typeSelect.value = chosenType;
+  $("open-hint").hidden = !state.types.find((kind) => kind.id === typeSelect.value)?.open;
+
+  const targetSelect = $("assign-target");
+  const chosenTarget = targetSelect.value;
+  targetSelect.replaceChildren();
+  if (state.group) {
+    targetSelect.append(option(`group:${state.group.id}`, t("class.wholeGroup", { name: state.group.name })));
+    for (const person of state.members) targetSelect.append(option(`user:${person.id}`, personName(person), true));
+  }
+  if ([...targetSelect.options].some((o) => o.value === chosenTarget)) targetSelect.value = chosenTarget;
+  $("assign-button").disabled = !state.group || !state.types.length;
+}
+
+async function loadTypes() {
+  state.types = (await getJson("/api/teacher/desktop-types")).desktop_types;
+  renderForm();
+}
+
+async function loadAssignments() {
+  const { assignments } = await getJson(`/api/teacher/assignments?group_id=${state.group.id}`);
+  state.assignments = assignments;
+  renderAssignments();
+}
+
+async function assign(event) {
+  event.preventDefault();
+  showError(errorRegion, "");
+  const [kind, id] = $("assign-target").value.split(":");
+  const body = { desktop_type: $("assign-type").value, folder: $("assign-folder").value.trim() || null,
+    [kind === "group" ? "group_id" : "user_id"]: Number(id) };
+  try {
+    await postJson("/api/teacher/assignments", body);
+    $("assign-folder").value = "";
+    await Promise.all([loadTypes(), loadAssignments()]);
+  } catch (error) {
+    fail(error);
+  }
+}
+
+async function unassign(assignment, title) {
+  if (!window.confirm(t("class.confirmRemove", { title, target: targetText(assignment) }))) return;
+  showError(errorRegion, "");
+  try {
+    await sendChange("DELETE", `/api/teacher/assignments/${assignment.id}`);
+    await Promise.all([loadTypes(), loadAssignments()]);
+  } catch (error) {
+    fail(error);
+  }
+}
+
+// --- the group
+
+async function chooseGroup(id) {
+  state.group = state.groups.find((group) => String(group.id) === String(id)) || null;
+  state.desktops = [];
+  state.members = [];
+  $("screens").replaceChildren();
+  showError(errorRegion, "");
+  if (!state.group) {
+    renderForm();
+    refreshScreens(); // ends the refreshing of the group before
+    return;
+  }
+  try {
+    localStorage.setItem(GROUP_KEY, String(state.group.id));
+  } catch {
+    // not remembered; the choice still applies to this page
+  }
+  try {
+    state.members = (await getJson(`/api/teacher/groups/${state.group.id}/members`)).members;
+    renderForm();
+    await loadAssignments();
+  } catch (error) {
+    fail(error);
+  }
+  refreshScreens();
+}
+
+function storedGroup() {
+  try {
+    return localStorage.getItem(GROUP_KEY);
+  } catch {
+    return null;
+  }
+}
+
+async function main() {
+  startPage();
+  try {
+    const [{ groups }, { desktop_types: types }] = await Promise.all([
+      getJson("/api/teacher/groups"), getJson("/api/teacher/desktop-types")]);
+    state.groups = groups;
+    state.types = types;
+  } catch (error) {
+    fail(error);
+    return;
+  }
+  groupSelect.replaceChildren(...state.groups.map((group) => option(String(group.id), group.name, true)));
+  $("no-groups").hidden = state.groups.length > 0;
+  groupSelect.disabled = !state.groups.length;
+  const remembered = state.groups.find((group) => String(group.id) === storedGroup());
+  if (remembered) groupSelect.value = String(remembered.id);
+  groupSelect.addEventListener("change", () => chooseGroup(groupSelect.value));
+  $("assign-form").addEventListener("submit", assign);
+  $("assign-type").addEventListener("change", renderForm);
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden) refreshScreens();
+  });
+  onLanguageChange(() => {
+    renderForm();
+    renderAssignments();
+    $("screens").replaceChildren();
+    renderScreens();
+    for (const card of $("screens").children) refreshPicture(card);
+  });
+  renderForm();
+  await chooseGroup(groupSelect.value);
+}
+
+main();
