@@ -31,11 +31,14 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None):
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
+                   params: dict[str, str] | None = None):
+    """`params`: the details in `message` (a provider's name, its reason) that the error page's
+    translation of `code` (web/src/strings.js, errorPage.<code>) puts into its own sentence."""
     if _wants_json():
         response = jsonify(error=code, message=message)
     else:
-        response = render_template("error.html", status=status, code=code, message=message)
+        response = render_template("error.html", status=status, code=code, message=message, params=params or {})
     return response, status, headers or {}
 
 

@@ -8,19 +8,27 @@ from flask import Blueprint, redirect, render_template
 from broker import context
 from broker.auth.current import current_session
 from broker.errors import ApiError
-from broker.models import ROLE_ADMIN
+from broker.models import ROLE_ADMIN, ROLE_TEACHER
 
 bp = Blueprint("pages", __name__)
 
+# Who a page is for, as the 403 page tells the others (codes translated by web/src/error.js).
+FOR_ADMINS = (ROLE_ADMIN,)
+FOR_TEACHERS = (ROLE_TEACHER, ROLE_ADMIN)
+_REFUSALS = {
+    FOR_ADMINS: ("admins_only", "This page is for administrators."),
+    FOR_TEACHERS: ("teachers_only", "This page is for teachers and administrators."),
+}
 
-def app_page(template: str, entry: str, key: str, roles: tuple[str, ...] = (), refusal: str = "", **values):
+
+def app_page(template: str, entry: str, key: str, roles: tuple[str, ...] = (), **values):
     """A signed-in page of the web app (bundle `entry`, strings `<key>.title` and `<key>.heading`):
     signed out → the sign-in page at /; without one of `roles` (when given) → a 403 page."""
     record = current_session()
     if record is None:
         return redirect("/")
     if roles and not any(record.user.has_role(role) for role in roles):
-        raise ApiError(403, "forbidden", refusal or "This page is not for you.")
+        raise ApiError(403, *_REFUSALS[roles])
     return render_template(template, user=record.user, csrf_token=record.csrf_token, entry=entry,
                            title_key=f"{key}.title", heading_key=f"{key}.heading", **values)
 
@@ -43,4 +51,4 @@ def file_manager():
 
 @bp.get("/admin")
 def admin_dashboard():
-    return app_page("admin.html", "admin", "admin", (ROLE_ADMIN,), "This page is for administrators.")
+    return app_page("admin.html", "admin", "admin", FOR_ADMINS)

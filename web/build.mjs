@@ -1,5 +1,5 @@
-// Bundles the viewers, the sign-in page, the dashboard, the file manager, the admin pages and the classroom
-// into broker/static/app/ (served by Flask at /static/app/…).
+// Bundles the viewers, the sign-in page, the dashboard, the file manager, the admin pages, the classroom and
+// the error page into broker/static/app/ (served by Flask at /static/app/…).
 // Usage: node build.mjs [outdir]. The output folder is emptied first, so no stale chunk
 // survives, and the same sources always give byte-identical files.
 import { rmSync } from "node:fs";
@@ -15,7 +15,7 @@ rmSync(outdir, { recursive: true, force: true });
 const { metafile } = await build({
   absWorkingDir: here,
   entryPoints: ["src/viewer-guacamole.js", "src/viewer-novnc.js", "src/viewer.css", "src/dashboard.js", "src/files.js",
-    "src/app.css", "src/signin.js", "src/branding.js", "src/classroom.js", "src/admin.js"],
+    "src/app.css", "src/signin.js", "src/branding.js", "src/classroom.js", "src/admin.js", "src/error.js"],
   outdir,
   entryNames: "[name]",
   chunkNames: "chunks/[name]-[hash]",

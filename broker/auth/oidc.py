@@ -18,11 +18,12 @@ CLIENT = "sso"
 
 
 class SignInError(Exception):
-    """The sign-in could not be completed; `message` is for the person, `status` for HTTP."""
+    """The sign-in could not be completed; `message` is for the person (`params`: its details, for the
+    error page's translation), `status` for HTTP."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, params: dict[str, str] | None = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.params = status, code, message, params or {}
 
 
 def init_oidc(app: Flask, settings: Settings) -> OAuth | None:
@@ -50,7 +51,7 @@ def _provider_unreachable(settings: Settings, exc: Exception) -> SignInError:
     log.warning("OIDC provider unreachable: %s", type(exc).__name__)
     return SignInError(502, "provider_unreachable",
                        f"The sign-in service ({settings.oidc_provider_name}) cannot be reached right now. "
-                       "Please try again in a few minutes.")
+                       "Please try again in a few minutes.", {"provider": settings.oidc_provider_name})
 
 
 def begin(oauth: OAuth, settings: Settings, redirect_uri: str):
@@ -64,9 +65,9 @@ def begin(oauth: OAuth, settings: Settings, redirect_uri: str):
 def finish(oauth: OAuth, settings: Settings) -> dict[str, Any]:
     """Check the callback and return the person's claims (ID token merged with userinfo)."""
     if request.args.get("error"):
-        detail = request.args.get("error_description") or request.args["error"]
-        raise SignInError(400, "provider_refused",
-                          f"The sign-in service did not sign you in: {detail[:200]}")
+        detail = (request.args.get("error_description") or request.args["error"])[:200]
+        raise SignInError(400, "provider_refused", f"The sign-in service did not sign you in: {detail}",
+                          {"detail": detail})
     if not request.args.get("code"):
         raise SignInError(400, "missing_code", "The sign-in service sent no authorization code. Please start again.")
     client = oauth.create_client(CLIENT)

@@ -57,7 +57,7 @@ def login():
     try:
         return oidc.begin(oauth, settings, settings.public_url + "/api/auth/authorize")
     except oidc.SignInError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, params=exc.params)
 
 
 @bp.get("/authorize")
@@ -70,11 +70,12 @@ def authorize():
         token, record = sign_in_oidc(context.db(), settings, claims, client_ip(),
                                      request.headers.get("User-Agent", ""))
     except oidc.SignInError as exc:
-        return error_response(exc.status, exc.code, exc.message)
+        return error_response(exc.status, exc.code, exc.message, params=exc.params)
     except SignInRefused as exc:
         return error_response(403, exc.code, exc.message)
     except ValueError as exc:  # ClaimsError
-        return error_response(400, "bad_claims", f"The sign-in service sent unusable data: {exc}.")
+        return error_response(400, "bad_claims", f"The sign-in service sent unusable data: {exc}.",
+                              params={"detail": str(exc)})
     return _with_cookie(redirect(_safe_next(session.pop(_NEXT, None))), token, record)
 
 

@@ -1,15 +1,15 @@
-"""Branding over HTTP: the public look (/api/branding, /branding.css, /branding/logo|favicon), the
-admins' changes (/api/admin/branding…) and their page (/admin/branding). Thin over service."""
+"""Branding over HTTP: the public look (/api/branding, /branding.css, /branding/logo|favicon and
+/favicon.ico), the admins' changes (/api/admin/branding…) and their page (/admin/branding). Thin over service."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, jsonify, redirect, request
 
 from broker import audit, context
 from broker.auth.current import client_ip, require_user, role_required
 from broker.branding import current_look, service
 from broker.errors import ApiError, error_response
-from broker.pages import app_page
+from broker.pages import FOR_ADMINS, app_page
 from broker.models import ROLE_ADMIN
 
 bp = Blueprint("branding", __name__)
@@ -110,7 +110,12 @@ def image(kind: str):
     return _cache(response, look)
 
 
+@bp.get("/favicon.ico")
+def favicon():
+    """Browsers ask for it where no page names an icon (JSON answers, pictures): the one every page links."""
+    return redirect(current_look().favicon_url)
+
+
 @bp.get("/admin/branding")
 def page():
-    return app_page("branding.html", "branding", "branding", (ROLE_ADMIN,), "This page is for administrators.",
-                    max_name=service.MAX_NAME, max_image_kib=service.MAX_IMAGE_BYTES // 1024)
+    return app_page("branding.html", "branding", "branding", FOR_ADMINS, max_name=service.MAX_NAME, max_image_kib=service.MAX_IMAGE_BYTES // 1024)

@@ -16,8 +16,8 @@ from broker.desktops import lifecycle
 from broker.desktops.provider import ProviderError
 from broker.desktops.routes import desktop_type_json
 from broker.errors import ApiError
-from broker.pages import app_page
-from broker.models import ROLE_ADMIN, ROLE_TEACHER, Desktop, Group, User
+from broker.pages import FOR_TEACHERS, app_page
+from broker.models import Desktop, Group, User
 from broker.models import DesktopTypeAssignment as Assignment
 from broker.rfb import RFBError
 from broker.teacher import service, thumbnails
@@ -26,7 +26,6 @@ from broker.tunnels.service import mark_watched
 
 bp = Blueprint("teacher", __name__)
 log = logging.getLogger(__name__)
-TEACHERS = (ROLE_TEACHER, ROLE_ADMIN)
 
 
 def _time(value: datetime | None) -> str | None:
@@ -66,24 +65,24 @@ def _group_arg() -> int | None:
 
 @bp.get("/classroom")
 def classroom_page():
-    return app_page("classroom.html", "classroom", "class", TEACHERS, "The classroom is for teachers and administrators.")
+    return app_page("classroom.html", "classroom", "class", FOR_TEACHERS)
 
 
 @bp.get("/api/teacher/groups")
-@role_required(*TEACHERS)
+@role_required(*FOR_TEACHERS)
 def groups():
     return jsonify(groups=[group_json(group) for group in service.managed_groups(context.db(), require_user())])
 
 
 @bp.get("/api/teacher/groups/<int:group_id>/members")
-@role_required(*TEACHERS)
+@role_required(*FOR_TEACHERS)
 def members(group_id: int):
     group = service.group_for(context.db(), require_user(), group_id)
     return jsonify(members=[person_json(person) for person in service.members(group)])
 
 
 @bp.get("/api/teacher/groups/<int:group_id>/desktops")
-@role_required(*TEACHERS)
+@role_required(*FOR_TEACHERS)
 def classroom(group_id: int):
     user, db = require_user(), context.db()
     desktops = service.classroom(db, user, service.group_for(db, user, group_id))
@@ -91,7 +90,7 @@ def classroom(group_id: int):
 
 
 @bp.get("/api/teacher/desktops/<desktop_id>/thumbnail")
-@role_required(*TEACHERS)
+@role_required(*FOR_TEACHERS)
 def thumbnail(desktop_id: str):
     db = context.db()
     desktop = service.watchable(db, require_user(), desktop_id)
@@ -105,14 +104,14 @@ def thumbnail(desktop_id: str):
 
 
 @bp.get("/api/teacher/desktop-types")
-@role_required(*TEACHERS)
+@role_required(*FOR_TEACHERS)
 def desktop_types():
     return jsonify(desktop_types=[{**desktop_type_json(kind), "open": open_to_all}
                                   for kind, open_to_all in service.assignable_types(context.db())])
 
 
 @bp.get("/api/teacher/assignments")
-@role_required(*TEACHERS)
+@role_required(*FOR_TEACHERS)
 def assignments():
     user, db, group_id = require_user(), context.db(), _group_arg()
     group = service.group_for(db, user, group_id) if group_id is not None else None
@@ -126,7 +125,7 @@ def _record(action: str, assignment: Assignment) -> None:
 
 
 @bp.post("/api/teacher/assignments")
-@role_required(*TEACHERS)
+@role_required(*FOR_TEACHERS)
 def assign():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
@@ -140,7 +139,7 @@ def assign():
 
 
 @bp.delete("/api/teacher/assignments/<int:assignment_id>")
-@role_required(*TEACHERS)
+@role_required(*FOR_TEACHERS)
 def unassign(assignment_id: int):
     db = context.db()
     assignment = service.unassign(db, require_user(), assignment_id)

@@ -7,8 +7,16 @@ first: left empty, guacd talks protocol 1.0 to the browser.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
+import re
 import socket
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from guacamole.client import GuacamoleClient
@@ -111,10 +119,54 @@ def _close(client: GuacamoleClient) -> None:
         client._client.close()
 
 
+# guacd 1.3 (Debian's) mishandles handshakes that overlap while other connections come and go: with
+# 20–50 opened at once, 0.5–4 % hung until our timeout or were even answered with another
+# connection's stream (`sync` where `args` belongs); taking turns, 0 of 600 (see guacd/README.md).
+# So the handshakes to one guacd take turns: within a process by a lock, across this host's broker
+# processes by a file lock. A turn lasts one handshake (tens of milliseconds; at most `timeout`).
+TURN_WAIT_SECONDS = 20.0
+_turn_locks: dict[tuple[str, int], threading.Lock] = {}
+_turn_locks_guard = threading.Lock()
+
+
+@contextlib.contextmanager
+def _handshake_turn(guacd_host: str, guacd_port: int) -> Iterator[None]:
+    with _turn_locks_guard:
+        local = _turn_locks.setdefault((guacd_host, guacd_port), threading.Lock())
+    if not local.acquire(timeout=TURN_WAIT_SECONDS):
+        raise GuacdError("guacd is busy with other connections", UPSTREAM_TIMEOUT)
+    try:
+        name = re.sub(r"[^A-Za-z0-9.-]", "_", f"{guacd_host}-{guacd_port}")
+        path = os.path.join(tempfile.gettempdir(), f"deskbroker-guacd-{name}.lock")
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
+        try:
+            deadline = time.monotonic() + TURN_WAIT_SECONDS
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # never blocks the gevent hub
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise GuacdError("guacd is busy with other connections", UPSTREAM_TIMEOUT) from None
+                    time.sleep(0.005)
+            yield
+        finally:
+            os.close(fd)  # releases the file lock
+    finally:
+        local.release()
+
+
 def open_connection(guacd_host: str, guacd_port: int, target: VncTarget, screen: Screen, *,
                     read_only: bool = False, join: str | None = None,
                     timeout: float = 10.0) -> GuacdConnection:
-    """Handshake a new VNC connection, or join an existing one (`join` = its connection id)."""
+    """Handshake a new VNC connection, or join an existing one (`join` = its connection id), in
+    turn with the other handshakes to this guacd."""
+    with _handshake_turn(guacd_host, guacd_port):
+        return _handshake(guacd_host, guacd_port, target, screen, read_only, join, timeout)
+
+
+def _handshake(guacd_host: str, guacd_port: int, target: VncTarget, screen: Screen, read_only: bool,
+               join: str | None, timeout: float) -> GuacdConnection:
     client = GuacamoleClient(guacd_host, guacd_port, timeout=timeout)
     try:
         try:

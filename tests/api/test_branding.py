@@ -159,6 +159,22 @@ def test_pictures_are_checked_by_their_bytes_and_served_as_uploaded(app, people,
     assert [e.details for e in audited(db, "branding_image_remove")] == [{"image": "logo"}]
 
 
+def test_favicon_ico_is_the_icon_every_page_links(app, people):
+    """Browsers ask /favicon.ico where no page names an icon (a JSON answer, a picture opened on its own)."""
+    client = app.test_client()
+    default = client.get("/favicon.ico", follow_redirects=True)
+    assert default.status_code == 200 and default.mimetype == "image/svg+xml" and b">D</text>" in default.data
+    assert default.request.path == "/branding/favicon"
+
+    assert upload(app, people, "favicon", ICO, "favicon.ico").status_code == 200
+    uploaded = client.get("/favicon.ico", follow_redirects=True)
+    assert uploaded.status_code == 200 and uploaded.mimetype == "image/x-icon" and uploaded.data == ICO
+    # Always the current icon: the redirect is not kept, the versioned picture it leads to may be.
+    answer = client.get("/favicon.ico")
+    assert answer.status_code == 302 and "Cache-Control" not in answer.headers
+    assert answer.headers["Location"] == client.get("/api/branding").get_json()["favicon_url"]
+
+
 def test_reset_brings_back_every_default(app, people, db):
     as_admin(app, people, "patch", "/api/admin/branding", json={"app_name": "Schule", "primary_colour": "#222222"})
     upload(app, people, "logo", png())

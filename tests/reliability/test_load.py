@@ -11,7 +11,7 @@ import statistics
 import threading
 import time
 import traceback
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -30,9 +30,8 @@ from broker.images.build import build_images
 from broker.models import AuthSession, Connection, Desktop, TunnelToken
 from broker.tunnels.protocol import encode
 from tests.fixtures.broker import make_settings
-from tests.fixtures.desktops import desktop_overrides
+from tests.fixtures.desktops import desktop_overrides, run_guacd
 from tests.fixtures.fake_guacd import FakeGuacd, TunnelWorld, hold_idle_tunnels, process_usage
-from tests.tier.containers import GUACD_PORT, wait_for_port
 from tests.fixtures.tunnel_viewer import Viewer
 
 PEOPLE = 100
@@ -113,7 +112,7 @@ class School:
     def __init__(self, docker, database_url: str, instance: str, broker_factory):
         self.docker, self.database_url, self.instance = docker, database_url, instance
         self.network = f"{instance}-desktops"
-        build_images(docker, ["base", "guacd"], progress=lambda _line: None)
+        build_images(docker, ["base"], progress=lambda _line: None)
         engine = make_engine(database_url)
         upgrade(engine)
         overrides = desktop_overrides(instance, desktop_start_timeout="60s", workers=WORKERS)
@@ -124,19 +123,22 @@ class School:
             self.subjects = [create_local_user(db, f"pupil{n:03}", PASSWORD)[0].subject for n in range(PEOPLE)]
             db.commit()
         engine.dispose()
-        # Not labelled as the broker's, so its leftovers are told apart from the broker's own.
-        self.guacd = docker.containers.run("deskbroker/guacd:latest", detach=True, network=self.network,
-                                           name=f"{instance}-guacd")
-        self.guacd.reload()
-        guacd_ip = self.guacd.attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"]
-        wait_for_port(guacd_ip, GUACD_PORT)
+        self.guacd_running = contextlib.ExitStack()
+        self.guacd, guacd_ip = self.guacd_running.enter_context(run_guacd(docker, instance, self.network))
         self.broker = broker_factory(database_url, **overrides, guacd_host=guacd_ip)
 
     def close(self) -> None:
         self.broker.stop()
         with contextlib.suppress(Exception):
             (self.broker.log.parent / "guacd.log").write_bytes(self.guacd.logs())  # next to the broker's
-            self.guacd.remove(force=True)
+        self.guacd_running.close()
+
+    def guacd_report(self) -> tuple[str, str]:
+        """guacd's container state and its last log lines, for a failure's message."""
+        self.guacd.reload()
+        state = self.guacd.attrs["State"]
+        lines = self.guacd.logs(tail=40).decode(errors="replace")
+        return f"{state['Status']} (exit code {state['ExitCode']}, OOM killed {state['OOMKilled']})", lines
 
     def of_instance(self, kind: str) -> list:
         return getattr(self.docker, kind).list(filters={"label": f"{BROKER_LABEL}={self.instance}"},
@@ -185,6 +187,7 @@ class Class:
     calls: Calls = field(default_factory=Calls)
     opened: int = 0
     tunnel_retries: int = 0
+    dropped: list[tuple[str, list[str]]] = field(default_factory=list)  # open tunnels that ended: how
     failures: list[str] = field(default_factory=list)
     all_open: threading.Event = field(default_factory=threading.Event)
     go_on: threading.Event = field(default_factory=threading.Event)  # once the server's use is measured
@@ -214,7 +217,7 @@ class Class:
                 dashboard.close()
             viewer = self.open_desktop(http, desktop["id"])
             try:
-                self.use(viewer)
+                viewer = self.use(http, desktop["id"], viewer)
             finally:
                 viewer.close()
             calls.http("POST /api/container/stop", http, "post", url + "/api/container/stop?desktop_type=base",
@@ -256,23 +259,41 @@ class Class:
                 raise AssertionError(f"no drawing in {attempt} tries, the last ended with {seen[-1:]}")
             time.sleep(1)
 
-    def use(self, viewer: Viewer) -> None:
+    def use(self, http: requests.Session, desktop_id: str, viewer: Viewer) -> Viewer:
         """Hold the tunnel until everyone's is open (and measured) as guacamole-common-js holds it: every
         sync answered (guacd drops a viewer that stops answering), a ping twice a second (the broker
-        drops a silent one); then move the mouse and type."""
+        drops a silent one); then move the mouse and type and see the desktop draw. A tunnel that ends
+        on the way is opened again, as the viewer does by itself; the last one is returned."""
         with self.lock:
             self.opened += 1
             if self.opened == PEOPLE:
                 self.all_open.set()
-        pinged = time.monotonic()
-        for _instruction in viewer.instructions(timeout=RUN_SECONDS):
-            if self.go_on.is_set():
-                break
-            if time.monotonic() - pinged >= 0.5:
-                viewer.ws.send(encode("", "ping", int(time.time() * 1000)))
-                pinged = time.monotonic()
-        viewer.ws.send(self.INPUT)
-        assert viewer.until("sync")[-1][0] == "sync", "the desktop did not draw after the input"
+        for attempt in range(1, TUNNEL_ATTEMPTS + 1):
+            pinged, ended = time.monotonic(), None
+            try:
+                for opcode, args in viewer.instructions(timeout=RUN_SECONDS):
+                    if opcode == "error":
+                        ended = (opcode, args)
+                    if self.go_on.is_set():
+                        break
+                    if time.monotonic() - pinged >= 0.5:
+                        viewer.ws.send(encode("", "ping", int(time.time() * 1000)))
+                        pinged = time.monotonic()
+                if self.go_on.is_set() and ended is None:
+                    viewer.ws.send(self.INPUT)
+                    seen = viewer.until("sync")
+                    if seen[-1:] and seen[-1][0] == "sync":
+                        return viewer
+                    ended = seen[-1] if seen else None
+            except (websocket.WebSocketException, OSError) as error:
+                ended = ("closed", [str(error)])
+            ended = ended or ("closed", [])
+            with self.lock:
+                self.dropped.append(ended)
+            viewer.close()
+            if attempt == TUNNEL_ATTEMPTS:
+                raise AssertionError(f"the tunnel ended {attempt} times, at last with {ended}")
+            viewer = self.open_desktop(http, desktop_id)
 
     def run(self) -> float:
         started = time.monotonic()
@@ -306,6 +327,7 @@ def test_a_class_of_100_at_the_same_minute(database_url, instance, docker_engine
         tunnels_ended = wait_until(lambda: live_connections(school.broker.session) == 0, 15)
         leftovers = leftovers_of(school)
         log = school.broker.output()
+        guacd_state, guacd_log = school.guacd_report()
     finally:
         school.close()
 
@@ -329,6 +351,8 @@ def test_a_class_of_100_at_the_same_minute(database_url, instance, docker_engine
                        f"p99 < {limit} s", ok and p99 < limit)
     figures.record("tunnels tried again (the viewer does so by itself)", str(run.tunnel_retries),
                    f"< {PEOPLE // 10}", run.tunnel_retries < PEOPLE // 10)
+    figures.record("open tunnels that ended and were opened again", describe_drops(run.dropped),
+                   f"< {PEOPLE // 10}", len(run.dropped) < PEOPLE // 10)
     figures.record("HTTP 5xx answers", str(len(server_errors)), "0", not server_errors)
     figures.record("people whose run failed", str(len(run.failures)), "0", not run.failures)
     figures.record(f"broker CPU ({WORKERS} workers) during the run",
@@ -351,16 +375,25 @@ def test_a_class_of_100_at_the_same_minute(database_url, instance, docker_engine
 
     # Timings are figures with targets in the report (`python -m tests.reliability` fails on a missed
     # one), not assertions: on a shared machine they vary. What must never happen is asserted.
-    assert not run.failures, "\n".join(run.failures[:10])
+    # How often guacd 1.3 hangs or drops a connection under this load is a figure with its target:
+    # the viewer opens the tunnel again by itself; a person left without their desktop is a failure.
+    assert not run.failures, "\n".join(run.failures[:10]) + f"\n\nguacd: {guacd_state}\n{guacd_log}"
     assert not server_errors, server_errors[:10]
-    assert run.tunnel_retries < PEOPLE // 10
     assert tunnels_ended is not None
     assert not any(leftovers.values()), leftovers
     assert not broker_failures, log[-5000:]
     with school.broker.session() as db:
-        inputs = db.scalars(select(Connection.bytes_from_client)).all()
-    assert len(inputs) == PEOPLE + run.tunnel_retries
-    assert sum(sent >= len(Class.INPUT) for sent in inputs) == PEOPLE  # everyone's typing reached guacd
+        typed = db.scalars(select(Connection.user_id).distinct()
+                           .where(Connection.bytes_from_client >= len(Class.INPUT))).all()
+    assert len(typed) == PEOPLE  # everyone's typing reached guacd
+
+
+def describe_drops(dropped: list[tuple[str, list[str]]]) -> str:
+    """'3 (2× error 514, 1× closed)': how many, and how they ended."""
+    if not dropped:
+        return "0"
+    kinds = Counter(" ".join([opcode, *args[1:2]]) for opcode, args in dropped)
+    return f"{len(dropped)} (" + ", ".join(f"{n}× {kind}" for kind, n in kinds.most_common()) + ")"
 
 
 def leftovers_of(school: School) -> dict[str, list]:

@@ -19,6 +19,7 @@ class AppPage:
     ready: str  # shown once the page's script has filled the page in
     controls: tuple[str, ...]  # the main controls: reached by Tab, usable on a tablet
     views: tuple[str, ...] = ()  # clicked one after the other to show the page's other parts (tabs)
+    failing: tuple[str, ...] = ()  # loads that fail on purpose (URL parts; see Watched.problems)
 
 
 ADMIN_TABS = tuple(f"#tab-{section}" for section in
@@ -33,7 +34,8 @@ PAGES = [
     AppPage("files", "/files", "uwe", "#listing[aria-busy=false]",
             ("#tab-home", "#new-folder", "#file-input", "#language-button", "#logout"), views=("#tab-public",)),
     AppPage("viewer", "/desktops/no-such-desktop/view", "uwe", "#viewer[data-state=error] .overlay-actions button",
-            ('.toolbar a[href="/"]', "#clipboard-button", "#fullscreen-button", "#language-button")),
+            ('.toolbar a[href="/"]', "#clipboard-button", "#fullscreen-button", "#language-button"),
+            failing=("/connect",)),
     AppPage("admin", "/admin", "ada", "[role=tab][aria-selected=true]",
             ("#tab-overview", "#branding-link", "#language-button", "#logout"), views=ADMIN_TABS[1:]),
     AppPage("branding", "/admin/branding", "ada", "#preview-name:not(:empty)",
@@ -41,6 +43,8 @@ PAGES = [
              "#language-button")),
     AppPage("classroom", "/classroom", "tess", "#screens[aria-busy=false]",
             ("#group-select", "#assign-type", "#assign-target", "#assign-button", "#language-button")),
+    AppPage("error", "/no-such-page", None, "#language-button:not(:empty)", ('main a[href="/"]', "#language-button"),
+            failing=("/no-such-page",)),
 ]
 
 

@@ -18,13 +18,11 @@ from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
 from broker.desktops import make_provider
-from broker.images.build import build_images
 from broker.models import Group, User
 from tests.api.test_admin_catalog import png
 from tests.fixtures.broker import make_settings, start_live_broker
 from tests.fixtures.browser import ARTIFACTS, VIEWPORT
-from tests.fixtures.desktops import desktop_overrides, remove_everything_of
-from tests.tier.containers import GUACD_PORT, wait_for_port
+from tests.fixtures.desktops import desktop_overrides, remove_everything_of, run_guacd
 from tests.web.conftest import create_local_account, sign_in_page
 from tests.web.test_dashboard import api_client
 
@@ -38,39 +36,30 @@ ADMIN_CHANGES = [("POST", "/api/admin/containers/stop-all"), ("PATCH", "/api/adm
 def admin_stack(tmp_path_factory, postgres, docker_engine, desktop_images):
     """`broker serve` with guacd on the desktop network; root (admin), tess (teacher), pia (in Klasse 5a)
     and max; the catalog synced from the images."""
-    build_images(docker_engine, ["guacd"], progress=lambda _line: None)
     instance = "t" + secrets.token_hex(4)
     overrides = desktop_overrides(instance)
     make_provider(make_settings(**overrides)).ensure_network()
-    guacd = None
     try:
-        # Not labelled as the broker's: its housekeeping would remove it as an orphan.
-        guacd = docker_engine.containers.run("deskbroker/guacd:latest", detach=True, name=f"{instance}-guacd",
-                                             network=overrides["desktop_network"])
-        guacd.reload()
-        address = guacd.attrs["NetworkSettings"]["Networks"][overrides["desktop_network"]]["IPAddress"]
-        wait_for_port(address, GUACD_PORT)
-        broker = start_live_broker(tmp_path_factory.mktemp("admin-e2e"), postgres.new_database(), **overrides,
-                                   guacd_host=address)
-        try:
-            for name, roles in (("root", ("admin",)), ("tess", ("teacher",)), ("pia", ()), ("max", ())):
-                create_local_account(broker, name, *roles)
-            with broker.session() as db:
-                pia = db.scalar(select(User).where(User.username == "pia"))
-                pia.groups.append(Group(key="5a", name="Klasse 5a"))
-                db.commit()
-            root = api_client(broker, "root")
-            deadline = time.monotonic() + 30
-            while not any(kind["id"] == "base" for kind in root.get(broker.url + "/api/admin/desktop-types",
-                                                                     timeout=10).json()["desktop_types"]):
-                assert time.monotonic() < deadline, "the catalog was not synced from the images"
-                time.sleep(0.3)
-            yield broker
-        finally:
-            broker.stop()
+        with run_guacd(docker_engine, instance, overrides["desktop_network"]) as (_guacd, address):
+            broker = start_live_broker(tmp_path_factory.mktemp("admin-e2e"), postgres.new_database(), **overrides,
+                                       guacd_host=address)
+            try:
+                for name, roles in (("root", ("admin",)), ("tess", ("teacher",)), ("pia", ()), ("max", ())):
+                    create_local_account(broker, name, *roles)
+                with broker.session() as db:
+                    pia = db.scalar(select(User).where(User.username == "pia"))
+                    pia.groups.append(Group(key="5a", name="Klasse 5a"))
+                    db.commit()
+                root = api_client(broker, "root")
+                deadline = time.monotonic() + 30
+                while not any(kind["id"] == "base" for kind in root.get(broker.url + "/api/admin/desktop-types",
+                                                                         timeout=10).json()["desktop_types"]):
+                    assert time.monotonic() < deadline, "the catalog was not synced from the images"
+                    time.sleep(0.3)
+                yield broker
+            finally:
+                broker.stop()
     finally:
-        if guacd is not None:
-            guacd.remove(force=True)
         remove_everything_of(docker_engine, instance)
 
 

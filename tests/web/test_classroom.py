@@ -13,13 +13,11 @@ import requests
 from playwright.sync_api import Page, expect
 
 from broker.desktops import make_provider
-from broker.images.build import build_images
 from broker.models import Group, User
 from broker.tunnels.service import WATCHED_SECONDS
 from tests.fixtures.broker import make_settings, start_live_broker
 from tests.fixtures.browser import ARTIFACTS, VIEWPORT
-from tests.fixtures.desktops import desktop_overrides, remove_everything_of
-from tests.tier.containers import GUACD_PORT, wait_for_port
+from tests.fixtures.desktops import desktop_overrides, remove_everything_of, run_guacd
 from tests.web.conftest import PASSWORD, create_local_account, sign_in_page
 from tests.web.test_viewer_end_to_end import DRAWN_COLOURS
 
@@ -42,33 +40,25 @@ PICTURE_COLOURS = """([id, minimum]) => {
 @pytest.fixture(scope="module")
 def classroom_broker(tmp_path_factory, docker_engine, desktop_images):
     """`broker serve` (SQLite) with guacd on the desktop network; tess teaches 5a, where sam is a student."""
-    build_images(docker_engine, ["guacd"], progress=lambda _line: None)
     instance = "t" + secrets.token_hex(4)
     overrides = desktop_overrides(instance)
     make_provider(make_settings(**overrides)).ensure_network()
-    guacd = None
-    broker = None
     try:
-        # Not labelled as the broker's: its housekeeping would remove it as an orphan.
-        guacd = docker_engine.containers.run("deskbroker/guacd:latest", detach=True, name=f"{instance}-guacd",
-                                             network=overrides["desktop_network"])
-        guacd.reload()
-        guacd_ip = guacd.attrs["NetworkSettings"]["Networks"][overrides["desktop_network"]]["IPAddress"]
-        wait_for_port(guacd_ip, GUACD_PORT)
-        folder = tmp_path_factory.mktemp("classroom")
-        broker = start_live_broker(folder, f"sqlite:///{folder / 'broker.db'}", guacd_host=guacd_ip, **overrides)
-        create_local_account(broker, "tess", "teacher")
-        create_local_account(broker, "sam")
-        with broker.session() as db:
-            db.add(Group(key="5a", name="Klasse 5a",
-                         members=db.query(User).filter(User.username.in_(["tess", "sam"])).all()))
-            db.commit()
-        yield broker
+        with run_guacd(docker_engine, instance, overrides["desktop_network"]) as (_guacd, guacd_ip):
+            folder = tmp_path_factory.mktemp("classroom")
+            broker = start_live_broker(folder, f"sqlite:///{folder / 'broker.db'}", guacd_host=guacd_ip,
+                                       **overrides)
+            try:
+                create_local_account(broker, "tess", "teacher")
+                create_local_account(broker, "sam")
+                with broker.session() as db:
+                    db.add(Group(key="5a", name="Klasse 5a",
+                                 members=db.query(User).filter(User.username.in_(["tess", "sam"])).all()))
+                    db.commit()
+                yield broker
+            finally:
+                broker.stop()
     finally:
-        if broker is not None:
-            broker.stop()
-        if guacd is not None:
-            guacd.remove(force=True)  # before the desktop network goes
         remove_everything_of(docker_engine, instance)
 
 

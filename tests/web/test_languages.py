@@ -2,17 +2,20 @@
 every visible text, label and the tab title is in the chosen language — each one is a string of
 that language's table (web/src/strings.js), data (names, titles; marked translate="no" or code), or figures
 — and no string of the other language is left; switching back works too. A German browser gets
-German first, and a person's own choice wins over the browser's."""
+German first, and a person's own choice wins over the browser's. The error page after a failed
+single sign-on (a real OpenID provider) explains it in both languages, keeping the provider's words."""
 
 from __future__ import annotations
 
 import re
 import time
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from broker.models import DesktopType, Group, User
+from tests.fixtures.broker import free_port
 from tests.web.app_pages import PAGES, AppPage, open_page
 
 OTHER = {"en": "de", "de": "en"}
@@ -114,7 +117,7 @@ def test_the_toggle_switches_every_visible_string(app_broker, watched, strings, 
 
     page.locator("#language-button").click()
     assert in_language(page, strings, "en", english) == []
-    assert watched.problems(expected_failures=("/connect",)) == []
+    assert watched.problems(expected_failures=app_page.failing) == []
 
 
 @pytest.mark.locale("de-DE")
@@ -139,3 +142,49 @@ def test_a_german_browser_gets_german_until_the_person_chooses_english(app_broke
     page.goto(app_broker.url + "/")
     expect(page.locator("h1")).to_have_text(strings["en"]["login.heading"])
     assert watched.problems() == []
+
+
+@pytest.fixture
+def sso_broker(tmp_path, oidc_provider_factory, live_broker_factory):
+    """A broker whose sign-in goes through a real OpenID provider (tests/oidc) as `.provider`."""
+    port = free_port()
+    provider = oidc_provider_factory(redirect_uris=[f"http://127.0.0.1:{port}/api/auth/authorize"])
+    broker = live_broker_factory(f"sqlite:///{tmp_path / 'sso.db'}", port=port, oidc_client_id=provider.client_id,
+                                 oidc_client_secret=provider.client_secret, oidc_discovery_url=provider.discovery_url)
+    broker.provider = provider
+    return broker
+
+
+@pytest.mark.locale("de-DE")
+def test_a_failed_single_sign_on_is_explained_in_both_languages(sso_broker, watched, strings):
+    page, de, en = watched.page, strings["de"], strings["en"]
+    message = page.locator("#error-message")
+    sso_broker.provider.stop()  # the provider is down: its name (settings) is in the sentence
+    page.goto(sso_broker.url + "/")
+    page.locator("#sso").click()
+    expect(page.locator("h1")).to_have_text(de["errorPage.heading"])
+    expect(page).to_have_title(f"{de['errorPage.title']} · deskbroker")
+    expect(message).to_have_text(de["errorPage.provider_unreachable"].format(provider="IServ"))
+    assert in_language(page, strings, "de", set()) == []
+
+    sso_broker.provider.start()
+    page.goto(sso_broker.url + "/")
+    page.locator("#sso").click()
+    page.locator("#abort").click()  # on the provider's sign-in page: the person cancels
+    reason = "End-User aborted interaction"  # the provider's error_description, in its own words
+    expect(message).to_have_text(de["errorPage.provider_refused"].format(detail=reason))
+    assert in_language(page, strings, "de", set()) == []
+    page.locator("#language-button").click()
+    expect(page.locator("h1")).to_have_text(en["errorPage.heading"])
+    expect(message).to_have_text(en["errorPage.provider_refused"].format(detail=reason))
+    assert in_language(page, strings, "en", set()) == []
+
+    # The provider's words are text, never markup (the callback's query is anyone's to write).
+    words = '<img id="injected" src="/x"> & "more"'
+    page.goto(sso_broker.url + "/api/auth/authorize?" + urlencode({"error": "access_denied",
+                                                                   "error_description": words}))
+    expect(message).to_have_text(en["errorPage.provider_refused"].format(detail=words))
+    expect(page.locator("#injected")).to_have_count(0)
+    page.get_by_role("link", name=en["action.home"]).click()  # the choice holds on the next page
+    expect(page.locator("h1")).to_have_text(en["login.heading"])
+    assert watched.problems(expected_failures=("/api/auth/login", "/api/auth/authorize")) == []
