@@ -118,4 +118,5 @@ def favicon():
 
 @bp.get("/admin/branding")
 def page():
-    return app_page("branding.html", "branding", "branding", FOR_ADMINS, max_name=service.MAX_NAME, max_image_kib=service.MAX_IMAGE_BYTES // 1024)
+    return app_page("branding.html", "branding", "branding", FOR_ADMINS,
+                    max_name=service.MAX_NAME, max_image_kib=service.MAX_IMAGE_BYTES // 1024)

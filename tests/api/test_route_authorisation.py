@@ -13,8 +13,9 @@ from tests.api.test_admin import PASSWORD, bearer
 # Reachable signed out, on purpose: signing in, the OpenAPI document, what the sign-in page shows.
 PUBLIC_API = {"/api/auth/login", "/api/auth/authorize", "/api/auth/local/login", "/api/openapi.json",
               "/api/branding"}
-PUBLIC_PAGES = {"/", "/healthz", "/readyz", "/branding.css", "/branding/<kind>", "/favicon.ico", "/static/<path:filename>",
-                "/tunnel"}  # /tunnel: a WebSocket, authorised by its single-use token (tests/tunnels/)
+# /tunnel: a WebSocket, authorised by its single-use token (tests/tunnels/).
+PUBLIC_PAGES = {"/", "/healthz", "/readyz", "/branding.css", "/branding/<kind>", "/favicon.ico",
+                "/static/<path:filename>", "/tunnel"}
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 

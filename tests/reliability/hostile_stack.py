@@ -36,7 +36,8 @@ from broker.images.build import build_images
 from broker.models import AuthSession, Connection, Desktop, Group, TunnelToken, User
 from broker.tunnels.protocol import encode
 from tests.fixtures.broker import LiveBroker, free_port, make_settings, start_live_broker
-from tests.fixtures.desktops import PASSWORD, desktop_overrides, engine_client, remove_everything_of
+from tests.fixtures.desktops import (PASSWORD, desktop_overrides, engine_client, remove_everything_of,
+                                     run_beside_desktops)
 from tests.fixtures.oidc import start_oidc_provider
 from tests.tier.containers import GUACD_PORT, WEBSOCKIFY_PORT, wait_for_port
 from tests.fixtures.tunnel_viewer import Viewer
@@ -321,11 +322,9 @@ def hostile_stack(postgres, tmp_path_factory) -> Iterator[Stack]:
         network = f"{instance}-desktops"
 
         def run(image: str, **options) -> str:
-            container = engine.containers.run(image, detach=True, network=network,
-                                              name=f"{instance}-{image.split('/')[-1].split(':')[0]}", **options)
+            container, address = run_beside_desktops(engine, instance, network, image, **options)
             started.append(container)
-            container.reload()
-            return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+            return address
 
         guacd = run("deskbroker/guacd:latest")
         stack.websockify_address = run("deskbroker/websockify:latest", environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY},

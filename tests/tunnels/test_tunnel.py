@@ -20,7 +20,7 @@ from broker.rfb import RFBClient
 from broker.tunnels.protocol import encode
 from broker.tunnels.service import _hash
 from tests.fixtures.broker import SECRET
-from tests.fixtures.desktops import desktop_overrides, lifecycle_of, sign_in
+from tests.fixtures.desktops import desktop_overrides, lifecycle_of, run_beside_desktops, sign_in
 from tests.fixtures.tunnel_viewer import Viewer
 from tests.tier.containers import GUACD_PORT, WEBSOCKIFY_PORT, WebSocketStream, wait_for_port
 
@@ -40,11 +40,9 @@ def stack(desktop_app, instance, docker_engine, live_broker_factory, database_ur
     started_here = []
 
     def run(image: str, **options) -> str:
-        container = docker_engine.containers.run(image, detach=True, network=network,
-                                                 name=f"{instance}-{image.split('/')[-1].split(':')[0]}", **options)
+        container, address = run_beside_desktops(docker_engine, instance, network, image, **options)
         started_here.append(container)
-        container.reload()
-        return container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+        return address
 
     try:
         guacd_ip = run("deskbroker/guacd:latest")
