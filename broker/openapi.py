@@ -459,7 +459,10 @@ SPEC: dict = {
                 "owner": {"type": "string", "nullable": True}, "container_id": {"type": "string", "nullable": True},
                 **{name: {"type": "string", "format": "date-time", "nullable": True}
                    for name in ("created_at", "started_at", "stopped_at", "last_activity_at")},
-                "watched": {"type": "boolean", "description": "a teacher or admin is watching it right now"}}},
+                "watched": {"type": "boolean", "description": "a teacher or admin is watching it right now"},
+                "folders_pending": {"type": "array", "items": {"type": "string"},
+                                    "description": "assignment folders its owner now has that this running "
+                                                   "desktop gets with its next start ([] unless running)"}}},
             "DesktopType": {"type": "object", "properties": {
                 "id": {"type": "string"}, "title": {"$ref": "#/components/schemas/Localized"},
                 "description": {"$ref": "#/components/schemas/Localized"}, "icon": {"type": "string"}}},

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from broker.config import Settings
 from broker.desktops.errors import NoDesktop, NotAllowed
 from broker.desktops.provider import FolderMount
-from broker.desktops.states import ACTIVE
+from broker.desktops.states import ACTIVE, RUNNING
 from broker.models import ROLE_ADMIN, Desktop, DesktopType, DesktopTypeAssignment, User
 
 
@@ -58,6 +58,16 @@ def folder_mounts(db: Session, user: User, type_id: str) -> tuple[FolderMount, .
             folder = f"{assignment.folder} ({n})"
         mounts.append(FolderMount(folder, assignment.volume, assignment.id))
     return tuple(mounts)
+
+
+def folders_pending(db: Session, desktop: Desktop) -> list[str]:
+    """The folders its owner is due in this running desktop that its container does not mount yet:
+    they appear with its next start. [] for a desktop that does not run (a start brings them anyway)."""
+    if desktop.state != RUNNING or desktop.user is None:
+        return []
+    mounted = {tuple(pair) for pair in desktop.folders or ()}
+    return [mount.folder for mount in folder_mounts(db, desktop.user, desktop.desktop_type_id)
+            if (mount.folder, mount.volume) not in mounted]
 
 
 def quota_problem(db: Session, settings: Settings, user_id: int, desktop_type: DesktopType) -> str | None:

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import or_, select
+from sqlalchemy.orm import object_session
 
 from broker import audit, context
 from broker.admin import service as admin_service
@@ -51,7 +52,8 @@ def desktop_json(desktop: Desktop) -> dict:
             "owner": desktop.user.username if desktop.user else None, "container_id": desktop.container_id,
             "created_at": _time(desktop.created_at), "started_at": _time(desktop.started_at),
             "stopped_at": _time(desktop.stopped_at), "last_activity_at": _time(desktop.last_activity_at),
-            "watched": desktop.watched}
+            "watched": desktop.watched,
+            "folders_pending": access.folders_pending(object_session(desktop), desktop)}
 
 
 def desktop_type_json(kind: DesktopType) -> dict:

@@ -1,13 +1,14 @@
 """The dashboard in headless Chromium against `broker serve` with real desktops on Docker:
 the desktop types as cards, a `base` desktop started from its card turning to running
-without a reload, stopped by another client and the card following by itself (server-sent
-events), and the language toggle. Screenshots: tests/artifacts/<test>.png."""
+without a reload, a folder assigned meanwhile announced on it, stopped by another client and the
+card following by itself (server-sent events), and the language toggle. Screenshots: tests/artifacts/<test>.png."""
 
 from __future__ import annotations
 
 import requests
 from playwright.sync_api import expect
 
+from broker.models import User
 from tests.web.conftest import PASSWORD, create_local_account, sign_in_page
 
 
@@ -20,7 +21,7 @@ def api_client(broker, username: str) -> requests.Session:
     return client
 
 
-def test_start_from_the_card_and_see_an_outside_stop_arrive_by_itself(desktop_broker, watched):
+def test_start_from_the_card_and_see_an_outside_stop_arrive_by_itself(desktop_broker, watched, strings):
     page, broker = watched.page, desktop_broker
     create_local_account(broker, "dora")
     sign_in_page(page, broker, "dora")
@@ -46,16 +47,34 @@ def test_start_from_the_card_and_see_an_outside_stop_arrive_by_itself(desktop_br
     expect(connect).to_have_attribute("href", f"/desktops/{desktop['id']}/view?protocol=guacamole&mode=control")
     expect(card.locator(".last-access")).not_to_have_text("never")
 
+    # An admin assigns her a folder meanwhile: the running card says how to get it, without a reload.
+    create_local_account(broker, "alma", "admin")
+    admin = api_client(broker, "alma")
+    with broker.session() as db:
+        dora_id = db.query(User.id).filter(User.username == "dora").scalar()
+    made = admin.post(broker.url + "/api/teacher/assignments", timeout=10,
+                      json={"desktop_type": "base", "user_id": dora_id, "folder": "Material"})
+    assert made.status_code == 201, made.text
+    notice = card.get_by_role("status")
+    expect(notice).to_have_text(strings["en"]["dash.newFolder"].replace("{folders}", "“Material”"))
+    page.locator("#language-button").click()
+    expect(notice).to_have_text(strings["de"]["dash.newFolder"].replace("{folders}", "„Material“"))
+    page.locator("#language-button").click()
+    expect(notice).to_have_text(strings["en"]["dash.newFolder"].replace("{folders}", "“Material”"))
+
     other = api_client(broker, "dora")  # stopped elsewhere: the card follows without a reload
     assert other.post(broker.url + "/api/container/stop?desktop_type=base", timeout=60).ok
     expect(card).to_have_attribute("data-state", "stopped", timeout=10_000)
     expect(card.locator(".status")).to_have_text("Stopped")
     expect(card.get_by_role("button", name="Start")).to_be_enabled()
+    expect(notice).to_have_count(0)  # the next start brings the folder
 
     page.on("dialog", lambda dialog: dialog.accept())
     card.get_by_role("button", name="Remove").click()
     expect(card).to_have_attribute("data-state", "none")
     assert navigations == [], navigations
+    # base is open to everyone again for the other tests of this module
+    assert admin.delete(f"{broker.url}/api/teacher/assignments/{made.json()['id']}", timeout=30).ok
     assert watched.problems() == []
 
 

@@ -63,6 +63,16 @@ function stateOf(kind) {
   return desktops.get(kind.id)?.state || "none";
 }
 
+// Folders assigned while the desktop runs: its container cannot mount them, a restart brings them.
+function foldersNotice(desktop) {
+  const folders = desktop.folders_pending || [];
+  if (!folders.length) return null;
+  const names = new Intl.ListFormat(language(), { type: "conjunction" })
+    .format(folders.map((name) => t("dash.quoted", { name })));
+  return el("p", { class: "notice folders-pending", role: "status",
+    text: t(folders.length === 1 ? "dash.newFolder" : "dash.newFolders", { folders: names }) });
+}
+
 function button(key, labelKey, title, onClick, primary = false) {
   const b = el("button", { type: "button", class: primary ? "button primary" : "button", "data-action": key });
   setText(b, `dash.${key}`);
@@ -94,6 +104,7 @@ function card(kind) {
   if (desktop && !busy) actions.append(button("remove", "dash.removeLabel", title, () => act(kind, "remove")));
   for (const b of actions.querySelectorAll("button")) if (busy) b.disabled = true;
   const reason = desktop?.reason && state !== "running" ? el("p", { class: "reason", text: desktop.reason }) : null;
+  const notice = desktop && state === "running" ? foldersNotice(desktop) : null;
   const lastAccess = desktop ? (desktop.last_activity_at || desktop.started_at) : null;
   const dl = el("dl", { class: "facts" },
     el("dt", { "data-i18n": "dash.status" }), el("dd", {}, busy ? el("span", { class: "spinner", "aria-hidden": "true" }) : null, status),
@@ -101,7 +112,7 @@ function card(kind) {
   const article = el("article", { class: "desktop-card", "data-type": kind.id, "data-state": state,
     "aria-labelledby": headingId, "aria-busy": busy ? "true" : "false" },
     el("div", { class: "card-head" }, icon(kind), el("h2", { id: headingId, text: title })),
-    el("p", { class: "description", text: localized(kind.description) }), dl, reason, actions);
+    el("p", { class: "description", text: localized(kind.description) }), dl, reason, notice, actions);
   return article;
 }
 
