@@ -15,13 +15,14 @@ from broker.config import Settings
 from broker.desktops.errors import NoDesktop, NotAllowed
 from broker.desktops.provider import FolderMount
 from broker.desktops.states import ACTIVE, RUNNING
-from broker.models import ROLE_ADMIN, Desktop, DesktopType, DesktopTypeAssignment, User
+from broker.models import ROLE_ADMIN, Desktop, DesktopType, DesktopTypeAssignment, User, user_groups
 
 
 def _given_to(user: User):
     """The assignments that give `user` their type: theirs, or their groups'."""
-    return or_(DesktopTypeAssignment.user_id == user.id,
-               DesktopTypeAssignment.group_id.in_([group.id for group in user.groups]))
+    # Membership as a subquery: one statement, without loading the person's groups first.
+    their_groups = select(user_groups.c.group_id).where(user_groups.c.user_id == user.id)
+    return or_(DesktopTypeAssignment.user_id == user.id, DesktopTypeAssignment.group_id.in_(their_groups))
 
 
 def allowed_types(db: Session, user: User) -> list[DesktopType]:
