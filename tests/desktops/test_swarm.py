@@ -57,7 +57,8 @@ def call(broker, person, method, path):
 def task_container(swarm, service_id):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        running = swarm.containers.list(filters={"label": f"com.docker.swarm.service.id={service_id}"})
+        running = swarm.containers.list(filters={"label": f"com.docker.swarm.service.id={service_id}"},
+                                        ignore_removed=True)
         if running:
             return running[0]
         time.sleep(0.1)

@@ -57,7 +57,8 @@ def network(engine: docker.DockerClient, run_id: str) -> Iterator[Network]:
         f"deskbroker-tier-{run_id}", driver="bridge", labels={RUN_LABEL: run_id}
     )
     yield network
-    for container in engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}):
+    for container in engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"},
+                                            ignore_removed=True):
         with contextlib.suppress(NotFound):
             container.remove(force=True)
     network.remove()
