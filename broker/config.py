@@ -118,6 +118,22 @@ def _listen(raw: str) -> str:
     return raw.strip()
 
 
+def _proxy_url(raw: str) -> str:
+    from broker.desktops.isolation import proxy_endpoint
+
+    proxy_endpoint(raw)
+    return raw.strip().rstrip("/")
+
+
+def _cidr_list(raw: str) -> tuple[str, ...]:
+    import ipaddress
+
+    try:
+        return tuple(str(ipaddress.IPv4Network(item, strict=False)) for item in _comma_list(raw))
+    except ValueError:
+        raise ValueError("IPv4 networks such as 203.0.113.7/32, comma separated") from None
+
+
 def _word_list(raw: str) -> tuple[str, ...]:
     return tuple(item for item in re.split(r"[\s,]+", raw.strip()) if item)
 
@@ -217,6 +233,18 @@ class Settings:
         _text, "deskbroker-desktops")
     desktop_network_internal: bool = setting(
         "Make that network internal: desktops reach neither the internet nor the LAN.", _bool, "true")
+    desktop_egress_network: str = setting(
+        "Network that takes desktops whose type has egress `internet` or `proxy` out (made if missing, not "
+        "internal; desktops only). Empty = DESKTOP_NETWORK-egress.", _text, "")
+    egress_proxy: str = setting(
+        "The HTTP proxy (http://HOST:PORT) that desktops of `proxy` types go through, e.g. the school's web "
+        "filter; they reach nothing else. Empty = no proxy types.", _optional(_proxy_url), "")
+    egress_deny: tuple[str, ...] = setting(
+        "More networks (CIDR, comma separated) that `internet` desktops may not reach, e.g. the public "
+        "addresses of other own hosts; private ranges and the engine host's own addresses are always refused.",
+        _cidr_list, "")
+    netguard_image: str = setting("The helper image that loads each desktop's network rules (guacd/netguard).",
+                                  _text, "deskbroker/netguard:latest")
     desktop_start_timeout: int = setting(
         "How long a desktop may take until its VNC server answers before the start counts as failed.",
         parse_duration, "60s")
@@ -263,6 +291,10 @@ class Settings:
         if self.cookie_secure is not None:
             return self.cookie_secure
         return self.public_url.startswith("https://")
+
+    @property
+    def egress_network(self) -> str:
+        return self.desktop_egress_network or f"{self.desktop_network}-egress"
 
     @property
     def sqlalchemy_url(self) -> str:

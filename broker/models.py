@@ -117,6 +117,9 @@ class DesktopType(Base):
     shm_size_mb: Mapped[int | None] = mapped_column(Integer)
     max_running: Mapped[int | None] = mapped_column(Integer)  # None: no limit for this type
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # What its desktops reach beyond their own screen: none, internet or proxy (set by admins only;
+    # an image cannot ask for it). broker/desktops/isolation.py
+    egress: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
     source: Mapped[str] = mapped_column(String(16), default="admin")  # "image" | "admin"
     # Fields of an image's type an admin changed: the image's labels no longer overwrite them.
     admin_fields: Mapped[list] = mapped_column(JSON, default=list)
@@ -172,6 +175,8 @@ class Desktop(Base):
     # The assignment folders its container mounts, [[folder, volume], ...]: a start with other
     # folders due makes a new container (mounts are fixed when a container is made).
     folders: Mapped[list] = mapped_column(JSON, default=list)
+    # The egress its container was made with: a start under another makes a new container.
+    egress: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
     # Until when a teacher or admin counts as watching it (view-only tunnel, classroom thumbnails).
     watched_until: Mapped[datetime | None] = mapped_column(DateTime)
 

@@ -20,7 +20,7 @@ if ! .venv/bin/broker users list | awk '{print $1}' | grep -qx admin; then
   echo "==> sign in as 'admin' with the password above (change it: broker users reset-password admin)"
 fi
 echo "==> desktop images and guacd (the first build takes a few minutes; later ones seconds)"
-.venv/bin/broker images build base xfce guacd
+.venv/bin/broker images build base xfce guacd netguard
 DESKBROKER_GUACD_HOST=$(.venv/bin/broker tier start)
 export DESKBROKER_GUACD_HOST
 exec .venv/bin/broker serve

@@ -77,7 +77,7 @@ def desktop_type_json(kind: DesktopType, desktops: int) -> dict:
             "title": {"de": kind.title_de, "en": kind.title_en},
             "description": {"de": kind.description_de, "en": kind.description_en}, "icon": kind.icon,
             "vnc_port": kind.vnc_port, "memory_mb": kind.memory_mb, "cpus": kind.cpus, "pids_limit": kind.pids_limit,
-            "shm_size_mb": kind.shm_size_mb, "max_running": kind.max_running,
+            "shm_size_mb": kind.shm_size_mb, "max_running": kind.max_running, "egress": kind.egress,
             "admin_fields": list(kind.admin_fields or []), "desktops": desktops}
 
 

@@ -9,6 +9,7 @@ import os
 import re
 import stat
 import tarfile
+import time
 from collections.abc import Iterator
 
 import docker
@@ -17,11 +18,12 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 
 from broker.config import Settings
+from broker.desktops import isolation
 from broker.desktops.naming import public_volume_name
-from broker.desktops.provider import (ASSIGNMENT_LABEL, BROKER_LABEL, DESKTOP_LABEL, DESKTOP_USER, HOME_DIR,
-                                      OWNER_ID_LABEL, PASSWORD_FILE, PUBLIC_DIR, STOP_TIMEOUT, ContainerState,
-                                      DesktopSpec, EngineUnavailable, ImageMissing, NameTaken, Provider, ProviderError,
-                                      Vanished, folder_labels, public_labels)
+from broker.desktops.provider import (ASSIGNMENT_LABEL, BROKER_LABEL, DESKTOP_LABEL, DESKTOP_USER, EGRESS_LABEL,
+                                      HOME_DIR, OWNER_ID_LABEL, PASSWORD_FILE, PORTS_LABEL, PUBLIC_DIR, STOP_TIMEOUT,
+                                      ContainerState, DesktopSpec, EngineUnavailable, ImageMissing, IsolationFailed,
+                                      NameTaken, Provider, ProviderError, Vanished, folder_labels, public_labels)
 from broker.images import engine
 from broker.images.catalog import CatalogImage, catalog_images
 
@@ -29,9 +31,11 @@ log = logging.getLogger(__name__)
 
 # desktop-init starts as root to seed the home and write Xvnc's password file (CHOWN,
 # DAC_OVERRIDE, FOWNER), then runs everything as the user (SETUID, SETGID) and ends it on
-# `docker stop` (KILL). The other default capabilities (NET_RAW, MKNOD, ...) are dropped.
+# `docker stop` (KILL). The other default capabilities (NET_RAW, MKNOD, ...) are dropped, and
+# NET_ADMIN is never given: the desktop's network rules (isolation.py) stay as the broker set them.
 CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID"]
 API_TIMEOUT = 30
+SUBNET_WAIT = 5  # seconds
 UNREACHABLE = ("The container engine is not reachable, so desktops cannot be started or stopped "
                "right now. Please try again later.")
 
@@ -70,7 +74,13 @@ class DockerProvider(Provider):
         self.instance = settings.instance
         self.network = settings.desktop_network
         self.network_internal = settings.desktop_network_internal
+        self.egress_network = settings.egress_network
+        self.egress_proxy = settings.egress_proxy
+        self.egress_deny = settings.egress_deny
+        self.netguard_image = settings.netguard_image
         self._client: docker.DockerClient | None = None
+        self._subnets: dict[str, tuple[str, ...]] = {}
+        self._host_addresses = isolation.HostAddresses(self._list_host_addresses)
 
     @property
     def client(self) -> docker.DockerClient:
@@ -83,20 +93,114 @@ class DockerProvider(Provider):
                 raise EngineUnavailable(UNREACHABLE) from error
         return self._client
 
-    def network_options(self) -> dict:
-        return {"driver": "bridge", "internal": self.network_internal}
+    def network_options(self, internal: bool) -> dict:
+        return {"driver": "bridge", "internal": internal}
 
-    def ensure_network(self) -> None:
-        """Make the desktop network unless it exists (an admin may have made it, as they like)."""
+    def ensure_network(self, name: str | None = None, internal: bool | None = None) -> tuple[str, ...]:
+        """Make the network (default: the desktop network) unless it exists (an admin may have made it,
+        as they like); return its subnets."""
+        name = name or self.network
+        if name in self._subnets:
+            return self._subnets[name]
         try:
-            self.client.api.inspect_network(self.network)
+            attrs = self.client.api.inspect_network(name)
         except NotFound:
+            options = self.network_options(self.network_internal if internal is None else internal)
             try:
-                self.client.api.create_network(self.network, check_duplicate=True,
-                                               labels={BROKER_LABEL: self.instance}, **self.network_options())
+                self.client.api.create_network(name, check_duplicate=True, labels={BROKER_LABEL: self.instance},
+                                               **options)
             except APIError as error:
                 if error.status_code != 409:  # 409: another broker process made it just now
                     raise
+            attrs = self.client.api.inspect_network(name)
+        deadline = time.monotonic() + SUBNET_WAIT
+        while not (subnets := _ipv4_subnets(attrs)) and time.monotonic() < deadline:
+            time.sleep(0.1)  # a new overlay gets its subnet from the manager a moment later
+            attrs = self.client.api.inspect_network(name)
+        if subnets:
+            self._subnets[name] = subnets
+        return subnets
+
+    # --- isolation: the network rules are loaded before a desktop is on any network
+
+    def networks_for(self, egress: str) -> list[str]:
+        """The networks a desktop joins once its rules are in place."""
+        if egress == "none":
+            return [self.network]
+        self.ensure_network(self.egress_network, internal=False)
+        return [self.network, self.egress_network]
+
+    def policy(self, labels: dict[str, str]) -> isolation.Policy:
+        """The rules for a desktop, from the labels it was made with and today's settings."""
+        egress = labels.get(EGRESS_LABEL) or "none"
+        ports = tuple(int(port) for port in (labels.get(PORTS_LABEL) or "5901").split(","))
+        sources = self.ensure_network()
+        if not sources:
+            raise IsolationFailed(f"The desktop network {self.network} has no IPv4 subnet the rules could name.")
+        if egress == "internet":
+            deny = (*self._host_addresses.get(), *self.egress_deny, *sources,
+                    *self.ensure_network(self.egress_network, internal=False))
+            return isolation.Policy(ports, sources, egress, deny=deny)
+        if egress == "proxy":
+            if not self.egress_proxy:
+                raise IsolationFailed("This desktop type sends its web traffic through a proxy, and no proxy is "
+                                      "configured (DESKBROKER_EGRESS_PROXY); an administrator has to set one.")
+            try:
+                proxy = isolation.resolve(*isolation.proxy_endpoint(self.egress_proxy))
+            except LookupError as error:
+                raise IsolationFailed(f"The desktop cannot be started: {error}.") from error
+            return isolation.Policy(ports, sources, egress, proxy=proxy)
+        return isolation.Policy(ports, sources)
+
+    def isolate(self, ref: str, policy: isolation.Policy, flush: bool = False) -> None:
+        """Load the rules into the running container's network namespace; `flush`: and cut every
+        connection it has (connection tracking emptied), for a container that was on a network before."""
+        try:
+            self.client.containers.run(
+                self.netguard_image, network_mode=f"container:{ref}", remove=True, read_only=True,
+                environment={"RULES_V4": isolation.rules_v4(policy), "RULES_V6": isolation.rules_v6(),
+                             "FLUSH": "1" if flush else ""},
+                cap_drop=["ALL"], cap_add=["NET_ADMIN"], security_opt=["no-new-privileges"],
+                mem_limit="64m", pids_limit=32, labels={BROKER_LABEL: self.instance})
+        except ImageNotFound as error:
+            raise IsolationFailed(f"The network guard image {self.netguard_image} is not on the container engine; "
+                                  "an administrator has to build it (`broker images build netguard`).") from error
+        except docker.errors.ContainerError as error:
+            detail = (error.stderr or b"").decode(errors="replace").strip()[-300:]
+            raise IsolationFailed(f"The desktop's network rules could not be loaded: {detail}") from error
+
+    def _list_host_addresses(self) -> str:
+        """`ip -o addr show` on the engine's host, from the guard image on the host's network."""
+        try:
+            return self.client.containers.run(
+                self.netguard_image, ["ip", "-o", "addr", "show"], network_mode="host", remove=True,
+                read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], mem_limit="64m",
+                labels={BROKER_LABEL: self.instance}).decode()
+        except ImageNotFound as error:
+            raise IsolationFailed(f"The network guard image {self.netguard_image} is not on the container engine; "
+                                  "an administrator has to build it (`broker images build netguard`).") from error
+
+    def _disconnect_all(self, ref: str, attrs: dict | None = None) -> None:
+        attrs = attrs or self.client.api.inspect_container(ref)
+        for name in (attrs["NetworkSettings"].get("Networks") or {}):
+            with contextlib.suppress(NotFound):
+                self.client.api.disconnect_container_from_network(ref, name, force=True)
+
+    def _launch(self, ref: str) -> None:
+        """Start the container with no network, load its rules, then connect it: never networked without them."""
+        attrs = self.client.api.inspect_container(ref)
+        labels = attrs["Config"]["Labels"] or {}
+        policy = self.policy(labels)  # before the start: a configuration problem leaves it untouched
+        self._disconnect_all(ref, attrs)
+        self.client.api.start(ref)
+        try:
+            self.isolate(ref, policy)
+            for network in self.networks_for(policy.egress):
+                self.client.api.connect_container_to_network(ref, network)
+        except BaseException:
+            with contextlib.suppress(DockerException, requests.RequestException):
+                self.client.api.kill(ref)
+            raise
 
     def volume_mounts(self, spec: DesktopSpec) -> list[Mount]:
         # The engine makes each volume with these labels the first time it is mounted.
@@ -115,7 +219,7 @@ class DockerProvider(Provider):
             try:
                 container = self.client.containers.create(
                     spec.image, name=spec.name, labels=spec.labels(self.instance), network=self.network,
-                    environment={"VNC_PASSWORD_FILE": PASSWORD_FILE}, mounts=self.volume_mounts(spec),
+                    environment=self.environment(spec), mounts=self.volume_mounts(spec),
                     mem_limit=f"{spec.memory_mb}m", memswap_limit=f"{spec.memory_mb}m",
                     nano_cpus=int(spec.cpus * 1e9), pids_limit=spec.pids_limit,
                     shm_size=f"{spec.shm_size_mb}m" if spec.shm_size_mb else None,
@@ -130,23 +234,33 @@ class DockerProvider(Provider):
             try:
                 # A file rather than an environment variable: `docker inspect` shows no secret.
                 container.put_archive("/run", secret_archive(spec.vnc_password))
-                container.start()
+                self._launch(container.id)
             except BaseException:
                 with contextlib.suppress(DockerException, requests.RequestException):
                     container.remove(force=True, v=True)
                 raise
             return container.id
 
+    def environment(self, spec: DesktopSpec) -> dict[str, str]:
+        env = {"VNC_PASSWORD_FILE": PASSWORD_FILE}
+        if spec.egress == "proxy" and self.egress_proxy:
+            for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+                env[name] = self.egress_proxy
+            env["no_proxy"] = env["NO_PROXY"] = "localhost,127.0.0.1"
+        return env
+
     def start(self, ref: str) -> None:
         with engine_errors():
             try:
-                self.client.api.start(ref)
+                self._launch(ref)
             except NotFound as error:
                 raise Vanished("Its container is gone from the engine.") from error
 
     def stop(self, ref: str) -> None:
         with engine_errors(), contextlib.suppress(NotFound):
             self.client.api.stop(ref, timeout=STOP_TIMEOUT)
+            # A stopped desktop is on no network, so a start outside the broker gives it none either.
+            self._disconnect_all(ref)
 
     def remove(self, ref: str) -> None:
         with engine_errors():
@@ -267,6 +381,11 @@ class DockerProvider(Provider):
 
     def _address(self, network_settings: dict) -> str | None:
         return ((network_settings.get("Networks") or {}).get(self.network) or {}).get("IPAddress") or None
+
+
+def _ipv4_subnets(network: dict) -> tuple[str, ...]:
+    return tuple(config["Subnet"] for config in (network.get("IPAM") or {}).get("Config") or []
+                 if "." in config.get("Subnet", ""))
 
 
 def _folder(volume: dict) -> tuple[str, int]:

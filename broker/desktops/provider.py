@@ -19,6 +19,8 @@ TYPE_LABEL = "io.deskbroker.desktop-type"
 OWNER_LABEL = "io.deskbroker.owner"  # username when made, for people; empty in the pool
 OWNER_ID_LABEL = "io.deskbroker.owner-id"  # the owner's stable subject
 ASSIGNMENT_LABEL = "io.deskbroker.assignment"  # an assignment folder's volume: the assignment's id
+EGRESS_LABEL = "io.deskbroker.egress"  # none, internet or proxy: what its network rules allow out
+PORTS_LABEL = "io.deskbroker.ports"  # the TCP ports the tier opens into it, comma separated
 
 HOME_DIR = "/home/user"
 DESKTOP_USER = (1000, 1000)  # uid and gid of the desktop user in the images (images/base/Dockerfile)
@@ -30,6 +32,10 @@ STOP_TIMEOUT = 10  # seconds; desktop-init exits within about one
 
 class ProviderError(Exception):
     """The engine could not do what was asked; the message is for people."""
+
+
+class IsolationFailed(ProviderError):
+    """A desktop's network rules could not be put in place, so it was not connected to any network."""
 
 
 class EngineUnavailable(ProviderError):
@@ -78,10 +84,13 @@ class DesktopSpec:
     shm_size_mb: int | None
     home_volume: str | None  # None: no persistent home
     folders: tuple[FolderMount, ...] = ()
+    ports: tuple[int, ...] = (5901,)  # what the tier connects to: VNC (later audio)
+    egress: str = "none"  # broker.desktops.isolation.EGRESS_MODES
 
     def labels(self, instance: str) -> dict[str, str]:
         return {BROKER_LABEL: instance, DESKTOP_LABEL: self.desktop_id, TYPE_LABEL: self.desktop_type,
-                OWNER_LABEL: self.owner, OWNER_ID_LABEL: self.owner_id}
+                OWNER_LABEL: self.owner, OWNER_ID_LABEL: self.owner_id, EGRESS_LABEL: self.egress,
+                PORTS_LABEL: ",".join(str(port) for port in self.ports)}
 
     def home_labels(self, instance: str) -> dict[str, str]:
         return home_labels(instance, self.owner, self.owner_id)
@@ -117,14 +126,15 @@ class Provider(ABC):
 
     @abstractmethod
     def create(self, spec: DesktopSpec) -> str:
-        """Create and start the desktop; return its ref.
+        """Create and start the desktop, isolated (broker.desktops.isolation); return its ref.
 
         Raises NameTaken when the name exists; on any failure nothing is left behind.
         """
 
     @abstractmethod
     def start(self, ref: str) -> None:
-        """Start a stopped desktop again (same container where the engine keeps one); Vanished if gone."""
+        """Start a stopped desktop again (same container where the engine keeps one), isolated as at
+        its creation; Vanished if gone."""
 
     @abstractmethod
     def stop(self, ref: str) -> None:

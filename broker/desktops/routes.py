@@ -52,13 +52,14 @@ def desktop_json(desktop: Desktop) -> dict:
             "owner": desktop.user.username if desktop.user else None, "container_id": desktop.container_id,
             "created_at": _time(desktop.created_at), "started_at": _time(desktop.started_at),
             "stopped_at": _time(desktop.stopped_at), "last_activity_at": _time(desktop.last_activity_at),
-            "watched": desktop.watched,
+            "watched": desktop.watched, "egress": desktop.egress if desktop.container_id else kind.egress,
             "folders_pending": access.folders_pending(object_session(desktop), desktop)}
 
 
 def desktop_type_json(kind: DesktopType) -> dict:
     return {"id": kind.id, "title": {"de": kind.title_de, "en": kind.title_en},
-            "description": {"de": kind.description_de, "en": kind.description_en}, "icon": kind.icon}
+            "description": {"de": kind.description_de, "en": kind.description_en}, "icon": kind.icon,
+            "egress": kind.egress}
 
 
 def _desktop_type() -> str | None:

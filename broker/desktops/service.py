@@ -171,8 +171,8 @@ class Lifecycle:
             spec = self.spec(desktop)
             folders = [[mount.folder, mount.volume] for mount in spec.folders]
             db.commit()  # no transaction, so no pooled connection, is held while the engine works
-            if desktop.container_id and desktop.folders != folders:
-                # Mounts are fixed when a container is made: other assignment folders need a new one.
+            if desktop.container_id and (desktop.folders != folders or desktop.egress != spec.egress):
+                # Mounts and egress are fixed when a container is made: other ones need a new container.
                 self.provider.remove(desktop.container_id)
                 desktop.container_id = None
             if desktop.container_id:
@@ -183,7 +183,8 @@ class Lifecycle:
             if not desktop.container_id:
                 ref = self._create(desktop, spec)
                 created = True
-                if not transition(db, desktop, (CREATING, STARTING), STARTING, container_id=ref, folders=folders):
+                if not transition(db, desktop, (CREATING, STARTING), STARTING, container_id=ref, folders=folders,
+                                  egress=spec.egress):
                     self.provider.remove(ref)
                     raise Busy("The desktop was stopped or removed while it was being created.")
             address = self._await_vnc(desktop.container_id, desktop.desktop_type.vnc_port)
@@ -262,7 +263,8 @@ class Lifecycle:
             vnc_password=crypto.decrypt(self.settings.secret_key, desktop.vnc_password_encrypted),
             memory_mb=desktop_type.memory_mb, cpus=desktop_type.cpus, pids_limit=desktop_type.pids_limit,
             shm_size_mb=desktop_type.shm_size_mb,
-            home_volume=naming.home_volume_name(instance, owner_id) if persistent else None, folders=folders)
+            home_volume=naming.home_volume_name(instance, owner_id) if persistent else None, folders=folders,
+            ports=(desktop_type.vnc_port,), egress=desktop_type.egress)
 
     # --- stop and remove
 

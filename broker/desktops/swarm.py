@@ -4,10 +4,18 @@ Each desktop is a one-replica service; stopped means scaled to zero. Swarm keeps
 container, so a start after a stop is a new task (container) on the same home volume. The
 password travels as a Swarm secret, the desktops share an attachable overlay network with the
 broker, guacd and websockify, and no port is published (endpoint mode dnsrr: not even a VIP).
+
+Isolation (isolation.py): Swarm starts a task on its networks at once (a task container cannot
+be connected to an overlay later without the engine handing out addresses twice), so the rules
+are loaded as soon as its container runs, a fraction of a second after the start and before it
+counts as running, and every connection it opened meanwhile is then cut (its connection tracking
+is flushed). They are loaded through the engine that runs the task, which is this broker's for
+now: a desktop placed on another node fails to start (closed, not open).
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 
@@ -18,7 +26,7 @@ from docker.types import (ContainerSpec, EndpointSpec, Mount, NetworkAttachmentC
 from broker.config import Settings
 from broker.desktops.docker import CAPABILITIES, DockerProvider, engine_errors
 from broker.desktops.provider import (BROKER_LABEL, DESKTOP_LABEL, PASSWORD_FILE, STOP_TIMEOUT, ContainerState,
-                                      DesktopSpec, NameTaken, Vanished)
+                                      DesktopSpec, IsolationFailed, NameTaken, Vanished)
 
 RUNNING_TASK = ("starting", "running")  # "starting": the container runs, its health check has not passed yet
 ENDED_TASK = ("complete", "shutdown", "failed", "rejected", "orphaned", "remove")
@@ -32,9 +40,10 @@ class SwarmProvider(DockerProvider):
     def __init__(self, settings: Settings):
         super().__init__(settings)
         self.constraints = list(settings.swarm_constraints)
+        self.placement_timeout = settings.desktop_start_timeout
 
-    def network_options(self) -> dict:
-        return {"driver": "overlay", "attachable": True, "scope": "swarm", "internal": self.network_internal}
+    def network_options(self, internal: bool) -> dict:
+        return {"driver": "overlay", "attachable": True, "scope": "swarm", "internal": internal}
 
     def create(self, spec: DesktopSpec) -> str:
         with engine_errors():
@@ -43,7 +52,7 @@ class SwarmProvider(DockerProvider):
             secret = self.client.secrets.create(name=f"{spec.name[:50]}-{secrets.token_hex(4)}",
                                                 data=spec.vnc_password, labels=labels)
             try:
-                return self.client.api.create_service(
+                ref = self.client.api.create_service(
                     self._task(spec, secret.id, secret.name), name=spec.name, labels=labels,
                     mode=ServiceMode("replicated", 1), endpoint_spec=EndpointSpec(mode="dnsrr"))["ID"]
             except BaseException as error:
@@ -51,13 +60,20 @@ class SwarmProvider(DockerProvider):
                 if isinstance(error, APIError) and error.status_code == 409:
                     raise NameTaken(self.find(spec.name)) from error
                 raise
+            try:
+                self._admit(ref)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.remove(ref)
+                raise
+            return ref
 
     def _task(self, spec: DesktopSpec, secret_id: str, secret_name: str) -> TaskTemplate:
         mounts = self.volume_mounts(spec)
         if spec.shm_size_mb:
             mounts.append(Mount("/dev/shm", None, type="tmpfs", tmpfs_size=spec.shm_size_mb * 2**20))
         container = ContainerSpec(
-            spec.image, labels=spec.labels(self.instance), env={"VNC_PASSWORD_FILE": PASSWORD_FILE},
+            spec.image, labels=spec.labels(self.instance), env=self.environment(spec),
             mounts=mounts, cap_drop=["ALL"], cap_add=CAPABILITIES, stop_grace_period=STOP_TIMEOUT * 10**9,
             secrets=[SecretReference(secret_id, secret_name, filename=PASSWORD_FILE.rsplit("/", 1)[1],
                                      uid="0", gid="0", mode=0o400)])
@@ -67,10 +83,49 @@ class SwarmProvider(DockerProvider):
         resources["Limits"]["Pids"] = spec.pids_limit  # API 1.41; the SDK has no argument for it
         return TaskTemplate(container, resources=resources, restart_policy=RestartPolicy(condition="none"),
                             placement=Placement(constraints=self.constraints) if self.constraints else None,
-                            networks=[NetworkAttachmentConfig(self.network)])
+                            networks=[NetworkAttachmentConfig(network) for network in self.networks_for(spec.egress)])
 
     def start(self, ref: str) -> None:
         self._scale(ref, 1)
+        with engine_errors():
+            try:
+                self._admit(ref)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self._scale(ref, 0)
+                raise
+
+    def _admit(self, ref: str) -> None:
+        """Wait for the new task's container, load its rules and cut what it opened before them."""
+        container = self._task_container(ref)
+        self.isolate(container, self.policy(self.client.api.inspect_service(ref)["Spec"].get("Labels") or {}),
+                     flush=True)
+
+    def _task_container(self, ref: str) -> str:
+        """The id of the running container of the service's current task, on this broker's engine."""
+        deadline = time.monotonic() + self.placement_timeout
+        while time.monotonic() < deadline:
+            service = self.client.api.inspect_service(ref)
+            generation = service["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
+            tasks = [task for task in self.client.api.tasks(filters={"service": ref})
+                     if task["Spec"].get("ForceUpdate", 0) == generation]
+            task = max(tasks, key=lambda t: t["CreatedAt"], default=None)
+            status = task["Status"] if task else {}
+            if status.get("State") in ENDED_TASK:
+                raise IsolationFailed(status.get("Err") or f"its task ended ({status['State']})")
+            container = (status.get("ContainerStatus") or {}).get("ContainerID")
+            if container and status.get("State") in RUNNING_TASK:
+                if task.get("NodeID") != self._node_id():
+                    raise IsolationFailed(
+                        "Swarm placed the desktop on another node, whose engine this broker cannot reach to load "
+                        "its network rules; keep desktops on the broker's node (DESKBROKER_SWARM_CONSTRAINTS="
+                        "node.role==manager) until every node runs the network guard.")
+                return container
+            time.sleep(0.1)
+        raise IsolationFailed("Swarm did not start the desktop's container in time.")
+
+    def _node_id(self) -> str:
+        return self.client.info()["Swarm"]["NodeID"]
 
     def stop(self, ref: str) -> None:
         """Scale to zero, then wait until the task's container has really stopped."""
@@ -118,8 +173,8 @@ class SwarmProvider(DockerProvider):
             if not services:
                 return []
             tasks = self.client.api.tasks(filters={"service": [service["ID"] for service in services]})
-        return [self._state(service, [task for task in tasks if task["ServiceID"] == service["ID"]])
-                for service in services]
+            return [self._state(service, [task for task in tasks if task["ServiceID"] == service["ID"]])
+                    for service in services]
 
     def _state(self, service: dict, tasks: list[dict]) -> ContainerState:
         spec = service["Spec"]

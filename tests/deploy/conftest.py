@@ -107,7 +107,7 @@ def wait_until(check, timeout: float, what: str, interval: float = 0.5):
 @pytest.fixture(scope="session")
 def debian_images(docker_engine) -> str:
     """The DEBIAN_REPOSITORY the stack builds from: `deskbroker/debian` offline, else `debian`."""
-    build_images(docker_engine, ["base", "guacd", "websockify"], progress=lambda _line: None)
+    build_images(docker_engine, ["base", "guacd", "websockify", "netguard"], progress=lambda _line: None)
     offline = {tag for image in docker_engine.images.list(offline_debian_image("bookworm").split(":")[0])
                for tag in image.tags}
     return "deskbroker/debian" if offline_debian_image("bookworm") in offline else "debian"

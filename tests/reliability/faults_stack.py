@@ -86,7 +86,7 @@ class FaultStack:
     # --- setting up and tearing down
 
     def start(self) -> None:
-        build_images(self.docker, ["base", "guacd", "websockify"], progress=lambda _line: None)
+        build_images(self.docker, ["base", "guacd", "websockify", "netguard"], progress=lambda _line: None)
         make_provider(make_settings(**self.overrides())).ensure_network()
         guacd_ip = self._run_tier("guacd", "deskbroker/guacd:latest")
         websockify_ip = self._run_tier("websockify", "deskbroker/websockify:latest",

@@ -298,7 +298,7 @@ def _fill_anna(stack: Stack, anna: Owner) -> None:
 @pytest.fixture(scope="session")
 def hostile_stack(postgres, tmp_path_factory) -> Iterator[Stack]:
     engine = engine_client()
-    build_images(engine, ["base", "guacd", "websockify"], progress=lambda _line: None)
+    build_images(engine, ["base", "guacd", "websockify", "netguard"], progress=lambda _line: None)
     instance = "t" + secrets.token_hex(4)
     database_url = postgres.new_database()
     migrator = make_engine(database_url)

@@ -112,7 +112,7 @@ class School:
     def __init__(self, docker, database_url: str, instance: str, broker_factory):
         self.docker, self.database_url, self.instance = docker, database_url, instance
         self.network = f"{instance}-desktops"
-        build_images(docker, ["base"], progress=lambda _line: None)
+        build_images(docker, ["base", "netguard"], progress=lambda _line: None)
         engine = make_engine(database_url)
         upgrade(engine)
         overrides = desktop_overrides(instance, desktop_start_timeout="60s", workers=WORKERS)
