@@ -460,12 +460,14 @@ SPEC: dict = {
                 **{name: {"type": "string", "format": "date-time", "nullable": True}
                    for name in ("created_at", "started_at", "stopped_at", "last_activity_at")},
                 "watched": {"type": "boolean", "description": "a teacher or admin is watching it right now"},
+                "egress": {"type": "string", "enum": ["none", "internet", "proxy"], "description": "what it reaches beyond its screen"},
                 "folders_pending": {"type": "array", "items": {"type": "string"},
                                     "description": "assignment folders its owner now has that this running "
                                                    "desktop gets with its next start ([] unless running)"}}},
             "DesktopType": {"type": "object", "properties": {
                 "id": {"type": "string"}, "title": {"$ref": "#/components/schemas/Localized"},
-                "description": {"$ref": "#/components/schemas/Localized"}, "icon": {"type": "string"}}},
+                "description": {"$ref": "#/components/schemas/Localized"}, "icon": {"type": "string"},
+                "egress": {"type": "string", "enum": ["none", "internet", "proxy"]}}},
             "DesktopList": {"type": "object", "properties": {
                 "desktops": {"type": "array", "items": {"$ref": "#/components/schemas/Desktop"}},
                 "desktop_types": {"type": "array", "items": {"$ref": "#/components/schemas/DesktopType"}}}},
@@ -494,7 +496,10 @@ SPEC: dict = {
                 "pids_limit": {"type": "integer", "minimum": 64, "maximum": 65536},
                 "shm_size_mb": {"type": "integer", "minimum": 1, "maximum": 65536, "nullable": True},
                 "max_running": {"type": "integer", "minimum": 1, "maximum": 100000, "nullable": True,
-                                "description": "null: no limit for this type"}}},
+                                "description": "null: no limit for this type"},
+                "egress": {"type": "string", "enum": ["none", "internet", "proxy"],
+                           "description": "what its desktops reach: nothing, public addresses, or only the proxy "
+                                          "(DESKBROKER_EGRESS_PROXY); applies from each desktop's next start"}}},
             "NewDesktopType": {"allOf": [{"$ref": "#/components/schemas/DesktopTypeChange"}, {
                 "type": "object", "required": ["id", "image", "title"], "properties": {
                     "id": {"type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"}}}]},
@@ -506,7 +511,7 @@ SPEC: dict = {
                 "icon": {"type": "string", "description": "a data: URL, or an icon name from the image"},
                 "vnc_port": {"type": "integer"}, "memory_mb": {"type": "integer"}, "cpus": {"type": "number"},
                 "pids_limit": {"type": "integer"}, "shm_size_mb": {"type": "integer", "nullable": True},
-                "max_running": {"type": "integer", "nullable": True},
+                "max_running": {"type": "integer", "nullable": True}, "egress": {"type": "string", "enum": ["none", "internet", "proxy"]},
                 "admin_fields": {"type": "array", "items": {"type": "string"},
                                  "description": "fields an admin changed; the image's labels no longer set them"},
                 "desktops": {"type": "integer", "description": "how many desktops of this type there are"}}},

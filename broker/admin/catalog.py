@@ -14,6 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from broker.desktops.isolation import EGRESS_MODES
 from broker.errors import ApiError
 from broker.images.catalog import ID_PATTERN
 from broker.models import Desktop, DesktopType, DesktopTypeAssignment
@@ -30,7 +31,7 @@ NUMBERS = {"memory_mb": (64, 256 * 1024, False), "pids_limit": (64, 65536, False
 CPUS = (0.1, 256.0)
 # Only a type an admin made may change its image and port; an image's type keeps the image's own.
 ADMIN_MADE_ONLY = ("image", "vnc_port")
-FIELDS = {"title", "description", "enabled", "cpus", "image", *NUMBERS}
+FIELDS = {"title", "description", "enabled", "cpus", "image", "egress", *NUMBERS}
 
 
 def _bad(message: str, code: str = "bad_request") -> ApiError:
@@ -85,6 +86,10 @@ def parse_changes(body: Any) -> dict[str, Any]:
         if not isinstance(body["image"], str) or not IMAGE_PATTERN.fullmatch(body["image"]):
             raise _bad("image is an image reference such as deskbroker/xfce:latest.")
         values["image"] = body["image"]
+    if "egress" in body:
+        if body["egress"] not in EGRESS_MODES:
+            raise _bad("egress is one of " + ", ".join(EGRESS_MODES) + ".")
+        values["egress"] = body["egress"]
     for name in NUMBERS:
         if name in body:
             values[name] = _number(name, body[name])

@@ -165,6 +165,18 @@ def open_connection(guacd_host: str, guacd_port: int, target: VncTarget, screen:
         return _handshake(guacd_host, guacd_port, target, screen, read_only, join, timeout)
 
 
+# Every parameter guacd gets comes from here; whatever else it offers (recording-path, wol-*,
+# reverse-connect, dest-host, sftp-*, ...) is sent empty, i.e. off.
+VNC_PARAMETERS = ("hostname", "port", "password", "read-only")
+
+
+def connect_values(target: VncTarget, read_only: bool) -> dict[str, str]:
+    values = {"hostname": target.host, "port": str(target.port), "password": target.password,
+              "read-only": "true" if read_only else ""}
+    assert set(values) <= set(VNC_PARAMETERS)
+    return values
+
+
 def _handshake(guacd_host: str, guacd_port: int, target: VncTarget, screen: Screen, read_only: bool,
                join: str | None, timeout: float) -> GuacdConnection:
     client = GuacamoleClient(guacd_host, guacd_port, timeout=timeout)
@@ -175,12 +187,7 @@ def _handshake(guacd_host: str, guacd_port: int, target: VncTarget, screen: Scre
             raise GuacdError(f"guacd at {guacd_host}:{guacd_port} is unreachable ({exc.strerror or exc})",
                              UPSTREAM_NOT_FOUND) from None
         args = _expect(client, "args").args
-        values = {
-            "hostname": target.host,
-            "port": str(target.port),
-            "password": target.password,
-            "read-only": "true" if read_only else "",
-        }
+        values = connect_values(target, read_only)
         version = answer_version(args[0]) if args and _version(args[0]) else ""
         client.send_instruction(Instruction("size", screen.width, screen.height, screen.dpi))
         client.send_instruction(Instruction("audio"))

@@ -106,9 +106,12 @@ function card(kind) {
   const reason = desktop?.reason && state !== "running" ? el("p", { class: "reason", text: desktop.reason }) : null;
   const notice = desktop && state === "running" ? foldersNotice(desktop) : null;
   const lastAccess = desktop ? (desktop.last_activity_at || desktop.started_at) : null;
+  const egress = (desktop && desktop.egress) || kind.egress || "none"; // what this desktop reaches beyond its screen
   const dl = el("dl", { class: "facts" },
     el("dt", { "data-i18n": "dash.status" }), el("dd", {}, busy ? el("span", { class: "spinner", "aria-hidden": "true" }) : null, status),
-    el("dt", { "data-i18n": "dash.lastAccess" }), el("dd", { class: "last-access", text: formatTime(lastAccess) }));
+    el("dt", { "data-i18n": "dash.lastAccess" }), el("dd", { class: "last-access", text: formatTime(lastAccess) }),
+    el("dt", { "data-i18n": "dash.network" }),
+    el("dd", { class: "egress", "data-egress": egress, title: t(`egress.${egress}.long`), text: t(`egress.${egress}`) }));
   const article = el("article", { class: "desktop-card", "data-type": kind.id, "data-state": state,
     "aria-labelledby": headingId, "aria-busy": busy ? "true" : "false" },
     el("div", { class: "card-head" }, icon(kind), el("h2", { id: headingId, text: title })),
