@@ -138,7 +138,7 @@ class DockerProvider(Provider):
         if not sources:
             raise IsolationFailed(f"The desktop network {self.network} has no IPv4 subnet the rules could name.")
         if egress == "internet":
-            deny = (*self._host_addresses.get(), *self.egress_deny, *sources,
+            deny = (*self._host_deny(), *self.egress_deny, *sources,
                     *self.ensure_network(self.egress_network, internal=False))
             return isolation.Policy(ports, sources, egress, deny=deny)
         if egress == "proxy":
@@ -168,6 +168,20 @@ class DockerProvider(Provider):
         except docker.errors.ContainerError as error:
             detail = (error.stderr or b"").decode(errors="replace").strip()[-300:]
             raise IsolationFailed(f"The desktop's network rules could not be loaded: {detail}") from error
+
+    def _host_deny(self) -> tuple[str, ...]:
+        """The host's own addresses; through the socket proxy (no host network) the admin lists them."""
+        try:
+            return self._host_addresses.get()
+        except APIError as error:
+            if error.status_code != 403:
+                raise
+            if not self.egress_deny:
+                raise IsolationFailed(
+                    "This desktop type reaches the internet, and the container engine refused to show this host's "
+                    "own addresses (as the socket proxy does), which such desktops must not reach; an administrator "
+                    "has to list them in DESKBROKER_EGRESS_DENY.") from error
+            return ()
 
     def _list_host_addresses(self) -> str:
         """`ip -o addr show` on the engine's host, from the guard image on the host's network."""

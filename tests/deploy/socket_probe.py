@@ -12,13 +12,14 @@ from docker.errors import APIError
 from docker.types import DriverConfig, Mount
 
 IMAGE, LABEL = sys.argv[1], sys.argv[2]
+NETGUARD = "deskbroker/netguard:latest"
 client = docker.from_env()
 api = client.api
 me = socket.gethostname()  # this container's id
 
 
-def create(**host_config):
-    return api.create_container(IMAGE, labels={"io.deskbroker.broker": LABEL},
+def create(image=IMAGE, command=None, **host_config):
+    return api.create_container(image, command, labels={"io.deskbroker.broker": LABEL},
                                 host_config=api.create_host_config(**host_config))
 
 
@@ -37,6 +38,25 @@ def padded(size: int) -> str:
 def plain_container():
     """What the proxy lets through, so the refusals below are about their one option."""
     api.remove_container(create()["Id"], force=True)
+
+
+def beside_a_plain_container(act):
+    """`act(id)` on a plain container of its own (never on this broker's), removed afterwards."""
+    plain = create()["Id"]
+    try:
+        return act(plain)
+    finally:
+        api.remove_container(plain, force=True)
+
+
+def in_namespace_of(plain, image=NETGUARD, command=None, cap_add=("NET_ADMIN",)):
+    made = create(image, command, network_mode=f"container:{plain}", cap_add=list(cap_add))
+    api.remove_container(made["Id"], force=True)
+
+
+def connect_and_disconnect(plain):
+    api.connect_container_to_network(plain, "bridge")
+    api.disconnect_container_from_network(plain, "bridge")
 
 
 PROBES = {
@@ -73,7 +93,15 @@ PROBES = {
     "volume with options": lambda: api.create_volume("probe", driver_opts={"type": "none", "o": "bind",
                                                                            "device": "/"}),
     "macvlan network": lambda: api.create_network("probe", driver="macvlan"),
-    "connect a network": lambda: api.connect_container_to_network(me, "bridge"),
+    "connect and disconnect a network": lambda: beside_a_plain_container(connect_and_disconnect),
+    "network guard in a container's network namespace": lambda: beside_a_plain_container(in_namespace_of),
+    "network guard with a command of its own": lambda: beside_a_plain_container(
+        lambda plain: in_namespace_of(plain, command=["sh", "-c", "id"])),
+    "network guard with NET_ADMIN and more": lambda: beside_a_plain_container(
+        lambda plain: in_namespace_of(plain, cap_add=("NET_ADMIN", "NET_RAW"))),
+    "another image with NET_ADMIN in a namespace": lambda: beside_a_plain_container(
+        lambda plain: in_namespace_of(plain, image=IMAGE)),
+    "NET_ADMIN on a container's own network": lambda: create(cap_add=["NET_ADMIN"]),
     "leave the swarm": lambda: api._raise_for_status(api._post(api._url("/swarm/leave"))),
     "engine events": lambda: api._raise_for_status(api._get(api._url("/events"), params={"until": 1})),
 }

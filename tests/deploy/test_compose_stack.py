@@ -382,7 +382,8 @@ def test_the_socket_proxy_refuses_what_the_broker_does_not_need(stack):
     probe = (Path(__file__).parent / "socket_probe.py").read_text()
     answers = json.loads(stack.compose("exec", "-T", "broker", "python3", "-", "deskbroker/base:latest",
                                        stack.instance, input=probe).stdout)
-    allowed = {"ping", "list containers", "inspect a container", "list images", "create and remove a plain container"}
+    allowed = {"ping", "list containers", "inspect a container", "list images", "create and remove a plain container",
+               "connect and disconnect a network", "network guard in a container's network namespace"}
     assert {name for name, status in answers.items() if status == 200} == allowed, answers
     assert {status for name, status in answers.items() if name not in allowed} == {403}, answers
 
