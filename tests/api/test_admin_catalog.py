@@ -114,6 +114,8 @@ def test_an_edit_changes_only_what_was_sent_and_is_audited(app, people, db):
     ({"id": "other"}, "id cannot change"),
     ({"image": "evil/image:latest"}, "image of a type from an image comes from the image"),
     ({"vnc_port": 5902}, "vnc_port of a type from an image"),
+    ({"egress": "everything"}, "egress is one of none, internet, proxy"),
+    ({"egress": None}, "egress is one of"),
     ([], "JSON object"),
 ])
 def test_bad_edits_are_refused_with_the_field_named(app, people, body, message):
@@ -225,3 +227,20 @@ def test_cookie_signed_in_catalog_changes_need_the_csrf_token(app, people):
     ok = client.patch("/api/admin/desktop-types/base", json={"enabled": False},
                       headers={"X-CSRF-Token": answer["csrf_token"]})
     assert ok.status_code == 200
+
+
+def test_an_admin_opens_a_type_to_the_internet_and_its_people_see_it(app, people, db):
+    """Egress is the admin's choice (an image cannot ask for it): set in the catalog, shown on the card."""
+    listing = call(app, people, "get", "/api/container/list", person="anna").get_json()
+    assert {kind["id"]: kind["egress"] for kind in listing["desktop_types"]} == {"base": "none"}
+    answer = call(app, people, "patch", "/api/admin/desktop-types/base", json={"egress": "internet"})
+    assert answer.status_code == 200 and answer.get_json()["egress"] == "internet", answer.get_json()
+    listing = call(app, people, "get", "/api/container/list", person="anna").get_json()
+    assert {kind["id"]: kind["egress"] for kind in listing["desktop_types"]} == {"base": "internet"}
+    # anna's desktop has no container yet: it will start with the type's egress
+    assert [desktop["egress"] for desktop in listing["desktops"]] == ["internet"]
+    assert audited(db, "admin_desktop_type_update")[-1].details["changed"]["egress"] == "internet"
+    # an image's labels do not take it back
+    sync_catalog(db, [image_entry()])
+    db.expire_all()
+    assert db.get(DesktopType, "base").egress == "internet"
