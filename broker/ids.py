@@ -41,12 +41,12 @@ def key(value: object) -> str | None:
     return value if isinstance(value, str) and KEY_PATTERN.fullmatch(value) else None
 
 
-def whole_number(value: object, name: str) -> int | str:
-    """A body's JSON number or a query's ASCII digits as they came (`find` judges whether it is an id);
-    ApiError 400 for anything else, which is a malformed request rather than an unknown id."""
+def whole_number(value: object, name: str, *, text: bool = False) -> int | str:
+    """A JSON number (with `text`: a query's ASCII digits) as it came, for `find` to judge whether it is an id;
+    ApiError 400 for anything else, which is a malformed field rather than an unknown id."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
-    if isinstance(value, str) and value.isascii() and value.isdigit():
+    if text and isinstance(value, str) and value.isascii() and value.isdigit():
         return value
     raise ApiError(400, "bad_request", f"{name} is the id of one (a positive whole number).")
 

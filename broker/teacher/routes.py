@@ -56,7 +56,7 @@ def classroom_desktop_json(desktop: Desktop) -> dict:
 
 def _group_arg() -> int | str | None:
     value = request.args.get("group_id")
-    return None if value is None else ids.whole_number(value, "group_id")
+    return None if value is None else ids.whole_number(value, "group_id", text=True)
 
 
 @bp.get("/classroom")
