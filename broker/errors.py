@@ -62,7 +62,7 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(NulInText)
     def _nul_in_text(exc: NulInText):
-        return error_response(400, "bad_text", "Text with a NUL character (\\u0000) cannot be stored or looked up.")
+        return error_response(400, "bad_text", "Text with a NUL character cannot be stored or looked up.")
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -87,8 +87,8 @@ _TEACHER_GROUP_ERRORS = {**_TEACHER_ERRORS, "403": _error("Not a teacher or admi
 _GROUP_ID = _id("group_id", "The group's id", _WHOLE_ID)
 _PAGING = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}]
-_ADMIN_READ_ERRORS = {"400": _error("Bad limit, offset or filter (bad_text: a NUL character)"), "401": _error("Not signed in"),
-                      "403": _error("Not an admin")}
+_ADMIN_READ_ERRORS = {"400": _error("Bad limit, offset or filter (bad_text: a NUL character)"),
+                      "401": _error("Not signed in"), "403": _error("Not an admin")}
 
 
 def _listing(name: str, item: str) -> dict:

@@ -238,9 +238,10 @@ class RFBClient:
         self.read_screen(self._copy)
         return Framebuffer(self._copy.width, self._copy.height, bytes(self._copy.pixels))
 
-    def read_screen(self, screen: Screen) -> None:
-        """Request the whole screen in raw encoding and paint it on `screen`, band by band, within the timeout."""
-        self._deadline = time.monotonic() + self.timeout
+    def read_screen(self, screen: Screen, within: float | None = None) -> None:
+        """Request the whole screen in raw encoding and paint it on `screen`, band by band, within `within`
+        seconds (the session's timeout when None)."""
+        self._deadline = time.monotonic() + (self.timeout if within is None else within)
         self._request_update(incremental=False)
         # TigerVNC answers a full request with the screen layout in an update of its own;
         # the pixels then follow an incremental request.

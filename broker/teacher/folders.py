@@ -13,7 +13,6 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from broker import ids
-
 from broker.config import Settings
 from broker.desktops.provider import folder_labels
 from broker.files.service import Space

@@ -59,10 +59,11 @@ class ShrinkingScreen:
 
 
 def grab(host: str, port: int, password: str, size: tuple[int, int] = SIZE) -> bytes:
-    """The desktop's screen, scaled to fit `size`, as PNG; RFBError when it cannot be read."""
+    """The desktop's screen, scaled to fit `size`, as PNG; RFBError when it cannot be read within GRAB_TIMEOUT."""
+    started = time.monotonic()
     with RFBClient(host, port, password, timeout=GRAB_TIMEOUT) as client:
         screen = ShrinkingScreen(client.width, client.height, size)
-        client.read_screen(screen)
+        client.read_screen(screen, within=GRAB_TIMEOUT - (time.monotonic() - started))
     png = io.BytesIO()
     screen.picture().save(png, "PNG", compress_level=3)
     return png.getvalue()

@@ -206,3 +206,19 @@ def test_a_big_screen_becomes_a_thumbnail_without_ever_being_held_whole(serve): 
     assert peak < 12 * MIB, f"{peak / MIB:.1f} MiB"
     assert seconds < 5
     print(f"8192x4096 screen to a thumbnail: {seconds:.2f} s, peak {peak / MIB:.1f} MiB allocated")
+
+
+def test_a_thumbnail_grab_ends_after_5_s_in_all_however_the_time_is_spread(serve):  # noqa: F811
+    def server(conn: socket.socket) -> None:
+        login(conn, 800, 600, name=b"x" * 60, drip=0.05)  # 3 s to log in, within the 5 s
+        after_login(conn)
+        conn.sendall(struct.pack(">BxH", 0, 1) + struct.pack(">HHHHi", 0, 0, 800, 600, 0))
+        while True:  # then the pixels, a row every 50 ms: 30 s for the screen
+            conn.sendall(b"\x00" * 3200)
+            time.sleep(0.05)
+
+    port = serve(hostile(server))
+    started = time.monotonic()
+    with pytest.raises(RFBConnectionError, match="did not answer within"):
+        grab("127.0.0.1", port, VNCPASSWD_KEY)
+    assert 4.9 < time.monotonic() - started < 5.5
