@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from broker import branding, context, desktops, errors, files, health, openapi, pages, teacher, viewer
+from broker import branding, context, desktops, errors, files, health, ids, openapi, pages, teacher, viewer
 from broker.admin import routes as admin_routes
 from broker.auth import current, oidc
 from broker.auth import routes as auth_routes
@@ -55,6 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     teacher.init_app(app, settings)
     branding.init_app(app)
 
+    app.url_map.converters.update(ids.CONVERTERS)  # before the routes that use them
     for blueprint in (health.bp, openapi.bp, auth_routes.bp, desktop_routes.bp, tunnel_routes.bp, file_routes.bp,
                       admin_routes.bp, pages.bp, viewer.bp, branding_routes.bp, teacher_routes.bp):
         app.register_blueprint(blueprint)

@@ -10,6 +10,8 @@ from gunicorn.http.errors import NoMoreData, ParseException
 from sqlalchemy.exc import OperationalError, InterfaceError
 from werkzeug.exceptions import HTTPException
 
+from broker.db import NulInText
+
 log = logging.getLogger(__name__)
 
 
@@ -57,6 +59,10 @@ def register_error_handlers(app: Flask) -> None:
     def _malformed_body(exc: Exception):
         # gunicorn parses a chunked body only as a view reads it: bad chunk sizes, a body cut short.
         return error_response(400, "bad_body", "The request's body is malformed or incomplete.")
+
+    @app.errorhandler(NulInText)
+    def _nul_in_text(exc: NulInText):
+        return error_response(400, "bad_text", "Text with a NUL character cannot be stored or looked up.")
 
     @app.errorhandler(OperationalError)
     @app.errorhandler(InterfaceError)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from broker import __version__
+from broker.ids import ID_MAX, KEY_PATTERN
 
 bp = Blueprint("openapi", __name__)
 
@@ -29,13 +30,22 @@ def _ok(description: str, schema: str) -> dict:
             "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{schema}"}}}}
 
 
+# Ids as the routes take them (broker.ids): anything else is answered 404 like an unknown id.
+_WHOLE_ID = {"type": "integer", "minimum": 1, "maximum": ID_MAX}
+_TEXT_ID = {"type": "string", "pattern": f"^{KEY_PATTERN.pattern}$", "maxLength": 64}
+
+
+def _id(name: str, description: str, schema: dict = _TEXT_ID) -> dict:
+    return {"name": name, "in": "path", "required": True, "schema": schema,
+            "description": description + " (other values: 404, as for an unknown one)"}
+
+
 _SIGNED_IN = [{"cookie": []}, {"bearer": []}, {"sessionHeader": []}, {"sessionQuery": []}]
 
 _DESKTOP_TYPE = {"name": "desktop_type", "in": "query", "schema": {"type": "string"},
                  "description": "Which of your desktops (a desktop type id); may also come as JSON "
                                 "`{\"desktop_type\": …}`. Optional when you have only one (active) desktop."}
-_DESKTOP_ID = {"name": "desktop_id", "in": "path", "required": True, "schema": {"type": "string"},
-               "description": "The desktop's id or its container id"}
+_DESKTOP_ID = _id("desktop_id", "The desktop's id or its container id")
 _DESKTOP_ERRORS = {"401": _error("Not signed in"), "403": _error("Missing CSRF token"),
                    "404": _error("No such desktop"), "409": _error("The desktop is busy starting or stopping"),
                    "502": _error("The container engine refused"), "503": _error("The container engine is down")}
@@ -65,8 +75,7 @@ _FILE_CHANGE_ERRORS = {**_FILE_ERRORS, "403": _error("Public space and not a tea
 
 
 _STATES = ("creating", "starting", "running", "stopping", "stopped", "error")
-_TYPE_ID = {"name": "type_id", "in": "path", "required": True, "schema": {"type": "string"},
-            "description": "The desktop type's id"}
+_TYPE_ID = _id("type_id", "The desktop type's id")
 _CATALOG_ERRORS = {"400": _error("A bad field (the message names it)"), "401": _error("Not signed in"),
                    "403": _error("Not an admin, or missing CSRF token")}
 
@@ -75,11 +84,11 @@ _BRANDING_IMAGE = {"name": "kind", "in": "path", "required": True,
 _TEACHER_ERRORS = {"401": _error("Not signed in"), "403": _error("Not a teacher or admin")}
 _TEACHER_GROUP_ERRORS = {**_TEACHER_ERRORS, "403": _error("Not a teacher or admin, or not your group"),
                          "404": _error("No such group")}
-_GROUP_ID = {"name": "group_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+_GROUP_ID = _id("group_id", "The group's id", _WHOLE_ID)
 _PAGING = [{"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}},
            {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}]
-_ADMIN_READ_ERRORS = {"400": _error("Bad limit, offset or filter"), "401": _error("Not signed in"),
-                      "403": _error("Not an admin")}
+_ADMIN_READ_ERRORS = {"400": _error("Bad limit, offset or filter (bad_text: a NUL character)"),
+                      "401": _error("Not signed in"), "403": _error("Not an admin")}
 
 
 def _listing(name: str, item: str) -> dict:
@@ -149,7 +158,7 @@ SPEC: dict = {
                            "`guacamole`). novnc (owner only): open `websockify_url` with `password`. "
                            "Others' desktops: mode view, for admins and for teachers of the owner's groups.",
             "security": _SIGNED_IN,
-            "parameters": [{"name": "desktop_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [_id("desktop_id", "The desktop's id")],
             "requestBody": {"content": {"application/json": {"schema": {
                 "$ref": "#/components/schemas/ConnectRequest"}}}},
             "responses": {"200": _ok("How to connect", "ConnectAnswer"), "400": _error("Bad mode or protocol"),
@@ -199,7 +208,8 @@ SPEC: dict = {
                 {"name": "desktop_type", "in": "query", "schema": {"type": "string"},
                  "description": "Only desktops of this type (its id)"}],
             "responses": {"200": _ok("The desktops, pool ones with owner null", "AdminDesktopList"),
-                          "400": _error("Unknown state"), "401": _error("Not signed in"),
+                          "400": _error("Unknown state, or a NUL character (bad_text)"),
+                          "401": _error("Not signed in"),
                           "403": _error("Not an admin")}}},
         "/api/admin/stats": {"get": {
             "summary": "Figures for the admin dashboard: desktops, running, active people, live connections (admins)",
@@ -266,7 +276,7 @@ SPEC: dict = {
                            "connection's end_reason becomes `ended by an administrator`. Audited as "
                            "admin_connection_kill.",
             "security": _SIGNED_IN,
-            "parameters": [{"name": "connection_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [_id("connection_id", "The connection's id")],
             "responses": {"202": _ok("Kill requested", "Connection"), "401": _error("Not signed in"),
                           "403": _error("Not an admin, or missing CSRF token"),
                           "404": _error("No such connection"), "409": _error("The connection has ended already")}}},
@@ -379,7 +389,7 @@ SPEC: dict = {
             "description": "For desktops you may watch. While its pictures are fetched, the desktop counts as "
                            "watched (its owner's viewer says so).",
             "security": _SIGNED_IN,
-            "parameters": [{"name": "desktop_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [_id("desktop_id", "The desktop's id")],
             "responses": {"200": {"description": "The picture",
                                   "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}},
                           **_TEACHER_ERRORS, "404": _error("No such desktop, or not one you may watch"),
@@ -391,10 +401,11 @@ SPEC: dict = {
             "responses": {"200": _ok("The enabled types", "AssignableTypeList"), **_TEACHER_ERRORS}}},
         "/api/teacher/assignments": {
             "get": {"summary": "The assignments you manage", "security": _SIGNED_IN,
-                    "parameters": [{"name": "group_id", "in": "query", "schema": {"type": "integer", "minimum": 1},
-                                    "description": "Only those of this group and of its members"}],
+                    "parameters": [{"name": "group_id", "in": "query", "schema": _WHOLE_ID,
+                                    "description": "Only those of this group and of its members (a whole number "
+                                                   "that is no group's id: 404)"}],
                     "responses": {"200": _ok("The assignments", "AssignmentList"), **_TEACHER_GROUP_ERRORS,
-                                  "400": _error("Bad group_id")}},
+                                  "400": _error("group_id not a whole number")}},
             "post": {"summary": "Assign a desktop type to one of your groups or to one person in them; audited",
                      "description": "Once a type has an assignment, only those it is assigned to (and admins) may "
                                     "start it. With a folder, the folder appears read-only in their desktops' "
@@ -411,7 +422,7 @@ SPEC: dict = {
         "/api/teacher/assignments/{assignment_id}": {"delete": {
             "summary": "Remove an assignment you manage; audited (its folder's files are deleted)",
             "security": _SIGNED_IN,
-            "parameters": [{"name": "assignment_id", "in": "path", "required": True, "schema": {"type": "integer"}}],
+            "parameters": [_id("assignment_id", "The assignment's id", _WHOLE_ID)],
             "responses": {"200": _ok("Removed", "RemovedAssignment"), **_TEACHER_ERRORS,
                           "403": _error("Not a teacher or admin, not yours, or missing CSRF token"),
                           "404": _error("No such assignment")}}},
@@ -602,9 +613,10 @@ SPEC: dict = {
                 "allOf": [{"$ref": "#/components/schemas/DesktopType"}, {"type": "object", "properties": {
                     "open": {"type": "boolean", "description": "no assignment yet: everyone may start it"}}}]}}}},
             "NewAssignment": {"type": "object", "required": ["desktop_type"], "properties": {
-                "desktop_type": {"type": "string"},
-                "group_id": {"type": "integer", "description": "the group; or user_id, not both"},
-                "user_id": {"type": "integer", "description": "one person"},
+                "desktop_type": {"type": "string", "description": "its id (one no type can have: 404)"},
+                "group_id": {**_WHOLE_ID, "description": "the group; or user_id, not both (a whole number that is "
+                                                         "no group's id: 404; not a whole number: 400)"},
+                "user_id": {**_WHOLE_ID, "description": "one person (likewise)"},
                 "folder": {"type": "string", "maxLength": 64, "nullable": True,
                            "description": "a folder name for teaching material in their homes (no '/', not "
                                           "starting with '.')"}}},

@@ -3,6 +3,11 @@ client-side resize.
 
 Enough for the broker to know a desktop is up and for the image tool to prove a real
 login works; not a viewer.
+
+The server is not trusted: an image maintainer can ship any VNC server. Every length it sends is
+bounded (screen size, texts, rectangles, clipboard), pixels are read and handed on in bands of
+rows (a thumbnail never holds the whole screen), and each operation has one deadline however
+slowly the bytes come.
 """
 
 from __future__ import annotations
@@ -28,6 +33,10 @@ ENCODING_RAW = 0
 ENCODING_EXTENDED_DESKTOP_SIZE = -308
 RESIZE_BY_THIS_CLIENT = 1
 RESIZE_ERRORS = {1: "resizing is prohibited", 2: "out of resources", 3: "invalid screen layout"}
+MAX_SCREEN = 8192  # pixels each way (a full copy is then at most 256 MiB); real desktops are far smaller
+MAX_TEXT = 4096  # bytes of a desktop name or a refusal's reason
+MAX_CUT_TEXT = 16 << 20  # clipboard text the server may send: read in pieces and dropped
+BAND_BYTES = 1 << 20  # raw pixels are read and handed on in bands of rows of about this size
 
 
 class ByteStream(Protocol):
@@ -48,6 +57,38 @@ class RFBConnectionError(RFBError):
 
 class AuthenticationFailed(RFBError):
     """The server refused the password."""
+
+
+class RFBLimitError(RFBError):
+    """The server announced or sent more than any desktop needs (screen size, text, rectangle)."""
+
+
+class Screen(Protocol):
+    """Where a screen grab's pixels go: 4 bytes each (blue, green, red, unused), row by row."""
+
+    row_multiple: int  # bands of rows start at screen rows that are multiples of this
+
+    def resize(self, width: int, height: int, /) -> None: ...
+    def paint(self, x: int, y: int, width: int, height: int, rows: bytes, /) -> None: ...
+
+
+class ScreenCopy:
+    """The whole screen in memory (what `framebuffer` returns)."""
+
+    row_multiple = 1
+
+    def __init__(self, width: int, height: int) -> None:
+        self.resize(width, height)
+
+    def resize(self, width: int, height: int) -> None:
+        self.width, self.height = width, height
+        self.pixels = bytearray(width * height * BYTES_PER_PIXEL)
+
+    def paint(self, x: int, y: int, width: int, height: int, rows: bytes) -> None:
+        row_length = width * BYTES_PER_PIXEL
+        for row in range(height):
+            start = ((y + row) * self.width + x) * BYTES_PER_PIXEL
+            self.pixels[start : start + row_length] = rows[row * row_length : (row + 1) * row_length]
 
 
 @dataclass(frozen=True)
@@ -85,7 +126,7 @@ def wait_for_greeting(host: str, port: int, timeout: float, interval: float = 0.
             )
         try:
             with socket.create_connection((host, port), timeout=min(remaining, 2.0)) as sock:
-                return _parse_greeting(_recv_exact(sock, GREETING_LENGTH))
+                return _parse_greeting(_recv_exact(sock, GREETING_LENGTH, deadline, timeout))
         except (OSError, RFBConnectionError) as error:
             last_error = error
             time.sleep(min(interval, max(deadline - time.monotonic(), 0)))
@@ -105,9 +146,13 @@ def vnc_auth_response(password: str, challenge: bytes) -> bytes:
 
 
 class RFBClient:
-    """One authenticated RFB session. Use as a context manager."""
+    """One authenticated RFB session. Use as a context manager.
+
+    `timeout`: seconds the login (connecting included) may take, and each screen grab after it.
+    """
 
     def __init__(self, host: str, port: int, password: str | None, timeout: float = 10.0) -> None:
+        self._begin(timeout)
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
         except OSError as error:
@@ -115,14 +160,21 @@ class RFBClient:
         self._start(sock, password)
 
     @classmethod
-    def over(cls, stream: ByteStream, password: str | None) -> RFBClient:
+    def over(cls, stream: ByteStream, password: str | None, timeout: float = 10.0) -> RFBClient:
         """A session over a stream that is already connected to the server."""
         session = cls.__new__(cls)
+        session._begin(timeout)
         session._start(stream, password)
         return session
 
+    def _begin(self, timeout: float) -> None:
+        """Start an operation: it must be over within `timeout` seconds."""
+        self.timeout = timeout
+        self._deadline = time.monotonic() + timeout
+
     def _start(self, stream: ByteStream, password: str | None) -> None:
         self._sock = stream
+        self._copy: ScreenCopy | None = None
         try:
             self._handshake(password)
         except BaseException:
@@ -153,9 +205,8 @@ class RFBClient:
                 reason = self._recv_string() if minor == 8 else "authentication failed"
                 raise AuthenticationFailed(f"server refused the login: {reason}")
         self._sock.sendall(b"\x01")  # ClientInit: share the desktop with other viewers
-        self.width, self.height = struct.unpack(">HH16x", self._recv(20))  # server's pixel format
+        self.width, self.height = _screen_size(*struct.unpack(">HH16x", self._recv(20)))  # server's pixel format
         self.name = self._recv_string()
-        self._pixels = bytearray(self.width * self.height * BYTES_PER_PIXEL)
         self._screen_id: int | None = None
         self._resize_status: int | None = None
         encodings = (ENCODING_RAW, ENCODING_EXTENDED_DESKTOP_SIZE)
@@ -181,19 +232,27 @@ class RFBClient:
         return wanted
 
     def framebuffer(self) -> Framebuffer:
-        """Request the whole screen in raw encoding and return it."""
+        """Request the whole screen in raw encoding and return it (kept, so later calls get what changed)."""
+        if self._copy is None or (self._copy.width, self._copy.height) != (self.width, self.height):
+            self._copy = ScreenCopy(self.width, self.height)
+        self.read_screen(self._copy)
+        return Framebuffer(self._copy.width, self._copy.height, bytes(self._copy.pixels))
+
+    def read_screen(self, screen: Screen, within: float | None = None) -> None:
+        """Request the whole screen in raw encoding and paint it on `screen`, band by band, within `within`
+        seconds (the session's timeout when None)."""
+        self._deadline = time.monotonic() + (self.timeout if within is None else within)
         self._request_update(incremental=False)
         # TigerVNC answers a full request with the screen layout in an update of its own;
         # the pixels then follow an incremental request.
-        while not self._read_update():
+        while not self._read_update(screen):
             self._request_update(incremental=True)
-        return Framebuffer(self.width, self.height, bytes(self._pixels))
 
     def _request_update(self, incremental: bool) -> None:
         self._sock.sendall(struct.pack(">BBHHHH", 3, incremental, 0, 0, self.width, self.height))
 
-    def _read_update(self) -> bool:
-        """Read one FramebufferUpdate into the screen copy; True if it carried pixels."""
+    def _read_update(self, screen: Screen) -> bool:
+        """Read one FramebufferUpdate onto `screen`; True if it carried pixels."""
         while True:
             (message_type,) = self._recv(1)
             if message_type == 0:
@@ -204,20 +263,28 @@ class RFBClient:
         for _ in range(rect_count):
             x, y, w, h, encoding = struct.unpack(">HHHHi", self._recv(12))
             if encoding == ENCODING_EXTENDED_DESKTOP_SIZE:
-                self._read_desktop_size(reason=x, status=y, width=w, height=h)
+                self._read_desktop_size(screen, reason=x, status=y, width=w, height=h)
             elif encoding == ENCODING_RAW:
-                self._paint(x, y, w, h, self._recv(w * h * BYTES_PER_PIXEL))
+                if x + w > self.width or y + h > self.height:
+                    raise RFBLimitError(f"server sent a rectangle {w}x{h} at {x},{y}, outside its "
+                                        f"{self.width}x{self.height} screen")
+                self._read_raw(screen, x, y, w, h)
                 painted = True
             else:
                 raise RFBError(f"server sent encoding {encoding}, which was not asked for")
         return painted
 
-    def _paint(self, x: int, y: int, w: int, h: int, data: bytes) -> None:
-        row_length = w * BYTES_PER_PIXEL
-        for row in range(h):
-            start = ((y + row) * self.width + x) * BYTES_PER_PIXEL
-            source = row * row_length
-            self._pixels[start : start + row_length] = data[source : source + row_length]
+    def _read_raw(self, screen: Screen, x: int, y: int, w: int, h: int) -> None:
+        """Hand the rectangle's rows on in bands of about BAND_BYTES, starting at multiples of row_multiple."""
+        if not w or not h:
+            return
+        step = screen.row_multiple
+        rows = max(step, BAND_BYTES // (w * BYTES_PER_PIXEL) // step * step)
+        top, bottom = y, y + h
+        while top < bottom:
+            end = min(bottom, (top // step + 1) * step if top % step else top + rows)
+            screen.paint(x, top, w, end - top, self._recv((end - top) * w * BYTES_PER_PIXEL))
+            top = end
 
     def set_desktop_size(self, width: int, height: int, attempts: int = 5) -> None:
         """Ask the server to resize the desktop, as browser clients do; RFBError if refused."""
@@ -236,7 +303,7 @@ class RFBClient:
             reason = RESIZE_ERRORS.get(self._resize_status, "no answer")
             raise RFBError(f"server refused resizing to {width}x{height}: {reason}")
 
-    def _read_desktop_size(self, reason: int, status: int, width: int, height: int) -> None:
+    def _read_desktop_size(self, screen: Screen, reason: int, status: int, width: int, height: int) -> None:
         """Take in an ExtendedDesktopSize report: screen id, resize answer, new size."""
         (screen_count,) = struct.unpack(">B3x", self._recv(4))
         screens = self._recv(16 * screen_count)
@@ -245,8 +312,8 @@ class RFBClient:
         if reason == RESIZE_BY_THIS_CLIENT:
             self._resize_status = status
         if status == 0 and (width, height) != (self.width, self.height):
-            self.width, self.height = width, height
-            self._pixels = bytearray(width * height * BYTES_PER_PIXEL)
+            self.width, self.height = _screen_size(width, height)
+            screen.resize(width, height)
 
     def _skip_server_message(self, message_type: int) -> None:
         if message_type == 1:  # SetColourMapEntries
@@ -254,30 +321,49 @@ class RFBClient:
             self._recv(6 * count)
         elif message_type == 2:  # Bell
             pass
-        elif message_type == 3:  # ServerCutText
+        elif message_type == 3:  # ServerCutText: the desktop's clipboard, which a grab does not need
             (length,) = struct.unpack(">3xI", self._recv(7))
-            self._recv(length)
+            if length > MAX_CUT_TEXT:
+                raise RFBLimitError(f"server sent clipboard text of {length} bytes (at most {MAX_CUT_TEXT})")
+            while length:
+                length -= len(self._recv(min(length, 1 << 16)))
         else:
             raise RFBError(f"unexpected server message type {message_type}")
 
     def _recv_string(self) -> str:
         (length,) = struct.unpack(">I", self._recv(4))
+        if length > MAX_TEXT:
+            raise RFBLimitError(f"server sent a text (name or reason) of {length} bytes (at most {MAX_TEXT})")
         return self._recv(length).decode("utf-8", errors="replace")
 
     def _recv(self, count: int) -> bytes:
-        return _recv_exact(self._sock, count)
+        return _recv_exact(self._sock, count, self._deadline, self.timeout)
 
 
-def _recv_exact(sock: ByteStream, count: int) -> bytes:
+def _screen_size(width: int, height: int) -> tuple[int, int]:
+    if not 0 < width <= MAX_SCREEN or not 0 < height <= MAX_SCREEN:
+        raise RFBLimitError(f"server announced a {width}x{height} screen (at most {MAX_SCREEN}x{MAX_SCREEN})")
+    return width, height
+
+
+def _recv_exact(sock: ByteStream, count: int, deadline: float | None = None, timeout: float = 0) -> bytes:
+    """`count` bytes; with a deadline, however slowly they come, RFBConnectionError once it has passed."""
     buffer = bytearray()
     try:
         while len(buffer) < count:
-            chunk = sock.recv(min(count - len(buffer), 1 << 20))
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError
+                if isinstance(sock, socket.socket):
+                    sock.settimeout(remaining)
+            chunk = sock.recv(min(count - len(buffer), 1 << 16))
             if not chunk:
                 raise RFBConnectionError("server closed the connection")
             buffer += chunk
     except TimeoutError as error:
-        raise RFBConnectionError("timed out waiting for the server") from error
+        within = f" within {timeout:g} s" if timeout else ""
+        raise RFBConnectionError(f"timed out: the server did not answer{within}") from error
     except OSError as error:
         raise RFBConnectionError(f"connection error: {error}") from error
     return bytes(buffer)

@@ -23,7 +23,7 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str:
     return value
 
 
-@bp.get("/desktops/<desktop_id>/view")
+@bp.get("/desktops/<key:desktop_id>/view")
 def view(desktop_id: str):
     if current_user() is None:
         return redirect("/")

@@ -103,7 +103,7 @@ def connections():
     return _listing("connections", page, [connection_json(c) for c in page.items], limit, offset)
 
 
-@bp.post("/api/admin/connections/<connection_id>/kill")
+@bp.post("/api/admin/connections/<key:connection_id>/kill")
 @role_required(ROLE_ADMIN)
 def kill(connection_id: str):
     db = context.db()
@@ -158,14 +158,14 @@ def create_desktop_type():
     return _audited_type("admin_desktop_type_create", kind, 201, image=kind.image)
 
 
-@bp.patch("/api/admin/desktop-types/<type_id>")
+@bp.patch("/api/admin/desktop-types/<key:type_id>")
 @role_required(ROLE_ADMIN)
 def update_desktop_type(type_id: str):
     kind, changed = catalog.update_type(context.db(), type_id, request.get_json(silent=True))
     return _audited_type("admin_desktop_type_update" if changed else None, kind, changed=changed)
 
 
-@bp.post("/api/admin/desktop-types/<type_id>/icon")
+@bp.post("/api/admin/desktop-types/<key:type_id>/icon")
 @role_required(ROLE_ADMIN)
 def desktop_type_icon(type_id: str):
     upload = request.files.get("icon")
@@ -175,7 +175,7 @@ def desktop_type_icon(type_id: str):
     return _audited_type("admin_desktop_type_icon", kind, picture=kind_of_picture)
 
 
-@bp.delete("/api/admin/desktop-types/<type_id>")
+@bp.delete("/api/admin/desktop-types/<key:type_id>")
 @role_required(ROLE_ADMIN)
 def delete_desktop_type(type_id: str):
     db = context.db()

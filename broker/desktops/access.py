@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from broker import ids
 from broker.config import Settings
 from broker.desktops.errors import NoDesktop, NotAllowed
 from broker.desktops.provider import FolderMount
@@ -36,7 +37,7 @@ def allowed_types(db: Session, user: User) -> list[DesktopType]:
 
 def allowed_type(db: Session, user: User, type_id: str) -> DesktopType:
     """The type, if `user` may start it; NoDesktop or NotAllowed with a message otherwise."""
-    desktop_type = db.get(DesktopType, type_id)
+    desktop_type = ids.find(db, DesktopType, type_id)
     if desktop_type is None or not desktop_type.enabled:
         raise NoDesktop(f"There is no desktop type {type_id!r}.", code="unknown_desktop_type")
     if desktop_type not in allowed_types(db, user):

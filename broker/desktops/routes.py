@@ -150,7 +150,7 @@ def admin_list():
     return jsonify(desktops=[desktop_json(d) for d in desktops])
 
 
-@bp.post("/api/admin/container/<desktop_id>/stop")
+@bp.post("/api/admin/container/<key:desktop_id>/stop")
 @role_required(ROLE_ADMIN)
 def admin_stop(desktop_id: str):
     desktop = lifecycle().stop(context.db(), _any_desktop(desktop_id), reason="Stopped by an administrator.")
@@ -158,7 +158,7 @@ def admin_stop(desktop_id: str):
     return jsonify(desktop_json(desktop))
 
 
-@bp.delete("/api/admin/container/<desktop_id>/remove")
+@bp.delete("/api/admin/container/<key:desktop_id>/remove")
 @role_required(ROLE_ADMIN)
 def admin_remove(desktop_id: str):
     desktop = _any_desktop(desktop_id)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
+from broker import ids
 from broker.config import Settings
 from broker.desktops.provider import folder_labels
 from broker.files.service import Space
@@ -29,10 +30,9 @@ def space_name(assignment: Assignment) -> str | None:
 def assignment_space(db: Session, settings: Settings, user: User, name: str) -> Space | None:
     """The file-manager space `name` if it is an assignment folder `user` may reach: writable for
     those who manage the assignment, readable for those it is assigned to; else None."""
-    number = name.removeprefix(SPACE_PREFIX)
-    if not name.startswith(SPACE_PREFIX) or not (number.isascii() and number.isdigit()) or len(number) > 12:
+    if not name.startswith(SPACE_PREFIX):
         return None
-    assignment = db.get(Assignment, int(number))
+    assignment = ids.find(db, Assignment, name.removeprefix(SPACE_PREFIX))
     if assignment is None or assignment.volume is None:
         return None
     writable = may_manage(user, assignment)

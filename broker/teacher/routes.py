@@ -10,7 +10,7 @@ from datetime import datetime
 
 from flask import Blueprint, Response, jsonify, request
 
-from broker import audit, context
+from broker import audit, context, ids
 from broker.auth.current import client_ip, require_user, role_required
 from broker.desktops import lifecycle
 from broker.desktops.provider import ProviderError
@@ -54,13 +54,9 @@ def classroom_desktop_json(desktop: Desktop) -> dict:
             "owner": person_json(desktop.user), "started_at": _time(desktop.started_at), "watched": desktop.watched}
 
 
-def _group_arg() -> int | None:
+def _group_arg() -> int | str | None:
     value = request.args.get("group_id")
-    if value is None:
-        return None
-    if not (value.isascii() and value.isdigit()) or len(value) > 12:
-        raise ApiError(400, "bad_request", "group_id is the id of a group (a positive whole number).")
-    return int(value)
+    return None if value is None else ids.whole_number(value, "group_id", text=True)
 
 
 @bp.get("/classroom")
@@ -74,14 +70,14 @@ def groups():
     return jsonify(groups=[group_json(group) for group in service.managed_groups(context.db(), require_user())])
 
 
-@bp.get("/api/teacher/groups/<int:group_id>/members")
+@bp.get("/api/teacher/groups/<id:group_id>/members")
 @role_required(*FOR_TEACHERS)
 def members(group_id: int):
     group = service.group_for(context.db(), require_user(), group_id)
     return jsonify(members=[person_json(person) for person in service.members(group)])
 
 
-@bp.get("/api/teacher/groups/<int:group_id>/desktops")
+@bp.get("/api/teacher/groups/<id:group_id>/desktops")
 @role_required(*FOR_TEACHERS)
 def classroom(group_id: int):
     user, db = require_user(), context.db()
@@ -89,7 +85,7 @@ def classroom(group_id: int):
     return jsonify(desktops=[classroom_desktop_json(desktop) for desktop in desktops])
 
 
-@bp.get("/api/teacher/desktops/<desktop_id>/thumbnail")
+@bp.get("/api/teacher/desktops/<key:desktop_id>/thumbnail")
 @role_required(*FOR_TEACHERS)
 def thumbnail(desktop_id: str):
     db = context.db()
@@ -138,7 +134,7 @@ def assign():
     return jsonify(assignment_json(assignment)), 201
 
 
-@bp.delete("/api/teacher/assignments/<int:assignment_id>")
+@bp.delete("/api/teacher/assignments/<id:assignment_id>")
 @role_required(*FOR_TEACHERS)
 def unassign(assignment_id: int):
     db = context.db()

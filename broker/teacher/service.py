@@ -11,6 +11,7 @@ from __future__ import annotations
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from broker import ids
 from broker.desktops import naming
 from broker.desktops.states import RUNNING
 from broker.errors import ApiError
@@ -56,8 +57,9 @@ def managed_groups(db: Session, user: User) -> list[Group]:
     return sorted(groups, key=lambda group: ((group.name or group.key).casefold(), group.key))
 
 
-def group_for(db: Session, user: User, group_id: int) -> Group:
-    group = db.get(Group, group_id)
+def group_for(db: Session, user: User, group_id: object) -> Group:
+    """The group `group_id` names (from a path, a query or a body) if `user` manages it; ApiError otherwise."""
+    group = ids.find(db, Group, group_id)
     if group is None:
         raise ApiError(404, "no_group", "There is no such group.")
     if not may_manage_group(user, group):
@@ -85,7 +87,7 @@ def classroom(db: Session, user: User, group: Group) -> list[Desktop]:
 
 def watchable(db: Session, user: User, desktop_id: str) -> Desktop:
     """A running desktop `user` may watch; someone else's looks exactly like a missing one."""
-    desktop = db.get(Desktop, desktop_id)
+    desktop = ids.find(db, Desktop, desktop_id)
     if desktop is None or not may_watch(user, desktop):
         raise ApiError(404, "no_desktop", "There is no such desktop.")
     if desktop.state != RUNNING or not desktop.address:
@@ -113,12 +115,6 @@ def assignments(db: Session, user: User, group: Group | None = None) -> list[Ass
     return [assignment for assignment in db.scalars(query) if may_manage(user, assignment)]
 
 
-def _positive_int(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ApiError(400, "bad_request", f"{name} is the id of one (a positive whole number).")
-    return value
-
-
 def check_folder(folder: object) -> str | None:
     """The folder name to use, or None for none; ApiError 400 for a name that cannot be one."""
     if folder is None:
@@ -140,17 +136,17 @@ def check_folder(folder: object) -> str | None:
 def assign(db: Session, user: User, instance: str, *, desktop_type: object, group_id: object = None,
            user_id: object = None, folder: object = None) -> Assignment:
     """Assign the type to a group or to one person (flushed, not committed); ApiError saying why not."""
-    kind = db.get(DesktopType, desktop_type) if isinstance(desktop_type, str) else None
+    kind = ids.find(db, DesktopType, desktop_type)
     if kind is None or not kind.enabled:
         raise ApiError(404, "unknown_desktop_type", f"There is no desktop type {desktop_type!r}.")
     if (group_id is None) == (user_id is None):
         raise ApiError(400, "bad_request", "Assign to a group (group_id) or to one person (user_id), not both.")
     assignment = Assignment(desktop_type_id=kind.id, created_by_id=user.id)
     if group_id is not None:
-        assignment.group_id = group_for(db, user, _positive_int(group_id, "group_id")).id
+        assignment.group_id = group_for(db, user, ids.whole_number(group_id, "group_id")).id
         taken = Assignment.group_id == assignment.group_id
     else:
-        person = db.get(User, _positive_int(user_id, "user_id"))
+        person = ids.find(db, User, ids.whole_number(user_id, "user_id"))
         if person is None:
             raise ApiError(404, "no_user", "There is no such person.")
         if not may_manage_person(user, person):
@@ -169,7 +165,7 @@ def assign(db: Session, user: User, instance: str, *, desktop_type: object, grou
 
 def unassign(db: Session, user: User, assignment_id: int) -> Assignment:
     """Delete the assignment (not committed); ApiError when there is none or it is not `user`'s to remove."""
-    assignment = db.get(Assignment, assignment_id)
+    assignment = ids.find(db, Assignment, assignment_id)
     if assignment is None:
         raise ApiError(404, "no_assignment", "There is no such assignment.")
     if not may_manage(user, assignment):

@@ -4,11 +4,16 @@ The broker logs in to the desktop's VNC server as a shared client (other viewers
 connected), reads the screen once and scales it down to a PNG. Each picture is kept for a few
 seconds, and one grab at a time runs per desktop, so many teachers looking at one class cost
 the desktop one grab every few seconds.
+
+The screen is scaled down as its bands of rows arrive, into a canvas at most twice the picture's
+size: a grab never holds the whole screen, however large the desktop's VNC server says it is
+(broker.rfb bounds that too, and the time a grab may take).
 """
 
 from __future__ import annotations
 
 import io
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -25,14 +30,42 @@ FORGET_SECONDS = 60.0  # pictures (and locks) of desktops nobody looked at for t
 GRAB_TIMEOUT = 5.0
 
 
+class ShrinkingScreen:
+    """An rfb.Screen that keeps the screen reduced by a whole factor, so that it still covers `size`:
+    each band of rows is box-averaged into the canvas as it comes."""
+
+    def __init__(self, width: int, height: int, size: tuple[int, int]) -> None:
+        self.size = size
+        self.resize(width, height)
+
+    def resize(self, width: int, height: int) -> None:
+        scale = min(self.size[0] / width, self.size[1] / height, 1.0)
+        self.factor = max(1, int(1 / scale))
+        self.row_multiple = self.factor  # bands then start on the canvas's own rows
+        self.width, self.height = width, height
+        self.canvas = Image.new("RGB", (math.ceil(width / self.factor), math.ceil(height / self.factor)))
+
+    def paint(self, x: int, y: int, width: int, height: int, rows: bytes) -> None:
+        band = Image.frombuffer("RGB", (width, height), rows, "raw", "BGRX", 0, 1)
+        f = self.factor
+        left, top = x // f, y // f
+        box = (max(1, math.ceil((x + width) / f) - left), max(1, math.ceil((y + height) / f) - top))
+        self.canvas.paste(band.resize(box, Image.Resampling.BOX) if f > 1 else band, (left, top))
+
+    def picture(self) -> Image.Image:
+        scale = min(self.size[0] / self.width, self.size[1] / self.height, 1.0)
+        target = (max(1, round(self.width * scale)), max(1, round(self.height * scale)))
+        return self.canvas if self.canvas.size == target else self.canvas.resize(target, Image.Resampling.BILINEAR)
+
+
 def grab(host: str, port: int, password: str, size: tuple[int, int] = SIZE) -> bytes:
-    """The desktop's screen, scaled to fit `size`, as PNG; RFBError when it cannot be read."""
+    """The desktop's screen, scaled to fit `size`, as PNG; RFBError when it cannot be read within GRAB_TIMEOUT."""
+    started = time.monotonic()
     with RFBClient(host, port, password, timeout=GRAB_TIMEOUT) as client:
-        screen = client.framebuffer()
-    image = Image.frombuffer("RGB", (screen.width, screen.height), screen.pixels, "raw", "BGRX", 0, 1)
-    image.thumbnail(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
+        screen = ShrinkingScreen(client.width, client.height, size)
+        client.read_screen(screen, within=GRAB_TIMEOUT - (time.monotonic() - started))
     png = io.BytesIO()
-    image.save(png, "PNG", compress_level=3)
+    screen.picture().save(png, "PNG", compress_level=3)
     return png.getvalue()
 
 

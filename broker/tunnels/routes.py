@@ -32,7 +32,7 @@ WEBSOCKET_OPTIONS = {"subprotocols": ["guacamole"], "max_message_size": 64 * 102
 KILL_WATCH = "deskbroker.tunnels.kill_watch"
 
 
-@bp.post("/api/desktops/<desktop_id>/connect")
+@bp.post("/api/desktops/<key:desktop_id>/connect")
 def connect(desktop_id: str):
     user = require_user()
     body = request.get_json(silent=True)

@@ -25,7 +25,7 @@ def routes(app, matches) -> list[tuple[str, str]]:
     for rule in app.url_map.iter_rules():
         if not matches(rule.rule):
             continue
-        path = re.sub(r"<(?:\w+:)?\w+>", "x", re.sub(r"<int:\w+>", "1", rule.rule))
+        path = re.sub(r"<(?:\w+:)?\w+>", "x", re.sub(r"<id:\w+>", "1", rule.rule))
         found += [(method, path) for method in METHODS if method in rule.methods]
     return sorted(found)
 

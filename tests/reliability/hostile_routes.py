@@ -20,7 +20,7 @@ _ARGUMENT = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")
 class Route:
     rule: str  # as Flask writes it, e.g. /api/desktops/<desktop_id>/connect
     method: str
-    arguments: tuple[tuple[str, str], ...]  # (name, converter: "" for a plain string, "int", "path", …)
+    arguments: tuple[tuple[str, str], ...]  # (name, converter: "" for a plain string, "id", "key", "path", …)
 
     def url(self, values: dict[str, object]) -> str:
         return _ARGUMENT.sub(lambda m: quote(str(values[m.group(2)]), safe=""), self.rule)

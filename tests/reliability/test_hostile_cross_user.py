@@ -23,7 +23,7 @@ PRIVILEGED = ("/api/admin/", "/api/teacher/")
 
 
 def values_for(name: str, converter: str, anna: Owner) -> list[object]:
-    """anna's identifiers for a route argument, by what its name says it is (whole numbers for <int:…>)."""
+    """anna's identifiers for a route argument, by what its name says it is (whole numbers for <id:…>)."""
     lowered = name.lower()
     if lowered == "space":
         found = ["home", "public"]
@@ -39,7 +39,7 @@ def values_for(name: str, converter: str, anna: Owner) -> list[object]:
         found = ["base"]
     else:
         found = [anna.desktop_id, anna.person.user_id, anna.connection_id, anna.group_id]
-    if converter == "int":
+    if converter == "id":
         found = [value for value in found if isinstance(value, int)] or [anna.person.user_id, anna.group_id]
     return found
 

@@ -22,7 +22,7 @@ def _no_stack_traces(hostile_stack):
 
 
 def some_values(route: Route) -> dict[str, object]:
-    return {name: 1 if converter == "int" else "home" if name == "space" else "x" for name, converter in
+    return {name: 1 if converter == "id" else "home" if name == "space" else "x" for name, converter in
             route.arguments}
 
 

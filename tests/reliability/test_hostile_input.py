@@ -81,7 +81,7 @@ def clean(answer: requests.Response, text: str) -> str | None:
 
 
 def placeholders(route: Route) -> dict[str, object]:
-    return {name: 999999 if converter == "int" else "home" if name == "space" else "no-such-thing"
+    return {name: 999999 if converter == "id" else "home" if name == "space" else "no-such-thing"
             for name, converter in route.arguments}
 
 
@@ -183,7 +183,7 @@ def test_malformed_requests_headers_and_queries_are_refused_cleanly(hostile_stac
         tries = [(argument, "") for argument in (arguments if route.arguments else [])]
         tries += [("x", query) for query in queries]
         for argument, query in tries:
-            values = {name: ("home" if name == "space" else argument if converter != "int" else argument.lstrip("-"))
+            values = {name: ("home" if name == "space" else argument if converter != "id" else argument.lstrip("-"))
                       for name, converter in route.arguments}
             url = f"{_raw_url(route, values)}?{query}"
             count += 1
