@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,13 +30,24 @@ class NulInText(ValueError):
     """Text from a request with a NUL character: PostgreSQL can neither store nor compare it."""
 
 
-def _refuse_nul(_conn, _cursor, _statement, parameters, _context, executemany) -> None:
+def _texts(parameters) -> Iterator[str]:
+    """Every text among a statement's parameters, however the driver nests them (rows of a
+    batch, dicts, tuples, flat lists of a multi-row insert)."""
+    if isinstance(parameters, str):
+        yield parameters
+    elif isinstance(parameters, dict):
+        for value in parameters.values():
+            yield from _texts(value)
+    elif isinstance(parameters, (list, tuple)):
+        for value in parameters:
+            yield from _texts(value)
+
+
+def _refuse_nul(_conn, _cursor, _statement, parameters, _context, _executemany) -> None:
     # One place for every query, ids and search text alike; SQLite would take NUL, but the same
     # request must get the same answer on both databases.
-    for row in parameters if executemany else (parameters,):
-        values = row.values() if isinstance(row, dict) else row or ()
-        if any(isinstance(value, str) and "\0" in value for value in values):
-            raise NulInText("text with a NUL character")
+    if any("\0" in text for text in _texts(parameters)):
+        raise NulInText("text with a NUL character")
 
 
 def make_engine(url: str) -> Engine:

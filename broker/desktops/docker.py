@@ -9,6 +9,7 @@ import os
 import re
 import stat
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 
@@ -155,19 +156,30 @@ class DockerProvider(Provider):
     def isolate(self, ref: str, policy: isolation.Policy, flush: bool = False) -> None:
         """Load the rules into the running container's network namespace; `flush`: and cut every
         connection it has (connection tracking emptied), for a container that was on a network before."""
+        api = self.client.api
         try:
-            self.client.containers.run(
-                self.netguard_image, network_mode=f"container:{ref}", remove=True, read_only=True,
-                environment={"RULES_V4": isolation.rules_v4(policy), "RULES_V6": isolation.rules_v6(),
-                             "FLUSH": "1" if flush else ""},
-                cap_drop=["ALL"], cap_add=["NET_ADMIN"], security_opt=["no-new-privileges"],
-                mem_limit="64m", pids_limit=32, labels={BROKER_LABEL: self.instance})
+            guard = api.create_container(
+                self.netguard_image, environment={"RULES_V4": isolation.rules_v4(policy),
+                                                  "RULES_V6": isolation.rules_v6(), "FLUSH": "1" if flush else ""},
+                labels={BROKER_LABEL: self.instance}, host_config=api.create_host_config(
+                    network_mode=f"container:{ref}", read_only=True, cap_drop=["ALL"], cap_add=["NET_ADMIN"],
+                    security_opt=["no-new-privileges"], mem_limit="64m", pids_limit=32))["Id"]
         except ImageNotFound as error:
             raise IsolationFailed(f"The network guard image {self.netguard_image} is not on the container engine; "
                                   "an administrator has to build it (`broker images build netguard`).") from error
-        except docker.errors.ContainerError as error:
-            detail = (error.stderr or b"").decode(errors="replace").strip()[-300:]
-            raise IsolationFailed(f"The desktop's network rules could not be loaded: {detail}") from error
+        try:
+            api.start(guard)
+            status = api.wait(guard, timeout=API_TIMEOUT)["StatusCode"]
+            if status != 0:
+                detail = api.logs(guard, stdout=False, stderr=True).decode(errors="replace").strip()[-300:]
+                raise IsolationFailed(f"The desktop's network rules could not be loaded: {detail}")
+        finally:
+            # Off the start's path: the rules are in, the exited guard only has to go.
+            threading.Thread(target=self._remove_quietly, args=(guard,), daemon=True).start()
+
+    def _remove_quietly(self, ref: str) -> None:
+        with contextlib.suppress(DockerException, requests.RequestException):
+            self.client.api.remove_container(ref, force=True)
 
     def _host_deny(self) -> tuple[str, ...]:
         """The host's own addresses; through the socket proxy (no host network) the admin lists them."""
