@@ -19,7 +19,7 @@ apt_install() {
 
 apt_install debootstrap  # the images tool makes its Debian base with it when no registry answers
 if $want_tests; then
-  apt_install postgresql chromium fonts-dejavu-core docker-compose
+  apt_install postgresql chromium fonts-dejavu-core docker-compose iproute2  # iproute2: the isolation suite's test hosts
   bash scripts/ensure-docker.sh
 fi
 
