@@ -160,10 +160,10 @@ def report(request, figures: dict[str, str]) -> None:
             reporter.write_line("  " + line)
 
 
-def guacamole_opcodes(stack: Stack, token: str) -> set[str]:
+def guacamole_opcodes(stack: Stack, token: str, origin: str | None = None) -> set[str]:
     """What guacamole-common-js sees over /tunnel until guacd's first frame is complete."""
     ws = websocket.create_connection(stack.wss(f"/tunnel?token={token}&width=1024&height=768&dpi=96"),
-                                     subprotocols=["guacamole"], sslopt=NO_VERIFY, timeout=15)
+                                     subprotocols=["guacamole"], sslopt=NO_VERIFY, timeout=15, origin=origin)
     assert ws.getsubprotocol() == "guacamole"
     seen: set[str] = set()
     deadline = time.monotonic() + 20
@@ -176,9 +176,9 @@ def guacamole_opcodes(stack: Stack, token: str) -> set[str]:
     return seen
 
 
-def rfb_framebuffer_width(url: str, password: str) -> int:
+def rfb_framebuffer_width(url: str, password: str, origin: str | None = None) -> int:
     """noVNC's part: a WebSocket with the `binary` subprotocol, VNC login, one framebuffer."""
-    ws = websocket.create_connection(url, subprotocols=["binary"], sslopt=NO_VERIFY, timeout=15)
+    ws = websocket.create_connection(url, subprotocols=["binary"], sslopt=NO_VERIFY, timeout=15, origin=origin)
     greeting = ws.recv()
     assert greeting.startswith(b"RFB 003.00")
     with RFBClient.over(WebSocketStream(ws, already_read=greeting), password) as session:
@@ -306,10 +306,11 @@ def test_the_apache_example_carries_pages_and_both_websockets(stack, docker_engi
         wait_until(through_apache.ready, 30, "Apache did not pass /readyz on")
         token = through_apache.sign_in("admin")
         desktop = through_apache.start_desktop(token)
-        opcodes = guacamole_opcodes(through_apache, through_apache.connect(token, desktop)["token"])
+        # The pages' origin stays the public URL (here Apache stands in for the stack's nginx).
+        opcodes = guacamole_opcodes(through_apache, through_apache.connect(token, desktop)["token"], stack.url)
         assert opcodes & {"img", "png"} and "error" not in opcodes, opcodes
         novnc = through_apache.connect(token, desktop, protocol="novnc")
-        assert rfb_framebuffer_width(through_apache.wss(novnc["websockify_url"]), novnc["password"]) > 0
+        assert rfb_framebuffer_width(through_apache.wss(novnc["websockify_url"]), novnc["password"], stack.url) > 0
         assert (first_event_seconds(through_apache, token) or 0) < 5
     finally:
         apache.remove(force=True)

@@ -191,7 +191,7 @@ class Stack:
 
     def websockify(self, token: str) -> websocket.WebSocket:
         return websocket.create_connection(f"ws://{self.websockify_address}:{WEBSOCKIFY_PORT}/websockify?token={token}",
-                                           subprotocols=["binary"], timeout=10)
+                                           subprotocols=["binary"], timeout=10, origin=self.url)
 
     def session_alive(self, person: Person) -> bool:
         return person.call("get", "/api/auth/session").status_code == 200
@@ -327,7 +327,8 @@ def hostile_stack(postgres, tmp_path_factory) -> Iterator[Stack]:
             return address
 
         guacd = run("deskbroker/guacd:latest")
-        stack.websockify_address = run("deskbroker/websockify:latest", environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY},
+        stack.websockify_address = run("deskbroker/websockify:latest",
+                                       environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY, "ALLOWED_ORIGINS": stack.url},
                                        read_only=True, tmpfs={"/tmp": ""})
         wait_for_port(guacd, GUACD_PORT)
         wait_for_port(stack.websockify_address, WEBSOCKIFY_PORT)
