@@ -12,7 +12,7 @@ Three counters of failed local sign-ins, in the database so every broker process
 A counter starts over after LOGIN_LOCKOUT without a failure (a pair or address also when its
 lock ran out). An attempt takes its place in all three counters before its password is checked,
 in one UPDATE per counter that also checks the lock, so parallel attempts cannot slip past a
-limit; a right password gives the places back.
+limit; a right password takes the pair's failures off the other two counts.
 """
 
 from __future__ import annotations
@@ -107,12 +107,14 @@ class LoginThrottlePolicy:
         return began
 
     def succeeded(self, db: Session, attempt: Attempt) -> None:
-        """The right password: the pair starts over; the account and address get the place back."""
+        """The right password: the pair starts over, and its failures (the person's own typos, this
+        attempt's place included) come off the account's and the address's counts."""
+        mine = attempt.counts[attempt.pair]
         db.execute(delete(LoginThrottle).where(LoginThrottle.key == attempt.pair))
         for key, limit in ((attempt.address, self.address_max_failures), (attempt.account, self.max_failures)):
-            db.execute(update(LoginThrottle).where(LoginThrottle.key == key, LoginThrottle.failures > 0).values(
-                failures=LoginThrottle.failures - 1,
-                locked_until=case((LoginThrottle.failures - 1 < limit, None), else_=LoginThrottle.locked_until)))
+            left = case((LoginThrottle.failures > mine, LoginThrottle.failures - mine), else_=0)
+            db.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(
+                failures=left, locked_until=case((left < limit, None), else_=LoginThrottle.locked_until)))
 
     def _delay(self, over: int) -> int:
         return min(2 ** min(over, 30), self.delay_max_seconds)
