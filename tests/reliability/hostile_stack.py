@@ -309,7 +309,8 @@ def hostile_stack(postgres, tmp_path_factory) -> Iterator[Stack]:
     provider = broker = None
     try:
         provider = start_oidc_provider(redirect_uris=[f"http://127.0.0.1:{port}/api/auth/authorize"], require_pkce=True)
-        settings = desktop_overrides(instance, login_max_failures="1000000", websockify_key=WEBSOCKIFY_KEY,
+        settings = desktop_overrides(instance, login_max_failures="1000000", login_address_max_failures="1000000",
+                                     websockify_key=WEBSOCKIFY_KEY,
                                      oidc_client_id=provider.client_id, oidc_client_secret=provider.client_secret,
                                      oidc_discovery_url=provider.discovery_url)
         app = create_app(make_settings(database_url=database_url, **settings))
