@@ -271,6 +271,32 @@ def test_sign_in_start_a_desktop_and_see_it_through_the_proxy(stack, docker_engi
         context.close()
 
 
+def test_the_broker_believes_its_nginx_only_and_answers_only_the_public_urls_pages(stack, docker_engine):
+    """The address the audit log and throttling see is the one nginx saw (not nginx's own, not one a
+    client wrote); /tunnel and websockify through nginx refuse another site's page."""
+    answer = requests.post(stack.url + "/api/auth/local/login", verify=False, timeout=60,
+                           headers={"X-Forwarded-For": "203.0.113.9"}, json={"username": "admin", "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    token = answer.json()["session_token"]
+    logins = stack.api("GET", "/api/admin/audit?action=login&limit=1", token).json()["events"]
+    nginx = docker_engine.containers.get(stack.compose.container("nginx"))
+    nginx_ip = nginx.attrs["NetworkSettings"]["Networks"][f"{stack.instance}_frontend"]["IPAddress"]
+    assert logins[0]["ip"] not in ("203.0.113.9", nginx_ip, ""), logins[0]
+
+    desktop = stack.start_desktop(token)
+    evil = "https://evil.example"
+    ws = websocket.create_connection(stack.wss(f"/tunnel?token={stack.connect(token, desktop)['token']}"),
+                                     subprotocols=["guacamole"], sslopt=NO_VERIFY, timeout=15, origin=evil)
+    instructions = [instruction for _ in range(2) for instruction in parse(ws.recv(), 1 << 20)]
+    ws.close()
+    assert instructions[-1][0] == "error" and instructions[-1][2] == "771", instructions
+    novnc = stack.connect(token, desktop, protocol="novnc")
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(stack.wss(novnc["websockify_url"]), subprotocols=["binary"], sslopt=NO_VERIFY,
+                                    timeout=15, origin=evil)
+    assert refused.value.status_code == 403
+
+
 def test_the_image_serves_every_asset_the_pages_name(stack):
     token = stack.sign_in("admin")
     desktop = stack.start_desktop(token)
