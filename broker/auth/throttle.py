@@ -125,7 +125,8 @@ class LoginThrottlePolicy:
         db.execute(insert(LoginThrottle).values(key=key, failures=0, first_failure_at=now)
                    .on_conflict_do_nothing(index_elements=["key"]))
         row = LoginThrottle
-        starts_over = [row.last_failure_at.is_(None), row.last_failure_at <= now - timedelta(seconds=self.lockout_seconds)]
+        quiet_since = now - timedelta(seconds=self.lockout_seconds)
+        starts_over = [row.last_failure_at.is_(None), row.last_failure_at <= quiet_since]
         if reset_when_unlocked:
             starts_over.append(and_(row.locked_until.is_not(None), row.locked_until <= now))
         stale = or_(*starts_over)

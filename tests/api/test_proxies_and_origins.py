@@ -12,7 +12,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-import pytest
 from sqlalchemy import select
 
 from broker.auth.users import create_local_user
