@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from broker import branding, context, desktops, errors, files, health, ids, openapi, pages, teacher, viewer
 from broker.admin import routes as admin_routes
@@ -13,6 +12,7 @@ from broker.branding import routes as branding_routes
 from broker.config import Settings, load_settings
 from broker.db import make_engine, make_sessionmaker
 from broker.json_bodies import StrictJSONProvider
+from broker.proxies import ForwardedByTrustedProxies, TrustedProxies
 from broker.desktops import routes as desktop_routes
 from broker.files import routes as file_routes
 from broker.teacher import routes as teacher_routes
@@ -44,8 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         SOCK_SERVER_OPTIONS=tunnel_routes.WEBSOCKET_OPTIONS,
     )
     if settings.trusted_proxies:
-        n = settings.trusted_proxies
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n, x_prefix=n)
+        app.wsgi_app = ForwardedByTrustedProxies(app.wsgi_app, TrustedProxies(settings.trusted_proxies))
 
     engine = make_engine(settings.sqlalchemy_url)
     sessions = make_sessionmaker(engine)

@@ -142,6 +142,31 @@ def _comma_list(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
+def _proxy_list(raw: str) -> tuple[str, ...]:
+    """Addresses, networks (CIDR) or host names; a count of proxies (the old form) is refused."""
+    import ipaddress
+
+    items = _word_list(raw)
+    if items == ("0",):
+        return ()
+    for item in items:
+        if item.isdigit():
+            raise ValueError("addresses, networks or host names of the proxies (e.g. 127.0.0.1, "
+                             "172.18.0.0/16, nginx), not a count: a count let any client fake its address")
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            if not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?", item):
+                raise ValueError(f"an address, network or host name, not {item!r}") from None
+    return items
+
+
+def _origin_list(raw: str) -> tuple[str, ...]:
+    from broker.tunnels.origins import origin_of
+
+    return tuple(origin_of(item) for item in _word_list(raw))
+
+
 def _choice(*allowed: str) -> Callable[[str], str]:
     def parse(raw: str) -> str:
         value = raw.strip().lower()
@@ -183,9 +208,13 @@ class Settings:
         _url, "http://localhost:8080")
     listen: str = setting("Where `broker serve` listens.", _listen, "127.0.0.1:8080")
     workers: int = setting("gunicorn worker processes (gevent) for `broker serve`.", _positive_int, "1")
-    trusted_proxies: int = setting(
-        "How many reverse proxies in front of the broker set X-Forwarded-* headers (0 = none).",
-        _non_negative_int, "0")
+    trusted_proxies: tuple[str, ...] = setting(
+        "Reverse proxies whose X-Forwarded-* headers are believed: addresses, networks or host names "
+        "(e.g. 127.0.0.1, 172.18.0.0/16, nginx). Empty = none; any other client's headers are ignored.",
+        _proxy_list, "")
+    allowed_origins: tuple[str, ...] = setting(
+        "Web origins besides PUBLIC_URL's whose pages may open /tunnel (e.g. https://desk.other.example).",
+        _origin_list, "")
     data_dir: str = setting("Folder for the embedded SQLite database and other local state.", _text, "var")
     database_url: str = setting(
         "SQLAlchemy URL: postgresql://user:pass@host/db in production. Empty = SQLite in DATA_DIR.",
@@ -198,10 +227,18 @@ class Settings:
     local_login: bool = setting("Allow sign-in with local accounts (made by `broker users create`).",
                                 _bool, "true")
     login_max_failures: int = setting(
-        "Failed local sign-ins per account or address before it is locked for LOGIN_LOCKOUT.",
+        "Failed local sign-ins of one account from one address before that pair is locked for "
+        "LOGIN_LOCKOUT; past as many on an account from all addresses, each attempt waits a growing delay.",
         _positive_int, "5")
-    login_lockout: int = setting("How long a throttled account or address waits (e.g. 15m).",
-                                 parse_duration, "15m")
+    login_lockout: int = setting(
+        "How long a locked pair or address waits; failures older than this without a newer one are forgotten.",
+        parse_duration, "15m")
+    login_delay_max: int = setting(
+        "Longest delay between attempts on one account under attack (doubling from 1 s).",
+        parse_duration, "5m")
+    login_address_max_failures: int = setting(
+        "Failed sign-ins from one address, to any accounts, before the address is locked for LOGIN_LOCKOUT.",
+        _positive_int, "50")
     # --- OpenID Connect
     oidc_client_id: str = setting("OIDC client id. Empty = single sign-on off.")
     oidc_client_secret: str = setting("OIDC client secret.", secret=True)

@@ -88,13 +88,14 @@ class AuthSession(Base):
 
 
 class LoginThrottle(Base):
-    """Failed local sign-ins per key ("user:NAME" or "ip:ADDRESS")."""
+    """Failed local sign-ins per key: "pair:ADDRESS|NAME", "user:NAME" or "ip:ADDRESS" (broker/auth/throttle.py)."""
 
     __tablename__ = "login_throttle"
 
     key: Mapped[str] = mapped_column(String(320), primary_key=True)
     failures: Mapped[int] = mapped_column(Integer, default=0)
     first_failure_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_failure_at: Mapped[datetime | None] = mapped_column(DateTime)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime)
 
 

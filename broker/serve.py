@@ -36,6 +36,9 @@ class BrokerServer(BaseApplication):
             "loglevel": self.settings.log_level.lower(),
             "post_fork": _post_fork,
             "proc_name": "deskbroker",
+            # gunicorn would believe X-Forwarded-Proto from loopback whatever the settings say;
+            # the broker's own middleware (broker/proxies.py) decides whom to believe.
+            "forwarded_allow_ips": "",
         }.items():
             self.cfg.set(key, value)
 

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from broker.db import utcnow
@@ -28,6 +29,16 @@ def create_session(db: Session, user: User, lifetime_seconds: int, ip: str = "",
                          ip=ip[:64], user_agent=user_agent[:255])
     db.add(record)
     return token, record
+
+
+KNOWN_ADDRESS_DAYS = 90
+
+
+def signed_in_from(db: Session, user: User, ip: str) -> bool:
+    """Whether `user` started a session from `ip` in the last KNOWN_ADDRESS_DAYS."""
+    since = utcnow() - timedelta(days=KNOWN_ADDRESS_DAYS)
+    return bool(ip) and db.scalar(select(AuthSession.id).where(
+        AuthSession.user_id == user.id, AuthSession.ip == ip[:64], AuthSession.created_at > since).limit(1)) is not None
 
 
 def resolve_session(db: Session, token: str) -> AuthSession | None:

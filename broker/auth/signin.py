@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from broker import audit
@@ -25,22 +24,24 @@ class SignInRefused(Exception):
 def sign_in_local(db: Session, settings: Settings, username: str, password: str, ip: str,
                   user_agent: str = "") -> tuple[str, AuthSession]:
     """Raises Throttled when too many attempts failed, SignInRefused for wrong credentials."""
-    policy = LoginThrottlePolicy(settings.login_max_failures, settings.login_lockout)
-    keys = [f"user:{username.casefold()[:300]}", f"ip:{ip}"]
-    policy.check(db, keys)
+    policy = LoginThrottlePolicy(settings.login_max_failures, settings.login_lockout, settings.login_delay_max,
+                                 settings.login_address_max_failures)
     user = users.find_local_user(db, username)
-    db.commit()  # no pooled connection is held while the password's hash is worked out
+    known = user is not None and sessions.signed_in_from(db, user, ip)
+    db.commit()  # the throttle's transaction starts with its write (SQLite: no read-then-write upgrade)
+    attempt = policy.begin(db, username, ip, known)
+    # No pooled connection is held while the password's hash is worked out.
     if not users.verify_local_password(user, password):
-        policy.record_failure(db, keys)
         audit.record(db, "login_failed", target=username[:255], ip=ip, method="local")
-        try:
-            db.commit()
-        except IntegrityError:
-            db.rollback()  # a parallel failure created the throttle row first; its count stands
+        for lockout in policy.failed(attempt):
+            audit.record(db, "login_lockout", target=username[:255], ip=ip, scope=lockout.scope,
+                         seconds=lockout.seconds, failures=lockout.failures)
+        db.commit()
         raise SignInRefused("invalid_credentials", "Wrong username or password.")
+    policy.succeeded(db, attempt)
     if user.disabled:
+        db.commit()
         raise SignInRefused("account_disabled", "This account has been disabled by an administrator.")
-    policy.reset(db, keys[:1])
     return _start_session(db, settings, user, ip, user_agent, "local")
 
 

@@ -16,8 +16,9 @@ from broker.db import utcnow
 from broker.errors import ApiError
 from broker.models import Connection, Desktop
 from broker.tunnels import service
-from broker.tunnels.guacd import (CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, GuacdError, Screen, VncTarget,
-                                  open_connection)
+from broker.tunnels.guacd import (CLIENT_FORBIDDEN, CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, GuacdError, Screen,
+                                  VncTarget, open_connection)
+from broker.tunnels.origins import allowed_origins, check_origin
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
 from broker.tunnels.relay import Relay, RelayResult, Throttled
 from broker.tunnels.websocket import send_whole_frames
@@ -87,6 +88,12 @@ def _whole_frames() -> None:
 def tunnel(ws):
     services = context.services()
     settings = services.settings
+    # First of all: a foreign page must not use the browser's cookies to drive a desktop.
+    refused = check_origin(request.headers.get("Origin"),
+                           allowed_origins(settings.public_url, settings.allowed_origins))
+    if refused:
+        log.warning("tunnel refused: %s (allowed: DESKBROKER_PUBLIC_URL and DESKBROKER_ALLOWED_ORIGINS)", refused)
+        return _refuse(ws, f"Tunnel refused: {refused}.", CLIENT_FORBIDDEN)
     user = current_user()
     holder = user.id if user else None
     context.close_db()  # a tunnel lasts hours: it must not hold the sign-in check's database connection

@@ -1,5 +1,6 @@
 """Local accounts and server-side sessions through the HTTP API, on SQLite and PostgreSQL."""
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -21,9 +22,9 @@ def alice(db):
     return user
 
 
-def sign_in(client, username="alice", password=PASSWORD):
+def sign_in(client, username="alice", password=PASSWORD, ip="10.1.2.3", **kwargs):
     return client.post("/api/auth/local/login", json={"username": username, "password": password},
-                       environ_base={"REMOTE_ADDR": "10.1.2.3"})
+                       environ_base={"REMOTE_ADDR": ip}, **kwargs)
 
 
 def four_ways(app, token):
@@ -149,3 +150,86 @@ def test_logout_is_audited_and_revokes_the_session(app, alice, db):
     assert record.revoked_at is not None
     actions = db.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
     assert actions == ["login", "logout"]
+
+
+# --- throttling that cannot be turned against a person
+
+ATTACKER = "203.0.113.66"
+
+
+def lockouts(db):
+    db.expire_all()
+    return [(event.target, event.ip, event.details["scope"])
+            for event in db.scalars(select(AuditEvent).where(AuditEvent.action == "login_lockout")
+                                    .order_by(AuditEvent.id))]
+
+
+@pytest.fixture
+def admin(db):
+    user, _ = create_local_user(db, "admin", PASSWORD, ["admin"], "The Admin")
+    db.commit()
+    return user
+
+
+def test_an_attacker_elsewhere_cannot_lock_the_admin_out(app_factory, db, admin):
+    client = app_factory(login_max_failures="3", login_lockout="10m", login_delay_max="2s").test_client()
+    assert sign_in(client, "admin", ip="10.0.0.7").status_code == 200  # the admin's usual place
+    # The attacker guesses from one address until that pair is locked, then from more addresses.
+    answers = [sign_in(client, "admin", "guess", ATTACKER).status_code for _ in range(5)]
+    assert answers == [401, 401, 401, 429, 429]
+    locked = sign_in(client, "admin", PASSWORD, ATTACKER)  # even the right password, from there
+    assert locked.status_code == 429 and 590 <= int(locked.headers["Retry-After"]) <= 600
+    for n in range(4):
+        time.sleep(2.1)  # the account's delay (2 s at most here)
+        assert sign_in(client, "admin", "guess", f"198.51.100.{n}").status_code == 401
+    # From the admin's own address: no wait at all, however the attack goes on.
+    assert sign_in(client, "admin", ip="10.0.0.7").status_code == 200
+    # From a fresh address: at most the account's delay.
+    fresh = sign_in(client, "admin", ip="192.0.2.10")
+    if fresh.status_code == 429:
+        assert 1 <= int(fresh.headers["Retry-After"]) <= 2
+        time.sleep(int(fresh.headers["Retry-After"]))
+        fresh = sign_in(client, "admin", ip="192.0.2.10")
+    assert fresh.status_code == 200
+    assert lockouts(db) == [("admin", ATTACKER, "account+address"), ("admin", ATTACKER, "account")]
+
+
+def test_the_delay_per_account_doubles_up_to_its_cap(app_factory, db, alice):
+    client = app_factory(login_max_failures="2", login_delay_max="2s").test_client()
+    waits = []
+    for n in range(5):
+        answer = sign_in(client, password="guess", ip=f"198.51.100.{n}")
+        if answer.status_code == 429:
+            waits.append(int(answer.headers["Retry-After"]))
+            time.sleep(waits[-1])
+            answer = sign_in(client, password="guess", ip=f"198.51.100.{n}")
+        assert answer.status_code == 401
+    assert waits == [1, 2, 2]  # after failures 2, 3 and 4 of the account
+    assert lockouts(db) == [("alice", "198.51.100.1", "account")]
+
+
+def test_one_address_spraying_many_accounts_is_locked(app_factory, db, alice):
+    client = app_factory(login_address_max_failures="4").test_client()
+    for name in ("bob", "carol", "dave", "erin"):  # accounts that exist or not: the same
+        assert sign_in(client, name, "Winter2026!", ATTACKER).status_code == 401
+    refused = sign_in(client, "alice", PASSWORD, ATTACKER)
+    assert refused.status_code == 429 and "Too many failed sign-ins" in refused.get_json()["message"]
+    assert sign_in(client, "alice", PASSWORD, "10.1.2.3").status_code == 200  # nobody else is touched
+    assert lockouts(db) == [("erin", ATTACKER, "address")]
+
+
+def test_a_persons_own_typos_are_forgiven_by_the_right_password(app_factory, db, alice):
+    client = app_factory(login_max_failures="3", login_address_max_failures="3").test_client()
+    for _ in range(3):
+        for _ in range(2):
+            assert sign_in(client, password="typo").status_code == 401
+        assert sign_in(client).status_code == 200
+    assert lockouts(db) == []
+
+
+def test_ipv6_clients_count_by_their_64(app_factory, db, alice):
+    client = app_factory(login_max_failures="2").test_client()
+    assert sign_in(client, password="guess", ip="2001:db8:1:2::1").status_code == 401
+    assert sign_in(client, password="guess", ip="2001:db8:1:2::ffff").status_code == 401
+    assert sign_in(client, ip="2001:db8:1:2:abcd::9").status_code == 429  # another address, same /64
+    assert lockouts(db)[0] == ("alice", "2001:db8:1:2::ffff", "account+address")

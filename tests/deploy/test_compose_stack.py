@@ -160,10 +160,10 @@ def report(request, figures: dict[str, str]) -> None:
             reporter.write_line("  " + line)
 
 
-def guacamole_opcodes(stack: Stack, token: str) -> set[str]:
+def guacamole_opcodes(stack: Stack, token: str, origin: str | None = None) -> set[str]:
     """What guacamole-common-js sees over /tunnel until guacd's first frame is complete."""
     ws = websocket.create_connection(stack.wss(f"/tunnel?token={token}&width=1024&height=768&dpi=96"),
-                                     subprotocols=["guacamole"], sslopt=NO_VERIFY, timeout=15)
+                                     subprotocols=["guacamole"], sslopt=NO_VERIFY, timeout=15, origin=origin)
     assert ws.getsubprotocol() == "guacamole"
     seen: set[str] = set()
     deadline = time.monotonic() + 20
@@ -176,9 +176,9 @@ def guacamole_opcodes(stack: Stack, token: str) -> set[str]:
     return seen
 
 
-def rfb_framebuffer_width(url: str, password: str) -> int:
+def rfb_framebuffer_width(url: str, password: str, origin: str | None = None) -> int:
     """noVNC's part: a WebSocket with the `binary` subprotocol, VNC login, one framebuffer."""
-    ws = websocket.create_connection(url, subprotocols=["binary"], sslopt=NO_VERIFY, timeout=15)
+    ws = websocket.create_connection(url, subprotocols=["binary"], sslopt=NO_VERIFY, timeout=15, origin=origin)
     greeting = ws.recv()
     assert greeting.startswith(b"RFB 003.00")
     with RFBClient.over(WebSocketStream(ws, already_read=greeting), password) as session:
@@ -271,6 +271,33 @@ def test_sign_in_start_a_desktop_and_see_it_through_the_proxy(stack, docker_engi
         context.close()
 
 
+def test_the_broker_believes_its_nginx_only_and_answers_only_the_public_urls_pages(stack, docker_engine):
+    """The address the audit log and throttling see is the one nginx saw (not nginx's own, not one a
+    client wrote); /tunnel and websockify through nginx refuse another site's page."""
+    stack.create_user("ada", "--admin")
+    answer = requests.post(stack.url + "/api/auth/local/login", verify=False, timeout=60,
+                           headers={"X-Forwarded-For": "203.0.113.9"}, json={"username": "ada", "password": PASSWORD})
+    assert answer.status_code == 200, answer.text
+    token = answer.json()["session_token"]
+    logins = stack.api("GET", "/api/admin/audit?action=login&limit=1", token).json()["events"]
+    nginx = docker_engine.containers.get(stack.compose.container("nginx"))
+    nginx_ip = nginx.attrs["NetworkSettings"]["Networks"][f"{stack.instance}_frontend"]["IPAddress"]
+    assert logins[0]["ip"] not in ("203.0.113.9", nginx_ip, ""), logins[0]
+
+    desktop = stack.start_desktop(token)
+    evil = "https://evil.example"
+    ws = websocket.create_connection(stack.wss(f"/tunnel?token={stack.connect(token, desktop)['token']}"),
+                                     subprotocols=["guacamole"], sslopt=NO_VERIFY, timeout=15, origin=evil)
+    instructions = [instruction for _ in range(2) for instruction in parse(ws.recv(), 1 << 20)]
+    ws.close()
+    assert instructions[-1][0] == "error" and instructions[-1][2] == "771", instructions
+    novnc = stack.connect(token, desktop, protocol="novnc")
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        websocket.create_connection(stack.wss(novnc["websockify_url"]), subprotocols=["binary"], sslopt=NO_VERIFY,
+                                    timeout=15, origin=evil)
+    assert refused.value.status_code == 403
+
+
 def test_the_image_serves_every_asset_the_pages_name(stack):
     token = stack.sign_in("admin")
     desktop = stack.start_desktop(token)
@@ -306,10 +333,11 @@ def test_the_apache_example_carries_pages_and_both_websockets(stack, docker_engi
         wait_until(through_apache.ready, 30, "Apache did not pass /readyz on")
         token = through_apache.sign_in("admin")
         desktop = through_apache.start_desktop(token)
-        opcodes = guacamole_opcodes(through_apache, through_apache.connect(token, desktop)["token"])
+        # The pages' origin stays the public URL (here Apache stands in for the stack's nginx).
+        opcodes = guacamole_opcodes(through_apache, through_apache.connect(token, desktop)["token"], stack.url)
         assert opcodes & {"img", "png"} and "error" not in opcodes, opcodes
         novnc = through_apache.connect(token, desktop, protocol="novnc")
-        assert rfb_framebuffer_width(through_apache.wss(novnc["websockify_url"]), novnc["password"]) > 0
+        assert rfb_framebuffer_width(through_apache.wss(novnc["websockify_url"]), novnc["password"], stack.url) > 0
         assert (first_event_seconds(through_apache, token) or 0) < 5
     finally:
         apache.remove(force=True)

@@ -58,6 +58,17 @@ def test_only_the_proxy_profile_publishes_and_a_host_proxy_gets_loopback(checkou
                           "broker": ["127.0.0.1:8080:8080/tcp"], "websockify": ["127.0.0.1:6080:6080/tcp"]}
 
 
+def test_the_broker_believes_the_stacks_proxy_and_websockify_only_the_public_urls_pages(checkout):
+    services = config(checkout, DESKBROKER_PUBLIC_URL="https://desk.school.example")["services"]
+    assert services["broker"]["environment"]["DESKBROKER_TRUSTED_PROXIES"] == "nginx"
+    assert services["websockify"]["environment"]["ALLOWED_ORIGINS"].split() == ["https://desk.school.example"]
+    services = config(checkout, DESKBROKER_PUBLIC_URL="https://desk.school.example", DESKBROKER_TRUSTED_PROXIES=
+                      "172.31.0.1", DESKBROKER_ALLOWED_ORIGINS="https://desk.other.example")["services"]
+    assert services["broker"]["environment"]["DESKBROKER_TRUSTED_PROXIES"] == "172.31.0.1"
+    assert services["websockify"]["environment"]["ALLOWED_ORIGINS"].split() == ["https://desk.school.example",
+                                                                                 "https://desk.other.example"]
+
+
 def test_a_missing_secret_is_named(checkout):
     (checkout.directory / ".env").write_text("DESKBROKER_WEBSOCKIFY_KEY=y\nDOCKER_GID=0\n")
     try:

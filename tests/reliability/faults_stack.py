@@ -79,6 +79,9 @@ class FaultStack:
         self.database_url = postgres.new_database()
         self.broker: LiveBroker | None = None
         self.proxy: PathProxy | None = None
+        # The viewers' pages come from the proxy: the broker and websockify allow its origin.
+        self.proxy_port = free_port()
+        self.proxy_url = f"http://127.0.0.1:{self.proxy_port}"
         self.tier: dict[str, object] = {}  # guacd and websockify, by role
         self.guacd_ip = ""
         self._engine = None
@@ -90,13 +93,15 @@ class FaultStack:
         make_provider(make_settings(**self.overrides())).ensure_network()
         guacd_ip = self._run_tier("guacd", "deskbroker/guacd:latest")
         websockify_ip = self._run_tier("websockify", "deskbroker/websockify:latest",
-                                       environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY}, read_only=True,
+                                       environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY,
+                                                    "ALLOWED_ORIGINS": self.proxy_url}, read_only=True,
                                        tmpfs={"/tmp": ""})
         wait_for_port(guacd_ip, GUACD_PORT)
         wait_for_port(websockify_ip, WEBSOCKIFY_PORT)
         self.guacd_ip = guacd_ip  # a restart keeps a container's address on its network
         self.start_broker()
-        self.proxy = PathProxy(("127.0.0.1", self.port), {"/websockify": (websockify_ip, WEBSOCKIFY_PORT)})
+        self.proxy = PathProxy(("127.0.0.1", self.port), {"/websockify": (websockify_ip, WEBSOCKIFY_PORT)},
+                               port=self.proxy_port)
         self.wait_for_catalog()
 
     def overrides(self, **more: str) -> dict[str, str]:
@@ -128,7 +133,8 @@ class FaultStack:
 
     def start_broker(self) -> LiveBroker:
         self.broker = start_live_broker(self.folder, self.database_url, self.port,
-                                        **self.overrides(guacd_host=self.guacd_ip, websockify_key=WEBSOCKIFY_KEY))
+                                        **self.overrides(guacd_host=self.guacd_ip, websockify_key=WEBSOCKIFY_KEY,
+                                                         allowed_origins=self.proxy_url))
         return self.broker
 
     def kill_broker(self) -> None:

@@ -191,7 +191,7 @@ class Stack:
 
     def websockify(self, token: str) -> websocket.WebSocket:
         return websocket.create_connection(f"ws://{self.websockify_address}:{WEBSOCKIFY_PORT}/websockify?token={token}",
-                                           subprotocols=["binary"], timeout=10)
+                                           subprotocols=["binary"], timeout=10, origin=self.url)
 
     def session_alive(self, person: Person) -> bool:
         return person.call("get", "/api/auth/session").status_code == 200
@@ -309,7 +309,8 @@ def hostile_stack(postgres, tmp_path_factory) -> Iterator[Stack]:
     provider = broker = None
     try:
         provider = start_oidc_provider(redirect_uris=[f"http://127.0.0.1:{port}/api/auth/authorize"], require_pkce=True)
-        settings = desktop_overrides(instance, login_max_failures="1000000", websockify_key=WEBSOCKIFY_KEY,
+        settings = desktop_overrides(instance, login_max_failures="1000000", login_address_max_failures="1000000",
+                                     websockify_key=WEBSOCKIFY_KEY,
                                      oidc_client_id=provider.client_id, oidc_client_secret=provider.client_secret,
                                      oidc_discovery_url=provider.discovery_url)
         app = create_app(make_settings(database_url=database_url, **settings))
@@ -327,7 +328,8 @@ def hostile_stack(postgres, tmp_path_factory) -> Iterator[Stack]:
             return address
 
         guacd = run("deskbroker/guacd:latest")
-        stack.websockify_address = run("deskbroker/websockify:latest", environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY},
+        stack.websockify_address = run("deskbroker/websockify:latest",
+                                       environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY, "ALLOWED_ORIGINS": stack.url},
                                        read_only=True, tmpfs={"/tmp": ""})
         wait_for_port(guacd, GUACD_PORT)
         wait_for_port(stack.websockify_address, WEBSOCKIFY_PORT)

@@ -23,6 +23,7 @@ from broker.rfb import wait_for_greeting
 from tests.tier.containers import (
     GUACD_PORT,
     RUN_LABEL,
+    SITE,
     VNC_PORT,
     WEBSOCKIFY_PORT,
     Desktop,
@@ -114,7 +115,7 @@ def websockify(start, websockify_key: bytes, tmp_path_factory: pytest.TempPathFa
     service = start(
         "deskbroker/websockify:latest",
         "websockify",
-        environment={"VNC_TOKEN_KEY_FILE": "/run/secrets/vnc_token_key"},
+        environment={"VNC_TOKEN_KEY_FILE": "/run/secrets/vnc_token_key", "ALLOWED_ORIGINS": SITE},
         volumes={str(key_file): {"bind": "/run/secrets/vnc_token_key", "mode": "ro"}},
         read_only=True,
         tmpfs={"/tmp": "rw,noexec,nosuid,size=16m"},

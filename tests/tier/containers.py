@@ -12,6 +12,7 @@ from docker.models.containers import Container
 VNC_PORT = 5901
 GUACD_PORT = 4822
 WEBSOCKIFY_PORT = 6080
+SITE = "https://desk.school.example"  # the broker's public URL, as websockify is told it
 RUN_LABEL = "io.deskbroker.tier-test"  # marks what a run started, for its cleanup
 
 

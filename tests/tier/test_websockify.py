@@ -1,5 +1,6 @@
-"""websockify with deskbroker's token plugin: a broker-signed token opens the desktop it
-names, once; every other token is refused; no token ever reaches the log."""
+"""websockify with deskbroker's plugins: a broker-signed token opens the desktop it names,
+once, from the broker's own pages; every other token and page is refused; no token ever
+reaches the log."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import websocket
 from broker.rfb import RFBClient
 from broker.tunnels.vnc_token import sign
 from tests.tier.containers import (
+    SITE,
     WebSocketStream,
     VNC_PORT,
     WEBSOCKIFY_PORT,
@@ -28,11 +30,14 @@ DRAWN = 0.01  # share of pixels that counts as a drawn desktop
 DRAW_TIMEOUT = 30.0
 
 
-def open_websocket(websockify: Service, token: str) -> websocket.WebSocket:
+def open_websocket(websockify: Service, token: str, origin: str | None = SITE) -> websocket.WebSocket:
+    """As the broker's noVNC viewer would: the browser sends the page's origin."""
     return websocket.create_connection(
         f"ws://{websockify.address}:{WEBSOCKIFY_PORT}/websockify?token={token}",
         subprotocols=["binary"],
         timeout=10,
+        origin=origin,
+        suppress_origin=origin is None,
     )
 
 
@@ -108,6 +113,33 @@ def test_refused(websockify: Service, sign_for, make_token, reason: str) -> None
     assert_no_token_logged(websockify, token)
 
 
+@pytest.mark.parametrize(
+    ("origin", "reason"),
+    [
+        ("https://elsewhere.example", "its Origin 'https://elsewhere.example' is not this server's address"),
+        ("https://desk.school.example:8443", "its Origin 'https://desk.school.example:8443' is not"),
+        ("null", "its Origin 'null' is not a web address"),
+        (None, "the request has no Origin header"),
+    ],
+    ids=["foreign-site", "other-port", "null", "none"],
+)
+def test_a_page_of_another_origin_is_refused_even_with_a_good_token(
+    websockify: Service, sign_for, origin: str | None, reason: str
+) -> None:
+    logged = len(logs(websockify.container))
+    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
+        open_websocket(websockify, sign_for(), origin=origin)
+    assert refused.value.status_code == 403
+    wait_for_log(websockify.container, f"connection refused: {reason}", since=logged)
+
+
+def test_the_origin_is_compared_as_browsers_write_it(websockify: Service, sign_for) -> None:
+    """Scheme and host in any case, the default port spelt out: the same page."""
+    connection = open_websocket(websockify, sign_for(), origin="HTTPS://Desk.School.Example:443")
+    assert connection.recv() == b"RFB 003.008\n"
+    connection.close()
+
+
 def test_no_token_at_all_is_refused(websockify: Service) -> None:
     logged = len(logs(websockify.container))
     with pytest.raises((websocket.WebSocketException, OSError)):
@@ -123,7 +155,9 @@ def test_healthcheck_is_quiet_and_stop_is_clean(start, websockify: Service) -> N
     time.sleep(0.2)
     assert logs(websockify.container) == before
     spare = start(
-        "deskbroker/websockify:latest", "websockify-stop", environment={"VNC_TOKEN_KEY": "k" * 32}
+        "deskbroker/websockify:latest",
+        "websockify-stop",
+        environment={"VNC_TOKEN_KEY": "k" * 32, "ALLOWED_ORIGINS": SITE},
     )
     assert spare.container.attrs["Config"]["User"] == "websockify"
     time.sleep(1)
@@ -135,8 +169,13 @@ def test_healthcheck_is_quiet_and_stop_is_clean(start, websockify: Service) -> N
     [
         ("no-key", {}, "VNC_TOKEN_KEY_FILE or VNC_TOKEN_KEY must hold"),
         (
+            "no-origins",
+            {"environment": {"VNC_TOKEN_KEY": "k" * 32}},
+            "ALLOWED_ORIGINS must name the broker's public URL",
+        ),
+        (
             "no-tmpfs",
-            {"environment": {"VNC_TOKEN_KEY": "k" * 32}, "read_only": True},
+            {"environment": {"VNC_TOKEN_KEY": "k" * 32, "ALLOWED_ORIGINS": SITE}, "read_only": True},
             "websockify: [Errno 30] Read-only file system: '/tmp/used-vnc-tokens'",
         ),
     ],

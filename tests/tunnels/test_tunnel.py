@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 import requests
 import websocket
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from broker.crypto import encrypt
 from broker.db import utcnow
@@ -19,7 +19,7 @@ from broker.models import Connection, Desktop, Group, TunnelToken, User
 from broker.rfb import RFBClient
 from broker.tunnels.protocol import encode
 from broker.tunnels.service import _hash
-from tests.fixtures.broker import SECRET
+from tests.fixtures.broker import SECRET, free_port
 from tests.fixtures.desktops import desktop_overrides, lifecycle_of, run_beside_desktops, sign_in
 from tests.fixtures.tunnel_viewer import Viewer
 from tests.tier.containers import GUACD_PORT, WEBSOCKIFY_PORT, WebSocketStream, wait_for_port
@@ -44,13 +44,14 @@ def stack(desktop_app, instance, docker_engine, live_broker_factory, database_ur
         started_here.append(container)
         return address
 
+    port = free_port()  # the broker's public URL is the one origin websockify lets in
     try:
         guacd_ip = run("deskbroker/guacd:latest")
-        websockify_ip = run("deskbroker/websockify:latest", environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY},
-                            read_only=True, tmpfs={"/tmp": ""})
+        websockify_ip = run("deskbroker/websockify:latest", read_only=True, tmpfs={"/tmp": ""},
+                            environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY, "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}"})
         wait_for_port(guacd_ip, GUACD_PORT)
         wait_for_port(websockify_ip, WEBSOCKIFY_PORT)
-        broker = live_broker_factory(database_url, **desktop_overrides(
+        broker = live_broker_factory(database_url, port, **desktop_overrides(
             instance, guacd_host=guacd_ip, websockify_key=WEBSOCKIFY_KEY))
 
         class Stack:
@@ -110,6 +111,24 @@ def test_a_token_works_once_and_not_after_it_expires(stack):
         db.commit()
     assert Viewer(stack.broker.url, expired).until("error")[-1][1][1] == "769"
     assert Viewer(stack.broker.url, "forged-" + secrets.token_urlsafe(20)).until("error")[-1][1][1] == "769"
+
+
+@pytest.mark.parametrize("origin", ["https://elsewhere.example", "null", None], ids=["foreign", "null", "none"])
+def test_a_page_of_another_origin_is_refused_before_the_token_is_spent(stack, origin):
+    """A foreign page could use the browser's cookies: /tunnel answers only the broker's own pages
+    (the viewer's browser sends their Origin by itself), and refuses others before doing anything."""
+    token = token_for(stack, stack.anna)
+    with stack.sessions() as db:
+        connections = db.scalar(select(func.count()).select_from(Connection))
+    options = {"origin": origin} if origin else {"suppress_origin": True}
+    refused = Viewer(stack.broker.url, token, **options).until("error")
+    assert refused[-1][0] == "error" and refused[-1][1][1] == "771", refused  # CLIENT_FORBIDDEN: not retried
+    assert refused[-1][1][0].startswith("Tunnel refused: ")
+    assert "tunnel refused:" in stack.broker.output()
+    with stack.sessions() as db:
+        assert db.get(TunnelToken, _hash(token)).used_at is None
+        assert db.scalar(select(func.count()).select_from(Connection)) == connections  # guacd never asked
+    assert Viewer(stack.broker.url, token).drawn()  # the broker's own page: the same token still works
 
 
 def test_nobody_else_may_open_a_desktop_and_watchers_only_watch(stack):
@@ -203,10 +222,10 @@ def test_novnc_through_websockify_with_a_broker_signed_token(stack):
     assert answer.status_code == 200, answer.text
     body = answer.json()
     url = f"ws://{stack.websockify_ip}:{WEBSOCKIFY_PORT}{body['websockify_url']}"
-    connection = websocket.create_connection(url, subprotocols=["binary"], timeout=10)
+    connection = websocket.create_connection(url, subprotocols=["binary"], timeout=10, origin=stack.broker.url)
     greeting = connection.recv()
     assert greeting.startswith(b"RFB 003.00")
     with RFBClient.over(WebSocketStream(connection, already_read=greeting), body["password"]) as session:
         assert session.framebuffer().width > 0
     with pytest.raises(websocket.WebSocketException):  # the same token a second time
-        websocket.create_connection(url, subprotocols=["binary"], timeout=10).recv()
+        websocket.create_connection(url, subprotocols=["binary"], timeout=10, origin=stack.broker.url).recv()

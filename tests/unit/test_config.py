@@ -40,11 +40,21 @@ def test_missing_secret_key_names_the_variable():
     ("workers", "0", "DESKBROKER_WORKERS is malformed: expected a whole number of at least 1"),
     ("database_url", "mysql://x", "DESKBROKER_DATABASE_URL is malformed: expected a SQLAlchemy URL"),
     ("secret_key", "short", "DESKBROKER_SECRET_KEY is malformed: expected at least 32 characters"),
+    ("trusted_proxies", "1", "DESKBROKER_TRUSTED_PROXIES is malformed: expected addresses, networks or host names"),
+    ("trusted_proxies", "nginx, 10.0.0.0/33", "expected an address, network or host name, not '10.0.0.0/33'"),
+    ("allowed_origins", "desk.example", "DESKBROKER_ALLOWED_ORIGINS is malformed: expected an http"),
 ])
 def test_malformed_settings_are_named_with_what_they_expect(name, value, expected):
     with pytest.raises(ConfigError) as info:
         load(**{name: value})
     assert expected in str(info.value)
+
+
+def test_proxies_and_origins_in_their_written_forms():
+    settings = load(trusted_proxies="127.0.0.1, 172.18.0.0/16 nginx", allowed_origins="HTTPS://Desk.Example:443/x")
+    assert settings.trusted_proxies == ("127.0.0.1", "172.18.0.0/16", "nginx")
+    assert settings.allowed_origins == ("https://desk.example",)
+    assert load(trusted_proxies="0").trusted_proxies == () == load().trusted_proxies
 
 
 def test_every_problem_is_reported_at_once():

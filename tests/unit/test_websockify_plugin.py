@@ -18,31 +18,36 @@ from deskbroker_websockify.single_use import SWEEP_AFTER, AlreadyUsed, UsedToken
 from broker.tunnels.vnc_token import sign  # noqa: E402
 
 KEY = "k" * 32
+SITE = "https://desk.school.example"
 NOW = 1_800_000_000.0
 
 
 def test_settings_from_key_file(tmp_path: Path) -> None:
     (tmp_path / "key").write_text(KEY + "\n")
-    settings = Settings.from_environment({"VNC_TOKEN_KEY_FILE": str(tmp_path / "key")})
-    assert settings == Settings(KEY.encode(), 5901, Path("/tmp/used-vnc-tokens"))
+    settings = Settings.from_environment({"VNC_TOKEN_KEY_FILE": str(tmp_path / "key"), "ALLOWED_ORIGINS": SITE})
+    assert settings == Settings(KEY.encode(), 5901, Path("/tmp/used-vnc-tokens"), frozenset({SITE}))
 
 
 def test_settings_from_variables() -> None:
     settings = Settings.from_environment(
-        {"VNC_TOKEN_KEY": KEY, "VNC_PORT": "5902", "VNC_TOKEN_USED_DIR": "/run/used"}
+        {"VNC_TOKEN_KEY": KEY, "VNC_PORT": "5902", "VNC_TOKEN_USED_DIR": "/run/used",
+         "ALLOWED_ORIGINS": "HTTPS://Desk.School.Example:443/, http://10.0.0.5:8080"}
     )
-    assert settings == Settings(KEY.encode(), 5902, Path("/run/used"))
+    assert settings == Settings(KEY.encode(), 5902, Path("/run/used"),
+                                frozenset({SITE, "http://10.0.0.5:8080"}))
 
 
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
-        ({}, "VNC_TOKEN_KEY_FILE or VNC_TOKEN_KEY must hold"),
-        ({"VNC_TOKEN_KEY": "short"}, "at least 32 bytes"),
-        ({"VNC_TOKEN_KEY": KEY, "VNC_TOKEN_KEY_FILE": "/x"}, "not both"),
-        ({"VNC_TOKEN_KEY_FILE": "/nonexistent/key"}, "cannot read /nonexistent/key"),
-        ({"VNC_TOKEN_KEY": KEY, "VNC_PORT": "vnc"}, "VNC_PORT='vnc' is not a port"),
-        ({"VNC_PORT": "0"}, "must hold.*; VNC_PORT='0'"),
+        ({"ALLOWED_ORIGINS": SITE}, "VNC_TOKEN_KEY_FILE or VNC_TOKEN_KEY must hold"),
+        ({"VNC_TOKEN_KEY": "short", "ALLOWED_ORIGINS": SITE}, "at least 32 bytes"),
+        ({"VNC_TOKEN_KEY": KEY, "VNC_TOKEN_KEY_FILE": "/x", "ALLOWED_ORIGINS": SITE}, "not both"),
+        ({"VNC_TOKEN_KEY_FILE": "/nonexistent/key", "ALLOWED_ORIGINS": SITE}, "cannot read /nonexistent/key"),
+        ({"VNC_TOKEN_KEY": KEY, "VNC_PORT": "vnc", "ALLOWED_ORIGINS": SITE}, "VNC_PORT='vnc' is not a port"),
+        ({"VNC_PORT": "0", "ALLOWED_ORIGINS": SITE}, "must hold.*; VNC_PORT='0'"),
+        ({"VNC_TOKEN_KEY": KEY}, "ALLOWED_ORIGINS must name the broker's public URL"),
+        ({"VNC_TOKEN_KEY": KEY, "ALLOWED_ORIGINS": "desk.school.example"}, "ALLOWED_ORIGINS: expected an http"),
     ],
 )
 def test_settings_errors_name_the_variable(environ: dict[str, str], message: str) -> None:

@@ -23,9 +23,9 @@ def _splice(source: socket.socket, target: socket.socket) -> None:
 
 
 class PathProxy:
-    def __init__(self, default: tuple[str, int], routes: dict[str, tuple[str, int]]):
+    def __init__(self, default: tuple[str, int], routes: dict[str, tuple[str, int]], port: int | None = None):
         self.default, self.routes = default, routes
-        self.port = free_port()
+        self.port = port or free_port()  # chosen in advance: the broker and websockify must allow its origin
         self.url = f"http://127.0.0.1:{self.port}"
         self._listener = socket.create_server(("127.0.0.1", self.port))
         threading.Thread(target=self._accept, daemon=True).start()

@@ -84,9 +84,12 @@ def stack(tmp_path_factory, postgres, docker_engine, desktop_images):
             container.reload()
             return container, container.attrs["NetworkSettings"]["Networks"][overrides["desktop_network"]]["IPAddress"]
 
+        # The viewer's pages come from the proxy: the broker and websockify allow its origin.
+        proxy_port = free_port()
+        proxy_url = f"http://127.0.0.1:{proxy_port}"
         guacd, guacd_ip = run("deskbroker/guacd:latest")
-        _, websockify_ip = run("deskbroker/websockify:latest", environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY},
-                               read_only=True, tmpfs={"/tmp": ""})
+        _, websockify_ip = run("deskbroker/websockify:latest", read_only=True, tmpfs={"/tmp": ""},
+                               environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY, "ALLOWED_ORIGINS": proxy_url})
         wait_for_port(guacd_ip, GUACD_PORT)
         wait_for_port(websockify_ip, WEBSOCKIFY_PORT)
 
@@ -95,10 +98,11 @@ def stack(tmp_path_factory, postgres, docker_engine, desktop_images):
                                        require_pkce=True)
         broker = start_live_broker(
             tmp_path_factory.mktemp("viewer-e2e"), postgres.new_database(), port, **overrides,
-            guacd_host=guacd_ip, websockify_key=WEBSOCKIFY_KEY, oidc_client_id=provider.client_id,
+            guacd_host=guacd_ip, websockify_key=WEBSOCKIFY_KEY, allowed_origins=proxy_url,
+            oidc_client_id=provider.client_id,
             oidc_client_secret=provider.client_secret, oidc_discovery_url=provider.discovery_url)
         # Cookies do not depend on the port: a sign-in at the broker holds for the proxy too.
-        proxy = PathProxy(("127.0.0.1", port), {"/websockify": (websockify_ip, WEBSOCKIFY_PORT)})
+        proxy = PathProxy(("127.0.0.1", port), {"/websockify": (websockify_ip, WEBSOCKIFY_PORT)}, port=proxy_port)
         yield Stack(docker_engine, broker, proxy, guacd)
         proxy.stop()
         broker.stop()

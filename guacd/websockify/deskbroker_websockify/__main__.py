@@ -7,7 +7,7 @@ import sys
 
 from websockify.websocketproxy import websockify_init
 
-from deskbroker_websockify.plugin import TokenPlugin
+from deskbroker_websockify.plugin import OriginCheck, TokenPlugin
 from deskbroker_websockify.redaction import RedactingLogRecord
 from deskbroker_websockify.settings import SettingsError
 
@@ -18,8 +18,8 @@ def main() -> None:
         TokenPlugin()  # check the settings and the marker directory now, with a clear message
     except (SettingsError, OSError) as error:
         sys.exit(f"websockify: {error}")
-    plugin = f"{TokenPlugin.__module__}.{TokenPlugin.__qualname__}"
-    sys.argv[1:1] = ["--token-plugin", plugin]
+    sys.argv[1:1] = ["--token-plugin", f"{TokenPlugin.__module__}.{TokenPlugin.__qualname__}",
+                     "--auth-plugin", f"{OriginCheck.__module__}.{OriginCheck.__qualname__}"]
     websockify_init()
 
 

@@ -1,13 +1,16 @@
-"""The websockify token plugin: `lookup(token)` turns a broker-signed token into the
-(host, port) of the desktop it names, or refuses it."""
+"""The websockify plugins: `TokenPlugin.lookup(token)` turns a broker-signed token into the
+(host, port) of the desktop it names, or refuses it; `OriginCheck` lets only the broker's own
+pages connect (a browser sends their Origin by itself)."""
 
 from __future__ import annotations
 
 import logging
 import time
 
+from websockify.auth_plugins import AuthenticationError
 from websockify.websockifyserver import WebSockifyServer
 
+from broker.tunnels.origins import check_origin
 from broker.tunnels.vnc_token import WEBSOCKIFY_AUDIENCE, TokenError, verify
 from deskbroker_websockify.settings import Settings
 from deskbroker_websockify.single_use import AlreadyUsed, UsedTokens
@@ -42,3 +45,19 @@ class TokenPlugin:
             raise TokenRefused(f"token {target.jti} refused: already used") from None
         log.info("token %s accepted for %s:%d", target.jti, target.host, target.port)
         return target.host, target.port
+
+
+class OriginCheck:
+    """websockify's auth plugin: refuse (HTTP 403) a connection from any page but the broker's.
+
+    websockify asks it after the token plugin, so a refused page has spent the token: a page that
+    holds someone's token is no friend anyway."""
+
+    def __init__(self, source: str | None = None) -> None:
+        self._allowed = Settings.from_environment().origins
+
+    def authenticate(self, headers, target_host: str, target_port: int) -> None:
+        refused = check_origin(headers.get("Origin"), self._allowed)
+        if refused:
+            raise AuthenticationError(log_msg=f"connection refused: {refused}", response_code=403,
+                                      response_msg="Origin not allowed")

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from broker.tunnels.origins import allowed_origins
 from broker.tunnels.vnc_token import MIN_KEY_BYTES
 
 DEFAULT_VNC_PORT = 5901
@@ -22,6 +23,7 @@ class Settings:
     key: bytes  # the broker's token signing key
     vnc_port: int  # the only port a token may name
     used_tokens_dir: Path  # single-use markers, shared by websockify's forked handlers
+    origins: frozenset[str] = frozenset()  # web origins whose pages may connect (the broker's public URL)
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -30,13 +32,29 @@ class Settings:
         port_text = environ.get("VNC_PORT", str(DEFAULT_VNC_PORT))
         if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
             problems.append(f"VNC_PORT={port_text!r} is not a port number")
+        origins = _origins(environ, problems)
         if problems:
             raise SettingsError("; ".join(problems))
         return cls(
             key=key,
             vnc_port=int(port_text),
             used_tokens_dir=Path(environ.get("VNC_TOKEN_USED_DIR", DEFAULT_USED_TOKENS_DIR)),
+            origins=origins,
         )
+
+
+def _origins(environ: Mapping[str, str], problems: list[str]) -> frozenset[str]:
+    """ALLOWED_ORIGINS: the broker's public URL (and any further origins), space or comma separated."""
+    items = environ.get("ALLOWED_ORIGINS", "").replace(",", " ").split()
+    if not items:
+        problems.append("ALLOWED_ORIGINS must name the broker's public URL (e.g. https://desk.school.example), "
+                        "so that only its pages may connect")
+        return frozenset()
+    try:
+        return allowed_origins(items[0], items[1:])
+    except ValueError as error:
+        problems.append(f"ALLOWED_ORIGINS: expected {error}")
+        return frozenset()
 
 
 def _key(environ: Mapping[str, str], problems: list[str]) -> bytes:
