@@ -156,7 +156,7 @@ def test_a_desktop_reaches_nothing_but_its_own_screen(provider, request, desktop
         guacd, guacd_address = stack.enter_context(run_guacd(docker_engine, instance, network))
         websockify, websockify_address = run_beside_desktops(
             docker_engine, instance, network, "deskbroker/websockify:latest",
-            environment={"VNC_TOKEN_KEY": "k" * 40})
+            environment={"VNC_TOKEN_KEY": "k" * 40, "ALLOWED_ORIGINS": "http://localhost:8080"})
         stack.callback(websockify.remove, force=True)
         deadline = time.monotonic() + 15
         while "open" not in probe(websockify, {"x": "127.0.0.1:6080"}, user="0")["x"]:  # it listens
