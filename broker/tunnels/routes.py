@@ -10,7 +10,7 @@ from flask_sock import Sock
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker import context
-from broker.auth.current import current_user, require_user
+from broker.auth.current import current_session, current_user, require_user
 from broker.crypto import decrypt
 from broker.db import utcnow
 from broker.errors import ApiError
@@ -19,7 +19,7 @@ from broker.tunnels import service
 from broker.tunnels.guacd import (CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, GuacdError, Screen, VncTarget,
                                   open_connection)
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
-from broker.tunnels.relay import Relay, RelayResult, Throttled
+from broker.tunnels.relay import SESSION_CLOSED, Relay, RelayResult, Throttled
 from broker.tunnels.websocket import send_whole_frames
 
 bp = Blueprint("tunnels", __name__)
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 # How often input may write the desktop's last activity: idle stop works in hours.
 ACTIVITY_WRITE_SECONDS = 60
+WATCHED_MARK_SECONDS = 2.0  # a watcher's sign of life for the owner's viewer (service.WATCHED_REFRESH)
 WEBSOCKET_OPTIONS = {"subprotocols": ["guacamole"], "max_message_size": 64 * 1024}
 KILL_WATCH = "deskbroker.tunnels.kill_watch"
 
@@ -45,7 +46,7 @@ def connect(desktop_id: str):
         raise ApiError(exc.status, exc.code, exc.message) from None
     if protocol == "novnc":
         return jsonify(_novnc_answer(desktop))
-    token = service.issue_token(db, user, desktop, mode)
+    token = service.issue_token(db, user, desktop, mode, current_session().id)
     db.commit()
     return jsonify(protocol="guacamole", tunnel_url="/tunnel", token=token, expires_in=service.TOKEN_TTL_SECONDS)
 
@@ -94,7 +95,8 @@ def tunnel(ws):
         try:
             grant = service.redeem_token(db, request.args.get("token", ""), holder)
         except service.ConnectRefused as exc:
-            return _refuse(ws, exc.message, CLIENT_UNAUTHORIZED)
+            # Access ended since the token was issued: the viewer says why and does not try again.
+            return _refuse(ws, exc.message, SESSION_CLOSED if exc.reason else CLIENT_UNAUTHORIZED)
         desktop = db.get(Desktop, grant.desktop_id)
         if desktop is None or desktop.state != "running" or not desktop.address:
             return _refuse(ws, "This desktop is not running any more.", RESOURCE_NOT_FOUND)
@@ -115,12 +117,12 @@ def tunnel(ws):
     record_id = _log_start(sessions, grant, guacd.connection_id)
     activity = Throttled(lambda: _touch(sessions, grant.desktop_id), ACTIVITY_WRITE_SECONDS)
     kills = _kill_watch(sessions)
+    watching = Throttled(lambda: _mark_watched(sessions, grant.desktop_id), WATCHED_MARK_SECONDS)
 
-    def check_in() -> bool:
-        """Every few seconds: whether an admin ended it; a watcher's also keeps the owner told."""
+    def check_in() -> str | None:
+        """Twice a second: whether its access ended (and why); a watcher's also keeps the owner told."""
         if grant.mode == "view":
-            with sessions() as db:
-                service.mark_watched(db, grant.desktop_id)
+            watching()
         return kills.requested(record_id)
 
     result = Relay(ws, guacd, str(uuid.uuid4()), view_only=grant.mode == "view", on_activity=activity,
@@ -140,7 +142,8 @@ def _kill_watch(sessions: sessionmaker[Session]) -> service.KillWatch:
 def _log_start(sessions: sessionmaker[Session], grant: service.Grant, guacd_connection_id: str) -> str:
     with sessions() as db:
         record = Connection(id=str(uuid.uuid4()), user_id=grant.user_id, desktop_id=grant.desktop_id,
-                            mode=grant.mode, protocol="guacamole", guacd_connection_id=guacd_connection_id)
+                            mode=grant.mode, protocol="guacamole", guacd_connection_id=guacd_connection_id,
+                            session_id=grant.session_id)
         db.add(record)
         db.commit()
         if grant.mode == "view":  # the owner's viewer says so at once, not only at the first check-in
@@ -155,6 +158,11 @@ def _log_end(sessions: sessionmaker[Session], record_id: str, result: RelayResul
         record.bytes_to_client, record.bytes_from_client = result.bytes_to_browser, result.bytes_from_browser
         record.end_reason = result.end_reason[:255]
         db.commit()
+
+
+def _mark_watched(sessions: sessionmaker[Session], desktop_id: str) -> None:
+    with sessions() as db:
+        service.mark_watched(db, desktop_id)
 
 
 def _touch(sessions: sessionmaker[Session], desktop_id: str) -> None:
