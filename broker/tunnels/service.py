@@ -240,12 +240,13 @@ def ended_connections(db: Session, connection_ids: set[str]) -> dict[str, str]:
 
 
 def request_kill(db: Session, record: Connection, reason: str = ending.ADMIN) -> None:
-    """Flag a live connection for ending (the first request's time and reason stay), and burn the
-    tunnel tokens its person holds for that desktop. The caller commits."""
+    """Flag a live connection for ending (the first request's time and reason stay). An admin's kill
+    also burns the tunnel tokens its person holds for that desktop (other reasons refuse them anyway
+    when they are redeemed, saying why). The caller commits."""
     if record.kill_requested_at is None:
         record.kill_requested_at = utcnow()
         record.kill_reason = reason
-    if record.user_id is not None and record.desktop_id is not None:
+    if reason == ending.ADMIN and record.user_id is not None and record.desktop_id is not None:
         db.execute(update(TunnelToken)
                    .where(TunnelToken.user_id == record.user_id, TunnelToken.desktop_id == record.desktop_id,
                           TunnelToken.used_at.is_(None))

@@ -1,0 +1,229 @@
+"""Ending access ends access: disabling an account, signing out (one sign-in or everywhere), losing the
+role that allowed a watch, stopping or removing a desktop (by its owner, an admin, housekeeping) and an
+admin's kill each end the live tunnels concerned within 2 s, saying why, and refuse the tunnel tokens
+taken before. For real: `broker serve` on PostgreSQL relays through guacd to a desktop it runs; the
+acts come through the CLI, the HTTP API or housekeeping, never through the tunnel's own process."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+import requests
+import websocket
+from sqlalchemy import select
+
+from broker.db import utcnow
+from broker.desktops.housekeeping import run_once
+from broker.models import Connection, Desktop, User
+from broker.tunnels.protocol import encode, parse
+from tests.fixtures.desktops import lifecycle_of, sign_in
+from tests.fixtures.tunnel_viewer import Viewer
+from tests.tunnels.test_tunnel import stack, token_for  # noqa: F401 - stack is a fixture
+
+pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+WITHIN = 2.0  # seconds from the act to the tunnel's end
+ADMIN = "An administrator ended this connection."
+DISABLED = "Your account was disabled."
+SIGNED_OUT = "You were signed out."
+STOPPED = "The desktop was stopped."
+NO_WATCH = "You may no longer watch this desktop."
+
+
+class Open:
+    """A tunnel kept open as a browser tab keeps it (syncs answered, pings sent), noting when and how
+    it ended: the `error` guacd or the broker sent, and when the tunnel closed."""
+
+    def __init__(self, broker_url: str, token: str):
+        self.viewer = Viewer(broker_url, token)
+        assert self.viewer.drawn()
+        self.error: list[str] | None = None
+        self.ended_at: float | None = None
+        self.viewer.ws.settimeout(0.5)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        ws, last_ping = self.viewer.ws, time.monotonic()
+        while True:
+            try:
+                message = ws.recv()
+            except websocket.WebSocketTimeoutException:
+                message = None
+            except Exception:  # noqa: BLE001 - closed
+                message = ""
+            if message == "" or message == b"":
+                self.ended_at = self.ended_at or time.monotonic()
+                return
+            for opcode, *args in parse(message, 1 << 20) if message else ():
+                if opcode == "sync":
+                    ws.send(encode("sync", args[0]))
+                elif opcode == "error" and self.error is None:
+                    self.error, self.ended_at = args, time.monotonic()
+            if time.monotonic() - last_ping > 2:
+                try:
+                    ws.send(encode("", "ping", str(int(time.time() * 1000))))
+                except Exception:  # noqa: BLE001 - closed meanwhile: the next recv says so
+                    pass
+                last_ping = time.monotonic()
+
+    def wait_end(self, timeout: float = 10) -> float | None:
+        self._thread.join(timeout)
+        return self.ended_at
+
+    @property
+    def live(self) -> bool:
+        return self._thread.is_alive()
+
+    def close(self) -> None:
+        self.viewer.close()
+
+
+def refusal(stack, token: str) -> tuple[str, list[str]] | None:
+    """What the broker answers a tunnel token with, when it refuses it."""
+    seen = Viewer(stack.broker.url, token).until("sync")
+    return seen[-1] if seen and seen[-1][0] == "error" else None
+
+
+def cli(stack, *args: str, stdin: str = "") -> None:
+    """`broker ...` as an admin runs it on the host, against the live broker's database."""
+    subprocess.run([sys.executable, "-m", "broker", *args], env=stack.broker.env, input=stdin, text=True,
+                   check=True, capture_output=True, timeout=60)
+
+
+def assert_ended(tab: Open, acted_at: float, message: str) -> None:
+    ended_at = tab.wait_end()
+    assert ended_at is not None, "the tunnel is still open"
+    assert tab.error == [message, "523"], tab.error
+    print(f"{message} ended the tunnel {ended_at - acted_at:.2f} s after the act")
+    assert ended_at - acted_at < WITHIN, f"the tunnel ended {ended_at - acted_at:.2f} s after the act"
+
+
+def logged_end(stack, person: str) -> list[str]:
+    deadline = time.monotonic() + 5
+    while True:
+        with stack.sessions() as db:
+            rows = db.scalars(select(Connection).join(User, User.id == Connection.user_id)
+                              .where(User.username == person).order_by(Connection.started_at)).all()
+            if all(row.ended_at for row in rows) or time.monotonic() > deadline:
+                return [row.end_reason for row in rows]
+        time.sleep(0.1)
+
+
+def test_disabling_an_account_ends_its_tunnel_and_refuses_its_tokens(stack):
+    tab = Open(stack.broker.url, token_for(stack, stack.anna))
+    taken_before = token_for(stack, stack.anna)
+    cli(stack, "users", "disable", "anna")
+    acted_at = time.monotonic()
+    assert_ended(tab, acted_at, DISABLED)
+    assert refusal(stack, taken_before) == ("error", [DISABLED, "523"])
+    assert logged_end(stack, "anna") == ["the account was disabled"]
+
+
+def test_signing_out_ends_the_tunnels_of_that_sign_in_only(stack):
+    other = stack.app.test_client().post("/api/auth/local/login",
+                                         json={"username": "anna", "password": "desktop test password"})
+    elsewhere = other.get_json()["session_token"]  # anna on a second computer
+    here = Open(stack.broker.url, token_for(stack, stack.anna))
+    there_token = requests.post(f"{stack.broker.url}/api/desktops/{stack.desktop_id}/connect", json={},
+                                headers={"Authorization": f"Bearer {elsewhere}"}, timeout=10).json()["token"]
+    there = Open(stack.broker.url, there_token)
+    taken_before = token_for(stack, stack.anna)
+
+    started = time.monotonic()
+    signed_out = requests.post(stack.broker.url + "/api/auth/logout",
+                               headers={"Authorization": f"Bearer {stack.anna.token}"}, timeout=10)
+    assert signed_out.status_code == 200
+    assert_ended(here, started, SIGNED_OUT)
+    assert refusal(stack, taken_before) == ("error", [SIGNED_OUT, "523"])
+    time.sleep(1.5)
+    assert there.live and there.error is None  # the other computer's sign-in goes on
+    there.close()
+
+
+def test_a_new_password_signs_out_everywhere_and_ends_every_tunnel(stack):
+    first = Open(stack.broker.url, token_for(stack, stack.anna))
+    second = Open(stack.broker.url, token_for(stack, stack.anna))
+    taken_before = token_for(stack, stack.anna)
+    cli(stack, "users", "reset-password", "anna", "--password-stdin", stdin="a brand new password\n")
+    acted_at = time.monotonic()
+    assert_ended(first, acted_at, SIGNED_OUT)
+    assert_ended(second, acted_at, SIGNED_OUT)
+    assert refusal(stack, taken_before) == ("error", [SIGNED_OUT, "523"])
+    assert logged_end(stack, "anna") == ["its sign-in ended", "its sign-in ended"]
+
+
+def test_losing_the_role_ends_a_watch_and_its_tokens_but_not_the_owners_tunnel(stack):
+    owner = Open(stack.broker.url, token_for(stack, stack.anna))
+    boss = sign_in(stack.app, "boss", roles=("admin",))
+    watch = Open(stack.broker.url, token_for(stack, boss, mode="view"))
+    taken_before = token_for(stack, boss, mode="view")
+    cli(stack, "users", "set-roles", "boss")  # no roles left: a plain user
+    acted_at = time.monotonic()
+    assert_ended(watch, acted_at, NO_WATCH)
+    assert refusal(stack, taken_before) == ("error", [NO_WATCH, "523"])
+    assert logged_end(stack, "boss") == ["no longer allowed to watch"]
+    assert owner.live and owner.error is None
+    owner.close()
+
+
+def _stop_by_owner(stack):
+    assert stack.anna.call("post", "/api/container/stop").status_code == 200
+
+
+def _stop_by_admin(stack):
+    boss = sign_in(stack.app, "boss", roles=("admin",))
+    assert boss.call("post", f"/api/admin/container/{stack.desktop_id}/stop").status_code == 200
+
+
+def _remove_by_admin(stack):
+    boss = sign_in(stack.app, "boss", roles=("admin",))
+    assert boss.call("delete", f"/api/admin/container/{stack.desktop_id}/remove").status_code == 200
+
+
+def _stop_by_housekeeping(stack):
+    with stack.sessions() as db:
+        desktop = db.get(Desktop, stack.desktop_id)
+        desktop.started_at = desktop.last_activity_at = utcnow() - timedelta(days=2)
+        db.commit()
+    assert run_once(lifecycle_of(stack.app)).idle_stopped == [stack.desktop_id]
+
+
+@pytest.mark.parametrize("act", [_stop_by_owner, _stop_by_admin, _remove_by_admin, _stop_by_housekeeping],
+                         ids=["owner stops", "admin stops", "admin removes", "housekeeping stops idle"])
+def test_stopping_or_removing_the_desktop_ends_its_tunnels_and_refuses_their_tokens(stack, act):
+    owner = Open(stack.broker.url, token_for(stack, stack.anna))
+    boss = sign_in(stack.app, "watcher", roles=("admin",))
+    watch = Open(stack.broker.url, token_for(stack, boss, mode="view"))
+    taken_before, kept_until_restart = token_for(stack, stack.anna), token_for(stack, stack.anna)
+    started = time.monotonic()
+    act(stack)
+    assert_ended(owner, started, STOPPED)
+    assert_ended(watch, started, STOPPED)
+    if act is _remove_by_admin:  # the token went with the desktop
+        assert refusal(stack, taken_before)[1][1] == "769"
+        return
+    assert refusal(stack, taken_before) == ("error", [STOPPED, "523"])
+    # Started again, a token of the earlier run stays refused (it was issued before this start).
+    again = stack.anna.call("post", "/api/container/start?desktop_type=base")
+    assert again.status_code == 200, again.get_json()
+    assert refusal(stack, kept_until_restart) == ("error", [STOPPED, "523"])
+    assert Viewer(stack.broker.url, token_for(stack, stack.anna)).drawn()
+
+
+def test_an_admins_kill_ends_the_tunnel_within_two_seconds_and_refuses_its_tokens(stack):
+    tab = Open(stack.broker.url, token_for(stack, stack.anna))
+    taken_before = token_for(stack, stack.anna)
+    boss = sign_in(stack.app, "boss", roles=("admin",))
+    with stack.sessions() as db:
+        connection_id = db.scalar(select(Connection.id).where(Connection.ended_at.is_(None)))
+    started = time.monotonic()
+    assert boss.call("post", f"/api/admin/connections/{connection_id}/kill").status_code == 202
+    assert_ended(tab, started, ADMIN)
+    assert refusal(stack, taken_before)[1][1] == "769"  # burnt: the owner asks for a new one
+    assert Viewer(stack.broker.url, token_for(stack, stack.anna)).drawn()
