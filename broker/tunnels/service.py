@@ -81,9 +81,10 @@ def authorize(db: Session, user: User, desktop_id: str, mode: str, protocol: str
     return desktop
 
 
-def issue_token(db: Session, user: User, desktop: Desktop, mode: str, session_id: str | None) -> str:
-    """A token for one tunnel, bound to the sign-in asking for it (`session_id`)."""
-    token = secrets.token_urlsafe(32)
+def issue_token(db: Session, user: User, desktop: Desktop, mode: str, session_id: str | None,
+                token: str | None = None) -> str:
+    """A token for one tunnel (`token`, or a new random one), bound to the sign-in asking for it."""
+    token = token or secrets.token_urlsafe(32)
     now = utcnow()
     db.add(TunnelToken(id=_hash(token), user_id=user.id, desktop_id=desktop.id, mode=mode, session_id=session_id,
                        issued_at=now, expires_at=now + timedelta(seconds=TOKEN_TTL_SECONDS)))

@@ -9,6 +9,7 @@ import time
 from websockify.websockifyserver import WebSockifyServer
 
 from broker.tunnels.vnc_token import WEBSOCKIFY_AUDIENCE, TokenError, verify
+from deskbroker_websockify.access import Refused, open_at_broker
 from deskbroker_websockify.settings import Settings
 from deskbroker_websockify.single_use import AlreadyUsed, UsedTokens
 
@@ -40,5 +41,10 @@ class TokenPlugin:
             self._used.burn(target.jti, target.exp, now)
         except AlreadyUsed:
             raise TokenRefused(f"token {target.jti} refused: already used") from None
+        if self._settings.broker_url:
+            try:
+                open_at_broker(self._settings.broker_url, token)
+            except Refused as error:
+                raise TokenRefused(f"token {target.jti} refused: {error}") from None
         log.info("token %s accepted for %s:%d", target.jti, target.host, target.port)
         return target.host, target.port

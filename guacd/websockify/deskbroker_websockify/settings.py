@@ -22,6 +22,9 @@ class Settings:
     key: bytes  # the broker's token signing key
     vnc_port: int  # the only port a token may name
     used_tokens_dir: Path  # single-use markers, shared by websockify's forked handlers
+    # The broker, asked before proxying and every second while a connection runs (access.py);
+    # empty: tokens are checked here alone, and access that ends does not end a connection.
+    broker_url: str = ""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -30,12 +33,16 @@ class Settings:
         port_text = environ.get("VNC_PORT", str(DEFAULT_VNC_PORT))
         if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
             problems.append(f"VNC_PORT={port_text!r} is not a port number")
+        broker_url = environ.get("DESKBROKER_URL", "").strip().rstrip("/")
+        if broker_url and not broker_url.startswith(("http://", "https://")):
+            problems.append(f"DESKBROKER_URL={broker_url!r} is not an http(s) URL")
         if problems:
             raise SettingsError("; ".join(problems))
         return cls(
             key=key,
             vnc_port=int(port_text),
             used_tokens_dir=Path(environ.get("VNC_TOKEN_USED_DIR", DEFAULT_USED_TOKENS_DIR)),
+            broker_url=broker_url,
         )
 
 
