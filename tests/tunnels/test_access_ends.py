@@ -19,11 +19,14 @@ from sqlalchemy import select
 
 from broker.db import utcnow
 from broker.desktops.housekeeping import run_once
+from broker.desktops.provider import BROKER_LABEL
 from broker.models import Connection, Desktop, User
+from broker.rfb import RFBClient
 from broker.tunnels.protocol import encode, parse
-from tests.fixtures.desktops import lifecycle_of, sign_in
+from tests.fixtures.desktops import desktop_overrides, lifecycle_of, sign_in
 from tests.fixtures.tunnel_viewer import Viewer
-from tests.tunnels.test_tunnel import stack, token_for  # noqa: F401 - stack is a fixture
+from tests.tier.containers import WEBSOCKIFY_PORT, WebSocketStream, wait_for_port
+from tests.tunnels.test_tunnel import WEBSOCKIFY_KEY, connect, stack, token_for  # noqa: F401 - stack: a fixture
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -227,3 +230,134 @@ def test_an_admins_kill_ends_the_tunnel_within_two_seconds_and_refuses_its_token
     assert_ended(tab, started, ADMIN)
     assert refusal(stack, taken_before)[1][1] == "769"  # burnt: the owner asks for a new one
     assert Viewer(stack.broker.url, token_for(stack, stack.anna)).drawn()
+
+
+# --- noVNC: websockify asks the broker before it proxies and every second while it relays.
+
+class NoVnc:
+    """A noVNC connection through websockify, signed in to the desktop's VNC server and left open;
+    notes when and with which close frame websockify ended it."""
+
+    def __init__(self, websockify_address: str, answer: dict):
+        url = f"ws://{websockify_address}:{WEBSOCKIFY_PORT}{answer['websockify_url']}"
+        self.ws = websocket.create_connection(url, subprotocols=["binary"], timeout=10)
+        self.rfb = RFBClient.over(WebSocketStream(self.ws), answer["password"])
+        self.close_frame: tuple[int, str] | None = None
+        self.ended_at: float | None = None
+        self.ws.settimeout(0.5)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                opcode, frame = self.ws.recv_data_frame(True)
+            except websocket.WebSocketTimeoutException:
+                continue
+            except Exception:  # noqa: BLE001 - closed without a close frame
+                opcode, frame = None, None
+            if opcode is None or opcode == websocket.ABNF.OPCODE_CLOSE:
+                self.ended_at = time.monotonic()
+                if frame is not None and len(frame.data) >= 2:
+                    self.close_frame = (int.from_bytes(frame.data[:2], "big"), frame.data[2:].decode())
+                return
+
+    def wait_end(self, timeout: float = 10) -> float | None:
+        self._thread.join(timeout)
+        return self.ended_at
+
+
+@pytest.fixture
+def novnc(stack, docker_engine, instance, live_broker_factory, database_url):
+    """websockify with DESKBROKER_URL, as compose runs it: on the desktops' network and on a network
+    of its own towards a broker process (another one than the stack's, on the same database)."""
+    front = docker_engine.networks.create(f"{instance}-front", labels={BROKER_LABEL: instance})
+    gateway = front.attrs["IPAM"]["Config"][0]["Gateway"]
+    broker = live_broker_factory(database_url, listen="0.0.0.0", **desktop_overrides(
+        instance, websockify_key=WEBSOCKIFY_KEY))
+    port = broker.url.rsplit(":", 1)[1]
+    network = f"{instance}-desktops"
+    container = docker_engine.containers.run(
+        "deskbroker/websockify:latest", detach=True, network=network, name=f"{instance}-websockify-checked",
+        read_only=True, tmpfs={"/tmp": ""}, environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY,
+                                                         "DESKBROKER_URL": f"http://{gateway}:{port}"})
+    try:
+        front.connect(container)
+        container.reload()
+        address = container.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
+        wait_for_port(address, WEBSOCKIFY_PORT)
+        stack.novnc_address, stack.novnc_container = address, container
+        yield stack
+    finally:
+        container.remove(force=True)
+
+
+def novnc_answer(stack) -> dict:
+    answer = connect(stack, stack.anna, protocol="novnc")
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def novnc_refused(stack, answer: dict) -> bool:
+    try:
+        NoVnc(stack.novnc_address, answer)
+    except (websocket.WebSocketException, OSError):
+        return True
+    return False
+
+
+def _kill_novnc(stack):
+    boss = sign_in(stack.app, "boss", roles=("admin",))
+    live = boss.call("get", "/api/admin/connections?live=true").get_json()["connections"]
+    assert [c["protocol"] for c in live] == ["novnc"]
+    assert boss.call("post", f"/api/admin/connections/{live[0]['id']}/kill").status_code == 202
+
+
+NOVNC_ACTS = {
+    "account disabled": (lambda stack: cli(stack, "users", "disable", "anna"), DISABLED),
+    "signed out": (lambda stack: requests.post(stack.broker.url + "/api/auth/logout", timeout=10, headers={
+        "Authorization": f"Bearer {stack.anna.token}"}).raise_for_status(), SIGNED_OUT),
+    "desktop stopped": (_stop_by_owner, STOPPED),
+    "admin's kill": (_kill_novnc, ADMIN),
+}
+
+
+@pytest.mark.parametrize("act", NOVNC_ACTS, ids=list(NOVNC_ACTS))
+def test_ending_access_ends_a_novnc_connection_and_refuses_its_tokens(novnc, act):
+    stack = novnc
+    tab = NoVnc(stack.novnc_address, novnc_answer(stack))
+    taken_before = novnc_answer(stack)
+    do, message = NOVNC_ACTS[act]
+    started = time.monotonic()
+    do(stack)
+    ended_at = tab.wait_end()
+    assert ended_at is not None, "the noVNC connection is still open:\n" + stack.novnc_container.logs()[-3000:].decode()
+    print(f"noVNC: {message} ended the connection {ended_at - started:.2f} s after the act began")
+    assert ended_at - started < WITHIN + (1.0 if act == "account disabled" else 0)  # + the CLI's start
+    assert tab.close_frame == (4001, message), stack.novnc_container.logs()[-3000:].decode()
+    assert novnc_refused(stack, taken_before)
+    with stack.sessions() as db:
+        ended = db.scalars(select(Connection).where(Connection.protocol == "novnc")).all()
+    assert [(c.ended_at is not None, c.end_reason) for c in ended][:1] == [(True, END_LOGGED[message])]
+
+
+END_LOGGED = {DISABLED: "the account was disabled", SIGNED_OUT: "its sign-in ended",
+              STOPPED: "the desktop was stopped", ADMIN: "ended by an administrator"}
+
+
+def test_a_novnc_connection_goes_on_while_access_holds(novnc):
+    stack = novnc
+    tab = NoVnc(stack.novnc_address, novnc_answer(stack))
+    time.sleep(3)  # three checks with the broker
+    assert tab.ended_at is None
+    with stack.sessions() as db:
+        assert db.scalar(select(Connection).where(Connection.protocol == "novnc")).ended_at is None
+    tab.ws.close()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with stack.sessions() as db:
+            row = db.scalar(select(Connection).where(Connection.protocol == "novnc"))
+            if row.ended_at is not None:
+                break
+        time.sleep(0.2)
+    assert row.ended_at is not None and row.end_reason == "closed"

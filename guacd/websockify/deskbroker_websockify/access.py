@@ -135,8 +135,10 @@ class AccessCheckedHandler(ProxyRequestHandler):
 
 
 def _shut(sock: socket.socket) -> None:
+    """The relay's next read from the desktop side finds its end; websockify closes the socket itself
+    afterwards (a full shutdown here would make its own fail)."""
     try:
-        sock.shutdown(socket.SHUT_RDWR)
+        sock.shutdown(socket.SHUT_RD)
     except OSError:
         pass
 
