@@ -11,7 +11,8 @@ export function problemFromApi(error) {
   switch (error.status) {
     case 0: return transient("error.offline");
     case 400: return permanent("error.badRequest");
-    case 401: return permanent("error.signedOut", { signIn: true });
+    case 401: return error.code === "account_disabled"
+      ? permanent("error.accountDisabled") : permanent("error.signedOut", { signIn: true });
     case 403: return permanent("error.forbidden");
     case 404: return permanent("error.notFound");
     case 409: return error.code === "desktop_not_running" ? permanent("error.notRunning") : transient("error.busy");

@@ -15,6 +15,7 @@ test("refusals of /connect that retrying cannot fix are permanent", () => {
     assert.deepEqual([problem.key, problem.permanent], [key, true], `${status} ${code}`);
   }
   assert.equal(problemFromApi(new ApiError(401, "not_signed_in")).signIn, true);
+  assert.equal(problemFromApi(new ApiError(401, "account_disabled")).key, "error.accountDisabled");
 });
 
 test("network and server trouble is retried", () => {
