@@ -22,9 +22,8 @@ from broker.desktops.housekeeping import run_once
 from broker.desktops.provider import BROKER_LABEL
 from broker.models import Connection, Desktop, User
 from broker.rfb import RFBClient
-from broker.tunnels.protocol import encode, parse
 from tests.fixtures.desktops import desktop_overrides, lifecycle_of, sign_in
-from tests.fixtures.tunnel_viewer import Viewer
+from tests.fixtures.tunnel_viewer import OpenViewer, Viewer
 from tests.tier.containers import WEBSOCKIFY_PORT, WebSocketStream, wait_for_port
 from tests.tunnels.test_tunnel import WEBSOCKIFY_KEY, connect, stack, token_for  # noqa: F401 - stack: a fixture
 
@@ -36,55 +35,6 @@ DISABLED = "Your account was disabled."
 SIGNED_OUT = "You were signed out."
 STOPPED = "The desktop was stopped."
 NO_WATCH = "You may no longer watch this desktop."
-
-
-class Open:
-    """A tunnel kept open as a browser tab keeps it (syncs answered, pings sent), noting when and how
-    it ended: the `error` guacd or the broker sent, and when the tunnel closed."""
-
-    def __init__(self, broker_url: str, token: str):
-        self.viewer = Viewer(broker_url, token)
-        assert self.viewer.drawn()
-        self.error: list[str] | None = None
-        self.ended_at: float | None = None
-        self.viewer.ws.settimeout(0.5)
-        self._thread = threading.Thread(target=self._read, daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
-        ws, last_ping = self.viewer.ws, time.monotonic()
-        while True:
-            try:
-                message = ws.recv()
-            except websocket.WebSocketTimeoutException:
-                message = None
-            except Exception:  # noqa: BLE001 - closed
-                message = ""
-            if message == "" or message == b"":
-                self.ended_at = self.ended_at or time.monotonic()
-                return
-            for opcode, *args in parse(message, 1 << 20) if message else ():
-                if opcode == "sync":
-                    ws.send(encode("sync", args[0]))
-                elif opcode == "error" and self.error is None:
-                    self.error, self.ended_at = args, time.monotonic()
-            if time.monotonic() - last_ping > 2:
-                try:
-                    ws.send(encode("", "ping", str(int(time.time() * 1000))))
-                except Exception:  # noqa: BLE001 - closed meanwhile: the next recv says so
-                    pass
-                last_ping = time.monotonic()
-
-    def wait_end(self, timeout: float = 10) -> float | None:
-        self._thread.join(timeout)
-        return self.ended_at
-
-    @property
-    def live(self) -> bool:
-        return self._thread.is_alive()
-
-    def close(self) -> None:
-        self.viewer.close()
 
 
 def refusal(stack, token: str) -> tuple[str, list[str]] | None:
@@ -99,7 +49,7 @@ def cli(stack, *args: str, stdin: str = "") -> None:
                    check=True, capture_output=True, timeout=60)
 
 
-def assert_ended(tab: Open, acted_at: float, message: str) -> None:
+def assert_ended(tab: OpenViewer, acted_at: float, message: str) -> None:
     ended_at = tab.wait_end()
     assert ended_at is not None, "the tunnel is still open"
     assert tab.error == [message, "523"], tab.error
@@ -119,7 +69,7 @@ def logged_end(stack, person: str) -> list[str]:
 
 
 def test_disabling_an_account_ends_its_tunnel_and_refuses_its_tokens(stack):
-    tab = Open(stack.broker.url, token_for(stack, stack.anna))
+    tab = OpenViewer(stack.broker.url, token_for(stack, stack.anna))
     taken_before = token_for(stack, stack.anna)
     cli(stack, "users", "disable", "anna")
     acted_at = time.monotonic()
@@ -132,10 +82,10 @@ def test_signing_out_ends_the_tunnels_of_that_sign_in_only(stack):
     other = stack.app.test_client().post("/api/auth/local/login",
                                          json={"username": "anna", "password": "desktop test password"})
     elsewhere = other.get_json()["session_token"]  # anna on a second computer
-    here = Open(stack.broker.url, token_for(stack, stack.anna))
+    here = OpenViewer(stack.broker.url, token_for(stack, stack.anna))
     there_token = requests.post(f"{stack.broker.url}/api/desktops/{stack.desktop_id}/connect", json={},
                                 headers={"Authorization": f"Bearer {elsewhere}"}, timeout=10).json()["token"]
-    there = Open(stack.broker.url, there_token)
+    there = OpenViewer(stack.broker.url, there_token)
     taken_before = token_for(stack, stack.anna)
 
     started = time.monotonic()
@@ -150,8 +100,8 @@ def test_signing_out_ends_the_tunnels_of_that_sign_in_only(stack):
 
 
 def test_a_new_password_signs_out_everywhere_and_ends_every_tunnel(stack):
-    first = Open(stack.broker.url, token_for(stack, stack.anna))
-    second = Open(stack.broker.url, token_for(stack, stack.anna))
+    first = OpenViewer(stack.broker.url, token_for(stack, stack.anna))
+    second = OpenViewer(stack.broker.url, token_for(stack, stack.anna))
     taken_before = token_for(stack, stack.anna)
     cli(stack, "users", "reset-password", "anna", "--password-stdin", stdin="a brand new password\n")
     acted_at = time.monotonic()
@@ -162,9 +112,9 @@ def test_a_new_password_signs_out_everywhere_and_ends_every_tunnel(stack):
 
 
 def test_losing_the_role_ends_a_watch_and_its_tokens_but_not_the_owners_tunnel(stack):
-    owner = Open(stack.broker.url, token_for(stack, stack.anna))
+    owner = OpenViewer(stack.broker.url, token_for(stack, stack.anna))
     boss = sign_in(stack.app, "boss", roles=("admin",))
-    watch = Open(stack.broker.url, token_for(stack, boss, mode="view"))
+    watch = OpenViewer(stack.broker.url, token_for(stack, boss, mode="view"))
     taken_before = token_for(stack, boss, mode="view")
     cli(stack, "users", "set-roles", "boss")  # no roles left: a plain user
     acted_at = time.monotonic()
@@ -200,9 +150,9 @@ def _stop_by_housekeeping(stack):
 @pytest.mark.parametrize("act", [_stop_by_owner, _stop_by_admin, _remove_by_admin, _stop_by_housekeeping],
                          ids=["owner stops", "admin stops", "admin removes", "housekeeping stops idle"])
 def test_stopping_or_removing_the_desktop_ends_its_tunnels_and_refuses_their_tokens(stack, act):
-    owner = Open(stack.broker.url, token_for(stack, stack.anna))
+    owner = OpenViewer(stack.broker.url, token_for(stack, stack.anna))
     boss = sign_in(stack.app, "watcher", roles=("admin",))
-    watch = Open(stack.broker.url, token_for(stack, boss, mode="view"))
+    watch = OpenViewer(stack.broker.url, token_for(stack, boss, mode="view"))
     taken_before, kept_until_restart = token_for(stack, stack.anna), token_for(stack, stack.anna)
     started = time.monotonic()
     act(stack)
@@ -220,7 +170,7 @@ def test_stopping_or_removing_the_desktop_ends_its_tunnels_and_refuses_their_tok
 
 
 def test_an_admins_kill_ends_the_tunnel_within_two_seconds_and_refuses_its_tokens(stack):
-    tab = Open(stack.broker.url, token_for(stack, stack.anna))
+    tab = OpenViewer(stack.broker.url, token_for(stack, stack.anna))
     taken_before = token_for(stack, stack.anna)
     boss = sign_in(stack.app, "boss", roles=("admin",))
     with stack.sessions() as db:
