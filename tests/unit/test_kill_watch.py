@@ -70,3 +70,30 @@ def test_each_ended_access_has_its_reason(sessions):
         db.scalar(db.query(User).statement).disabled = True  # the account outranks the desktop
         db.commit()
         assert set(ended_connections(db, ids).values()) == {"account_disabled"}
+
+
+def test_a_role_or_group_lost_at_single_sign_on_ends_the_watches_it_allowed(sessions):
+    from broker.auth.claims import GroupClaim, Identity
+    from broker.auth.users import upsert_from_identity
+
+    def teacher_signs_in(groups: tuple[str, ...], roles: list[str]) -> None:
+        with sessions() as db:
+            upsert_from_identity(db, Identity(subject="t-1", username="tom", display_name="Tom", email="",
+                                              groups=tuple(GroupClaim(g, g) for g in groups)), roles)
+            db.commit()
+
+    teacher_signs_in(("5a",), ["teacher"])
+    with sessions() as db:
+        anna = db.scalar(db.query(User).filter(User.username == "anna").statement)
+        tom = db.scalar(db.query(User).filter(User.username == "tom").statement)
+        anna.groups = list(tom.groups)
+        db.add(Connection(id="watch", user_id=tom.id, desktop_id="d1", mode="view", protocol="guacamole"))
+        db.commit()
+    teacher_signs_in(("5a",), ["teacher"])  # nothing changed: the watch goes on
+    with sessions() as db:
+        assert db.get(Connection, "watch").kill_requested_at is None
+    teacher_signs_in(("6b",), ["teacher"])  # no longer shares a group with anna
+    with sessions() as db:
+        watch = db.get(Connection, "watch")
+        assert watch.kill_requested_at is not None and watch.kill_reason == "watch_revoked"
+        assert ended_connections(db, {"watch", "c0"}) == {"watch": "watch_revoked"}
