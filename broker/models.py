@@ -213,6 +213,9 @@ class TunnelToken(Base):
     mode: Mapped[str] = mapped_column(String(16))  # "control" | "view"
     expires_at: Mapped[datetime] = mapped_column(DateTime, index=True)
     used_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The sign-in that asked for it: the token dies with it (sign-out, revocation, a disabled account).
+    session_id: Mapped[str | None] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    issued_at: Mapped[datetime | None] = mapped_column(DateTime)  # a desktop started since refuses it
 
 
 class Connection(Base):
@@ -231,8 +234,12 @@ class Connection(Base):
     bytes_to_client: Mapped[int] = mapped_column(BigInteger, default=0)
     bytes_from_client: Mapped[int] = mapped_column(BigInteger, default=0)
     end_reason: Mapped[str] = mapped_column(String(255), default="")
-    # Set by an admin's kill; the broker process running the tunnel sees it and ends it.
+    # Set by an admin's kill or another act that ends access; the broker process running the tunnel
+    # sees it and ends it. `kill_reason` says which act (broker.tunnels.ending.REASONS).
     kill_requested_at: Mapped[datetime | None] = mapped_column(DateTime)
+    kill_reason: Mapped[str] = mapped_column(String(32), default="")
+    # The sign-in the tunnel was opened under: it ends with it. No foreign key: the log outlives sessions.
+    session_id: Mapped[str | None] = mapped_column(String(64))
     # When the broker process running the tunnel last vouched that it runs (a crashed one no longer does).
     seen_at: Mapped[datetime | None] = mapped_column(DateTime, default=utcnow)
 

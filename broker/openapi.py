@@ -165,6 +165,32 @@ SPEC: dict = {
                           "401": _error("Not signed in"), "403": _error("noVNC for someone else's desktop"),
                           "404": _error("No such desktop (or not yours), or noVNC not set up"),
                           "409": _error("The desktop is not running")}}},
+        "/api/tunnels/novnc/open": {"post": {
+            "summary": "For websockify's token plugin: redeem a websockify token before proxying",
+            "description": "Burns the token's record and checks that the sign-in, account and desktop run it was "
+                           "issued under still hold; logs the connection. `key` authorises the calls below.",
+            "requestBody": {"content": {"application/json": {"schema": {
+                "type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}}}}},
+            "responses": {"201": {"description": "Proxy it", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["connection_id", "key", "check_every"], "properties": {
+                    "connection_id": {"type": "string"}, "key": {"type": "string"},
+                    "check_every": {"type": "number"}}}}}},
+                "400": _error("No token"), "401": _error("Invalid, expired or used token"),
+                "403": _error("Its access ended (error says why: signed_out, account_disabled, ...)"),
+                "404": _error("noVNC not set up")}}},
+        "/api/tunnels/novnc/{connection_id}": {"get": {
+            "summary": "For websockify: does a noVNC connection's access still hold? (asked every second)",
+            "parameters": [{"name": "connection_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                           {"name": "key", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "It holds", "content": {"application/json": {"schema": {
+                "type": "object", "properties": {"live": {"type": "boolean"}}}}}},
+                "404": _error("No such connection, or a wrong key"),
+                "410": _error("Its access ended: `error` is the reason, `message` the words for people")}}},
+        "/api/tunnels/novnc/{connection_id}/end": {"post": {
+            "summary": "For websockify: the noVNC connection closed",
+            "parameters": [{"name": "connection_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                           {"name": "key", "in": "query", "required": True, "schema": {"type": "string"}}],
+            "responses": {"204": {"description": "Logged"}, "404": _error("No such connection, or a wrong key")}}},
         "/api/container/start": {"post": {
             "summary": "Start your desktop of a type (made if needed); answers once its VNC server answers",
             "security": _SIGNED_IN, "parameters": [{**_DESKTOP_TYPE, "required": True}],

@@ -10,9 +10,9 @@ from typing import Generic, TypeVar
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from broker.db import utcnow
 from broker.desktops.states import ACTIVE, RUNNING
 from broker.models import AuditEvent, Connection, Desktop, DesktopType, User
+from broker.tunnels import service as tunnels
 
 T = TypeVar("T")
 
@@ -71,14 +71,14 @@ def request_kill(db: Session, connection_id: str) -> Connection | None:
     """Mark a live connection for ending; the broker process running its tunnel ends it within seconds.
 
     None when there is no such connection; ConnectionNotLive when it has ended. Asking again
-    keeps the first request's time. The caller commits."""
+    keeps the first request's time; the person's unused tunnel tokens for the desktop are burnt. The
+    caller commits."""
     record = db.get(Connection, connection_id)
     if record is None:
         return None
     if record.ended_at is not None:
         raise ConnectionNotLive(connection_id)
-    if record.kill_requested_at is None:
-        record.kill_requested_at = utcnow()
+    tunnels.request_kill(db, record)
     return record
 
 

@@ -10,7 +10,7 @@ from typing import Callable
 from flask import Request, g, request
 
 from broker import context
-from broker.auth.sessions import resolve_session
+from broker.auth.sessions import hash_token, resolve_session
 from broker.errors import ApiError
 from broker.models import AuthSession, User
 
@@ -70,8 +70,20 @@ def current_user() -> User | None:
 def require_user() -> User:
     user = current_user()
     if user is None:
+        if _disabled_account():
+            raise ApiError(401, "account_disabled", "This account has been disabled by an administrator.")
         raise ApiError(401, "not_signed_in", "Please sign in.")
     return user
+
+
+def _disabled_account() -> bool:
+    """Whether the request's session is one of a disabled account (the viewer then says so, not just
+    "signed out"). Only the session's holder learns it."""
+    credential = credential_from(request)
+    if credential is None or not credential.token or len(credential.token) > 256:
+        return False
+    record = context.db().get(AuthSession, hash_token(credential.token))
+    return record is not None and record.user.disabled
 
 
 def login_required(view: Callable) -> Callable:

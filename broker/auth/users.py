@@ -15,6 +15,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from broker.auth.claims import GroupClaim, Identity
 from broker.db import utcnow
 from broker.models import ROLES, AuthSession, Group, Role, User
+from broker.tunnels.service import end_watches_no_longer_allowed
 
 USERNAME = re.compile(r"^[\w.@-]{1,64}$")
 MIN_PASSWORD = 10
@@ -77,6 +78,7 @@ def upsert_from_identity(db: Session, identity: Identity, roles: list[str]) -> U
     user.roles = _roles(db, roles)
     user.last_login_at = utcnow()
     db.flush()
+    end_watches_no_longer_allowed(db, user)  # a role or group lost at the provider ends its watches
     return user
 
 
@@ -137,6 +139,7 @@ def set_disabled(db: Session, username: str, disabled: bool) -> User:
 def set_roles(db: Session, username: str, roles: list[str]) -> User:
     user = _local(db, username)
     user.roles = _roles(db, roles)
+    end_watches_no_longer_allowed(db, user)
     return user
 
 

@@ -28,6 +28,7 @@ from broker.desktops.provider import DesktopSpec, EngineUnavailable, NameTaken, 
 from broker.desktops.states import ACTIVE, CREATING, ERROR, RUNNING, STARTING, STOPPED, STOPPING, claim, transition
 from broker.models import Desktop, DesktopType, User
 from broker.rfb import RFBConnectionError, wait_for_greeting
+from broker.tunnels.service import await_tunnels_ended
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ PROBE_SLICE = 1.0  # seconds of RFB polling between looks at the container
 POLL = 0.1
 CLAIM_LOCK = 0x6465736B  # PostgreSQL advisory lock: claims run one at a time, so quotas hold
 STOP_ALL_PARALLEL = 8
+# A desktop leaving `running` ends its tunnels (broker.tunnels.ending) within about a second; a stop
+# waits that long for them before the VNC server goes, so viewers hear "stopped", not a lost connection.
+TUNNELS_END_WAIT = 1.5
 
 
 def new_vnc_password() -> str:
@@ -274,6 +278,7 @@ class Lifecycle:
         before = desktop.state, desktop.state_reason
         if not transition(db, desktop, (RUNNING, STARTING, ERROR), STOPPING, state_reason=""):
             raise Busy("The desktop is being created or stopped just now; try again in a moment.")
+        await_tunnels_ended(self.sessions, desktop.id, TUNNELS_END_WAIT)
         try:
             if desktop.container_id:
                 self.provider.stop(desktop.container_id)
@@ -288,6 +293,7 @@ class Lifecycle:
         before = desktop.state, desktop.state_reason
         if not transition(db, desktop, (RUNNING, STOPPED, ERROR), STOPPING, state_reason="It is being removed."):
             raise Busy("The desktop is being created or stopped just now; try again in a moment.")
+        await_tunnels_ended(self.sessions, desktop.id, TUNNELS_END_WAIT)
         try:
             if desktop.container_id:
                 self.provider.remove(desktop.container_id)

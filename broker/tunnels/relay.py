@@ -15,6 +15,7 @@ from typing import Callable, Protocol
 
 import gevent
 
+from broker.tunnels.ending import REASONS
 from broker.tunnels.guacd import CLIENT_BAD_REQUEST, UPSTREAM_TIMEOUT, GuacdConnection
 from broker.tunnels.protocol import INTERNAL_OPCODE, ProtocolError, encode, parse, split_complete
 
@@ -31,9 +32,9 @@ GUACD_SILENCE_SECONDS = 15.0
 GUACD_SILENT_MESSAGE = "The desktop service (guacd) stopped answering."
 BROWSER_SILENCE_SECONDS = 30.0       # guacamole-common-js pings every 0.5 s while connected
 NOP = encode("nop")
-KILL_CHECK_SECONDS = 2.0             # how soon an admin's kill ends a tunnel, in any broker process
-KILLED_REASON = "ended by an administrator"
-KILLED_MESSAGE = "An administrator ended this connection."
+# How often a tunnel asks whether its access ended (an admin's kill, a sign-out, ...: ending.py). With
+# the kill watch's answers at most 0.5 s old, a tunnel ends within about a second, in any broker process.
+KILL_CHECK_SECONDS = 0.5
 SESSION_CLOSED = 0x020B              # Guacamole's SESSION_CLOSED (523); 0x0209 is SESSION_CONFLICT
 
 # What a view-only watcher may not send: input, streams into the desktop, resizing it.
@@ -58,11 +59,11 @@ class RelayResult:
 class Relay:
     def __init__(self, ws: WebSocket, guacd: GuacdConnection, tunnel_uuid: str, *, view_only: bool,
                  on_activity: Callable[[], None] = lambda: None,
-                 kill_requested: Callable[[], bool] | None = None):
+                 kill_requested: Callable[[], str | None] | None = None):
         self.ws, self.guacd, self.tunnel_uuid = ws, guacd, tunnel_uuid
         self.view_only, self.on_activity = view_only, on_activity
-        self.kill_requested = kill_requested
-        self.killed = False
+        self.kill_requested = kill_requested  # returns why access ended (ending.REASONS), or None
+        self.killed: str | None = None
         self.result = RelayResult()
 
     def run(self) -> RelayResult:
@@ -82,22 +83,22 @@ class Relay:
         return self.result
 
     def _watch_for_kill(self) -> None:
-        """Off the hot path: ask every few seconds whether an admin ended this connection."""
+        """Off the hot path: ask twice a second whether this connection's access ended."""
         while True:
             gevent.sleep(KILL_CHECK_SECONDS)
             try:
-                requested = self.kill_requested()
+                reason = self.kill_requested()
             except Exception:  # noqa: BLE001 - a database hiccup must not end a session
                 log.warning("could not check for a kill of tunnel %s", self.tunnel_uuid, exc_info=True)
                 continue
-            if requested:
-                self.killed = True
-                self._end(KILLED_REASON)
+            if reason:
+                self.killed = reason
+                self._end(REASONS[reason].logged)
                 return
 
     def _tell_browser_killed(self) -> None:
         try:
-            self.ws.send(encode("error", KILLED_MESSAGE, SESSION_CLOSED))
+            self.ws.send(encode("error", REASONS[self.killed].message, SESSION_CLOSED))
         except Exception:  # noqa: BLE001 - the browser may be gone already
             pass
 

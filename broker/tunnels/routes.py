@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import uuid
 
 from flask import Blueprint, current_app, jsonify, request
@@ -10,17 +11,17 @@ from flask_sock import Sock
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker import context
-from broker.auth.current import current_user, require_user
+from broker.auth.current import current_session, current_user, require_user
 from broker.crypto import decrypt
 from broker.db import utcnow
 from broker.errors import ApiError
-from broker.models import Connection, Desktop
-from broker.tunnels import service
+from broker.models import Connection, Desktop, User
+from broker.tunnels import ending, novnc, service
 from broker.tunnels.guacd import (CLIENT_FORBIDDEN, CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, GuacdError, Screen,
                                   VncTarget, open_connection)
 from broker.tunnels.origins import allowed_origins, check_origin
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
-from broker.tunnels.relay import Relay, RelayResult, Throttled
+from broker.tunnels.relay import SESSION_CLOSED, Relay, RelayResult, Throttled
 from broker.tunnels.websocket import send_whole_frames
 
 bp = Blueprint("tunnels", __name__)
@@ -29,8 +30,10 @@ log = logging.getLogger(__name__)
 
 # How often input may write the desktop's last activity: idle stop works in hours.
 ACTIVITY_WRITE_SECONDS = 60
+WATCHED_MARK_SECONDS = 2.0  # a watcher's sign of life for the owner's viewer (service.WATCHED_REFRESH)
 WEBSOCKET_OPTIONS = {"subprotocols": ["guacamole"], "max_message_size": 64 * 1024}
 KILL_WATCH = "deskbroker.tunnels.kill_watch"
+NOVNC_CHECK_SECONDS = 1.0  # how often websockify asks whether a noVNC connection's access ended
 
 
 @bp.post("/api/desktops/<key:desktop_id>/connect")
@@ -45,23 +48,75 @@ def connect(desktop_id: str):
     except service.ConnectRefused as exc:
         raise ApiError(exc.status, exc.code, exc.message) from None
     if protocol == "novnc":
-        return jsonify(_novnc_answer(desktop))
-    token = service.issue_token(db, user, desktop, mode)
+        answer = _novnc_answer(db, user, desktop)
+        db.commit()
+        return jsonify(answer)
+    token = service.issue_token(db, user, desktop, mode, current_session().id)
     db.commit()
     return jsonify(protocol="guacamole", tunnel_url="/tunnel", token=token, expires_in=service.TOKEN_TTL_SECONDS)
 
 
-def _novnc_answer(desktop: Desktop) -> dict:
+def _novnc_answer(db: Session, user: User, desktop: Desktop) -> dict:
     from broker.tunnels import vnc_token
 
     settings = context.settings()
     if not settings.websockify_key:
         raise ApiError(404, "novnc_disabled", "The noVNC viewer is not set up on this server.")
+    jti = secrets.token_urlsafe(24)
+    service.issue_token(db, user, desktop, "control", current_session().id, token=jti)  # websockify redeems it
     token = vnc_token.sign(settings.websockify_key.encode(), desktop.address, desktop.desktop_type.vnc_port,
-                           ttl=service.TOKEN_TTL_SECONDS)
+                           ttl=service.TOKEN_TTL_SECONDS, jti=jti)
     return {"protocol": "novnc", "websockify_url": f"/websockify?token={token}",
             "password": decrypt(settings.secret_key, desktop.vnc_password_encrypted),
             "expires_in": service.TOKEN_TTL_SECONDS}
+
+
+def _websockify_key() -> bytes:
+    key = context.settings().websockify_key
+    if not key:
+        raise ApiError(404, "novnc_disabled", "The noVNC viewer is not set up on this server.")
+    return key.encode()
+
+
+@bp.post("/api/tunnels/novnc/open")
+def novnc_open():
+    """websockify's plugin, before it proxies: is the token's access still there? Logs the connection."""
+    key, body = _websockify_key(), request.get_json(silent=True)
+    token = body.get("token") if isinstance(body, dict) else None
+    if not isinstance(token, str):
+        raise ApiError(400, "bad_request", "Send JSON with the token.")
+    try:
+        record, connection_key = novnc.open_connection(context.db(), key, token)
+    except service.ConnectRefused as exc:
+        raise ApiError(exc.status, exc.code, exc.message) from None
+    return jsonify(connection_id=record.id, key=connection_key, check_every=NOVNC_CHECK_SECONDS), 201
+
+
+def _novnc_connection(connection_id: str) -> str:
+    """The connection id, once the caller showed the key the broker gave its websockify process."""
+    if not novnc.key_matches(_websockify_key(), connection_id, request.args.get("key", "")):
+        raise ApiError(404, "no_connection", "There is no such connection.")
+    return connection_id
+
+
+@bp.get("/api/tunnels/novnc/<connection_id>")
+def novnc_status(connection_id: str):
+    """Asked every second by the websockify process relaying it: 410 with the reason once access ended."""
+    connection_id = _novnc_connection(connection_id)
+    context.close_db()
+    reason = _kill_watch(context.services().sessions).requested(connection_id)
+    if reason:
+        with context.services().sessions() as db:
+            novnc.end_connection(db, connection_id, ending.REASONS[reason].logged)
+        return jsonify(live=False, error=reason, message=ending.REASONS[reason].message), 410
+    return jsonify(live=True)
+
+
+@bp.post("/api/tunnels/novnc/<connection_id>/end")
+def novnc_end(connection_id: str):
+    """websockify says the connection closed."""
+    novnc.end_connection(context.db(), _novnc_connection(connection_id), "closed")
+    return "", 204
 
 
 def _int_arg(name: str, default: int, low: int, high: int) -> int:
@@ -101,7 +156,8 @@ def tunnel(ws):
         try:
             grant = service.redeem_token(db, request.args.get("token", ""), holder)
         except service.ConnectRefused as exc:
-            return _refuse(ws, exc.message, CLIENT_UNAUTHORIZED)
+            # Access ended since the token was issued: the viewer says why and does not try again.
+            return _refuse(ws, exc.message, SESSION_CLOSED if exc.reason else CLIENT_UNAUTHORIZED)
         desktop = db.get(Desktop, grant.desktop_id)
         if desktop is None or desktop.state != "running" or not desktop.address:
             return _refuse(ws, "This desktop is not running any more.", RESOURCE_NOT_FOUND)
@@ -122,12 +178,12 @@ def tunnel(ws):
     record_id = _log_start(sessions, grant, guacd.connection_id)
     activity = Throttled(lambda: _touch(sessions, grant.desktop_id), ACTIVITY_WRITE_SECONDS)
     kills = _kill_watch(sessions)
+    watching = Throttled(lambda: _mark_watched(sessions, grant.desktop_id), WATCHED_MARK_SECONDS)
 
-    def check_in() -> bool:
-        """Every few seconds: whether an admin ended it; a watcher's also keeps the owner told."""
+    def check_in() -> str | None:
+        """Twice a second: whether its access ended (and why); a watcher's also keeps the owner told."""
         if grant.mode == "view":
-            with sessions() as db:
-                service.mark_watched(db, grant.desktop_id)
+            watching()
         return kills.requested(record_id)
 
     result = Relay(ws, guacd, str(uuid.uuid4()), view_only=grant.mode == "view", on_activity=activity,
@@ -147,7 +203,8 @@ def _kill_watch(sessions: sessionmaker[Session]) -> service.KillWatch:
 def _log_start(sessions: sessionmaker[Session], grant: service.Grant, guacd_connection_id: str) -> str:
     with sessions() as db:
         record = Connection(id=str(uuid.uuid4()), user_id=grant.user_id, desktop_id=grant.desktop_id,
-                            mode=grant.mode, protocol="guacamole", guacd_connection_id=guacd_connection_id)
+                            mode=grant.mode, protocol="guacamole", guacd_connection_id=guacd_connection_id,
+                            session_id=grant.session_id)
         db.add(record)
         db.commit()
         if grant.mode == "view":  # the owner's viewer says so at once, not only at the first check-in
@@ -162,6 +219,11 @@ def _log_end(sessions: sessionmaker[Session], record_id: str, result: RelayResul
         record.bytes_to_client, record.bytes_from_client = result.bytes_to_browser, result.bytes_from_browser
         record.end_reason = result.end_reason[:255]
         db.commit()
+
+
+def _mark_watched(sessions: sessionmaker[Session], desktop_id: str) -> None:
+    with sessions() as db:
+        service.mark_watched(db, desktop_id)
 
 
 def _touch(sessions: sessionmaker[Session], desktop_id: str) -> None:

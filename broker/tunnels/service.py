@@ -15,7 +15,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.db import utcnow
-from broker.models import ROLE_ADMIN, ROLE_TEACHER, Connection, Desktop, TunnelToken, User
+from broker.models import ROLE_ADMIN, ROLE_TEACHER, AuthSession, Connection, Desktop, TunnelToken, User
+from broker.tunnels import ending
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,12 @@ ABANDONED = "its broker process went away"
 
 
 class ConnectRefused(Exception):
-    """`code` and `status` for HTTP; the message is for people."""
+    """`code` and `status` for HTTP; the message is for people; `reason` (broker.tunnels.ending) when
+    the access the token was issued under has ended since."""
 
-    def __init__(self, status: int, code: str, message: str):
+    def __init__(self, status: int, code: str, message: str, reason: str | None = None):
         super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+        self.status, self.code, self.message, self.reason = status, code, message, reason
 
 
 def _hash(token: str) -> str:
@@ -79,10 +81,13 @@ def authorize(db: Session, user: User, desktop_id: str, mode: str, protocol: str
     return desktop
 
 
-def issue_token(db: Session, user: User, desktop: Desktop, mode: str) -> str:
-    token = secrets.token_urlsafe(32)
-    db.add(TunnelToken(id=_hash(token), user_id=user.id, desktop_id=desktop.id, mode=mode,
-                       expires_at=utcnow() + timedelta(seconds=TOKEN_TTL_SECONDS)))
+def issue_token(db: Session, user: User, desktop: Desktop, mode: str, session_id: str | None,
+                token: str | None = None) -> str:
+    """A token for one tunnel (`token`, or a new random one), bound to the sign-in asking for it."""
+    token = token or secrets.token_urlsafe(32)
+    now = utcnow()
+    db.add(TunnelToken(id=_hash(token), user_id=user.id, desktop_id=desktop.id, mode=mode, session_id=session_id,
+                       issued_at=now, expires_at=now + timedelta(seconds=TOKEN_TTL_SECONDS)))
     return token
 
 
@@ -91,6 +96,7 @@ class Grant:
     user_id: int
     desktop_id: str
     mode: str
+    session_id: str | None = None
 
 
 def redeem_token(db: Session, token: str, user_id: int | None = None) -> Grant:
@@ -109,7 +115,28 @@ def redeem_token(db: Session, token: str, user_id: int | None = None) -> Grant:
     record = db.get(TunnelToken, _hash(token))
     if burned.rowcount != 1 or record is None:
         raise ConnectRefused(401, "token_invalid", "The connection link has expired or was already used.")
-    return Grant(record.user_id, record.desktop_id, record.mode)
+    reason = _access_ended(db, record, now)
+    if reason:
+        raise ConnectRefused(403, reason, ending.REASONS[reason].message, reason)
+    return Grant(record.user_id, record.desktop_id, record.mode, record.session_id)
+
+
+def _access_ended(db: Session, record: TunnelToken, now) -> str | None:
+    """Whatever the token was issued under that has ended since: the sign-in, the account, the
+    desktop's run (stopped, or started again since), the right to watch."""
+    user, desktop = db.get(User, record.user_id), db.get(Desktop, record.desktop_id)
+    sign_in = db.get(AuthSession, record.session_id) if record.session_id else None
+    reason = ending.why_ended(
+        kill_requested_at=None, kill_reason="", user_disabled=user.disabled if user else None,
+        session_id=record.session_id, session_revoked_at=sign_in.revoked_at if sign_in else None,
+        session_expires_at=sign_in.expires_at if sign_in else None,
+        desktop_state=desktop.state if desktop else None, now=now)
+    if reason:
+        return reason
+    if record.issued_at and desktop.started_at and desktop.started_at > record.issued_at:
+        return ending.DESKTOP_STOPPED  # stopped and started again since: a new run, a new token
+    allowed = desktop.user_id == user.id if record.mode == "control" else may_watch(user, desktop)
+    return None if allowed else ending.WATCH_REVOKED
 
 
 def sweep_tokens(db: Session) -> int:
@@ -140,21 +167,23 @@ def live_connection_id(db: Session, desktop_id: str) -> str | None:
 
 
 class KillWatch:
-    """Whether an admin asked to end a connection, for all the tunnels of one process with one
-    query a second, not one per tunnel each time it asks (500 tunnels: 250 queries a second).
-    Every `vouch_every` seconds it also vouches in one write that they still run (end_abandoned)."""
+    """Whether a tunnel's access has ended (an admin's kill, a sign-out, a disabled account, a stopped
+    desktop, a watch no longer allowed: broker.tunnels.ending), for all the tunnels of one process
+    with one query per `max_age`, not one per tunnel each time it asks (500 tunnels: 1000 queries a
+    second). Every `vouch_every` seconds it also vouches in one write that they still run (end_abandoned)."""
 
-    def __init__(self, sessions: sessionmaker[Session], max_age: float = 1.0, vouch_every: float = 60.0):
+    def __init__(self, sessions: sessionmaker[Session], max_age: float = 0.5, vouch_every: float = 60.0):
         self.sessions, self.max_age, self.vouch_every = sessions, max_age, vouch_every
         self._asking: set[str] = set()  # connections that asked since the last look
         self._alive: set[str] = set()  # connections that asked since the last vouching
-        self._killed: set[str] = set()
+        self._ended: dict[str, str] = {}  # connection -> reason code
         self._looked_at = float("-inf")
         self._vouched_at = time.monotonic()  # a new connection's row is seen when it starts
         self._looking = threading.Lock()
 
-    def requested(self, connection_id: str) -> bool:
-        """The answer at most `max_age` old, from a short session of the watch's own."""
+    def requested(self, connection_id: str) -> str | None:
+        """Why the connection's access ended (a reason code), or None; at most `max_age` old, from a
+        short session of the watch's own."""
         self._asking.add(connection_id)
         self._alive.add(connection_id)
         if time.monotonic() - self._looked_at >= self.max_age and self._looking.acquire(blocking=False):
@@ -162,17 +191,13 @@ class KillWatch:
                 self._look()
             finally:
                 self._looking.release()
-        if connection_id in self._killed:
-            self._killed.discard(connection_id)
-            return True
-        return False
+        return self._ended.pop(connection_id, None)
 
     def _look(self) -> None:
         asking, self._asking = self._asking, set()  # a tunnel whose look fails adds itself again
         try:
             with self.sessions() as db:
-                self._killed |= set(db.scalars(select(Connection.id).where(
-                    Connection.id.in_(asking), Connection.kill_requested_at.is_not(None))))
+                self._ended.update(ended_connections(db, asking))
                 if time.monotonic() - self._vouched_at >= self.vouch_every:
                     self._vouch(db)
         except (OperationalError, InterfaceError) as error:
@@ -191,6 +216,70 @@ class KillWatch:
                    .execution_options(synchronize_session=False))
         db.commit()
         self._vouched_at = time.monotonic()
+
+
+def ended_connections(db: Session, connection_ids: set[str]) -> dict[str, str]:
+    """Of these connections, those whose access has ended, with the reason code: one query."""
+    if not connection_ids:
+        return {}
+    rows = db.execute(
+        select(Connection.id, Connection.kill_requested_at, Connection.kill_reason, Connection.session_id,
+               User.disabled, AuthSession.revoked_at, AuthSession.expires_at, Desktop.state)
+        .outerjoin(User, User.id == Connection.user_id)
+        .outerjoin(AuthSession, AuthSession.id == Connection.session_id)
+        .outerjoin(Desktop, Desktop.id == Connection.desktop_id)
+        .where(Connection.id.in_(connection_ids)))
+    now, ended = utcnow(), {}
+    for (connection_id, kill_requested_at, kill_reason, session_id, disabled, revoked_at, expires_at,
+         desktop_state) in rows:
+        reason = ending.why_ended(kill_requested_at=kill_requested_at, kill_reason=kill_reason,
+                                  user_disabled=disabled, session_id=session_id, session_revoked_at=revoked_at,
+                                  session_expires_at=expires_at, desktop_state=desktop_state, now=now)
+        if reason:
+            ended[connection_id] = reason
+    return ended
+
+
+def request_kill(db: Session, record: Connection, reason: str = ending.ADMIN) -> None:
+    """Flag a live connection for ending (the first request's time and reason stay). An admin's kill
+    also burns the tunnel tokens its person holds for that desktop (other reasons refuse them anyway
+    when they are redeemed, saying why). The caller commits."""
+    if record.kill_requested_at is None:
+        record.kill_requested_at = utcnow()
+        record.kill_reason = reason
+    if reason == ending.ADMIN and record.user_id is not None and record.desktop_id is not None:
+        db.execute(update(TunnelToken)
+                   .where(TunnelToken.user_id == record.user_id, TunnelToken.desktop_id == record.desktop_id,
+                          TunnelToken.used_at.is_(None))
+                   .values(used_at=utcnow()).execution_options(synchronize_session=False))
+
+
+def end_watches_no_longer_allowed(db: Session, user: User) -> int:
+    """After `user`'s roles or groups changed: end the live watches they may no longer keep, theirs
+    of others' desktops and others' of theirs. The caller commits."""
+    db.flush()
+    watches = db.scalars(select(Connection).outerjoin(Desktop, Desktop.id == Connection.desktop_id)
+                         .where(Connection.mode == "view", Connection.ended_at.is_(None),
+                                Connection.kill_requested_at.is_(None),
+                                or_(Connection.user_id == user.id, Desktop.user_id == user.id))).all()
+    ended = 0
+    for watch in watches:
+        if watch.user is None or watch.desktop is None or not may_watch(watch.user, watch.desktop):
+            request_kill(db, watch, ending.WATCH_REVOKED)
+            ended += 1
+    return ended
+
+
+def await_tunnels_ended(sessions: sessionmaker[Session], desktop_id: str, timeout: float) -> None:
+    """Wait (at most `timeout`) until the desktop's live tunnels have ended, so their viewers hear why
+    from the broker before the desktop's VNC server goes away under guacd."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with sessions() as db:
+            if db.scalar(select(func.count()).select_from(Connection)
+                         .where(Connection.desktop_id == desktop_id, Connection.ended_at.is_(None))) == 0:
+                return
+        time.sleep(0.1)
 
 
 def record_activity(db: Session, desktop_id: str) -> None:

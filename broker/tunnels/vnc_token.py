@@ -72,8 +72,10 @@ def sign(
     audience: str = WEBSOCKIFY_AUDIENCE,
     *,
     now: float | None = None,
+    jti: str | None = None,
 ) -> str:
-    """A token for `host:port`, valid for `ttl` seconds from `now` (default: the clock)."""
+    """A token for `host:port`, valid for `ttl` seconds from `now` (default: the clock); `jti`
+    (default: random) lets the signer keep a record of it."""
     _check_key(key)
     if not _HOST.fullmatch(host):
         raise ValueError(f"not a host name or address: {host!r}")
@@ -81,12 +83,14 @@ def sign(
         raise ValueError(f"not a port: {port!r}")
     if not _is_int(ttl) or ttl < 1:
         raise ValueError(f"lifetime must be a whole number of seconds >= 1, not {ttl!r}")
+    if jti is not None and not _JTI.fullmatch(jti):
+        raise ValueError("a token id is 16-64 URL-safe characters")
     issued = int(time.time() if now is None else now)
     claims = {
         "aud": audience,
         "host": host,
         "port": port,
-        "jti": secrets.token_urlsafe(16),
+        "jti": jti or secrets.token_urlsafe(16),
         "iat": issued,
         "exp": issued + ttl,
     }

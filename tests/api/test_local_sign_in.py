@@ -82,7 +82,8 @@ def test_ended_or_forged_sessions_are_refused_on_all_four_ways(app, alice, db, s
     for way, (fresh, kwargs) in four_ways(app, token).items():
         answer = fresh.get("/api/auth/session", **kwargs)
         assert answer.status_code == 401, way
-        assert answer.get_json()["error"] == "not_signed_in"
+        # Its holder learns why, so the viewer can say so; nobody else holds the token.
+        assert answer.get_json()["error"] == ("account_disabled" if spoil == "disable" else "not_signed_in")
 
 
 def test_cookie_sign_ins_need_the_csrf_token_to_change_anything(app, alice):

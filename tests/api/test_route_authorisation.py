@@ -12,7 +12,9 @@ from tests.api.test_admin import PASSWORD, bearer
 
 # Reachable signed out, on purpose: signing in, the OpenAPI document, what the sign-in page shows.
 PUBLIC_API = {"/api/auth/login", "/api/auth/authorize", "/api/auth/local/login", "/api/openapi.json",
-              "/api/branding"}
+              "/api/branding",
+              # websockify's: authorised by a broker-signed token, then by a key per connection (tests/tunnels/).
+              "/api/tunnels/novnc/open", "/api/tunnels/novnc/<connection_id>", "/api/tunnels/novnc/<connection_id>/end"}
 # /tunnel: a WebSocket, authorised by its single-use token (tests/tunnels/).
 PUBLIC_PAGES = {"/", "/healthz", "/readyz", "/branding.css", "/branding/<kind>", "/favicon.ico",
                 "/static/<path:filename>", "/tunnel"}

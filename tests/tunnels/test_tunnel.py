@@ -212,7 +212,7 @@ def test_a_refused_vnc_password_reaches_the_viewer_as_an_error(stack):
 def test_a_stopped_desktop_cannot_be_opened(stack):
     token = token_for(stack, stack.anna)
     assert stack.anna.call("post", "/api/container/stop").status_code == 200
-    assert Viewer(stack.broker.url, token).until("error")[-1][1][1] == "516"
+    assert Viewer(stack.broker.url, token).until("error")[-1] == ("error", ["The desktop was stopped.", "523"])
     answer = connect(stack, stack.anna)
     assert answer.status_code == 409 and answer.json()["error"] == "desktop_not_running"
 

@@ -135,7 +135,7 @@ def test_an_admins_kill_ends_the_relay_with_an_error_for_the_browser(pair, monke
     checks = []
     ws = FakeWebSocket()
     relay = Relay(ws, GuacdConnection(pair[0], b"", "$conn", "VERSION_1_3_0"), "uuid-1", view_only=False,
-                  kill_requested=lambda: checks.append(1) or len(checks) >= 3)
+                  kill_requested=lambda: checks.append(1) or ("admin" if len(checks) >= 3 else None))
     task = gevent.spawn(relay.run)
     pair[1].sendall(encode("sync", "1").encode())
     result = task.get(timeout=2)

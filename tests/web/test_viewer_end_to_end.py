@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import secrets
+import subprocess
+import sys
 import time
 
 import pytest
@@ -300,6 +302,25 @@ def test_a_desktop_stopped_while_watched_is_explained(stack, page):
     stack.open_viewer(page, stack.running_desktop(page))
     stack.api(page, "POST", "/api/container/stop?desktop_type=xfce")
     expect(page.locator(".overlay-message")).to_have_text(
-        "This desktop is not running. Start it on the start page.", timeout=40_000)
+        "The desktop was stopped. Start it again on the start page.", timeout=40_000)
     expect(page.locator("#viewer")).to_have_attribute("data-state", "error")
     expect(page.get_by_role("button", name="Try again")).to_be_focused()
+
+
+def test_a_disabled_account_is_told_why_its_connection_ended(stack, page):
+    stack.sign_in(page, "bob")
+    desktop = stack.api(page, "POST", "/api/container/start?desktop_type=base")
+    page.goto(f"{stack.proxy.url}/desktops/{desktop['id']}/view")
+    expect(page.locator("#viewer")).to_have_attribute("data-state", "connected", timeout=30_000)
+    subprocess.run([sys.executable, "-m", "broker", "users", "disable", "bob"], env=stack.broker.env, check=True,
+                   capture_output=True, timeout=60)
+    expect(page.locator(".overlay-message")).to_have_text("Your account was disabled, so this connection ended.",
+                                                          timeout=5_000)
+    expect(page.locator("#viewer")).to_have_attribute("data-state", "error")
+    page.wait_for_timeout(3_000)  # and it stays so: no reconnecting with a session that has ended
+    expect(page.locator("#viewer")).to_have_attribute("data-state", "error")
+    page.locator("#language-button").click()
+    expect(page.locator(".overlay-message")).to_have_text(
+        "Ihr Konto wurde gesperrt; die Verbindung wurde deshalb beendet.")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "test_a_disabled_account_is_told_why_its_connection_ended.png"))

@@ -11,7 +11,8 @@ export function problemFromApi(error) {
   switch (error.status) {
     case 0: return transient("error.offline");
     case 400: return permanent("error.badRequest");
-    case 401: return permanent("error.signedOut", { signIn: true });
+    case 401: return error.code === "account_disabled"
+      ? permanent("error.accountDisabled") : permanent("error.signedOut", { signIn: true });
     case 403: return permanent("error.forbidden");
     case 404: return permanent("error.notFound");
     case 409: return error.code === "desktop_not_running" ? permanent("error.notRunning") : transient("error.busy");
@@ -44,8 +45,19 @@ const GUACAMOLE_STATUS = {
   0x031D: permanent("error.tooMany"),           // CLIENT_TOO_MANY
 };
 
+// Why the broker ended a connection (SESSION_CLOSED, its message as broker/tunnels/ending.py sends it):
+// access ended, so trying again cannot help.
+const ACCESS_ENDED = {
+  "An administrator ended this connection.": permanent("error.sessionClosed"),
+  "Your account was disabled.": permanent("error.accountDisabled"),
+  "You were signed out.": permanent("error.endedSignedOut", { signIn: true }),
+  "The desktop was stopped.": permanent("error.desktopStopped"),
+  "You may no longer watch this desktop.": permanent("error.watchRevoked"),
+};
+
 /** A Guacamole.Status from an `error` instruction or a closed tunnel. */
 export function problemFromGuacamole(status) {
+  if (status.code === 0x020B && ACCESS_ENDED[status.message]) return ACCESS_ENDED[status.message];
   return GUACAMOLE_STATUS[status.code] ?? transient("error.upstream");
 }
 

@@ -15,6 +15,7 @@ test("refusals of /connect that retrying cannot fix are permanent", () => {
     assert.deepEqual([problem.key, problem.permanent], [key, true], `${status} ${code}`);
   }
   assert.equal(problemFromApi(new ApiError(401, "not_signed_in")).signIn, true);
+  assert.equal(problemFromApi(new ApiError(401, "account_disabled")).key, "error.accountDisabled");
 });
 
 test("network and server trouble is retried", () => {
@@ -32,4 +33,17 @@ test("Guacamole statuses: a used token and a missing upstream are retried, a kic
   assert.deepEqual(of(0x020B), { key: "error.sessionClosed", permanent: true });
   assert.deepEqual(of(0x0303), { key: "error.forbidden", permanent: true });
   assert.deepEqual(of(0x7777), { key: "error.upstream", permanent: false });
+});
+
+test("the broker's reason for ending a connection is told, and none is retried", () => {
+  const ended = (message) => problemFromGuacamole({ code: 0x020B, message });
+  assert.equal(ended("Your account was disabled.").key, "error.accountDisabled");
+  assert.deepEqual(ended("You were signed out."), { key: "error.endedSignedOut", permanent: true, signIn: true });
+  assert.equal(ended("The desktop was stopped.").key, "error.desktopStopped");
+  assert.equal(ended("You may no longer watch this desktop.").key, "error.watchRevoked");
+  assert.equal(ended("An administrator ended this connection.").key, "error.sessionClosed");
+  assert.equal(ended("something else").key, "error.sessionClosed");
+  for (const message of ["Your account was disabled.", "The desktop was stopped."]) {
+    assert.equal(ended(message).permanent, true);
+  }
 });

@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import sys
 
-from websockify.websocketproxy import websockify_init
+from websockify import websocketproxy
 
+from deskbroker_websockify.access import AccessCheckedProxy
 from deskbroker_websockify.plugin import OriginCheck, TokenPlugin
 from deskbroker_websockify.redaction import RedactingLogRecord
 from deskbroker_websockify.settings import SettingsError
@@ -20,7 +21,9 @@ def main() -> None:
         sys.exit(f"websockify: {error}")
     sys.argv[1:1] = ["--token-plugin", f"{TokenPlugin.__module__}.{TokenPlugin.__qualname__}",
                      "--auth-plugin", f"{OriginCheck.__module__}.{OriginCheck.__qualname__}"]
-    websockify_init()
+    # websockify_init makes its server from this name: ours relays with the broker's watch (access.py).
+    websocketproxy.WebSocketProxy = AccessCheckedProxy
+    websocketproxy.websockify_init()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from websockify.websockifyserver import WebSockifyServer
 
 from broker.tunnels.origins import check_origin
 from broker.tunnels.vnc_token import WEBSOCKIFY_AUDIENCE, TokenError, verify
+from deskbroker_websockify.access import Refused, open_at_broker
 from deskbroker_websockify.settings import Settings
 from deskbroker_websockify.single_use import AlreadyUsed, UsedTokens
 
@@ -43,6 +44,11 @@ class TokenPlugin:
             self._used.burn(target.jti, target.exp, now)
         except AlreadyUsed:
             raise TokenRefused(f"token {target.jti} refused: already used") from None
+        if self._settings.broker_url:
+            try:
+                open_at_broker(self._settings.broker_url, token)
+            except Refused as error:
+                raise TokenRefused(f"token {target.jti} refused: {error}") from None
         log.info("token %s accepted for %s:%d", target.jti, target.host, target.port)
         return target.host, target.port
 

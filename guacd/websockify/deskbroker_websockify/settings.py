@@ -24,6 +24,9 @@ class Settings:
     vnc_port: int  # the only port a token may name
     used_tokens_dir: Path  # single-use markers, shared by websockify's forked handlers
     origins: frozenset[str] = frozenset()  # web origins whose pages may connect (the broker's public URL)
+    # The broker, asked before proxying and every second while a connection runs (access.py);
+    # empty: tokens are checked here alone, and access that ends does not end a connection.
+    broker_url: str = ""
 
     @classmethod
     def from_environment(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -33,6 +36,9 @@ class Settings:
         if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
             problems.append(f"VNC_PORT={port_text!r} is not a port number")
         origins = _origins(environ, problems)
+        broker_url = environ.get("DESKBROKER_URL", "").strip().rstrip("/")
+        if broker_url and not broker_url.startswith(("http://", "https://")):
+            problems.append(f"DESKBROKER_URL={broker_url!r} is not an http(s) URL")
         if problems:
             raise SettingsError("; ".join(problems))
         return cls(
@@ -40,6 +46,7 @@ class Settings:
             vnc_port=int(port_text),
             used_tokens_dir=Path(environ.get("VNC_TOKEN_USED_DIR", DEFAULT_USED_TOKENS_DIR)),
             origins=origins,
+            broker_url=broker_url,
         )
 
 
