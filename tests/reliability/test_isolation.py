@@ -18,7 +18,6 @@ import time
 import pytest
 import requests
 
-from broker.db import make_engine, upgrade
 from broker.desktops import make_provider
 from broker.desktops.provider import BROKER_LABEL
 from broker.models import Desktop, DesktopType
@@ -28,6 +27,8 @@ from tests.reliability.isolation_hosts import HELLO_PORT, PROXY_PORT, host_liste
 
 MODES = ("none", "internet", "proxy")
 NEIGHBOUR_PORT = 8080
+# One database is enough here: the rules are the engine's business, not the database's.
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 # Connect to each HOST:PORT argument; print "HOST:PORT open <first line>" or "HOST:PORT closed".
 PROBE = r'''
@@ -55,16 +56,6 @@ use IO::Socket::INET;
 my $s = IO::Socket::INET->new(LocalPort => $ARGV[0], Listen => 5, ReuseAddr => 1) or die "listen: $!";
 while (my $c = $s->accept) { print $c "hello neighbour\n"; close $c }
 '''
-
-
-@pytest.fixture
-def database_url(tmp_path) -> str:
-    """One database is enough here: the rules are the engine's business, not the database's."""
-    url = f"sqlite:///{tmp_path}/broker.db"
-    engine = make_engine(url)
-    upgrade(engine)
-    engine.dispose()
-    return url
 
 
 @pytest.fixture(scope="module")
