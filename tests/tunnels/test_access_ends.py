@@ -184,13 +184,16 @@ def test_an_admins_kill_ends_the_tunnel_within_two_seconds_and_refuses_its_token
 
 # --- noVNC: websockify asks the broker before it proxies and every second while it relays.
 
+PAGES = "http://desk.school.test"  # the origin websockify lets connect, as a viewer page would send it
+
+
 class NoVnc:
     """A noVNC connection through websockify, signed in to the desktop's VNC server and left open;
     notes when and with which close frame websockify ended it."""
 
     def __init__(self, websockify_address: str, answer: dict):
         url = f"ws://{websockify_address}:{WEBSOCKIFY_PORT}{answer['websockify_url']}"
-        self.ws = websocket.create_connection(url, subprotocols=["binary"], timeout=10)
+        self.ws = websocket.create_connection(url, subprotocols=["binary"], timeout=10, origin=PAGES)
         self.rfb = RFBClient.over(WebSocketStream(self.ws), answer["password"])
         self.close_frame: tuple[int, str] | None = None
         self.ended_at: float | None = None
@@ -229,7 +232,7 @@ def novnc(stack, docker_engine, instance, live_broker_factory, database_url):
     network = f"{instance}-desktops"
     container = docker_engine.containers.run(
         "deskbroker/websockify:latest", detach=True, network=network, name=f"{instance}-websockify-checked",
-        read_only=True, tmpfs={"/tmp": ""}, environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY,
+        read_only=True, tmpfs={"/tmp": ""}, environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY, "ALLOWED_ORIGINS": PAGES,
                                                          "DESKBROKER_URL": f"http://{gateway}:{port}"})
     try:
         front.connect(container)
