@@ -50,16 +50,19 @@ def _record(action: str, space: Space, path: str, **details: object) -> None:
 def space_info(space: str):
     service = files()
     found = service.space(require_user(), space)
+    usage = service.usage(found)
     return jsonify(space=found.name, title=found.title, writable=found.writable, quota=found.quota,
-                   used=service.usage(found), max_file_size=service.settings.files_max_file_size)
+                   used=usage.bytes, used_complete=usage.complete,
+                   max_file_size=service.settings.files_max_file_size)
 
 
 @bp.get(f"{SPACE}/list")
 @login_required
 def list_folder(space: str):
     path = request.args.get("path", "")
-    entries = files().list(files().space(require_user(), space), path)
-    return jsonify(space=space, path=path, entries=[entry_json(entry) for entry in entries])
+    found = files().list(files().space(require_user(), space), path)
+    return jsonify(space=space, path=path, entries=[entry_json(entry) for entry in found.entries],
+                   complete=found.complete)
 
 
 @bp.get(f"{SPACE}/download")

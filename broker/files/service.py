@@ -5,10 +5,18 @@ and `public`, one volume for the installation (mounted read-only into every desk
 /srv/public), readable by everyone signed in and writable by teachers and admins. A person's
 home is found from their session alone, so no request can name anyone else's. Other packages
 add spaces of their own (teachers' assignment folders) through `FileService.more_spaces`.
+
+A desktop user can make their tree as big as they like, so nothing here walks it on the event
+loop (broker.offload) or without a bound: a space's usage figure counts a limited number of
+entries for a limited time and is kept for a while (one walk per space at a time, requests
+meanwhile share it; a few walks at a time per worker), a listing shows a limited number of
+entries, and a folder's deletion runs in a thread too.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -19,15 +27,19 @@ from broker.desktops import naming
 from broker.desktops.provider import (DESKTOP_USER, EngineUnavailable, Provider, ProviderError, home_labels,
                                       public_labels)
 from broker.errors import ApiError
+from broker.offload import off_loop
 from broker.files.errors import disk_errors
 from broker.files.names import check_name, split_path
-from broker.files.tree import Entry, Staged, Tree
+from broker.files.tree import Listing, Staged, Tree, Usage
 from broker.models import ROLE_ADMIN, ROLE_TEACHER, User
 
 HOME, PUBLIC = "home", "public"
 SPACES = (HOME, PUBLIC)
 # One upload's multipart framing beyond its files' bytes (boundaries and part headers).
 MULTIPART_ALLOWANCE = 1 << 20
+USAGE_SECONDS = 10.0  # a usage walk stops after this long (and the figure says "at least")
+USAGE_KEEP_SECONDS = 30.0  # a usage figure is walked again after this long (the desktop changes files too)
+WALKS_AT_ONCE = 2  # usage walks and folder deletions at once per worker: the machine's cores, not the loop's
 
 
 @dataclass(frozen=True)
@@ -56,6 +68,11 @@ class FileService:
         self.provider = provider
         # More spaces: each finder gives the space of that name as the user may use it, or None.
         self.more_spaces: list[Callable[[User, str], Space | None]] = []
+        # Made when the app is, in the worker after gevent's patching: gevent's locks there.
+        self._walks = threading.BoundedSemaphore(WALKS_AT_ONCE)
+        self._guard = threading.Lock()
+        self._volume_locks: dict[str, threading.Lock] = {}
+        self._usage: dict[str, tuple[float, Usage]] = {}  # volume -> (when walked, figure)
 
     def space(self, user: User, name: str, write: bool = False) -> Space:
         """The space `name` as `user` may use it; ApiError when they may not (or not write)."""
@@ -96,14 +113,22 @@ class FileService:
 
     # --- reading
 
-    def usage(self, space: Space) -> int:
-        with self.tree(space) as tree:
-            return tree.usage()
+    def usage(self, space: Space) -> Usage:
+        """Bytes in the space's files, walked at most every USAGE_KEEP_SECONDS (and updated by uploads)."""
+        with self._volume_lock(space.volume):  # one walk per space: requests meanwhile wait for its figure
+            kept = self._usage.get(space.volume)
+            if kept is not None and time.monotonic() - kept[0] < USAGE_KEEP_SECONDS:
+                return kept[1]
+            with self._walks, self.tree(space) as tree:
+                found = off_loop(tree.usage, self.settings.files_usage_max_entries, USAGE_SECONDS)
+            self._usage[space.volume] = (time.monotonic(), found)
+            return found
 
-    def list(self, space: Space, path: str) -> list[Entry]:
+    def list(self, space: Space, path: str) -> Listing:
+        """What the folder holds, folders first, at most FILES_LIST_MAX_ENTRIES of it."""
         parts = split_path(path)
         with self.tree(space) as tree, disk_errors(space.label(path)):
-            return sorted(tree.list(parts), key=lambda e: (e.type != "folder", e.name.casefold(), e.name))
+            return off_loop(_sorted_listing, tree, parts, self.settings.files_list_max_entries)
 
     def open(self, space: Space, path: str) -> tuple[BinaryIO, int, float, str]:
         """(file open for reading, size, modified, name) of a regular file."""
@@ -134,8 +159,9 @@ class FileService:
 
     def delete(self, space: Space, path: str) -> None:
         parts = _not_root(split_path(path))
-        with self._writing(space, path) as tree:
-            tree.delete(parts)
+        with self._walks, self._writing(space, path) as tree:
+            off_loop(tree.delete, parts)  # a folder may hold any number of files
+        self._forget_usage(space)
 
     def upload(self, space: Space, folder: str, files: Iterable[tuple[str, Iterable[bytes]]],
                replace: bool = False) -> list[Upload]:
@@ -147,8 +173,9 @@ class FileService:
         parts = split_path(folder)
         limit = self.settings.files_max_file_size
         staged: list[Staged] = []
+        _require_writable(space)
+        used = self.usage(space).bytes
         with self._writing(space, folder) as tree:
-            used = tree.usage()
             room = space.quota - used
             try:
                 for name, chunks in files:
@@ -176,13 +203,36 @@ class FileService:
             finally:
                 for file in staged:
                     file.discard()
+        if replace:  # the replaced files' sizes were not looked at
+            self._forget_usage(space)
+        else:
+            self._grew(space, sum(file.size for file in staged))
         return [Upload(file.name, file.size) for file in staged]
+
+    def _volume_lock(self, volume: str) -> threading.Lock:
+        with self._guard:
+            return self._volume_locks.setdefault(volume, threading.Lock())
+
+    def _grew(self, space: Space, added: int) -> None:
+        kept = self._usage.get(space.volume)
+        if kept is not None:
+            walked, usage = kept
+            self._usage[space.volume] = (walked, Usage(usage.bytes + added, usage.complete))
+
+    def _forget_usage(self, space: Space) -> None:
+        self._usage.pop(space.volume, None)
 
     @contextmanager
     def _writing(self, space: Space, path: str) -> Iterator[Tree]:
         _require_writable(space)
         with self.tree(space) as tree, disk_errors(space.label(path)):
             yield tree
+
+
+def _sorted_listing(tree: Tree, parts: tuple[str, ...], limit: int) -> Listing:
+    found = tree.list(parts, limit)
+    return Listing(sorted(found.entries, key=lambda e: (e.type != "folder", e.name.casefold(), e.name)),
+                   found.complete)
 
 
 def _require_writable(space: Space) -> None:

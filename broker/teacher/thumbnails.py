@@ -17,7 +17,8 @@ from PIL import Image
 
 from broker import crypto
 from broker.models import Desktop
-from broker.rfb import RFBClient
+from broker.offload import off_loop
+from broker.rfb import Framebuffer, RFBClient
 
 SIZE = (400, 250)  # at most; the screen's aspect ratio is kept
 KEEP_SECONDS = 3.0
@@ -29,6 +30,11 @@ def grab(host: str, port: int, password: str, size: tuple[int, int] = SIZE) -> b
     """The desktop's screen, scaled to fit `size`, as PNG; RFBError when it cannot be read."""
     with RFBClient(host, port, password, timeout=GRAB_TIMEOUT) as client:
         screen = client.framebuffer()
+    # Scaling and compressing are CPU work as large as the screen the desktop announces.
+    return off_loop(_png, screen, size)
+
+
+def _png(screen: Framebuffer, size: tuple[int, int]) -> bytes:
     image = Image.frombuffer("RGB", (screen.width, screen.height), screen.pixels, "raw", "BGRX", 0, 1)
     image.thumbnail(size, Image.Resampling.BILINEAR, reducing_gap=2.0)
     png = io.BytesIO()
