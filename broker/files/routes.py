@@ -71,6 +71,7 @@ def download(space: str):
     handle, size, modified, name = files().open(files().space(require_user(), space), request.args.get("path", ""))
     response = send_file(handle, mimetype="application/octet-stream", as_attachment=True, download_name=name,
                          last_modified=modified, etag=False, conditional=False)
+    response.response = files().chunks(handle, size)  # send_file's headers, the bytes read off the loop
     response.content_length = size
     return response
 

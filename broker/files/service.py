@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from broker.config import Settings
@@ -39,6 +39,7 @@ SPACES = (HOME, PUBLIC)
 MULTIPART_ALLOWANCE = 1 << 20
 USAGE_SECONDS = 10.0  # a usage walk stops after this long (and the figure says "at least")
 USAGE_KEEP_SECONDS = 30.0  # a usage figure is walked again after this long (the desktop changes files too)
+DOWNLOAD_CHUNK = 1 << 20
 WALKS_AT_ONCE = 2  # usage walks and folder deletions at once per worker: the machine's cores, not the loop's
 
 
@@ -50,6 +51,7 @@ class Space:
     quota: int
     writable: bool
     title: str = ""  # for people, where the name says little (an assignment folder's name)
+    person: int = 0  # whose request it serves: each person walks one tree at a time
 
     def label(self, path: str) -> str:
         """How a path in this space is named in messages and the audit log."""
@@ -71,7 +73,7 @@ class FileService:
         # Made when the app is, in the worker after gevent's patching: gevent's locks there.
         self._walks = threading.BoundedSemaphore(WALKS_AT_ONCE)
         self._guard = threading.Lock()
-        self._volume_locks: dict[str, threading.Lock] = {}
+        self._locks: dict[str | int, threading.Lock] = {}  # per volume and per person
         self._usage: dict[str, tuple[float, Usage]] = {}  # volume -> (when walked, figure)
 
     def space(self, user: User, name: str, write: bool = False) -> Space:
@@ -89,6 +91,7 @@ class FileService:
             space = next((found for find in self.more_spaces if (found := find(user, name)) is not None), None)
             if space is None:
                 raise ApiError(404, "no_space", f"There is no space {name!r}; there are {' and '.join(SPACES)}.")
+        space = replace(space, person=user.id)
         if write:
             _require_writable(space)
         return space
@@ -115,11 +118,11 @@ class FileService:
 
     def usage(self, space: Space) -> Usage:
         """Bytes in the space's files, walked at most every USAGE_KEEP_SECONDS (and updated by uploads)."""
-        with self._volume_lock(space.volume):  # one walk per space: requests meanwhile wait for its figure
+        with self._lock(space.volume):  # one walk per space: requests meanwhile wait for its figure
             kept = self._usage.get(space.volume)
             if kept is not None and time.monotonic() - kept[0] < USAGE_KEEP_SECONDS:
                 return kept[1]
-            with self._walks, self.tree(space) as tree:
+            with self._walking(space), self.tree(space) as tree:
                 found = off_loop(tree.usage, self.settings.files_usage_max_entries, USAGE_SECONDS)
             self._usage[space.volume] = (time.monotonic(), found)
             return found
@@ -136,6 +139,22 @@ class FileService:
         with self.tree(space) as tree, disk_errors(space.label(path)):
             handle, info = tree.open_file(parts)
         return handle, info.st_size, info.st_mtime, parts[-1]
+
+    @staticmethod
+    def chunks(handle: BinaryIO, size: int) -> Iterator[bytes]:
+        """The first `size` bytes of an open file, read a chunk at a time off the loop (then closed).
+
+        Not sendfile on the loop: a client reading as fast as the disk gives never makes the
+        socket wait, and the greenlet sending held every other request until the file's end."""
+        try:
+            while size > 0:
+                chunk = off_loop(handle.read, min(size, DOWNLOAD_CHUNK))
+                if not chunk:  # shortened from inside a desktop meanwhile
+                    return
+                size -= len(chunk)
+                yield chunk
+        finally:
+            handle.close()
 
     # --- changing (the space must come from space(..., write=True))
 
@@ -159,7 +178,7 @@ class FileService:
 
     def delete(self, space: Space, path: str) -> None:
         parts = _not_root(split_path(path))
-        with self._walks, self._writing(space, path) as tree:
+        with self._walking(space), self._writing(space, path) as tree:
             off_loop(tree.delete, parts)  # a folder may hold any number of files
         self._forget_usage(space)
 
@@ -194,7 +213,9 @@ class FileService:
                             raise ApiError(507, "quota_exceeded", f"This upload does not fit: the {space.name} "
                                                                   f"space may hold {_size(space.quota)}, and "
                                                                   f"{_size(used)} of it are in use.")
-                        file.write(chunk)
+                        # Off the loop: a disk that is behind blocks here, and a fast sender never
+                        # makes the socket wait, so without it one upload held the loop to its end.
+                        off_loop(file.write, chunk)
                 if not staged:
                     raise ApiError(400, "no_files", "The upload holds no files.")
                 for file in staged:
@@ -209,9 +230,18 @@ class FileService:
             self._grew(space, sum(file.size for file in staged))
         return [Upload(file.name, file.size) for file in staged]
 
-    def _volume_lock(self, volume: str) -> threading.Lock:
+    def _lock(self, key: str | int) -> threading.Lock:
         with self._guard:
-            return self._volume_locks.setdefault(volume, threading.Lock())
+            return self._locks.setdefault(key, threading.Lock())
+
+    @contextmanager
+    def _walking(self, space: Space) -> Iterator[None]:
+        """A turn to walk a tree: one at a time per person, WALKS_AT_ONCE in all.
+
+        Taken after a space's own lock and holding nothing else while walking, so turns cannot
+        wait on each other in a circle."""
+        with self._lock(space.person), self._walks:
+            yield
 
     def _grew(self, space: Space, added: int) -> None:
         kept = self._usage.get(space.volume)

@@ -7,7 +7,8 @@ watches a desktop through the tunnel: a guacd stand-in on loopback drawing 50 fr
 (with --desktop: a real desktop kept busy drawing behind the real guacd). A probe asks
 /healthz one request after another. Both are measured idle, then while the file manager is
 asked for a home of `--files` small files (usage figure and top listing, as the Files page
-loads them): six requests at once by the owner, then by six people with such a home each.
+loads them): six requests at once by the owner, then by six people with such a home each; and
+while six people upload 200 MiB each at once, and download it again.
 Figures: /healthz p50/p99/max, the tunnel's gaps between frames (p99/max), each next to the
 idle baseline of the same run, and how long the six requests took to be answered.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import http.client
 import os
 import statistics
 import sys
@@ -25,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import requests
 import websocket
@@ -36,6 +39,7 @@ from broker.images.table import format_table
 from broker.tunnels.protocol import encode, parse
 from tests.bench.bench_tunnel import BusyDesktop
 from tests.fixtures.desktops import PASSWORD, desktop_overrides, remove_everything_of
+from tests.files.test_large_upload import BLOCK, BOUNDARY, Body
 from tests.fixtures.fake_guacd import FakeGuacd, TunnelWorld
 
 PEOPLE = 6
@@ -139,6 +143,36 @@ def six_requests(url: str, tokens: list[str]) -> bool:
         return all(pool.map(one, tokens))
 
 
+def six_uploads(url: str, tokens: list[str]) -> bool:
+    """A 200 MiB file streamed up by each token's person at once (and downloaded again)."""
+    def one(token: str) -> bool:
+        address = urlsplit(url)
+        body = Body("big.bin")
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=300, blocksize=BLOCK)
+        connection.request("POST", "/api/files/home/upload?replace=true", body=body, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+            "Content-Length": str(len(body))})
+        answer = connection.getresponse()
+        assert answer.status == 201, answer.read()
+        connection.close()
+        return True
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        return all(pool.map(one, tokens))
+
+
+def six_downloads(url: str, tokens: list[str]) -> bool:
+    """The 200 MiB file of each token's person downloaded at once."""
+    def one(token: str) -> bool:
+        with requests.get(url + "/api/files/home/download", params={"path": "big.bin"}, stream=True, timeout=300,
+                          headers={"Authorization": f"Bearer {token}"}) as answer:
+            assert answer.ok, answer.text
+            received = sum(len(chunk) for chunk in answer.iter_content(BLOCK))
+        assert received == len(Body("")) - len(Body("").head) - len(Body("").tail), received
+        return True
+    with ThreadPoolExecutor(len(tokens)) as pool:
+        return all(pool.map(one, tokens))
+
+
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms"
 
@@ -187,6 +221,8 @@ def main() -> None:
                 idle = watchers.measure(options.seconds)
                 owner = watchers.measure(options.seconds, lambda: six_requests(url, [tokens[0]] * PEOPLE))
                 six = watchers.measure(options.seconds, lambda: six_requests(url, tokens[1:]))
+                uploads = watchers.measure(options.seconds, lambda: six_uploads(url, tokens[1:]))
+                downloads = watchers.measure(options.seconds, lambda: six_downloads(url, tokens[1:]))
             finally:
                 if watchers:
                     watchers.stop()
@@ -198,6 +234,7 @@ def main() -> None:
 
     tunnel = "real desktop (xterm drawing) + guacd" if busy else "guacd stand-in, 50 frames/s"
     print(f"{options.files} files per home; tunnel: {tunnel}; one gevent worker")
+    phases = [owner, six, uploads, downloads]
     rows = []
     for name, pick in (("/healthz p50", lambda w: statistics.median(w.health)),
                        ("/healthz p99", lambda w: percentile(w.health, 0.99)),
@@ -205,12 +242,12 @@ def main() -> None:
                        ("frame gap p99", lambda w: percentile(w.gaps(), 0.99)),
                        ("frame gap max", lambda w: max(w.gaps()))):
         base = pick(idle)
-        rows.append([name, ms(base), ms(pick(owner)), f"{pick(owner) / base:.1f}x", ms(pick(six)),
-                     f"{pick(six) / base:.1f}x"])
-    rows.append(["frames", str(len(idle.frames)), str(len(owner.frames)), "", str(len(six.frames)), ""])
-    rows.append(["6 requests answered in", "", f"{owner.answered:.2f} s", "" if owner.complete else "(at least)",
-                 f"{six.answered:.2f} s", "" if six.complete else "(at least)"])
-    print(format_table(["figure", "idle", "owner, 6 at once", "ratio", "6 people at once", "ratio"], rows))
+        rows.append([name, ms(base), *(f"{ms(pick(phase))} ({pick(phase) / base:.1f}x)" for phase in phases)])
+    rows.append(["frames", str(len(idle.frames)), *(str(len(phase.frames)) for phase in phases)])
+    rows.append(["all 6 answered in", "",
+                 *(f"{phase.answered:.2f} s" + ("" if phase.complete else " (usage cut short)") for phase in phases)])
+    print(format_table(["figure", "idle", "6 usage+list, one home", "6 usage+list, 6 homes",
+                        "6 uploads of 200 MiB", "6 downloads of 200 MiB"], rows))
 
 
 if __name__ == "__main__":
