@@ -36,12 +36,24 @@ class HealthProbe(threading.Thread):
     def __init__(self, url: str):
         super().__init__(daemon=True)
         self.url, self.answered, self.stopping = url, [], threading.Event()
+        self.first = threading.Event()
 
     def run(self) -> None:
-        with requests.Session() as http:
-            while not self.stopping.is_set():
-                assert http.get(self.url + "/healthz", timeout=30).ok
-                self.answered.append(time.monotonic())
+        try:
+            with requests.Session() as http:
+                while not self.stopping.is_set():
+                    http.get(self.url + "/healthz", timeout=30).raise_for_status()
+                    self.answered.append(time.monotonic())
+                    self.first.set()
+        finally:
+            self.first.set()  # also when it failed: the test then says so
+
+    def finish(self) -> list[float]:
+        """When each /healthz was answered; AssertionError if the probe stopped before it was told to."""
+        assert self.is_alive(), "the /healthz probe failed"
+        self.stopping.set()
+        self.join()
+        return self.answered
 
 
 def test_healthz_answers_while_six_big_home_listings_run(live_broker_factory, database_url, docker_engine,
@@ -59,8 +71,7 @@ def test_healthz_answers_while_six_big_home_listings_run(live_broker_factory, da
 
     probe = HealthProbe(broker.url)
     probe.start()
-    while not probe.answered:
-        time.sleep(0.01)
+    probe.first.wait(60)
 
     def usage_and_listing(_n: int) -> tuple[dict, float]:
         info = http.get(broker.url + "/api/files/home", timeout=60).json()
@@ -71,8 +82,7 @@ def test_healthz_answers_while_six_big_home_listings_run(live_broker_factory, da
     started = time.monotonic()
     with ThreadPoolExecutor(6) as pool:
         answers = list(pool.map(usage_and_listing, range(6)))
-    probe.stopping.set()
-    probe.join()
+    health = probe.finish()
 
     for info, _answered in answers:
         assert (info["used"], info["used_complete"]) == (size, True)
@@ -80,7 +90,7 @@ def test_healthz_answers_while_six_big_home_listings_run(live_broker_factory, da
     # (on the event loop the walk held every request of the worker until it was done).
     # (On the loop, the few answers came before the walk began, none in the second half of it.)
     first_figure = min(answered for _info, answered in answers)
-    second_half = [when for when in probe.answered if (started + first_figure) / 2 < when < first_figure]
+    second_half = [when for when in health if (started + first_figure) / 2 < when < first_figure]
     assert len(second_half) >= 5, (len(second_half), first_figure - started)
 
 
