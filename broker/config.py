@@ -318,6 +318,12 @@ class Settings:
         "How full uploads may make a person's home (e.g. 5G); the desktop itself is not limited by it.",
         parse_size, "5G")
     files_public_quota: int = setting("How full uploads may make the public space (e.g. 20G).", parse_size, "20G")
+    files_usage_max_entries: int = setting(
+        "Files and folders a space's usage figure counts at most; beyond, the file manager says \"at least\".",
+        _positive_int, "1000000")
+    files_list_max_entries: int = setting(
+        "Entries the file manager lists of one folder at most; beyond, it says that more are left out.",
+        _positive_int, "5000")
 
     @property
     def oidc_enabled(self) -> bool:

@@ -587,7 +587,9 @@ SPEC: dict = {
                 "space": {"type": "string"}, "writable": {"type": "boolean"},
                 "title": {"type": "string", "description": "an assignment folder's name; empty for the others"},
                 "quota": {"type": "integer", "description": "bytes uploads may fill the space to"},
-                "used": {"type": "integer", "description": "bytes in its files"},
+                "used": {"type": "integer", "description": "bytes in its files (walked at most every 30 s)"},
+                "used_complete": {"type": "boolean", "description": "false: the count stopped at its limit of "
+                                  "entries or time, so `used` is a lower bound"},
                 "max_file_size": {"type": "integer", "description": "largest file an upload may bring, bytes"}}},
             "FileEntry": {"type": "object", "properties": {
                 "name": {"type": "string"},
@@ -595,7 +597,9 @@ SPEC: dict = {
                 "size": {"type": "integer"}, "modified": {"type": "string", "format": "date-time"}}},
             "FileList": {"type": "object", "properties": {
                 "space": {"type": "string"}, "path": {"type": "string"},
-                "entries": {"type": "array", "items": {"$ref": "#/components/schemas/FileEntry"}}}},
+                "entries": {"type": "array", "items": {"$ref": "#/components/schemas/FileEntry"}},
+                "complete": {"type": "boolean", "description": "false: the folder holds more entries than the "
+                             "listing limit; those beyond it are left out"}}},
             "Uploaded": {"type": "object", "properties": {"uploaded": {"type": "array", "items": {
                 "type": "object", "properties": {"name": {"type": "string"}, "size": {"type": "integer"}}}}}},
             "FilePath": {"type": "object", "required": ["path"], "properties": {"path": {"type": "string"}}},

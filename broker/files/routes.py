@@ -50,16 +50,19 @@ def _record(action: str, space: Space, path: str, **details: object) -> None:
 def space_info(space: str):
     service = files()
     found = service.space(require_user(), space)
+    usage = service.usage(found)
     return jsonify(space=found.name, title=found.title, writable=found.writable, quota=found.quota,
-                   used=service.usage(found), max_file_size=service.settings.files_max_file_size)
+                   used=usage.bytes, used_complete=usage.complete,
+                   max_file_size=service.settings.files_max_file_size)
 
 
 @bp.get(f"{SPACE}/list")
 @login_required
 def list_folder(space: str):
     path = request.args.get("path", "")
-    entries = files().list(files().space(require_user(), space), path)
-    return jsonify(space=space, path=path, entries=[entry_json(entry) for entry in entries])
+    found = files().list(files().space(require_user(), space), path)
+    return jsonify(space=space, path=path, entries=[entry_json(entry) for entry in found.entries],
+                   complete=found.complete)
 
 
 @bp.get(f"{SPACE}/download")
@@ -68,6 +71,7 @@ def download(space: str):
     handle, size, modified, name = files().open(files().space(require_user(), space), request.args.get("path", ""))
     response = send_file(handle, mimetype="application/octet-stream", as_attachment=True, download_name=name,
                          last_modified=modified, etag=False, conditional=False)
+    response.response = files().chunks(handle, size)  # send_file's headers, the bytes read off the loop
     response.content_length = size
     return response
 

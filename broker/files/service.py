@@ -5,13 +5,21 @@ and `public`, one volume for the installation (mounted read-only into every desk
 /srv/public), readable by everyone signed in and writable by teachers and admins. A person's
 home is found from their session alone, so no request can name anyone else's. Other packages
 add spaces of their own (teachers' assignment folders) through `FileService.more_spaces`.
+
+A desktop user can make their tree as big as they like, so nothing here walks it on the event
+loop (broker.offload) or without a bound: a space's usage figure counts a limited number of
+entries for a limited time and is kept for a while (one walk per space at a time, requests
+meanwhile share it; a few walks at a time per worker), a listing shows a limited number of
+entries, and a folder's deletion runs in a thread too.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import BinaryIO
 
 from broker.config import Settings
@@ -19,15 +27,20 @@ from broker.desktops import naming
 from broker.desktops.provider import (DESKTOP_USER, EngineUnavailable, Provider, ProviderError, home_labels,
                                       public_labels)
 from broker.errors import ApiError
+from broker.offload import off_loop
 from broker.files.errors import disk_errors
 from broker.files.names import check_name, split_path
-from broker.files.tree import Entry, Staged, Tree
+from broker.files.tree import Listing, Staged, Tree, Usage
 from broker.models import ROLE_ADMIN, ROLE_TEACHER, User
 
 HOME, PUBLIC = "home", "public"
 SPACES = (HOME, PUBLIC)
 # One upload's multipart framing beyond its files' bytes (boundaries and part headers).
 MULTIPART_ALLOWANCE = 1 << 20
+USAGE_SECONDS = 10.0  # a usage walk stops after this long (and the figure says "at least")
+USAGE_KEEP_SECONDS = 30.0  # a usage figure is walked again after this long (the desktop changes files too)
+DOWNLOAD_CHUNK = 1 << 20
+WALKS_AT_ONCE = 2  # usage walks and folder deletions at once per worker: the machine's cores, not the loop's
 
 
 @dataclass(frozen=True)
@@ -38,6 +51,7 @@ class Space:
     quota: int
     writable: bool
     title: str = ""  # for people, where the name says little (an assignment folder's name)
+    person: int = 0  # whose request it serves: each person walks one tree at a time
 
     def label(self, path: str) -> str:
         """How a path in this space is named in messages and the audit log."""
@@ -56,6 +70,11 @@ class FileService:
         self.provider = provider
         # More spaces: each finder gives the space of that name as the user may use it, or None.
         self.more_spaces: list[Callable[[User, str], Space | None]] = []
+        # Made when the app is, in the worker after gevent's patching: gevent's locks there.
+        self._walks = threading.BoundedSemaphore(WALKS_AT_ONCE)
+        self._guard = threading.Lock()
+        self._locks: dict[str | int, threading.Lock] = {}  # per volume and per person
+        self._usage: dict[str, tuple[float, Usage]] = {}  # volume -> (when walked, figure)
 
     def space(self, user: User, name: str, write: bool = False) -> Space:
         """The space `name` as `user` may use it; ApiError when they may not (or not write)."""
@@ -72,6 +91,7 @@ class FileService:
             space = next((found for find in self.more_spaces if (found := find(user, name)) is not None), None)
             if space is None:
                 raise ApiError(404, "no_space", f"There is no space {name!r}; there are {' and '.join(SPACES)}.")
+        space = replace(space, person=user.id)
         if write:
             _require_writable(space)
         return space
@@ -96,14 +116,22 @@ class FileService:
 
     # --- reading
 
-    def usage(self, space: Space) -> int:
-        with self.tree(space) as tree:
-            return tree.usage()
+    def usage(self, space: Space) -> Usage:
+        """Bytes in the space's files, walked at most every USAGE_KEEP_SECONDS (and updated by uploads)."""
+        with self._lock(space.volume):  # one walk per space: requests meanwhile wait for its figure
+            kept = self._usage.get(space.volume)
+            if kept is not None and time.monotonic() - kept[0] < USAGE_KEEP_SECONDS:
+                return kept[1]
+            with self._walking(space), self.tree(space) as tree:
+                found = off_loop(tree.usage, self.settings.files_usage_max_entries, USAGE_SECONDS)
+            self._usage[space.volume] = (time.monotonic(), found)
+            return found
 
-    def list(self, space: Space, path: str) -> list[Entry]:
+    def list(self, space: Space, path: str) -> Listing:
+        """What the folder holds, folders first, at most FILES_LIST_MAX_ENTRIES of it."""
         parts = split_path(path)
         with self.tree(space) as tree, disk_errors(space.label(path)):
-            return sorted(tree.list(parts), key=lambda e: (e.type != "folder", e.name.casefold(), e.name))
+            return off_loop(_sorted_listing, tree, parts, self.settings.files_list_max_entries)
 
     def open(self, space: Space, path: str) -> tuple[BinaryIO, int, float, str]:
         """(file open for reading, size, modified, name) of a regular file."""
@@ -111,6 +139,22 @@ class FileService:
         with self.tree(space) as tree, disk_errors(space.label(path)):
             handle, info = tree.open_file(parts)
         return handle, info.st_size, info.st_mtime, parts[-1]
+
+    @staticmethod
+    def chunks(handle: BinaryIO, size: int) -> Iterator[bytes]:
+        """The first `size` bytes of an open file, read a chunk at a time off the loop (then closed).
+
+        Not sendfile on the loop: a client reading as fast as the disk gives never makes the
+        socket wait, and the greenlet sending held every other request until the file's end."""
+        try:
+            while size > 0:
+                chunk = off_loop(handle.read, min(size, DOWNLOAD_CHUNK))
+                if not chunk:  # shortened from inside a desktop meanwhile
+                    return
+                size -= len(chunk)
+                yield chunk
+        finally:
+            handle.close()
 
     # --- changing (the space must come from space(..., write=True))
 
@@ -134,8 +178,9 @@ class FileService:
 
     def delete(self, space: Space, path: str) -> None:
         parts = _not_root(split_path(path))
-        with self._writing(space, path) as tree:
-            tree.delete(parts)
+        with self._walking(space), self._writing(space, path) as tree:
+            off_loop(tree.delete, parts)  # a folder may hold any number of files
+        self._forget_usage(space)
 
     def upload(self, space: Space, folder: str, files: Iterable[tuple[str, Iterable[bytes]]],
                replace: bool = False) -> list[Upload]:
@@ -147,8 +192,9 @@ class FileService:
         parts = split_path(folder)
         limit = self.settings.files_max_file_size
         staged: list[Staged] = []
+        _require_writable(space)
+        used = self.usage(space).bytes
         with self._writing(space, folder) as tree:
-            used = tree.usage()
             room = space.quota - used
             try:
                 for name, chunks in files:
@@ -167,7 +213,9 @@ class FileService:
                             raise ApiError(507, "quota_exceeded", f"This upload does not fit: the {space.name} "
                                                                   f"space may hold {_size(space.quota)}, and "
                                                                   f"{_size(used)} of it are in use.")
-                        file.write(chunk)
+                        # Off the loop: a disk that is behind blocks here, and a fast sender never
+                        # makes the socket wait, so without it one upload held the loop to its end.
+                        off_loop(file.write, chunk)
                 if not staged:
                     raise ApiError(400, "no_files", "The upload holds no files.")
                 for file in staged:
@@ -176,13 +224,45 @@ class FileService:
             finally:
                 for file in staged:
                     file.discard()
+        if replace:  # the replaced files' sizes were not looked at
+            self._forget_usage(space)
+        else:
+            self._grew(space, sum(file.size for file in staged))
         return [Upload(file.name, file.size) for file in staged]
+
+    def _lock(self, key: str | int) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    @contextmanager
+    def _walking(self, space: Space) -> Iterator[None]:
+        """A turn to walk a tree: one at a time per person, WALKS_AT_ONCE in all.
+
+        Taken after a space's own lock and holding nothing else while walking, so turns cannot
+        wait on each other in a circle."""
+        with self._lock(space.person), self._walks:
+            yield
+
+    def _grew(self, space: Space, added: int) -> None:
+        kept = self._usage.get(space.volume)
+        if kept is not None:
+            walked, usage = kept
+            self._usage[space.volume] = (walked, Usage(usage.bytes + added, usage.complete))
+
+    def _forget_usage(self, space: Space) -> None:
+        self._usage.pop(space.volume, None)
 
     @contextmanager
     def _writing(self, space: Space, path: str) -> Iterator[Tree]:
         _require_writable(space)
         with self.tree(space) as tree, disk_errors(space.label(path)):
             yield tree
+
+
+def _sorted_listing(tree: Tree, parts: tuple[str, ...], limit: int) -> Listing:
+    found = tree.list(parts, limit)
+    return Listing(sorted(found.entries, key=lambda e: (e.type != "folder", e.name.casefold(), e.name)),
+                   found.complete)
 
 
 def _require_writable(space: Space) -> None:

@@ -16,6 +16,7 @@ import os
 import secrets
 import shutil
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -53,11 +54,23 @@ def kind(mode: int) -> str:
 
 
 @dataclass(frozen=True)
+class Usage:
+    bytes: int  # in the regular files counted
+    complete: bool  # False: the walk stopped at a limit (entries or time), so `bytes` is a lower bound
+
+
+@dataclass(frozen=True)
 class Entry:
     name: str
     type: str  # file | folder | link | other
     size: int
     modified: float  # seconds since the epoch
+
+
+@dataclass(frozen=True)
+class Listing:
+    entries: list[Entry]
+    complete: bool  # False: the folder holds more entries than the limit; those beyond it are left out
 
 
 class Staged:
@@ -138,17 +151,20 @@ class Tree:
         finally:
             os.close(fd)
 
-    def list(self, parts: tuple[str, ...]) -> list[Entry]:
+    def list(self, parts: tuple[str, ...], limit: int) -> Listing:
+        """At most `limit` entries of the folder (in the order the disk gives them)."""
         entries = []
         with self.folder(parts) as fd, os.scandir(fd) as found:
             for item in found:
+                if len(entries) == limit:
+                    return Listing(entries, False)
                 try:
                     info = item.stat(follow_symlinks=False)
                 except FileNotFoundError:  # removed from inside the desktop meanwhile
                     continue
                 entries.append(Entry(item.name, kind(info.st_mode), info.st_size if stat.S_ISREG(info.st_mode) else 0,
                                      info.st_mtime))
-        return entries
+        return Listing(entries, True)
 
     def open_file(self, parts: tuple[str, ...]) -> tuple[BinaryIO, os.stat_result]:
         """A regular file, open for reading. Links, folders, FIFOs and devices are refused."""
@@ -199,10 +215,16 @@ class Tree:
             else:
                 os.unlink(name, dir_fd=parent)
 
-    def usage(self) -> int:
-        """Bytes in the regular files of the whole tree (links not followed)."""
+    def usage(self, max_entries: int, seconds: float) -> Usage:
+        """Bytes in the regular files of the whole tree (links not followed), counting at most
+        `max_entries` entries for at most `seconds`."""
+        walk = _Walk(max_entries, time.monotonic() + seconds)
         with self.folder(()) as fd:
-            return _usage(fd, 0)
+            try:
+                walk.folder(fd, 0)
+            except _Limit:
+                return Usage(walk.total, False)
+        return Usage(walk.total, True)
 
 
 def _exists(parent: int, name: str) -> bool:
@@ -223,20 +245,31 @@ def _regular_only(info: os.stat_result, name: str) -> None:
     raise ApiError(400, "not_a_file", f"{name} is not a regular file (a pipe, socket or device).")
 
 
-def _usage(fd: int, depth: int) -> int:
-    total = 0
-    with os.scandir(fd) as found:
-        for item in found:
-            try:
-                info = item.stat(follow_symlinks=False)
-                if stat.S_ISREG(info.st_mode):
-                    total += info.st_size
-                elif stat.S_ISDIR(info.st_mode) and depth < MAX_COUNTED_DEPTH:
-                    child = os.open(item.name, DIR_FLAGS, dir_fd=fd)
-                    try:
-                        total += _usage(child, depth + 1)
-                    finally:
-                        os.close(child)
-            except (FileNotFoundError, NotADirectoryError):  # changed from inside the desktop meanwhile
-                continue
-    return total
+class _Limit(Exception):
+    """A walk reached its limit of entries or time."""
+
+
+class _Walk:
+    CLOCK_EVERY = 1024  # entries between looks at the clock
+
+    def __init__(self, max_entries: int, deadline: float):
+        self.left, self.deadline, self.total = max_entries, deadline, 0
+
+    def folder(self, fd: int, depth: int) -> None:
+        with os.scandir(fd) as found:
+            for item in found:
+                self.left -= 1
+                if self.left < 0 or (self.left % self.CLOCK_EVERY == 0 and time.monotonic() > self.deadline):
+                    raise _Limit
+                try:
+                    info = item.stat(follow_symlinks=False)
+                    if stat.S_ISREG(info.st_mode):
+                        self.total += info.st_size
+                    elif stat.S_ISDIR(info.st_mode) and depth < MAX_COUNTED_DEPTH:
+                        child = os.open(item.name, DIR_FLAGS, dir_fd=fd)
+                        try:
+                            self.folder(child, depth + 1)
+                        finally:
+                            os.close(child)
+                except (FileNotFoundError, NotADirectoryError):  # changed from inside the desktop meanwhile
+                    continue

@@ -7,7 +7,8 @@ the desktop one grab every few seconds.
 
 The screen is scaled down as its bands of rows arrive, into a canvas at most twice the picture's
 size: a grab never holds the whole screen, however large the desktop's VNC server says it is
-(broker.rfb bounds that too, and the time a grab may take).
+(broker.rfb bounds that too, and the time a grab may take). Painting goes band by band between
+reads, so the event loop is never held for more than one band's worth of scaling.
 """
 
 from __future__ import annotations

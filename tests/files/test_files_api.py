@@ -48,7 +48,7 @@ def test_upload_list_download_round_trip_before_any_desktop(desktop_app, docker_
 
     info = anna.call("get", "/api/files/home").get_json()
     assert info == {"space": "home", "title": "", "writable": True, "quota": 5 * 2**30,
-                    "used": sum(map(len, files.values())), "max_file_size": 2 * 2**30}
+                    "used": sum(map(len, files.values())), "used_complete": True, "max_file_size": 2 * 2**30}
 
 
 def test_folders_rename_move_delete_and_the_audit_log(desktop_app, docker_engine, instance):

@@ -94,7 +94,7 @@ def sign_in_page(page: Page, broker, username: str) -> None:
 def desktop_broker(tmp_path_factory, docker_engine, desktop_images):
     """`broker serve` on SQLite with real desktops on the Docker engine, under an instance name of
     its own (everything labelled with it is removed afterwards); the catalog is synced at start.
-Files: 512 KiB per file at most, 1 MiB per home."""
+Files: 512 KiB per file at most, 1 MiB per home, 50 entries listed per folder, 100 counted per home."""
     import secrets
     import time
 
@@ -107,7 +107,8 @@ Files: 512 KiB per file at most, 1 MiB per home."""
     folder = tmp_path_factory.mktemp("app-broker")
     # Small limits, so the file manager's refusals can be met for real.
     broker = start_live_broker(folder, f"sqlite:///{folder / 'broker.db'}", files_max_file_size="512K",
-                               files_home_quota="1M", **desktop_overrides(instance))
+                               files_home_quota="1M", files_list_max_entries="50", files_usage_max_entries="100",
+                               **desktop_overrides(instance))
     broker.instance = instance
     try:
         create_local_account(broker, "probe")

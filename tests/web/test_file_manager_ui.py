@@ -8,11 +8,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+from pathlib import Path
 
+import requests
 from playwright.sync_api import expect
 
+from broker.desktops.naming import home_volume_name
 from tests.fixtures.browser import ARTIFACTS
-from tests.web.conftest import create_local_account, sign_in_page
+from tests.web.conftest import PASSWORD, create_local_account, sign_in_page
 
 DROP = """([zone, files]) => {
   const transfer = new DataTransfer();
@@ -150,3 +153,35 @@ def test_size_and_quota_refusals_are_explained_in_words(desktop_broker, watched)
     expect(page.locator("#files-error")).to_have_text("There is not enough space left (quota reached).")
     expect(row(page, "part3.bin")).to_have_count(0)
     assert watched.problems(expected_failures=("/api/files/home/upload",)) == []
+
+
+def test_a_home_too_big_to_count_or_list_whole_says_so(desktop_broker, watched, browser, docker_engine):
+    """The broker's limits here (tests/web/conftest.py): 50 entries listed per folder, 100 counted per home."""
+    page, broker = watched.page, desktop_broker
+    create_local_account(broker, "bea")
+    token = requests.post(broker.url + "/api/auth/local/login", json={"username": "bea", "password": PASSWORD},
+                          timeout=10).json()["session_token"]
+    assert requests.get(broker.url + "/api/files/home/list", headers={"Authorization": f"Bearer {token}"},
+                        timeout=30).json()["entries"] == []  # makes the home volume
+    home = Path(docker_engine.api.inspect_volume(home_volume_name(broker.instance, "local:bea"))["Mountpoint"])
+    for number in range(120):  # as a desktop would, behind the file manager's back
+        (home / f"note-{number:03d}.txt").write_text("x")
+
+    sign_in_page(page, broker, "bea")
+    page.goto(broker.url + "/files")
+    expect(page.locator("#entries tr")).to_have_count(50)
+    expect(page.locator("#incomplete")).to_have_text(
+        "This folder holds more entries than the 50 shown here; all of them are there in your desktop.")
+    expect(page.locator("#usage")).to_have_text("At least 100 B of 1 MB used (too many files to count them all)")
+    expect(page.locator("#empty")).to_be_hidden()
+
+    german = browser.new_context(locale="de-DE").new_page()
+    try:
+        sign_in_page(german, broker, "bea")
+        german.goto(broker.url + "/files")
+        expect(german.locator("#incomplete")).to_have_text(
+            "Dieser Ordner enthält mehr als die 50 Einträge, die hier stehen; im Desktop sind alle da.")
+        expect(german.locator("#usage")).to_contain_text("Mindestens")
+    finally:
+        german.context.close()
+    assert watched.problems() == []

@@ -6,7 +6,7 @@ import { language, onLanguageChange, setText, t } from "./i18n.js";
 import { el, showError, startPage } from "./page.js";
 
 const state = { space: new URLSearchParams(window.location.search).get("space") || "home", path: [], info: null,
-  entries: [] };
+  entries: [], complete: true };
 const $ = (id) => document.getElementById(id);
 const errorRegion = $("files-error");
 const dialog = $("files-dialog");
@@ -163,7 +163,8 @@ function render() {
   $("read-only").hidden = !info || writable;
   const usage = $("usage");
   if (info) {
-    setText(usage, "files.usage", { used: formatSize(info.used), quota: formatSize(info.quota) });
+    setText(usage, info.used_complete === false ? "files.usageAtLeast" : "files.usage",
+      { used: formatSize(info.used), quota: formatSize(info.quota) });
     const meter = $("usage-meter");
     meter.max = info.quota;
     meter.value = Math.min(info.used, info.quota);
@@ -172,6 +173,9 @@ function render() {
   const body = $("entries");
   body.replaceChildren(...state.entries.map(row));
   $("empty").hidden = state.entries.length > 0;
+  const incomplete = $("incomplete"); // the broker lists a limited number of entries per folder
+  incomplete.hidden = state.complete;
+  if (!state.complete) setText(incomplete, "files.incomplete", { count: state.entries.length });
 }
 
 let loads = 0; // the newest load wins: a slow answer for the space or folder left before must not show
@@ -185,9 +189,11 @@ async function load() {
     if (mine !== loads) return;
     state.info = info;
     state.entries = list.entries;
+    state.complete = list.complete !== false;
   } catch (error) {
     if (mine !== loads) return;
     state.entries = [];
+    state.complete = true;
     fail(error);
   }
   $("listing").setAttribute("aria-busy", "false");
