@@ -6,11 +6,12 @@ and `public`, one volume for the installation (mounted read-only into every desk
 home is found from their session alone, so no request can name anyone else's. Other packages
 add spaces of their own (teachers' assignment folders) through `FileService.more_spaces`.
 
-A desktop user can make their tree as big as they like, so nothing here walks it on the event
-loop (broker.offload) or without a bound: a space's usage figure counts a limited number of
-entries for a limited time and is kept for a while (one walk per space at a time, requests
-meanwhile share it; a few walks at a time per worker), a listing shows a limited number of
-entries, and a folder's deletion runs in a thread too.
+A desktop user can make their tree and files as big as they like, so nothing here works
+through them on the event loop (broker.offload) or without a bound: a space's usage figure
+counts a limited number of entries for a limited time and is kept for a while (one walk per
+space at a time, requests meanwhile share it; one per person and a few per worker), a listing
+shows a limited number of entries, a folder's deletion runs in a thread too, and uploads and
+downloads move their bytes a chunk at a time off the loop.
 """
 
 from __future__ import annotations
@@ -27,11 +28,11 @@ from broker.desktops import naming
 from broker.desktops.provider import (DESKTOP_USER, EngineUnavailable, Provider, ProviderError, home_labels,
                                       public_labels)
 from broker.errors import ApiError
-from broker.offload import off_loop
 from broker.files.errors import disk_errors
 from broker.files.names import check_name, split_path
 from broker.files.tree import Listing, Staged, Tree, Usage
 from broker.models import ROLE_ADMIN, ROLE_TEACHER, User
+from broker.offload import off_loop
 
 HOME, PUBLIC = "home", "public"
 SPACES = (HOME, PUBLIC)
