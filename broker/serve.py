@@ -39,6 +39,8 @@ class BrokerServer(BaseApplication):
             # gunicorn would believe X-Forwarded-Proto from loopback whatever the settings say;
             # the broker's own middleware (broker/proxies.py) decides whom to believe.
             "forwarded_allow_ips": "",
+            # gunicorn ≥ 25's control interface: unused, and one path shared by every broker of a host.
+            "control_socket_disable": True,
         }.items():
             self.cfg.set(key, value)
 
