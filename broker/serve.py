@@ -42,7 +42,8 @@ class BrokerServer(BaseApplication):
             # gunicorn ≥ 25's control interface: unused, and one path shared by every broker of a host.
             "control_socket_disable": True,
         }.items():
-            self.cfg.set(key, value)
+            if key in self.cfg.settings:  # control_socket_disable is new in gunicorn 25
+                self.cfg.set(key, value)
 
     def load(self):
         from broker import desktops
