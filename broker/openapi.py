@@ -180,7 +180,7 @@ SPEC: dict = {
                 "404": _error("noVNC not set up")}}},
         "/api/tunnels/novnc/{connection_id}": {"get": {
             "summary": "For websockify: does a noVNC connection's access still hold? (asked every second)",
-            "parameters": [{"name": "connection_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            "parameters": [{"name": "connection_id", "in": "path", "required": True, "schema": _TEXT_ID},
                            {"name": "key", "in": "query", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": {"description": "It holds", "content": {"application/json": {"schema": {
                 "type": "object", "properties": {"live": {"type": "boolean"}}}}}},
@@ -188,7 +188,7 @@ SPEC: dict = {
                 "410": _error("Its access ended: `error` is the reason, `message` the words for people")}}},
         "/api/tunnels/novnc/{connection_id}/end": {"post": {
             "summary": "For websockify: the noVNC connection closed",
-            "parameters": [{"name": "connection_id", "in": "path", "required": True, "schema": {"type": "string"}},
+            "parameters": [{"name": "connection_id", "in": "path", "required": True, "schema": _TEXT_ID},
                            {"name": "key", "in": "query", "required": True, "schema": {"type": "string"}}],
             "responses": {"204": {"description": "Logged"}, "404": _error("No such connection, or a wrong key")}}},
         "/api/container/start": {"post": {

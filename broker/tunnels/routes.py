@@ -99,7 +99,7 @@ def _novnc_connection(connection_id: str) -> str:
     return connection_id
 
 
-@bp.get("/api/tunnels/novnc/<connection_id>")
+@bp.get("/api/tunnels/novnc/<key:connection_id>")
 def novnc_status(connection_id: str):
     """Asked every second by the websockify process relaying it: 410 with the reason once access ended."""
     connection_id = _novnc_connection(connection_id)
@@ -112,7 +112,7 @@ def novnc_status(connection_id: str):
     return jsonify(live=True)
 
 
-@bp.post("/api/tunnels/novnc/<connection_id>/end")
+@bp.post("/api/tunnels/novnc/<key:connection_id>/end")
 def novnc_end(connection_id: str):
     """websockify says the connection closed."""
     novnc.end_connection(context.db(), _novnc_connection(connection_id), "closed")
