@@ -165,8 +165,7 @@ class DockerProvider(Provider):
                     network_mode=f"container:{ref}", read_only=True, cap_drop=["ALL"], cap_add=["NET_ADMIN"],
                     security_opt=["no-new-privileges"], mem_limit="64m", pids_limit=32))["Id"]
         except ImageNotFound as error:
-            raise IsolationFailed(f"The network guard image {self.netguard_image} is not on the container engine; "
-                                  "an administrator has to build it (`broker images build netguard`).") from error
+            raise self._guard_missing() from error
         try:
             api.start(guard)
             status = api.wait(guard, timeout=API_TIMEOUT)["StatusCode"]
@@ -176,6 +175,10 @@ class DockerProvider(Provider):
         finally:
             # Off the start's path: the rules are in, the exited guard only has to go.
             threading.Thread(target=self._remove_quietly, args=(guard,), daemon=True).start()
+
+    def _guard_missing(self) -> IsolationFailed:
+        return IsolationFailed(f"The network guard image {self.netguard_image} is not on the container engine; an "
+                               "administrator has to build it (`broker images build netguard`).")
 
     def _remove_quietly(self, ref: str) -> None:
         with contextlib.suppress(DockerException, requests.RequestException):
@@ -203,8 +206,7 @@ class DockerProvider(Provider):
                 read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], mem_limit="64m",
                 labels={BROKER_LABEL: self.instance}).decode()
         except ImageNotFound as error:
-            raise IsolationFailed(f"The network guard image {self.netguard_image} is not on the container engine; "
-                                  "an administrator has to build it (`broker images build netguard`).") from error
+            raise self._guard_missing() from error
 
     def _disconnect_all(self, ref: str, attrs: dict | None = None) -> None:
         attrs = attrs or self.client.api.inspect_container(ref)
