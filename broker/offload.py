@@ -35,5 +35,17 @@ def off_loop(work: Callable[..., T], *args: object) -> T:
     if on_gevent_loop():
         import gevent
 
-        return gevent.get_hub().threadpool.apply(work, args)
+        # What `work` raises comes back as a value: gevent's pool would print every exception's
+        # traceback as an unhandled error, also an expected FileNotFoundError the caller turns into a 404.
+        done, value = gevent.get_hub().threadpool.apply(_outcome, (work, args))
+        if done:
+            return value
+        raise value
     return work(*args)
+
+
+def _outcome(work: Callable[..., T], args: tuple) -> tuple[bool, object]:
+    try:
+        return True, work(*args)
+    except Exception as error:  # noqa: BLE001 - handed to the caller, which raises it
+        return False, error

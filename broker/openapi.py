@@ -166,7 +166,7 @@ SPEC: dict = {
                           "404": _error("No such desktop (or not yours), or noVNC not set up"),
                           "409": _error("The desktop is not running")}}},
         "/api/tunnels/novnc/open": {"post": {
-            "summary": "For websockify's token plugin: redeem a websockify token before proxying",
+            "summary": "For websockify's token plugin: redeem a websockify token before proxying", "security": [],
             "description": "Burns the token's record and checks that the sign-in, account and desktop run it was "
                            "issued under still hold; logs the connection. `key` authorises the calls below.",
             "requestBody": {"content": {"application/json": {"schema": {
@@ -180,6 +180,7 @@ SPEC: dict = {
                 "404": _error("noVNC not set up")}}},
         "/api/tunnels/novnc/{connection_id}": {"get": {
             "summary": "For websockify: does a noVNC connection's access still hold? (asked every second)",
+            "security": [],
             "parameters": [{"name": "connection_id", "in": "path", "required": True, "schema": _TEXT_ID},
                            {"name": "key", "in": "query", "required": True, "schema": {"type": "string"}}],
             "responses": {"200": {"description": "It holds", "content": {"application/json": {"schema": {
@@ -187,7 +188,7 @@ SPEC: dict = {
                 "404": _error("No such connection, or a wrong key"),
                 "410": _error("Its access ended: `error` is the reason, `message` the words for people")}}},
         "/api/tunnels/novnc/{connection_id}/end": {"post": {
-            "summary": "For websockify: the noVNC connection closed",
+            "summary": "For websockify: the noVNC connection closed", "security": [],
             "parameters": [{"name": "connection_id", "in": "path", "required": True, "schema": _TEXT_ID},
                            {"name": "key", "in": "query", "required": True, "schema": {"type": "string"}}],
             "responses": {"204": {"description": "Logged"}, "404": _error("No such connection, or a wrong key")}}},

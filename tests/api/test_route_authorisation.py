@@ -14,7 +14,8 @@ from tests.api.test_admin import PASSWORD, bearer
 PUBLIC_API = {"/api/auth/login", "/api/auth/authorize", "/api/auth/local/login", "/api/openapi.json",
               "/api/branding",
               # websockify's: authorised by a broker-signed token, then by a key per connection (tests/tunnels/).
-              "/api/tunnels/novnc/open", "/api/tunnels/novnc/<connection_id>", "/api/tunnels/novnc/<connection_id>/end"}
+              "/api/tunnels/novnc/open", "/api/tunnels/novnc/<key:connection_id>",
+              "/api/tunnels/novnc/<key:connection_id>/end"}
 # /tunnel: a WebSocket, authorised by its single-use token (tests/tunnels/).
 PUBLIC_PAGES = {"/", "/healthz", "/readyz", "/branding.css", "/branding/<kind>", "/favicon.ico",
                 "/static/<path:filename>", "/tunnel"}

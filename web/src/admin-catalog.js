@@ -34,7 +34,6 @@ function resources(kind) {
   const parts = [`${kind.memory_mb} MB`, t("admin.cpus", { n: kind.cpus }), t("admin.pids", { n: kind.pids_limit })];
   if (kind.shm_size_mb) parts.push(t("admin.shm", { n: kind.shm_size_mb }));
   if (kind.max_running) parts.push(t("admin.maxRunningShort", { n: kind.max_running }));
-  parts.push(t(`egress.${kind.egress || "none"}`));
   return parts.join(" · ");
 }
 
@@ -63,7 +62,9 @@ function row(kind, refresh) {
     }));
   }
   return el("tr", { "data-key": kind.id, "data-type": kind.id, "data-enabled": String(kind.enabled) },
-    name, source, el("td", {}, status), cell(resources(kind), { class: "resources" }), cell(String(kind.desktops)),
+    name, source, el("td", {}, status), cell(resources(kind), { class: "resources" }),
+    cell(t(`egress.${kind.egress || "none"}`), { class: "egress", "data-egress": kind.egress || "none" }),
+    cell(String(kind.desktops)),
     actions);
 }
 
