@@ -39,6 +39,7 @@ def sign_in_local(db: Session, settings: Settings, username: str, password: str,
         db.commit()
         raise SignInRefused("invalid_credentials", "Wrong username or password.")
     policy.succeeded(db, attempt)
+    db.commit()  # at once: the shared address row is not held while the session is made
     if user.disabled:
         db.commit()
         raise SignInRefused("account_disabled", "This account has been disabled by an administrator.")

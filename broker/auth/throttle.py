@@ -80,18 +80,20 @@ class LoginThrottlePolicy:
         now = utcnow()
         gates = [attempt.pair, attempt.address] + ([] if known_address else [attempt.account])
         try:
-            for key in (attempt.pair, attempt.address, attempt.account):
-                attempt.counts[key] = self._take(db, key, now, key in gates, key != attempt.account)
+            # The address's row, which everyone behind one NAT shares, last: its row lock is then held
+            # for one statement and the commit, so a class signing in at once is not taken in turns.
+            for key in (attempt.pair, attempt.account, attempt.address):
+                count = attempt.counts[key] = self._take(db, key, now, key in gates, key != attempt.account)
+                if key == attempt.account:
+                    self._lock(db, key, now, self._delay(count - self.max_failures), count >= self.max_failures)
+                else:
+                    limit = self.max_failures if key == attempt.pair else self.address_max_failures
+                    self._lock(db, key, now, self.lockout_seconds, count >= limit)
         except Throttled:
             db.rollback()
             until = db.scalar(select(func.max(LoginThrottle.locked_until)).where(LoginThrottle.key.in_(gates)))
             db.commit()
             raise Throttled(max(1, math.ceil((until - now).total_seconds())) if until else 1) from None
-        self._lock(db, attempt.pair, now, self.lockout_seconds, attempt.counts[attempt.pair] >= self.max_failures)
-        self._lock(db, attempt.address, now, self.lockout_seconds,
-                   attempt.counts[attempt.address] >= self.address_max_failures)
-        over = attempt.counts[attempt.account] - self.max_failures
-        self._lock(db, attempt.account, now, self._delay(over), over >= 0)
         db.commit()
         return attempt
 
@@ -111,7 +113,7 @@ class LoginThrottlePolicy:
         attempt's place included) come off the account's and the address's counts."""
         mine = attempt.counts[attempt.pair]
         db.execute(delete(LoginThrottle).where(LoginThrottle.key == attempt.pair))
-        for key, limit in ((attempt.address, self.address_max_failures), (attempt.account, self.max_failures)):
+        for key, limit in ((attempt.account, self.max_failures), (attempt.address, self.address_max_failures)):
             left = case((LoginThrottle.failures > mine, LoginThrottle.failures - mine), else_=0)
             db.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(
                 failures=left, locked_until=case((left < limit, None), else_=LoginThrottle.locked_until)))

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from typing import Callable, TypeVar
-
-import gevent
-from gevent import monkey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -15,11 +11,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from broker.auth.claims import GroupClaim, Identity
 from broker.db import utcnow
 from broker.models import ROLES, AuthSession, Group, Role, User
+from broker.offload import off_loop
 from broker.tunnels.service import end_watches_no_longer_allowed
 
 USERNAME = re.compile(r"^[\w.@-]{1,64}$")
 MIN_PASSWORD = 10
-T = TypeVar("T")
 
 
 class UserError(ValueError):
@@ -144,20 +140,13 @@ def set_roles(db: Session, username: str, roles: list[str]) -> User:
 
 
 def verify_local_password(user: User | None, password: str) -> bool:
+    # scrypt costs about a tenth of a second of CPU: beside the event loop (hashlib lets go of the
+    # GIL meanwhile), so a class signing in at once neither stalls the worker nor idles the second core.
     if user is None or not user.password_hash:
         # Same work for unknown names, so timing does not tell which accounts exist.
-        _beside_the_event_loop(check_password_hash, _DUMMY_HASH, password)
+        off_loop(check_password_hash, _DUMMY_HASH, password)
         return False
-    return _beside_the_event_loop(check_password_hash, user.password_hash, password)
-
-
-def _beside_the_event_loop(function: Callable[..., T], *args: object) -> T:
-    """scrypt costs about a tenth of a second of CPU. In `broker serve`'s gevent workers it runs in
-    gevent's thread pool (hashlib lets go of the GIL meanwhile), so a class signing in at once
-    neither stalls the worker's other requests and tunnels nor leaves the second core idle."""
-    if monkey.is_module_patched("threading"):
-        return gevent.get_hub().threadpool.apply(function, args)
-    return function(*args)
+    return off_loop(check_password_hash, user.password_hash, password)
 
 
 def revoke_all_sessions(db: Session, user: User) -> None:

@@ -274,9 +274,10 @@ def test_sign_in_start_a_desktop_and_see_it_through_the_proxy(stack, docker_engi
 def test_the_broker_believes_its_nginx_only_and_answers_only_the_public_urls_pages(stack, docker_engine):
     """The address the audit log and throttling see is the one nginx saw (not nginx's own, not one a
     client wrote); /tunnel and websockify through nginx refuse another site's page."""
-    stack.create_user("ada", "--admin")
+    stack.create_user("grace", "--admin")
     answer = requests.post(stack.url + "/api/auth/local/login", verify=False, timeout=60,
-                           headers={"X-Forwarded-For": "203.0.113.9"}, json={"username": "ada", "password": PASSWORD})
+                           headers={"X-Forwarded-For": "203.0.113.9"}, json={"username": "grace",
+                                                                                "password": PASSWORD})
     assert answer.status_code == 200, answer.text
     token = answer.json()["session_token"]
     logins = stack.api("GET", "/api/admin/audit?action=login&limit=1", token).json()["events"]
