@@ -74,12 +74,6 @@ def rules_v6() -> str:
                       "-A INPUT -i lo -j ACCEPT", "-A OUTPUT -o lo -j ACCEPT", "COMMIT"]) + "\n"
 
 
-def check_mode(mode: str) -> str:
-    if mode not in EGRESS_MODES:
-        raise ValueError("one of " + ", ".join(EGRESS_MODES))
-    return mode
-
-
 def proxy_endpoint(url: str) -> tuple[str, int]:
     """(host, port) of an http:// proxy URL; ValueError for anything else."""
     parts = urlsplit(url.strip())

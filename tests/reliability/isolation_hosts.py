@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import threading
-
 from collections.abc import Iterator
 from dataclasses import dataclass
 
