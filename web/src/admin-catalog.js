@@ -146,8 +146,8 @@ async function save(event) {
   event.preventDefault();
   const body = formBody();
   const icon = field("icon").files[0];
-  const save = $("type-save");
-  save.disabled = true;
+  const saveButton = $("type-save");
+  saveButton.disabled = true;
   showError($("type-error"), "");
   try {
     const kind = editing ? await sendChange("PATCH", api(editing.id), body)
@@ -166,7 +166,7 @@ async function save(event) {
     showError(region, errorText(error));
     region.focus();
   } finally {
-    save.disabled = false;
+    saveButton.disabled = false;
   }
 }
 

@@ -96,13 +96,13 @@ function desktopRow(desktop) {
 }
 
 function renderDesktops() {
-  const select = $("desktop-type");
+  const typeFilter = $("desktop-type");
   const options = allTypes().map((kind) => [kind.id, typeTitle(kind.id)]);
-  if (select.dataset.options !== JSON.stringify(options)) { // rebuilt only when changed: it may be open
-    const chosen = select.value;
-    select.replaceChildren(select.options[0], ...options.map(([id, title]) => el("option", { value: id, text: title })));
-    select.value = chosen;
-    select.dataset.options = JSON.stringify(options);
+  if (typeFilter.dataset.options !== JSON.stringify(options)) { // rebuilt only when changed: it may be open
+    const chosen = typeFilter.value;
+    typeFilter.replaceChildren(typeFilter.options[0], ...options.map(([id, title]) => el("option", { value: id, text: title })));
+    typeFilter.value = chosen;
+    typeFilter.dataset.options = JSON.stringify(options);
   }
   if (data.desktops) fillRows($("desktops-rows"), data.desktops.map(desktopRow), $("desktops-empty"));
 }

@@ -119,8 +119,8 @@ function row(entry) {
   if (state.info?.writable) {
     actions.append(
       actionButton("rename", entry, async () => {
-        const name = await ask("files.rename", { labelKey: "files.newName", value: entry.name });
-        if (name && name !== entry.name) change("rename", { path, name });
+        const newName = await ask("files.rename", { labelKey: "files.newName", value: entry.name });
+        if (newName && newName !== entry.name) change("rename", { path, name: newName });
       }),
       actionButton("move", entry, async () => {
         const to = await ask("files.move", { labelKey: "files.moveTo", value: state.path.join("/") });
