@@ -1,4 +1,4 @@
-"""The whole compose stack, installed as the README's "Production" section says, on a machine
+"""The whole compose stack, installed as docs/operations.md "Production" says, on a machine
 without a registry: deploy/init.sh, `docker-compose up -d --build`, a local admin. Then, from
 outside the stack through nginx (the only published port, on loopback): sign in, start a
 desktop, connect through /tunnel and /websockify, see it drawn in headless Chromium; the same
@@ -92,7 +92,7 @@ class Stack:
 
 
 def through_the_socket_proxy(stack: Stack) -> None:
-    """The broker reaches the engine through the socket proxy from now on (as README "Production" turns it on)."""
+    """The broker reaches the engine through the socket proxy from now on (as docs/operations.md "Production" turns it on)."""
     if "socket-proxy" not in stack.compose.setting("COMPOSE_PROFILES"):
         stack.compose.set(COMPOSE_PROFILES="proxy,socket-proxy", BROKER_DOCKER_HOST="tcp://socket-proxy:2375",
                           BROKER_DOCKER_SOCKET="/dev/null")
@@ -370,7 +370,7 @@ def test_down_and_up_keeps_people_homes_and_the_database_now_through_the_socket_
 
 
 def test_the_file_manager_works_before_and_after_a_desktop_ran_through_the_socket_proxy(stack, docker_engine):
-    through_the_socket_proxy(stack)  # its helper container (README "Files") passes the proxy too
+    through_the_socket_proxy(stack)  # its helper container (docs/admin.md "Files") passes the proxy too
     stack.create_user("cleo")
     token = stack.sign_in("cleo")
     before = os.urandom(3 * 2**20 + 5)
