@@ -92,7 +92,7 @@ class Stack:
 
 
 def through_the_socket_proxy(stack: Stack) -> None:
-    """The broker reaches the engine through the socket proxy from now on (as docs/operations.md "Production" turns it on)."""
+    """The broker reaches the engine through the socket proxy from now on (turned on as docs/operations.md says)."""
     if "socket-proxy" not in stack.compose.setting("COMPOSE_PROFILES"):
         stack.compose.set(COMPOSE_PROFILES="proxy,socket-proxy", BROKER_DOCKER_HOST="tcp://socket-proxy:2375",
                           BROKER_DOCKER_SOCKET="/dev/null")
