@@ -19,7 +19,7 @@ from broker.models import Connection, Desktop, User
 from broker.tunnels import ending, novnc, service
 from broker.tunnels.guacd import (CLIENT_FORBIDDEN, CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, GuacdError, Screen,
                                   VncTarget, open_connection)
-from broker.tunnels.origins import allowed_origins, check_origin
+from broker.origins import allowed_origins, check_origin
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
 from broker.tunnels.relay import SESSION_CLOSED, Relay, RelayResult, Throttled
 from broker.tunnels.websocket import send_whole_frames
