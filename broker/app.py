@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from broker import branding, context, desktops, errors, files, health, ids, openapi, pages, teacher, viewer
+from broker.admin import desktops as admin_desktop_routes
 from broker.admin import routes as admin_routes
 from broker.auth import current, oidc
 from broker.auth import routes as auth_routes
@@ -49,14 +50,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     engine = make_engine(settings.sqlalchemy_url)
     sessions = make_sessionmaker(engine)
     app.extensions["deskbroker"] = context.Services(settings, engine, sessions, oidc.init_oidc(app, settings))
-    desktops.init_app(app, settings, sessions)
-    files.init_app(app, settings, app.extensions[desktops.EXTENSION].provider)
+    provider = desktops.init_app(app, settings, sessions)
+    files.init_app(app, settings, provider, more_spaces=[teacher.folder_spaces(settings)])
     teacher.init_app(app, settings)
     branding.init_app(app)
 
     app.url_map.converters.update(ids.CONVERTERS)  # before the routes that use them
     for blueprint in (health.bp, openapi.bp, auth_routes.bp, desktop_routes.bp, tunnel_routes.bp, file_routes.bp,
-                      admin_routes.bp, pages.bp, viewer.bp, branding_routes.bp, teacher_routes.bp):
+                      admin_routes.bp, admin_desktop_routes.bp, pages.bp, viewer.bp, branding_routes.bp,
+                      teacher_routes.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
     app.before_request(current.load_current_session)

@@ -81,6 +81,7 @@ def db_upgrade():
 @cli.group()
 def users():
     """Local accounts (for installs without single sign-on)."""
+    import broker.tunnels.service  # noqa: F401 - ends the watches a change of roles no longer allows (signals.py)
 
 
 def _run(action):
@@ -186,7 +187,7 @@ def tier():
 def tier_start():
     """Start guacd on the desktop network; prints its address there (for DESKBROKER_GUACD_HOST)."""
     from broker.desktops.provider import ProviderError
-    from broker.tunnels.tier import start_guacd
+    from broker.tier import start_guacd
 
     try:
         click.echo(start_guacd(_settings()))
@@ -231,7 +232,7 @@ def desktops_list():
 @desktops.command("reconcile")
 def desktops_reconcile():
     """Housekeeping now: catalog, reconcile with the engine, idle stops, removals, pool."""
-    from broker.desktops.housekeeping import run_once
+    from broker.housekeeping import run_once
 
     with _lifecycle() as lifecycle:
         click.echo(run_once(lifecycle).summary())

@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping
 from urllib.parse import urlsplit
 
+from broker.origins import origin_of
+
 PREFIX = "DESKBROKER_"
 
 
@@ -118,9 +120,15 @@ def _listen(raw: str) -> str:
     return raw.strip()
 
 
-def _proxy_url(raw: str) -> str:
-    from broker.desktops.isolation import proxy_endpoint
+def proxy_endpoint(url: str) -> tuple[str, int]:
+    """(host, port) of an http:// proxy URL; ValueError for anything else."""
+    parts = urlsplit(url.strip())
+    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError("an http://HOST:PORT proxy address")
+    return parts.hostname, parts.port or 80
 
+
+def _proxy_url(raw: str) -> str:
     proxy_endpoint(raw)
     return raw.strip().rstrip("/")
 
@@ -162,8 +170,6 @@ def _proxy_list(raw: str) -> tuple[str, ...]:
 
 
 def _origin_list(raw: str) -> tuple[str, ...]:
-    from broker.tunnels.origins import origin_of
-
     return tuple(origin_of(item) for item in _word_list(raw))
 
 

@@ -48,7 +48,7 @@ class BrokerServer(BaseApplication):
     def load(self):
         from broker import desktops
         from broker.app import create_app
-        from broker.desktops.housekeeping import start_background
+        from broker.housekeeping import start_background
         from broker.logs import configure_logging
 
         configure_logging(self.settings)

@@ -1,5 +1,5 @@
 """/api/admin/stats, connections, audit, users and desktop-types: thin HTTP over broker.admin.service
-and broker.admin.catalog. (Everyone's desktops are in broker/desktops/routes.py.)"""
+and broker.admin.catalog. (Everyone's desktops are in broker/admin/desktops.py.)"""
 
 from __future__ import annotations
 

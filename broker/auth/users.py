@@ -12,7 +12,7 @@ from broker.auth.claims import GroupClaim, Identity
 from broker.db import utcnow
 from broker.models import ROLES, AuthSession, Group, Role, User
 from broker.offload import off_loop
-from broker.tunnels.service import end_watches_no_longer_allowed
+from broker.signals import roles_changed
 
 USERNAME = re.compile(r"^[\w.@-]{1,64}$")
 MIN_PASSWORD = 10
@@ -74,7 +74,7 @@ def upsert_from_identity(db: Session, identity: Identity, roles: list[str]) -> U
     user.roles = _roles(db, roles)
     user.last_login_at = utcnow()
     db.flush()
-    end_watches_no_longer_allowed(db, user)  # a role or group lost at the provider ends its watches
+    roles_changed.send(user, db=db)  # a role or group lost at the provider ends its watches
     return user
 
 
@@ -135,7 +135,7 @@ def set_disabled(db: Session, username: str, disabled: bool) -> User:
 def set_roles(db: Session, username: str, roles: list[str]) -> User:
     user = _local(db, username)
     user.roles = _roles(db, roles)
-    end_watches_no_longer_allowed(db, user)
+    roles_changed.send(user, db=db)
     return user
 
 

@@ -18,9 +18,12 @@ def make_provider(settings: Settings) -> Provider:
     return SwarmProvider(settings) if settings.desktop_provider == "swarm" else DockerProvider(settings)
 
 
-def init_app(app: Flask, settings: Settings, sessions: sessionmaker[Session]) -> None:
-    """Cheap: the engine is first contacted when a desktop is started or housekeeping runs."""
-    app.extensions[EXTENSION] = Lifecycle(settings, make_provider(settings), sessions)
+def init_app(app: Flask, settings: Settings, sessions: sessionmaker[Session]) -> Provider:
+    """Cheap: the engine is first contacted when a desktop is started or housekeeping runs. Returns
+    the provider, for the packages that use the engine too (files)."""
+    provider = make_provider(settings)
+    app.extensions[EXTENSION] = Lifecycle(settings, provider, sessions)
+    return provider
 
 
 def lifecycle() -> Lifecycle:

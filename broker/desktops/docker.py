@@ -18,7 +18,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 
-from broker.config import Settings
+from broker.config import Settings, proxy_endpoint
 from broker.desktops import isolation
 from broker.desktops.naming import public_volume_name
 from broker.desktops.provider import (ASSIGNMENT_LABEL, BROKER_LABEL, DESKTOP_LABEL, DESKTOP_USER, EGRESS_LABEL,
@@ -147,7 +147,7 @@ class DockerProvider(Provider):
                 raise IsolationFailed("This desktop type sends its web traffic through a proxy, and no proxy is "
                                       "configured (DESKBROKER_EGRESS_PROXY); an administrator has to set one.")
             try:
-                proxy = isolation.resolve(*isolation.proxy_endpoint(self.egress_proxy))
+                proxy = isolation.resolve(*proxy_endpoint(self.egress_proxy))
             except LookupError as error:
                 raise IsolationFailed(f"The desktop cannot be started: {error}.") from error
             return isolation.Policy(ports, sources, egress, proxy=proxy)

@@ -22,7 +22,6 @@ import ipaddress
 import socket
 import time
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 EGRESS_MODES = ("none", "internet", "proxy")
 
@@ -72,14 +71,6 @@ def rules_v4(policy: Policy) -> str:
 def rules_v6() -> str:
     return "\n".join(["*filter", ":INPUT DROP [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT DROP [0:0]",
                       "-A INPUT -i lo -j ACCEPT", "-A OUTPUT -o lo -j ACCEPT", "COMMIT"]) + "\n"
-
-
-def proxy_endpoint(url: str) -> tuple[str, int]:
-    """(host, port) of an http:// proxy URL; ValueError for anything else."""
-    parts = urlsplit(url.strip())
-    if parts.scheme != "http" or not parts.hostname or parts.path not in ("", "/"):
-        raise ValueError("an http://HOST:PORT proxy address")
-    return parts.hostname, parts.port or 80
 
 
 def resolve(host: str, port: int) -> tuple[tuple[str, int], ...]:

@@ -4,7 +4,8 @@ Two spaces: `home`, the person's own home volume (the one their desktops mount a
 and `public`, one volume for the installation (mounted read-only into every desktop at
 /srv/public), readable by everyone signed in and writable by teachers and admins. A person's
 home is found from their session alone, so no request can name anyone else's. Other packages
-add spaces of their own (teachers' assignment folders) through `FileService.more_spaces`.
+add spaces of their own (teachers' assignment folders) as finders given to `FileService` when the
+app is made.
 
 A desktop user can make their tree and files as big as they like, so nothing here works
 through them on the event loop (broker.offload) or without a bound: a space's usage figure
@@ -66,11 +67,12 @@ class Upload:
 
 
 class FileService:
-    def __init__(self, settings: Settings, provider: Provider):
+    def __init__(self, settings: Settings, provider: Provider,
+                 more_spaces: Iterable[Callable[[User, str], Space | None]] = ()):
         self.settings = settings
         self.provider = provider
         # More spaces: each finder gives the space of that name as the user may use it, or None.
-        self.more_spaces: list[Callable[[User, str], Space | None]] = []
+        self.more_spaces = tuple(more_spaces)
         # Made when the app is, in the worker after gevent's patching: gevent's locks there.
         self._walks = threading.BoundedSemaphore(WALKS_AT_ONCE)
         self._guard = threading.Lock()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Flask, current_app
 
-from broker import context, files
+from broker import context
 from broker.config import Settings
+from broker.files.service import Space
+from broker.models import User
 from broker.teacher.folders import assignment_space
 from broker.teacher.thumbnails import Thumbnails
 
@@ -13,10 +17,12 @@ EXTENSION = "deskbroker.teacher"
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    """After files.init_app: assignment folders become spaces of the file manager."""
     app.extensions[EXTENSION] = Thumbnails(settings.secret_key)
-    app.extensions[files.EXTENSION].more_spaces.append(
-        lambda user, name: assignment_space(context.db(), settings, user, name))
+
+
+def folder_spaces(settings: Settings) -> Callable[[User, str], Space | None]:
+    """Assignment folders as spaces of the file manager, found by name for this request's person."""
+    return lambda user, name: assignment_space(context.db(), settings, user, name)
 
 
 def thumbnails() -> Thumbnails:

@@ -14,7 +14,7 @@ from broker import audit, context, ids
 from broker.auth.current import client_ip, require_user, role_required
 from broker.desktops import lifecycle
 from broker.desktops.provider import ProviderError
-from broker.desktops.routes import desktop_type_json
+from broker.desktops.http import desktop_type_json
 from broker.errors import ApiError
 from broker.pages import FOR_TEACHERS, app_page
 from broker.models import Desktop, Group, User

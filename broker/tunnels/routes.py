@@ -1,10 +1,9 @@
-"""`POST /api/desktops/<id>/connect` and the Guacamole WebSocket tunnel `/tunnel`."""
+"""`POST /api/desktops/<id>/connect`, the Guacamole WebSocket tunnel `/tunnel` (its work is
+broker.tunnels.session's) and the calls of websockify's plugin about noVNC connections."""
 
 from __future__ import annotations
 
-import logging
 import secrets
-import uuid
 
 from flask import Blueprint, current_app, jsonify, request
 from flask_sock import Sock
@@ -13,24 +12,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from broker import context
 from broker.auth.current import current_session, current_user, require_user
 from broker.crypto import decrypt
-from broker.db import utcnow
 from broker.errors import ApiError
-from broker.models import Connection, Desktop, User
+from broker.models import Desktop, User
 from broker.tunnels import ending, novnc, service
-from broker.tunnels.guacd import (CLIENT_FORBIDDEN, CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, GuacdError, Screen,
-                                  VncTarget, open_connection)
-from broker.tunnels.origins import allowed_origins, check_origin
-from broker.tunnels.protocol import INTERNAL_OPCODE, encode
-from broker.tunnels.relay import SESSION_CLOSED, Relay, RelayResult, Throttled
+from broker.tunnels.guacd import Screen
+from broker.tunnels.session import TunnelRefused, TunnelRequest, TunnelSession
 from broker.tunnels.websocket import send_whole_frames
 
 bp = Blueprint("tunnels", __name__)
 sock = Sock()
-log = logging.getLogger(__name__)
 
-# How often input may write the desktop's last activity: idle stop works in hours.
-ACTIVITY_WRITE_SECONDS = 60
-WATCHED_MARK_SECONDS = 2.0  # a watcher's sign of life for the owner's viewer (service.WATCHED_REFRESH)
 WEBSOCKET_OPTIONS = {"subprotocols": ["guacamole"], "max_message_size": 64 * 1024}
 KILL_WATCH = "deskbroker.tunnels.kill_watch"
 NOVNC_CHECK_SECONDS = 1.0  # how often websockify asks whether a noVNC connection's access ended
@@ -126,13 +117,6 @@ def _int_arg(name: str, default: int, low: int, high: int) -> int:
         return default
 
 
-def _refuse(ws, message: str, status: int) -> None:
-    """Tell guacamole-common-js why: an `error` instruction, and the status as the close reason."""
-    ws.send(encode(INTERNAL_OPCODE, str(uuid.uuid4())))
-    ws.send(encode("error", message, status))
-    ws.close(reason=1000, message=str(status))
-
-
 @bp.before_request
 def _whole_frames() -> None:
     if request.endpoint == "tunnels.tunnel":
@@ -141,54 +125,18 @@ def _whole_frames() -> None:
 
 @sock.route("/tunnel", bp=bp)
 def tunnel(ws):
-    services = context.services()
-    settings = services.settings
-    # First of all: a foreign page must not use the browser's cookies to drive a desktop.
-    refused = check_origin(request.headers.get("Origin"),
-                           allowed_origins(settings.public_url, settings.allowed_origins))
-    if refused:
-        log.warning("tunnel refused: %s (allowed: DESKBROKER_PUBLIC_URL and DESKBROKER_ALLOWED_ORIGINS)", refused)
-        return _refuse(ws, f"Tunnel refused: {refused}.", CLIENT_FORBIDDEN)
-    user = current_user()
-    holder = user.id if user else None
+    """The Guacamole tunnel: a shell around a TunnelSession."""
+    services, user = context.services(), current_user()
     context.close_db()  # a tunnel lasts hours: it must not hold the sign-in check's database connection
-    with services.sessions() as db:
-        try:
-            grant = service.redeem_token(db, request.args.get("token", ""), holder)
-        except service.ConnectRefused as exc:
-            # Access ended since the token was issued: the viewer says why and does not try again.
-            return _refuse(ws, exc.message, SESSION_CLOSED if exc.reason else CLIENT_UNAUTHORIZED)
-        desktop = db.get(Desktop, grant.desktop_id)
-        if desktop is None or desktop.state != "running" or not desktop.address:
-            return _refuse(ws, "This desktop is not running any more.", RESOURCE_NOT_FOUND)
-        target = VncTarget(desktop.address, desktop.desktop_type.vnc_port,
-                           decrypt(settings.secret_key, desktop.vnc_password_encrypted))
-        join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
     screen = Screen(_int_arg("width", 1024, 64, 8192), _int_arg("height", 768, 64, 8192),
                     _int_arg("dpi", 96, 48, 480), request.args.get("timezone", "")[:64])
-    try:
-        guacd = open_connection(settings.guacd_host, settings.guacd_port, target, screen,
-                                read_only=grant.mode == "view", join=join)
-    except GuacdError as exc:
-        log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
-        return _refuse(ws, "The desktop service (guacd) cannot be reached. Try again in a moment.", exc.status)
-
-    # The relay's greenlets run outside the request's context: they get the session factory itself.
-    sessions = services.sessions
-    record_id = _log_start(sessions, grant, guacd.connection_id)
-    activity = Throttled(lambda: _touch(sessions, grant.desktop_id), ACTIVITY_WRITE_SECONDS)
-    kills = _kill_watch(sessions)
-    watching = Throttled(lambda: _mark_watched(sessions, grant.desktop_id), WATCHED_MARK_SECONDS)
-
-    def check_in() -> str | None:
-        """Twice a second: whether its access ended (and why); a watcher's also keeps the owner told."""
-        if grant.mode == "view":
-            watching()
-        return kills.requested(record_id)
-
-    result = Relay(ws, guacd, str(uuid.uuid4()), view_only=grant.mode == "view", on_activity=activity,
-                   kill_requested=check_in).run()
-    _log_end(sessions, record_id, result)
+    with TunnelSession(services.settings, services.sessions, _kill_watch(services.sessions)) as session:
+        try:
+            session.open(TunnelRequest(request.headers.get("Origin"), request.args.get("token", ""),
+                                       user.id if user else None, screen))
+        except TunnelRefused as refusal:
+            return refusal.tell(ws)
+        session.run(ws)
 
 
 def _kill_watch(sessions: sessionmaker[Session]) -> service.KillWatch:
@@ -198,34 +146,3 @@ def _kill_watch(sessions: sessionmaker[Session]) -> service.KillWatch:
         current_app.extensions[KILL_WATCH] = service.KillWatch(
             sessions, vouch_every=context.settings().housekeeping_interval)
     return current_app.extensions[KILL_WATCH]
-
-
-def _log_start(sessions: sessionmaker[Session], grant: service.Grant, guacd_connection_id: str) -> str:
-    with sessions() as db:
-        record = Connection(id=str(uuid.uuid4()), user_id=grant.user_id, desktop_id=grant.desktop_id,
-                            mode=grant.mode, protocol="guacamole", guacd_connection_id=guacd_connection_id,
-                            session_id=grant.session_id)
-        db.add(record)
-        db.commit()
-        if grant.mode == "view":  # the owner's viewer says so at once, not only at the first check-in
-            service.mark_watched(db, grant.desktop_id)
-        return record.id
-
-
-def _log_end(sessions: sessionmaker[Session], record_id: str, result: RelayResult) -> None:
-    with sessions() as db:
-        record = db.get(Connection, record_id)
-        record.ended_at = utcnow()
-        record.bytes_to_client, record.bytes_from_client = result.bytes_to_browser, result.bytes_from_browser
-        record.end_reason = result.end_reason[:255]
-        db.commit()
-
-
-def _mark_watched(sessions: sessionmaker[Session], desktop_id: str) -> None:
-    with sessions() as db:
-        service.mark_watched(db, desktop_id)
-
-
-def _touch(sessions: sessionmaker[Session], desktop_id: str) -> None:
-    with sessions() as db:
-        service.record_activity(db, desktop_id)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from broker.db import utcnow
 from broker.models import ROLE_ADMIN, ROLE_TEACHER, AuthSession, Connection, Desktop, TunnelToken, User
+from broker.signals import roles_changed
 from broker.tunnels import ending
 
 log = logging.getLogger(__name__)
@@ -268,6 +269,11 @@ def end_watches_no_longer_allowed(db: Session, user: User) -> int:
             request_kill(db, watch, ending.WATCH_REVOKED)
             ended += 1
     return ended
+
+
+@roles_changed.connect
+def _roles_changed(user: User, db: Session) -> None:
+    end_watches_no_longer_allowed(db, user)
 
 
 def await_tunnels_ended(sessions: sessionmaker[Session], desktop_id: str, timeout: float) -> None:

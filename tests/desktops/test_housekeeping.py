@@ -11,7 +11,7 @@ from sqlalchemy import select
 from broker.cli import cli
 from broker.db import utcnow
 from broker.desktops.catalog import sync_catalog
-from broker.desktops.housekeeping import run_once
+from broker.housekeeping import run_once
 from broker.desktops.naming import home_volume_name, public_volume_name
 from broker.desktops.provider import BROKER_LABEL, DesktopSpec
 from broker.images.catalog import CatalogEntry, CatalogImage, LocalizedText

@@ -8,7 +8,7 @@ import pytest
 from docker.errors import NotFound
 from sqlalchemy import select
 
-from broker.desktops.housekeeping import Report, remove_gone_folders
+from broker.housekeeping import Report, remove_gone_folders
 from broker.models import DesktopTypeAssignment, Group, User
 from tests.files.conftest import listing, upload
 from tests.files.test_with_desktop import run

@@ -16,7 +16,7 @@ import requests
 from sqlalchemy import func, select
 
 from broker.auth.current import COOKIE_NAME
-from broker.desktops.housekeeping import ABANDONED_AFTER, VANISHED
+from broker.housekeeping import ABANDONED_AFTER, VANISHED
 from broker.db import utcnow
 from broker.models import Connection, Desktop, User
 from broker.tunnels.service import ABANDONED

@@ -18,7 +18,7 @@ import websocket
 from sqlalchemy import select
 
 from broker.db import utcnow
-from broker.desktops.housekeeping import run_once
+from broker.housekeeping import run_once
 from broker.desktops.provider import BROKER_LABEL
 from broker.models import Connection, Desktop, User
 from broker.rfb import RFBClient

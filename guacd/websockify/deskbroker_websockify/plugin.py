@@ -10,7 +10,7 @@ import time
 from websockify.auth_plugins import AuthenticationError
 from websockify.websockifyserver import WebSockifyServer
 
-from broker.tunnels.origins import check_origin
+from broker.origins import check_origin
 from broker.tunnels.vnc_token import WEBSOCKIFY_AUDIENCE, TokenError, verify
 from deskbroker_websockify.access import Refused, open_at_broker
 from deskbroker_websockify.settings import Settings

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from broker.tunnels.origins import allowed_origins
+from broker.origins import allowed_origins
 from broker.tunnels.vnc_token import MIN_KEY_BYTES
 
 DEFAULT_VNC_PORT = 5901

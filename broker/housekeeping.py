@@ -1,5 +1,8 @@
 """Housekeeping: the database kept in step with the engine, idle desktops stopped, old ones
-removed, the volumes of removed assignment folders deleted, the catalog synced and the pool kept full.
+removed, the volumes of removed assignment folders deleted, the catalog synced, the pool kept full,
+used tunnel tokens forgotten and the connections of dead broker processes ended.
+
+Above the packages whose periodic work it does (desktops, tunnels), as an app owns its culler.
 
 Runs when `broker serve` starts and then every HOUSEKEEPING_INTERVAL, in a thread of each
 worker (a greenlet under gevent), and on demand with `broker desktops reconcile`. Every change
@@ -22,13 +25,13 @@ from sqlalchemy.orm import Session
 from broker import audit
 from broker.db import utcnow
 from broker.desktops.catalog import sync_catalog
-from broker.tunnels.service import end_abandoned, sweep_tokens
 from broker.desktops.errors import DesktopError
 from broker.desktops.provider import ContainerState, EngineUnavailable, ProviderError
 from broker.desktops.service import Lifecycle
 from broker.desktops.states import BUSY, ERROR, RUNNING, STOPPED, STOPPING, transition
 from broker.models import Desktop, DesktopTypeAssignment
 from broker.rfb import RFBConnectionError, wait_for_greeting
+from broker.tunnels.service import end_abandoned, sweep_tokens
 
 log = logging.getLogger(__name__)
 

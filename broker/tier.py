@@ -1,4 +1,5 @@
-"""Run guacd next to a broker on one Docker engine (the quickstart; compose does it otherwise)."""
+"""`broker tier start`: run guacd next to a broker on one Docker engine (the quickstart; compose does it
+otherwise)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,65 @@
+"""/api/admin/container*: everyone's desktops as admins list, stop and remove them. Thin HTTP over
+broker.desktops.service and broker.admin.service."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+from sqlalchemy import or_, select
+
+from broker import audit, context
+from broker.admin import service
+from broker.auth.current import client_ip, require_user, role_required
+from broker.desktops import lifecycle
+from broker.desktops.http import answer_desktop_errors, desktop_json, record
+from broker.desktops.states import STATES
+from broker.errors import ApiError
+from broker.models import ROLE_ADMIN, Desktop
+
+bp = Blueprint("admin_desktops", __name__)
+answer_desktop_errors(bp)
+
+
+def _any_desktop(ident: str) -> Desktop:
+    """By desktop id or by the engine's container id, as the older admin pages send it."""
+    desktop = context.db().scalar(select(Desktop).where(or_(Desktop.id == ident, Desktop.container_id == ident)))
+    if desktop is None:
+        raise ApiError(404, "no_desktop", "There is no such desktop.")
+    return desktop
+
+
+@bp.get("/api/admin/containers")
+@role_required(ROLE_ADMIN)
+def admin_list():
+    state = request.args.get("state") or None
+    if state not in (None, *STATES):
+        raise ApiError(400, "bad_request", f"state is one of {', '.join(STATES)}.")
+    desktops = service.desktops(context.db(), query=(request.args.get("query") or "").strip()[:255] or None,
+                                state=state, desktop_type=request.args.get("desktop_type") or None)
+    return jsonify(desktops=[desktop_json(d) for d in desktops])
+
+
+@bp.post("/api/admin/container/<key:desktop_id>/stop")
+@role_required(ROLE_ADMIN)
+def admin_stop(desktop_id: str):
+    desktop = lifecycle().stop(context.db(), _any_desktop(desktop_id), reason="Stopped by an administrator.")
+    record("admin_desktop_stop", require_user(), desktop)
+    return jsonify(desktop_json(desktop))
+
+
+@bp.delete("/api/admin/container/<key:desktop_id>/remove")
+@role_required(ROLE_ADMIN)
+def admin_remove(desktop_id: str):
+    desktop = _any_desktop(desktop_id)
+    lifecycle().remove(context.db(), desktop)
+    record("admin_desktop_remove", require_user(), desktop)
+    return jsonify(removed=desktop.id)
+
+
+@bp.post("/api/admin/containers/stop-all")
+@role_required(ROLE_ADMIN)
+def admin_stop_all():
+    stopped, problems = lifecycle().stop_all()
+    db = context.db()
+    audit.record(db, "admin_desktops_stop_all", require_user(), ip=client_ip(), stopped=stopped, problems=problems)
+    db.commit()
+    return jsonify(stopped=stopped, problems=problems)

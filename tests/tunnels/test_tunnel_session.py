@@ -1,0 +1,234 @@
+"""The tunnel as a service, without a WebSocket: a TunnelSession against the guacd stand-in
+(tests/fixtures/fake_guacd.py) and a database of its own, driven through an in-memory socket.
+Refusals say why (bad, used or expired token; access ended; desktop not running; foreign page; guacd
+away), the handshake logs the connection, bytes go both ways, and a kill ends it with its reason."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+import gevent
+import gevent.queue
+import gevent.socket
+import guacamole.client
+import pytest
+
+from broker.auth.users import create_local_user
+from broker.crypto import encrypt
+from broker.db import make_engine, make_sessionmaker, upgrade, utcnow
+from broker.models import Connection, Desktop, DesktopType, TunnelToken, User
+from broker.tunnels import service
+from broker.tunnels.guacd import CLIENT_FORBIDDEN, CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, UPSTREAM_NOT_FOUND, Screen
+from broker.tunnels.protocol import encode, parse
+from broker.tunnels.relay import SESSION_CLOSED
+from broker.tunnels.session import TunnelRefused, TunnelRequest, TunnelSession
+from tests.fixtures.broker import SECRET, free_port, make_settings
+from tests.fixtures.fake_guacd import FakeGuacd
+
+ORIGIN = "http://localhost:8080"  # the default public URL's
+
+
+class MemorySocket:
+    """What the tunnel needs of a WebSocket, in memory: what the browser sends goes into `inbox`
+    (StopIteration: the browser goes away), what the tunnel sends lands in `sent`."""
+
+    def __init__(self):
+        self.inbox = gevent.queue.Queue()
+        self.sent: list[str] = []
+        self.closed: tuple[int | None, str | None] | None = None
+
+    def send(self, data: str) -> None:
+        self.sent.append(data)
+
+    def receive(self, timeout: float | None = None) -> str | None:
+        try:
+            message = self.inbox.get(timeout=timeout)
+        except gevent.queue.Empty:
+            return None
+        if message is StopIteration:
+            raise ConnectionError("closed")
+        return message
+
+    def close(self, reason: int | None = None, message: str | None = None) -> None:
+        self.closed = (reason, message)
+
+    def instructions(self) -> list[list[str]]:
+        return [instruction for message in self.sent for instruction in parse(message, 1 << 20)]
+
+
+@pytest.fixture(scope="module")
+def guacd():
+    return FakeGuacd()
+
+
+@pytest.fixture(autouse=True)
+def cooperative_guacd_sockets(monkeypatch):
+    """`broker serve` runs gevent-patched; here only the guacd client's sockets are gevent's, so the
+    relay's greenlets take turns without patching the test process."""
+    monkeypatch.setattr(guacamole.client, "socket", gevent.socket)
+
+
+class World:
+    def __init__(self, tmp_path, guacd_port: int):
+        self.engine = make_engine(f"sqlite:///{tmp_path / 'session.db'}")
+        upgrade(self.engine)
+        self.sessions = make_sessionmaker(self.engine)
+        self.settings = make_settings(guacd_host="127.0.0.1", guacd_port=str(guacd_port))
+        self.kills = service.KillWatch(self.sessions)
+        with self.sessions() as db:
+            self.anna, _ = create_local_user(db, "anna", "long enough password")
+            self.boss, _ = create_local_user(db, "boss", "long enough password", ["admin"])
+            db.add(DesktopType(id="standin", image="none", title_en="Stand-in", title_de="Stand-in"))
+            self.desktop_id = str(uuid.uuid4())
+            db.add(Desktop(id=self.desktop_id, user=self.anna, desktop_type_id="standin", state="running",
+                           address="127.0.0.1", vnc_password_encrypted=encrypt(SECRET, "secret")))
+            db.commit()
+            self.anna_id, self.boss_id = self.anna.id, self.boss.id
+
+    def token(self, user_id: int | None = None, mode: str = "control") -> str:
+        with self.sessions() as db:
+            token = service.issue_token(db, db.get(User, user_id or self.anna_id), db.get(Desktop, self.desktop_id),
+                                        mode, None)
+            db.commit()
+            return token
+
+    def session(self) -> TunnelSession:
+        return TunnelSession(self.settings, self.sessions, self.kills)
+
+    def request(self, token: str, width: int = FakeGuacd.ECHO_WIDTH, origin: str | None = ORIGIN,
+                holder: int | None = None) -> TunnelRequest:
+        return TunnelRequest(origin, token, holder, Screen(width, 768, 96))
+
+    def refusal(self, request: TunnelRequest) -> TunnelRefused:
+        with self.session() as session, pytest.raises(TunnelRefused) as refused:
+            session.open(request)
+        return refused.value
+
+    def connections(self) -> list[Connection]:
+        with self.sessions() as db:
+            return db.query(Connection).order_by(Connection.started_at).all()
+
+
+@pytest.fixture
+def world(tmp_path, guacd):
+    world = World(tmp_path, guacd.port)
+    yield world
+    world.engine.dispose()
+
+
+def test_a_bad_used_or_expired_token_is_refused_with_a_clear_message(world):
+    refused = world.refusal(world.request(""))
+    assert (refused.message, refused.status) == ("The connection link is invalid.", CLIENT_UNAUTHORIZED)
+    refused = world.refusal(world.request("not a token"))
+    assert (refused.message, refused.status) == ("The connection link has expired or was already used.",
+                                                 CLIENT_UNAUTHORIZED)
+    used = world.token()
+    with world.session() as session:
+        session.open(world.request(used))
+    assert world.refusal(world.request(used)).message == "The connection link has expired or was already used."
+    expired = world.token()
+    with world.sessions() as db:
+        db.query(TunnelToken).update({TunnelToken.expires_at: utcnow() - timedelta(seconds=1)})
+        db.commit()
+    assert world.refusal(world.request(expired)).message == "The connection link has expired or was already used."
+    someone_elses = world.token()
+    refused = world.refusal(world.request(someone_elses, holder=world.boss_id))
+    assert (refused.message, refused.status) == ("The connection link has expired or was already used.",
+                                                 CLIENT_UNAUTHORIZED)
+    assert len(world.connections()) == 1  # the one that opened
+
+
+def test_a_refusal_tells_the_viewer_why_and_closes_with_the_status(world):
+    ws = MemorySocket()
+    world.refusal(world.request("not a token")).tell(ws)
+    assert ws.instructions()[1] == ["error", "The connection link has expired or was already used.",
+                                    str(CLIENT_UNAUTHORIZED)]
+    assert ws.closed == (1000, str(CLIENT_UNAUTHORIZED))
+
+
+def test_a_page_of_another_origin_is_refused_before_the_token_is_spent(world):
+    token = world.token()
+    refused = world.refusal(world.request(token, origin="https://evil.example"))
+    assert refused.status == CLIENT_FORBIDDEN and refused.message.startswith("Tunnel refused: its Origin")
+    assert world.refusal(world.request(token, origin=None)).status == CLIENT_FORBIDDEN
+    with world.session() as session:
+        session.open(world.request(token))  # still good
+
+
+def test_a_desktop_not_running_is_refused(world):
+    stopped = world.token()
+    with world.sessions() as db:
+        db.get(Desktop, world.desktop_id).state = "stopped"
+        db.commit()
+    refused = world.refusal(world.request(stopped))
+    assert (refused.message, refused.status) == ("The desktop was stopped.", SESSION_CLOSED)
+    with world.sessions() as db:
+        desktop = db.get(Desktop, world.desktop_id)
+        desktop.state, desktop.address = "running", None  # running, but not reachable (yet)
+        db.commit()
+    refused = world.refusal(world.request(world.token()))
+    assert (refused.message, refused.status) == ("This desktop is not running any more.", RESOURCE_NOT_FOUND)
+
+
+def test_guacd_away_is_refused_with_its_status(world):
+    world.settings = make_settings(guacd_host="127.0.0.1", guacd_port=str(free_port()))
+    refused = world.refusal(world.request(world.token()))
+    assert refused.message == "The desktop service (guacd) cannot be reached. Try again in a moment."
+    assert refused.status == UPSTREAM_NOT_FOUND
+
+
+def test_the_handshake_logs_the_connection_and_bytes_go_both_ways(world):
+    ws = MemorySocket()
+    with world.session() as session:
+        session.open(world.request(world.token()))
+        [live] = world.connections()
+        assert live.ended_at is None and live.mode == "control" and live.guacd_connection_id.startswith("$")
+        task = gevent.spawn(session.run, ws)
+        ws.inbox.put(encode("key", "65", "1"))  # the stand-in answers a key with a sync of its keysym
+        ws.inbox.put(encode("", "ping", "42"))  # the tunnel answers pings itself
+        gevent.sleep(0.3)
+        ws.inbox.put(StopIteration)
+        result = task.get(timeout=5)
+    assert ["sync", "65"] in ws.instructions() and ["", "ping", "42"] in ws.instructions()
+    assert result.bytes_from_browser == len(encode("key", "65", "1")) + len(encode("", "ping", "42"))
+    assert result.bytes_to_browser >= len(encode("sync", "65"))
+    [ended] = world.connections()
+    assert ended.ended_at is not None and ended.end_reason == result.end_reason == "browser side: ConnectionError"
+    assert (ended.bytes_to_client, ended.bytes_from_client) == (result.bytes_to_browser, result.bytes_from_browser)
+    with world.sessions() as db:
+        assert db.get(Desktop, world.desktop_id).last_activity_at is not None  # a key is activity
+
+
+def test_a_kill_ends_the_tunnel_with_its_reason(world):
+    ws = MemorySocket()
+    with world.session() as session:
+        session.open(world.request(world.token()))
+        task = gevent.spawn(session.run, ws)
+        gevent.sleep(0.2)
+        with world.sessions() as db:
+            service.request_kill(db, db.get(Connection, session.record_id))
+            db.commit()
+        result = task.get(timeout=5)
+    assert ws.instructions()[-1] == ["error", "An administrator ended this connection.", str(SESSION_CLOSED)]
+    assert ws.closed == (1000, str(SESSION_CLOSED))
+    [ended] = world.connections()
+    assert ended.end_reason == result.end_reason == "ended by an administrator"
+
+
+def test_a_watcher_joins_read_only_and_marks_the_desktop_watched(world):
+    owner, watcher = MemorySocket(), MemorySocket()
+    with world.session() as owners, world.session() as watchers:
+        owners.open(world.request(world.token()))
+        owner_task = gevent.spawn(owners.run, owner)
+        watchers.open(world.request(world.token(world.boss_id, mode="view")))
+        with world.sessions() as db:
+            assert db.get(Desktop, world.desktop_id).watched
+        watcher_task = gevent.spawn(watchers.run, watcher)
+        watcher.inbox.put(encode("key", "66", "1"))  # dropped: a watcher only watches
+        gevent.sleep(0.3)
+        watcher.inbox.put(StopIteration)
+        owner.inbox.put(StopIteration)
+        gevent.joinall([watcher_task, owner_task], timeout=5, raise_error=True)
+    assert ["sync", "66"] not in watcher.instructions()
+    assert [c.mode for c in world.connections()] == ["control", "view"]
