@@ -153,6 +153,22 @@ def type_german(page: Page) -> None:
     cdp.detach()
 
 
+def type_dead_keys(cdp) -> None:
+    """^ then e on a German keyboard, twice: as Chromium reports it on Linux and Windows (a "Dead"
+    key, then the composed character as the next key) and as with an IME or on macOS (a "Dead" key
+    that starts a composition, committed as text)."""
+    dead = {"key": "Dead", "code": "Backquote", "windowsVirtualKeyCode": 220}
+    e = {"key": "ê", "code": "KeyE", "windowsVirtualKeyCode": 69}
+    cdp.send("Input.dispatchKeyEvent", {"type": "keyDown", **dead})
+    cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", **dead})
+    cdp.send("Input.dispatchKeyEvent", {"type": "keyDown", "text": "ê", "unmodifiedText": "ê", **e})
+    cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", **e})
+    cdp.send("Input.dispatchKeyEvent", {"type": "keyDown", **dead})
+    cdp.send("Input.imeSetComposition", {"text": "^", "selectionStart": 1, "selectionEnd": 1})
+    cdp.send("Input.dispatchKeyEvent", {"type": "keyUp", **dead})
+    cdp.send("Input.insertText", {"text": "ê"})
+
+
 def paste_through_the_panel(page: Page, text: str) -> None:
     """Browser → desktop: the clipboard panel, then the terminal's paste (Ctrl+Shift+V)."""
     page.click("#clipboard-button")
@@ -181,7 +197,7 @@ def test_guacamole_viewer_draws_types_german_and_shares_the_clipboard(stack, wat
     desktop = stack.running_desktop(page)
     stack.open_viewer(page, desktop)
     expect(page.locator("#state")).to_have_text("Connected")
-    expect(page.locator("#screen")).to_be_focused()
+    expect(page.locator(".text-input")).to_be_focused()  # the screen's field: it takes IMEs and dictation too
 
     open_terminal(stack, page, desktop)
     page.keyboard.type("echo hello-guacamole-$((6*7)) > /tmp/viewer-typed\n")
@@ -196,6 +212,40 @@ def test_guacamole_viewer_draws_types_german_and_shares_the_clipboard(stack, wat
     assert file_in(stack, desktop, "/tmp/viewer-pasted", "pasted-in-the-browser") == "pasted-in-the-browser"
 
     copy_from_the_terminal(page, "copied-on-the-desktop")
+    assert watched.problems() == []
+
+
+# What the next helper types without key events, and what must arrive.
+TEXT_WITHOUT_KEYS = "Grüße ÄÖÜß @€ ñ 你好 😀 êê"
+
+
+def type_without_key_events(page: Page, path: str) -> None:
+    """`echo …> path` with the text as IMEs, dictation and on-screen keyboards hand it over
+    (Chromium's insertText and IME composition), and dead keys."""
+    cdp = page.context.new_cdp_session(page)
+    page.keyboard.type("echo ")
+    cdp.send("Input.insertText", {"text": "Grüße ÄÖÜß @€ ñ "})  # dictation, an on-screen keyboard
+    for candidate in ("n", "ni", "nih", "niha", "nihao", "你好"):  # an IME's candidates: never typed
+        cdp.send("Input.imeSetComposition",
+                 {"text": candidate, "selectionStart": len(candidate), "selectionEnd": len(candidate)})
+    cdp.send("Input.insertText", {"text": "你好"})  # committed
+    cdp.send("Input.insertText", {"text": " 😀 "})  # text without composition still counts after one
+    type_dead_keys(cdp)
+    cdp.detach()
+    page.keyboard.type(f" > {path}\n")
+
+
+def test_text_without_key_events_reaches_the_desktop_as_typed(stack, watched):
+    """Only committed text, each character once, outside Latin-1 too. (The desktop's only font,
+    DejaVu, has no glyphs for 你好 and 😀: the terminal draws boxes, but the characters arrive.)"""
+    page = watched.page
+    stack.sign_in(page, "alice")
+    watched.reset()
+    desktop = stack.running_desktop(page)
+    stack.open_viewer(page, desktop)
+    open_terminal(stack, page, desktop)
+    type_without_key_events(page, "/tmp/viewer-no-keys")
+    assert file_in(stack, desktop, "/tmp/viewer-no-keys", TEXT_WITHOUT_KEYS) == TEXT_WITHOUT_KEYS
     assert watched.problems() == []
 
 
@@ -214,6 +264,12 @@ def test_novnc_viewer_resizes_the_desktop_types_and_shares_the_clipboard(stack, 
     open_terminal(stack, page, desktop)
     page.keyboard.type("echo hello-novnc-$((6*7)) > /tmp/viewer-novnc\n")
     assert file_in(stack, desktop, "/tmp/viewer-novnc", "hello-novnc-42") == "hello-novnc-42"
+    page.keyboard.type("echo ")
+    type_german(page)  # through the text field to noVNC's keyboard, each key once
+    page.keyboard.type(" > /tmp/viewer-novnc-german\n")
+    assert file_in(stack, desktop, "/tmp/viewer-novnc-german", "grüß@€") == "grüß@€"
+    type_without_key_events(page, "/tmp/viewer-novnc-no-keys")
+    assert file_in(stack, desktop, "/tmp/viewer-novnc-no-keys", TEXT_WITHOUT_KEYS) == TEXT_WITHOUT_KEYS
     paste_through_the_panel(page, "echo pasted-over-novnc > /tmp/viewer-novnc-pasted")
     assert file_in(stack, desktop, "/tmp/viewer-novnc-pasted", "pasted-over-novnc") == "pasted-over-novnc"
     copy_from_the_terminal(page, "copied-over-novnc")
@@ -277,7 +333,7 @@ def test_on_a_tablet_touch_clicks_and_the_keyboard_button_types(stack, browser):
         page.keyboard.press("Escape")
 
         page.get_by_role("button", name="Keyboard").tap()
-        expect(page.locator(".touch-input")).to_be_focused()
+        expect(page.locator(".text-input")).to_be_focused()
         page.keyboard.insert_text("echo typed-on-a-tablet > /tmp/viewer-tablet")  # as on-screen keyboards do
         page.keyboard.press("Enter")
         assert file_in(stack, desktop, "/tmp/viewer-tablet", "typed-on-a-tablet") == "typed-on-a-tablet"

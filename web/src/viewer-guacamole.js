@@ -2,8 +2,8 @@
 import {
   Client, Keyboard, Mouse, StringReader, StringWriter, Tunnel, WebSocketTunnel,
 } from "@glokon/guacamole-common-js";
-import { translate } from "./i18n.js";
 import { problemFromGuacamole } from "./problems.js";
+import { createTextInput } from "./text-input.js";
 import { startViewer } from "./viewer-page.js";
 
 const RESIZE_DELAY_MS = 300;
@@ -13,25 +13,6 @@ const DPI = 96;
 
 function screenSize(screen) {
   return { width: Math.max(1, screen.clientWidth), height: Math.max(1, screen.clientHeight) };
-}
-
-/** A hidden text field in the screen: focusing it brings up a tablet's on-screen keyboard. */
-function createTouchInput(screen, button) {
-  const input = document.createElement("textarea");
-  input.className = "touch-input";
-  input.setAttribute("data-i18n-aria-label", "viewer.touchKeys");
-  input.autocapitalize = "off";
-  input.autocomplete = "off";
-  input.spellcheck = false;
-  // Guacamole.Keyboard types what arrives in `input` events; the field itself stays empty.
-  input.addEventListener("input", (event) => {
-    if (!event.isComposing) input.value = "";
-  });
-  screen.append(input);
-  translate(input); // made after the page was translated: its label now, and at every switch
-  button.hidden = !matchMedia("(any-pointer: coarse)").matches;
-  button.addEventListener("click", () => input.focus());
-  return input;
 }
 
 function createGuacamoleViewer({ screen, viewOnly, keyboardButton }) {
@@ -58,9 +39,17 @@ function createGuacamoleViewer({ screen, viewOnly, keyboardButton }) {
     }, RESIZE_DELAY_MS);
   }).observe(screen);
 
+  // Where the keyboard's focus goes: the screen for a viewer that only watches.
+  let focusKeyboard = () => screen.focus({ preventScroll: true });
+
   if (!viewOnly) {
-    const touchInput = createTouchInput(screen, keyboardButton);
-    const keyboard = new Keyboard(screen); // the screen and the touch field inside it
+    // Keys go to Guacamole.Keyboard; text without key events (IMEs, dictation) to the text field.
+    const typeKeysym = (keysym) => {
+      client?.sendKeyEvent(1, keysym);
+      client?.sendKeyEvent(0, keysym);
+    };
+    ({ focusKeyboard } = createTextInput({ screen, keyboardButton, typeKeysym }));
+    const keyboard = new Keyboard(screen); // the screen and the text field inside it
     keyboard.onkeydown = (keysym) => {
       client?.sendKeyEvent(1, keysym);
       return false; // every key belongs to the desktop
@@ -69,10 +58,6 @@ function createGuacamoleViewer({ screen, viewOnly, keyboardButton }) {
     // Keys held while the focus leaves (Ctrl+Alt+Shift to the toolbar) must not stay down.
     screen.addEventListener("focusout", (event) => {
       if (!screen.contains(event.relatedTarget)) keyboard.reset();
-    });
-    // Guacamole.Mouse cancels mousedown, which would also cancel focusing the screen.
-    screen.addEventListener("pointerdown", () => {
-      if (document.activeElement !== touchInput) screen.focus({ preventScroll: true });
     });
   }
 
@@ -143,7 +128,7 @@ function createGuacamoleViewer({ screen, viewOnly, keyboardButton }) {
     };
   }
 
-  return { connect, focus: () => screen.focus({ preventScroll: true }) };
+  return { connect, focus: () => focusKeyboard() };
 }
 
 startViewer(createGuacamoleViewer);
