@@ -7,22 +7,23 @@ reach another person's desktop.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Blueprint, Response, jsonify, request
 from sqlalchemy import or_, select
-from sqlalchemy.orm import object_session
 
 from broker import audit, context
 from broker.admin import service as admin_service
 from broker.auth.current import client_ip, current_session, login_required, require_user, role_required
+from broker.admin.schemas import AdminDesktopListSchema, StopAllSchema
 from broker.desktops import access, lifecycle
 from broker.desktops.events import desktop_events
 from broker.desktops.errors import DesktopError
 from broker.desktops.provider import EngineUnavailable, ImageMissing, ProviderError
+from broker.desktops.schemas import (DESKTOP_ERRORS, DESKTOP_TYPE_PARAM, DesktopListSchema, DesktopSchema,
+                                     RemovedSchema, desktop_json, desktop_list_json)
 from broker.desktops.states import STATES
 from broker.errors import ApiError, error_response
-from broker.models import ROLE_ADMIN, Desktop, DesktopType, User
+from broker.models import ROLE_ADMIN, Desktop, User
+from broker.openapi import documented, path_id
 
 bp = Blueprint("desktops", __name__)
 
@@ -41,27 +42,6 @@ def _provider_error(error: ProviderError):
     return error_response(502, "engine_error", str(error))
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() + "Z" if value else None
-
-
-def desktop_json(desktop: Desktop) -> dict:
-    kind = desktop.desktop_type
-    return {"id": desktop.id, "desktop_type": kind.id, "title": {"de": kind.title_de, "en": kind.title_en},
-            "state": desktop.state, "reason": desktop.state_reason,
-            "owner": desktop.user.username if desktop.user else None, "container_id": desktop.container_id,
-            "created_at": _time(desktop.created_at), "started_at": _time(desktop.started_at),
-            "stopped_at": _time(desktop.stopped_at), "last_activity_at": _time(desktop.last_activity_at),
-            "watched": desktop.watched, "egress": desktop.egress if desktop.container_id else kind.egress,
-            "folders_pending": access.folders_pending(object_session(desktop), desktop)}
-
-
-def desktop_type_json(kind: DesktopType) -> dict:
-    return {"id": kind.id, "title": {"de": kind.title_de, "en": kind.title_en},
-            "description": {"de": kind.description_de, "en": kind.description_en}, "icon": kind.icon,
-            "egress": kind.egress}
-
-
 def _desktop_type() -> str | None:
     """`?desktop_type=` as the older clients send it, or the same in a JSON body."""
     body = request.get_json(silent=True)
@@ -77,6 +57,13 @@ def _record(action: str, user: User, desktop: Desktop) -> None:
 
 
 @bp.post("/api/container/start")
+@documented("Start your desktop of a type (made if needed); answers once its VNC server answers",
+            params=[{**DESKTOP_TYPE_PARAM, "required": True}],
+            responses={200: ("Running", DesktopSchema), 400: "No desktop_type", **DESKTOP_ERRORS,
+                       403: "Type not assigned to you, or missing CSRF token", 404: "No such desktop type",
+                       409: "Quota reached (quota_exceeded) or desktop busy",
+                       503: "Container engine down, or the type's image is missing",
+                       504: "The desktop did not answer in time (it is in state error)"})
 @login_required
 def start():
     user, type_id = require_user(), _desktop_type()
@@ -88,12 +75,17 @@ def start():
 
 
 @bp.get("/api/container/status")
+@documented("Your desktop and its state", params=[DESKTOP_TYPE_PARAM],
+            responses={200: ("The desktop", DesktopSchema), 400: "Several desktops: say which",
+                       401: "Not signed in", 404: "You have no such desktop"})
 @login_required
 def status():
     return jsonify(desktop_json(lifecycle().desktop_of(context.db(), require_user(), _desktop_type())))
 
 
 @bp.post("/api/container/stop")
+@documented("Stop your desktop (its container is kept for a fast start)", params=[DESKTOP_TYPE_PARAM],
+            responses={200: ("Stopped", DesktopSchema), 400: "Several desktops: say which", **DESKTOP_ERRORS})
 @login_required
 def stop():
     user = require_user()
@@ -103,6 +95,8 @@ def stop():
 
 
 @bp.post("/api/container/remove")
+@documented("Remove your desktop and its container (your home is kept)", params=[DESKTOP_TYPE_PARAM],
+            responses={200: ("Removed", RemovedSchema), 400: "Several desktops: say which", **DESKTOP_ERRORS})
 @login_required
 def remove():
     user = require_user()
@@ -113,14 +107,20 @@ def remove():
 
 
 @bp.get("/api/container/list")
+@documented("Your desktops, and the desktop types you may start",
+            responses={200: ("Your desktops", DesktopListSchema), 401: "Not signed in"})
 @login_required
 def list_own():
     user, db = require_user(), context.db()
-    return jsonify(desktops=[desktop_json(d) for d in lifecycle().desktops_of(db, user)],
-                   desktop_types=[desktop_type_json(kind) for kind in access.allowed_types(db, user)])
+    return jsonify(desktop_list_json(lifecycle().desktops_of(db, user), access.allowed_types(db, user)))
 
 
 @bp.get("/api/events")
+@documented("Your desktops as server-sent events: `desktops` (data: {desktops: [Desktop]}) at once and whenever one "
+            "changes, `: keep-alive` comments every 15 s, `signed_out` when the sign-in ends",
+            responses={200: {"description": "An event stream",
+                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                       401: "Not signed in"})
 @login_required
 def events():
     """Your desktops as server-sent events, whenever one changes (state, reason, last access)."""
@@ -140,6 +140,15 @@ def _any_desktop(ident: str) -> Desktop:
 
 
 @bp.get("/api/admin/containers")
+@documented("Every desktop, oldest first, optionally searched and filtered (admins)", params=[
+    {"name": "query", "in": "query", "schema": {"type": "string", "maxLength": 255},
+     "description": "Only desktops whose owner (username, display name) or type (id, title) contains this"},
+    {"name": "state", "in": "query", "schema": {"type": "string", "enum": list(STATES)},
+     "description": "Only desktops in this state"},
+    {"name": "desktop_type", "in": "query", "schema": {"type": "string"},
+     "description": "Only desktops of this type (its id)"}],
+    responses={200: ("The desktops, pool ones with owner null", AdminDesktopListSchema),
+               400: "Unknown state, or a NUL character (bad_text)", 401: "Not signed in", 403: "Not an admin"})
 @role_required(ROLE_ADMIN)
 def admin_list():
     state = request.args.get("state") or None
@@ -151,6 +160,8 @@ def admin_list():
 
 
 @bp.post("/api/admin/container/<key:desktop_id>/stop")
+@documented("Stop anyone's desktop (admins)", params=[path_id("desktop_id", "The desktop's id or its container id")],
+            responses={200: ("Stopped", DesktopSchema), **DESKTOP_ERRORS, 403: "Not an admin, or missing CSRF token"})
 @role_required(ROLE_ADMIN)
 def admin_stop(desktop_id: str):
     desktop = lifecycle().stop(context.db(), _any_desktop(desktop_id), reason="Stopped by an administrator.")
@@ -159,6 +170,9 @@ def admin_stop(desktop_id: str):
 
 
 @bp.delete("/api/admin/container/<key:desktop_id>/remove")
+@documented("Remove anyone's desktop and its container; the home volume is kept (admins)",
+            params=[path_id("desktop_id", "The desktop's id or its container id")],
+            responses={200: ("Removed", RemovedSchema), **DESKTOP_ERRORS, 403: "Not an admin, or missing CSRF token"})
 @role_required(ROLE_ADMIN)
 def admin_remove(desktop_id: str):
     desktop = _any_desktop(desktop_id)
@@ -168,6 +182,9 @@ def admin_remove(desktop_id: str):
 
 
 @bp.post("/api/admin/containers/stop-all")
+@documented("Stop every person's running desktop (admins)",
+            responses={200: ("How many stopped, and what went wrong", StopAllSchema), 401: "Not signed in",
+                       403: "Not an admin, or missing CSRF token"})
 @role_required(ROLE_ADMIN)
 def admin_stop_all():
     stopped, problems = lifecycle().stop_all()
