@@ -10,7 +10,7 @@ from broker.admin import catalog, service
 from broker.admin.schemas import (AdminDesktopTypeListSchema, AdminDesktopTypeSchema, AdminStatsSchema,
                                   AdminUserListSchema, AuditListSchema, ConnectionListSchema, ConnectionSchema,
                                   DeletedDesktopTypeSchema, DesktopTypeChangeSchema, NewDesktopTypeSchema,
-                                  audit_json, connection_json, desktop_type_json, stats_json, user_json)
+                                  admin_desktop_type_json, audit_json, connection_json, stats_json, user_json)
 from broker.auth.current import client_ip, require_user, role_required
 from broker.errors import ApiError
 from broker.models import ROLE_ADMIN, DesktopType
@@ -120,7 +120,8 @@ def users():
                        403: "Not an admin"})
 @role_required(ROLE_ADMIN)
 def desktop_types():
-    return jsonify(desktop_types=[desktop_type_json(kind, count) for kind, count in catalog.all_types(context.db())])
+    return jsonify(desktop_types=[admin_desktop_type_json(kind, count)
+                                  for kind, count in catalog.all_types(context.db())])
 
 
 def _audited_type(action: str | None, kind: DesktopType, status: int = 200, **details):
@@ -129,7 +130,7 @@ def _audited_type(action: str | None, kind: DesktopType, status: int = 200, **de
     if action:
         audit.record(db, action, require_user(), kind.id, client_ip(), **details)
     db.commit()
-    return jsonify(desktop_type_json(kind, catalog.desktop_count(db, kind))), status
+    return jsonify(admin_desktop_type_json(kind, catalog.desktop_count(db, kind))), status
 
 
 @bp.post("/api/admin/desktop-types")

@@ -170,5 +170,5 @@ def user_json(user: User, desktops: list[Desktop]) -> dict:
     return _USER.dump(user) | {"desktops": _USER_DESKTOP.dump(desktops, many=True)}
 
 
-def desktop_type_json(kind: DesktopType, desktops: int) -> dict:
+def admin_desktop_type_json(kind: DesktopType, desktops: int) -> dict:
     return _DESKTOP_TYPE.dump(kind) | {"desktops": desktops}

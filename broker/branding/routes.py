@@ -25,7 +25,7 @@ def _refused(exc: service.BrandingError):
     return error_response(exc.status, exc.code, exc.message)
 
 
-_IMAGE_KIND = {"name": "kind", "in": "path", "required": True, "schema": {"type": "string", "enum": ["logo", "favicon"]}}
+_IMAGE_KIND = {"name": "kind", "in": "path", "schema": {"type": "string", "enum": ["logo", "favicon"]}}
 _CHANGE_ERRORS = {401: "Not signed in", 403: "Not an admin, or missing CSRF token"}
 
 
