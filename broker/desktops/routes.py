@@ -12,8 +12,8 @@ from sqlalchemy import or_, select
 
 from broker import audit, context
 from broker.admin import service as admin_service
-from broker.auth.current import client_ip, current_session, login_required, require_user, role_required
 from broker.admin.schemas import AdminDesktopListSchema, StopAllSchema
+from broker.auth.current import client_ip, current_session, login_required, require_user, role_required
 from broker.desktops import access, lifecycle
 from broker.desktops.events import desktop_events
 from broker.desktops.errors import DesktopError

@@ -17,6 +17,7 @@ from broker.files.schemas import (FileListSchema, FileMoveSchema, FilePathSchema
                                   UploadedSchema, listing_json, space_json, uploaded_json)
 from broker.files.service import MULTIPART_ALLOWANCE, Space
 from broker.openapi import binary, documented, page
+from broker.schemas import Base
 
 bp = Blueprint("files", __name__)
 SPACE = "/api/files/<space>"
@@ -52,7 +53,10 @@ def _change(summary: str, body: type, answer: str, status: int = 200):
                                                                       **_CHANGE_ERRORS})
 
 
-def _body(*names: str) -> list[str]:
+def _body(schema: type[Base]) -> list[str]:
+    """The body's text fields that `schema` names, in its order (their limits are the service's to judge,
+    with its own messages)."""
+    names = list(schema().fields)
     body = request.get_json(silent=True)
     values = [body.get(name) if isinstance(body, dict) else None for name in names]
     if not all(isinstance(value, str) for value in values):
@@ -133,7 +137,7 @@ def upload(space: str):
 @_change("Make a folder", FilePathSchema, "Made", 201)
 @login_required
 def make_folder(space: str):
-    found, (path,) = files().space(require_user(), space, write=True), _body("path")
+    found, (path,) = files().space(require_user(), space, write=True), _body(FilePathSchema)
     files().make_folder(found, path)
     _record("files_folder", found, path)
     return jsonify(path=path), 201
@@ -143,7 +147,7 @@ def make_folder(space: str):
 @_change("Rename a file or folder in place", FileRenameSchema, "Its new path")
 @login_required
 def rename(space: str):
-    found, (path, name) = files().space(require_user(), space, write=True), _body("path", "name")
+    found, (path, name) = files().space(require_user(), space, write=True), _body(FileRenameSchema)
     renamed = files().rename(found, path, name)
     _record("files_rename", found, path, to=renamed)
     return jsonify(path=renamed)
@@ -153,7 +157,7 @@ def rename(space: str):
 @_change("Move a file or folder into another folder", FileMoveSchema, "Its new path")
 @login_required
 def move(space: str):
-    found, (path, into) = files().space(require_user(), space, write=True), _body("path", "to")
+    found, (path, into) = files().space(require_user(), space, write=True), _body(FileMoveSchema)
     moved = files().move(found, path, into)
     _record("files_move", found, path, to=moved)
     return jsonify(path=moved)
@@ -163,7 +167,7 @@ def move(space: str):
 @_change("Delete a file, a link or a folder with all it holds", FilePathSchema, "What was deleted")
 @login_required
 def delete(space: str):
-    found, (path,) = files().space(require_user(), space, write=True), _body("path")
+    found, (path,) = files().space(require_user(), space, write=True), _body(FilePathSchema)
     files().delete(found, path)
     _record("files_delete", found, path)
     return jsonify(path=path)
