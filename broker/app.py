@@ -30,6 +30,26 @@ _SECURITY_HEADERS = {
 }
 
 
+def register_routes(app: Flask) -> None:
+    app.url_map.converters.update(ids.CONVERTERS)  # before the routes that use them
+    for blueprint in (health.bp, openapi.bp, auth_routes.bp, desktop_routes.bp, tunnel_routes.bp, file_routes.bp,
+                      admin_routes.bp, admin_desktop_routes.bp, pages.bp, viewer.bp, branding_routes.bp,
+                      teacher_routes.bp):
+        app.register_blueprint(blueprint)
+
+
+def routes_only() -> Flask:
+    """An app with the routes and nothing behind them (no settings, no database): for the OpenAPI document."""
+    app = Flask(__name__)
+    register_routes(app)
+    return app
+
+
+def api_document() -> dict:
+    """The OpenAPI document of every route, without running an app (for the tests that read it)."""
+    return openapi.document(routes_only())
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or load_settings()
     app = Flask(__name__)
@@ -55,11 +75,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     teacher.init_app(app, settings)
     branding.init_app(app)
 
-    app.url_map.converters.update(ids.CONVERTERS)  # before the routes that use them
-    for blueprint in (health.bp, openapi.bp, auth_routes.bp, desktop_routes.bp, tunnel_routes.bp, file_routes.bp,
-                      admin_routes.bp, admin_desktop_routes.bp, pages.bp, viewer.bp, branding_routes.bp,
-                      teacher_routes.bp):
-        app.register_blueprint(blueprint)
+    register_routes(app)
     errors.register_error_handlers(app)
     app.before_request(current.load_current_session)
     app.teardown_appcontext(context.close_db)

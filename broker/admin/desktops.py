@@ -10,10 +10,13 @@ from broker import audit, context
 from broker.admin import service
 from broker.auth.current import client_ip, require_user, role_required
 from broker.desktops import lifecycle
-from broker.desktops.http import answer_desktop_errors, desktop_json, record
+from broker.admin.schemas import AdminDesktopListSchema, StopAllSchema
+from broker.desktops.http import answer_desktop_errors, record
+from broker.desktops.schemas import DESKTOP_ERRORS, DesktopSchema, RemovedSchema, desktop_json
 from broker.desktops.states import STATES
 from broker.errors import ApiError
 from broker.models import ROLE_ADMIN, Desktop
+from broker.openapi import documented, path_id
 
 bp = Blueprint("admin_desktops", __name__)
 answer_desktop_errors(bp)
@@ -28,6 +31,15 @@ def _any_desktop(ident: str) -> Desktop:
 
 
 @bp.get("/api/admin/containers")
+@documented("Every desktop, oldest first, optionally searched and filtered (admins)", params=[
+    {"name": "query", "in": "query", "schema": {"type": "string", "maxLength": 255},
+     "description": "Only desktops whose owner (username, display name) or type (id, title) contains this"},
+    {"name": "state", "in": "query", "schema": {"type": "string", "enum": list(STATES)},
+     "description": "Only desktops in this state"},
+    {"name": "desktop_type", "in": "query", "schema": {"type": "string"},
+     "description": "Only desktops of this type (its id)"}],
+    responses={200: ("The desktops, pool ones with owner null", AdminDesktopListSchema),
+               400: "Unknown state, or a NUL character (bad_text)", 401: "Not signed in", 403: "Not an admin"})
 @role_required(ROLE_ADMIN)
 def admin_list():
     state = request.args.get("state") or None
@@ -39,6 +51,8 @@ def admin_list():
 
 
 @bp.post("/api/admin/container/<key:desktop_id>/stop")
+@documented("Stop anyone's desktop (admins)", params=[path_id("desktop_id", "The desktop's id or its container id")],
+            responses={200: ("Stopped", DesktopSchema), **DESKTOP_ERRORS, 403: "Not an admin, or missing CSRF token"})
 @role_required(ROLE_ADMIN)
 def admin_stop(desktop_id: str):
     desktop = lifecycle().stop(context.db(), _any_desktop(desktop_id), reason="Stopped by an administrator.")
@@ -47,6 +61,9 @@ def admin_stop(desktop_id: str):
 
 
 @bp.delete("/api/admin/container/<key:desktop_id>/remove")
+@documented("Remove anyone's desktop and its container; the home volume is kept (admins)",
+            params=[path_id("desktop_id", "The desktop's id or its container id")],
+            responses={200: ("Removed", RemovedSchema), **DESKTOP_ERRORS, 403: "Not an admin, or missing CSRF token"})
 @role_required(ROLE_ADMIN)
 def admin_remove(desktop_id: str):
     desktop = _any_desktop(desktop_id)
@@ -56,6 +73,9 @@ def admin_remove(desktop_id: str):
 
 
 @bp.post("/api/admin/containers/stop-all")
+@documented("Stop every person's running desktop (admins)",
+            responses={200: ("How many stopped, and what went wrong", StopAllSchema), 401: "Not signed in",
+                       403: "Not an admin, or missing CSRF token"})
 @role_required(ROLE_ADMIN)
 def admin_stop_all():
     stopped, problems = lifecycle().stop_all()

@@ -3,15 +3,19 @@ and broker.admin.catalog. (Everyone's desktops are in broker/admin/desktops.py.)
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from flask import Blueprint, jsonify, request
 
 from broker import audit, context
 from broker.admin import catalog, service
+from broker.admin.schemas import (AdminDesktopTypeListSchema, AdminDesktopTypeSchema, AdminStatsSchema,
+                                  AdminUserListSchema, AuditListSchema, ConnectionListSchema, ConnectionSchema,
+                                  DeletedDesktopTypeSchema, DesktopTypeChangeSchema, NewDesktopTypeSchema,
+                                  admin_desktop_type_json, audit_json, connection_json, stats_json, user_json)
 from broker.auth.current import client_ip, require_user, role_required
 from broker.errors import ApiError
-from broker.models import ROLE_ADMIN, AuditEvent, Connection, Desktop, DesktopType, User
+from broker.models import ROLE_ADMIN, DesktopType
+from broker.openapi import documented, path_id
+from broker.query_args import int_arg
 
 bp = Blueprint("admin", __name__)
 
@@ -19,79 +23,37 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() + "Z" if value else None
-
-
-def _int_arg(name: str, default: int, low: int, high: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "bad_request", f"{name} must be a whole number.") from None
-    if value < low:
-        raise ApiError(400, "bad_request", f"{name} must be at least {low}.")
-    return min(value, high)
-
-
 def _paging() -> tuple[int, int]:
-    return _int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT), _int_arg("offset", 0, 0, 10**9)
+    return int_arg("limit", DEFAULT_LIMIT, 1, MAX_LIMIT), int_arg("offset", 0, 0, 10**9)
 
 
 def _listing(name: str, page: service.Page, items: list[dict], limit: int, offset: int):
     return jsonify({name: items, "total": page.total, "limit": limit, "offset": offset})
 
 
-def connection_json(record: Connection) -> dict:
-    desktop = record.desktop
-    return {"id": record.id, "user": record.user.username if record.user else None, "user_id": record.user_id,
-            "desktop_id": record.desktop_id, "desktop_type": desktop.desktop_type_id if desktop else None,
-            "mode": record.mode, "protocol": record.protocol, "live": record.ended_at is None,
-            "started_at": _time(record.started_at), "ended_at": _time(record.ended_at),
-            "bytes_to_client": record.bytes_to_client, "bytes_from_client": record.bytes_from_client,
-            "end_reason": record.end_reason, "kill_requested_at": _time(record.kill_requested_at)}
-
-
-def audit_json(event: AuditEvent) -> dict:
-    return {"id": event.id, "at": _time(event.at), "actor": event.actor, "actor_id": event.actor_id,
-            "action": event.action, "target": event.target, "ip": event.ip, "details": event.details or {}}
-
-
-def _desktop_json(desktop: Desktop) -> dict:
-    return {"id": desktop.id, "desktop_type": desktop.desktop_type_id, "state": desktop.state,
-            "last_activity_at": _time(desktop.last_activity_at)}
-
-
-def user_json(user: User, desktops: list[Desktop]) -> dict:
-    return {"id": user.id, "username": user.username, "display_name": user.display_name, "email": user.email,
-            "auth_source": user.auth_source, "roles": user.role_names,
-            "groups": [{"key": g.key, "name": g.name} for g in sorted(user.groups, key=lambda g: g.key)],
-            "disabled": user.disabled, "created_at": _time(user.created_at),
-            "last_login_at": _time(user.last_login_at), "desktops": [_desktop_json(d) for d in desktops]}
-
-
-def desktop_type_json(kind: DesktopType, desktops: int) -> dict:
-    return {"id": kind.id, "source": kind.source, "enabled": kind.enabled, "image": kind.image,
-            "title": {"de": kind.title_de, "en": kind.title_en},
-            "description": {"de": kind.description_de, "en": kind.description_en}, "icon": kind.icon,
-            "vnc_port": kind.vnc_port, "memory_mb": kind.memory_mb, "cpus": kind.cpus, "pids_limit": kind.pids_limit,
-            "shm_size_mb": kind.shm_size_mb, "max_running": kind.max_running, "egress": kind.egress,
-            "admin_fields": list(kind.admin_fields or []), "desktops": desktops}
+_PAGING = [{"name": "limit", "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}},
+           {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}}]
+_READ_ERRORS = {400: "Bad limit, offset or filter (bad_text: a NUL character)", 401: "Not signed in",
+                403: "Not an admin"}
+_CATALOG_ERRORS = {400: "A bad field (the message names it)", 401: "Not signed in",
+                   403: "Not an admin, or missing CSRF token"}
+_TYPE_ID = path_id("type_id", "The desktop type's id")
 
 
 @bp.get("/api/admin/stats")
+@documented("Figures for the admin dashboard: desktops, running, active people, live connections (admins)",
+            responses={200: ("The figures now", AdminStatsSchema), 401: "Not signed in", 403: "Not an admin"})
 @role_required(ROLE_ADMIN)
 def stats():
-    figures = service.statistics(context.db())
-    return jsonify({"total": figures.total, "running": figures.running, "active_users": figures.active_users,
-                    "live_connections": figures.live_connections, "states": figures.states,
-                    "per_type": [{"desktop_type": t.desktop_type, "total": t.total, "running": t.running,
-                                  "live_connections": t.live_connections} for t in figures.per_type]})
+    return jsonify(stats_json(service.statistics(context.db())))
 
 
 @bp.get("/api/admin/connections")
+@documented("Tunnels, newest first: who, which desktop, mode, when, bytes each way, why it ended (admins)",
+            params=[{"name": "live", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]},
+                     "description": "true: only open ones; false: only ended ones; left out: all"}, *_PAGING],
+            responses={200: ("A page of connections", ConnectionListSchema), **_READ_ERRORS})
 @role_required(ROLE_ADMIN)
 def connections():
     live = request.args.get("live", "").lower()
@@ -104,6 +66,14 @@ def connections():
 
 
 @bp.post("/api/admin/connections/<key:connection_id>/kill")
+@documented("End a live tunnel, in whichever broker process runs it (admins)",
+            description="The tunnel ends within a few seconds; the viewer gets the error `An administrator ended "
+                        "this connection.` (523, SESSION_CLOSED) and the connection's end_reason becomes `ended by "
+                        "an administrator`. Audited as admin_connection_kill.",
+            params=[path_id("connection_id", "The connection's id")],
+            responses={202: ("Kill requested", ConnectionSchema), 401: "Not signed in",
+                       403: "Not an admin, or missing CSRF token", 404: "No such connection",
+                       409: "The connection has ended already"})
 @role_required(ROLE_ADMIN)
 def kill(connection_id: str):
     db = context.db()
@@ -120,6 +90,10 @@ def kill(connection_id: str):
 
 
 @bp.get("/api/admin/audit")
+@documented("The audit log, newest first (admins)",
+            params=[{"name": "action", "in": "query", "schema": {"type": "string"},
+                     "description": "Only events of this action, e.g. login, admin_connection_kill"}, *_PAGING],
+            responses={200: ("A page of audit events", AuditListSchema), **_READ_ERRORS})
 @role_required(ROLE_ADMIN)
 def audit_log():
     limit, offset = _paging()
@@ -128,6 +102,10 @@ def audit_log():
 
 
 @bp.get("/api/admin/users")
+@documented("People with auth source, roles, groups, last sign-in and their desktops' states (admins)",
+            params=[{"name": "query", "in": "query", "schema": {"type": "string"},
+                     "description": "Only people whose username, display name or e-mail contains this"}, *_PAGING],
+            responses={200: ("A page of people, by username", AdminUserListSchema), **_READ_ERRORS})
 @role_required(ROLE_ADMIN)
 def users():
     limit, offset = _paging()
@@ -137,9 +115,13 @@ def users():
 
 
 @bp.get("/api/admin/desktop-types")
+@documented("The whole catalog, disabled types too, with how many desktops each has (admins)",
+            responses={200: ("Every desktop type, by id", AdminDesktopTypeListSchema), 401: "Not signed in",
+                       403: "Not an admin"})
 @role_required(ROLE_ADMIN)
 def desktop_types():
-    return jsonify(desktop_types=[desktop_type_json(kind, count) for kind, count in catalog.all_types(context.db())])
+    return jsonify(desktop_types=[admin_desktop_type_json(kind, count)
+                                  for kind, count in catalog.all_types(context.db())])
 
 
 def _audited_type(action: str | None, kind: DesktopType, status: int = 200, **details):
@@ -148,10 +130,13 @@ def _audited_type(action: str | None, kind: DesktopType, status: int = 200, **de
     if action:
         audit.record(db, action, require_user(), kind.id, client_ip(), **details)
     db.commit()
-    return jsonify(desktop_type_json(kind, catalog.desktop_count(db, kind))), status
+    return jsonify(admin_desktop_type_json(kind, catalog.desktop_count(db, kind))), status
 
 
 @bp.post("/api/admin/desktop-types")
+@documented("Make a desktop type of your own (admins); audited as admin_desktop_type_create", body=NewDesktopTypeSchema,
+            responses={201: ("Made", AdminDesktopTypeSchema), **_CATALOG_ERRORS,
+                       409: "There is a type of that id already"})
 @role_required(ROLE_ADMIN)
 def create_desktop_type():
     kind = catalog.create_type(context.db(), request.get_json(silent=True))
@@ -159,6 +144,13 @@ def create_desktop_type():
 
 
 @bp.patch("/api/admin/desktop-types/<key:type_id>")
+@documented("Change a desktop type (admins); audited as admin_desktop_type_update",
+            description="Only the fields sent change. On a type from an image, the fields changed are listed in "
+                        "admin_fields and the image's labels no longer overwrite them; its image and vnc_port stay "
+                        "the image's.",
+            params=[_TYPE_ID], body=DesktopTypeChangeSchema,
+            responses={200: ("The type as it is now", AdminDesktopTypeSchema), **_CATALOG_ERRORS,
+                       404: "No such desktop type"})
 @role_required(ROLE_ADMIN)
 def update_desktop_type(type_id: str):
     kind, changed = catalog.update_type(context.db(), type_id, request.get_json(silent=True))
@@ -166,6 +158,12 @@ def update_desktop_type(type_id: str):
 
 
 @bp.post("/api/admin/desktop-types/<key:type_id>/icon")
+@documented("Upload a desktop type's icon: PNG, JPEG, WebP or SVG (by content), at most 256 KiB (admins)",
+            description="Stored as a data: URL in the type's icon; audited as admin_desktop_type_icon.",
+            params=[_TYPE_ID], form={"type": "object", "required": ["icon"],
+                                     "properties": {"icon": {"type": "string", "format": "binary"}}},
+            responses={200: ("The type with its new icon", AdminDesktopTypeSchema), **_CATALOG_ERRORS,
+                       404: "No such desktop type", 413: "Larger than 256 KiB"})
 @role_required(ROLE_ADMIN)
 def desktop_type_icon(type_id: str):
     upload = request.files.get("icon")
@@ -176,6 +174,9 @@ def desktop_type_icon(type_id: str):
 
 
 @bp.delete("/api/admin/desktop-types/<key:type_id>")
+@documented("Delete a type an admin made that has no desktops (admins); audited", params=[_TYPE_ID],
+            responses={200: ("Deleted", DeletedDesktopTypeSchema), **_CATALOG_ERRORS, 404: "No such desktop type",
+                       409: "A type from an image, or one that still has desktops"})
 @role_required(ROLE_ADMIN)
 def delete_desktop_type(type_id: str):
     db = context.db()

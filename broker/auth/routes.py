@@ -7,10 +7,12 @@ from flask import Blueprint, Response, jsonify, make_response, redirect, request
 from broker import context
 from broker.auth import oidc
 from broker.auth.current import COOKIE_NAME, client_ip, current_session, require_user
+from broker.auth.schemas import LocalLoginSchema, NewSessionSchema, SessionSchema, session_json
 from broker.auth.signin import SignInRefused, sign_in_local, sign_in_oidc, sign_out
 from broker.auth.throttle import Throttled
 from broker.errors import ApiError, browser_page, error_response
 from broker.models import AuthSession
+from broker.openapi import documented, page
 
 bp = Blueprint("auth", __name__, url_prefix="/api/auth")
 _NEXT = "deskbroker_next"
@@ -21,18 +23,6 @@ def _safe_next(target: str | None) -> str:
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
     return "/"
-
-
-def session_json(record: AuthSession) -> dict:
-    user = record.user
-    return {
-        "authenticated": True,
-        "user": {"id": user.id, "username": user.username, "display_name": user.display_name,
-                 "email": user.email, "auth_source": user.auth_source, "roles": user.role_names,
-                 "groups": [{"key": g.key, "name": g.name} for g in sorted(user.groups, key=lambda g: g.key)]},
-        "expires_at": record.expires_at.isoformat() + "Z",
-        "csrf_token": record.csrf_token,
-    }
 
 
 def _with_cookie(response: Response, token: str, record: AuthSession) -> Response:
@@ -49,6 +39,11 @@ def _oauth():
 
 
 @bp.get("/login")
+@documented("Start single sign-on (redirects to the provider)", public=True,
+            params=[{"name": "next", "in": "query", "required": False, "schema": {"type": "string"},
+                     "description": "Path on this site to return to"}],
+            responses={302: {"description": "To the provider's login page"},
+                       404: page("Single sign-on is not configured"), 502: page("Provider unreachable")})
 @browser_page
 def login():
     oauth = _oauth()
@@ -61,6 +56,12 @@ def login():
 
 
 @bp.get("/authorize")
+@documented("The provider's callback", public=True,
+            params=[{"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
+                    for name in ("code", "state", "error", "error_description")],
+            responses={302: {"description": "Signed in; session cookie set"},
+                       400: page("Bad, replayed or refused callback"), 403: page("Account disabled"),
+                       404: page("Single sign-on is not configured"), 502: page("Provider unreachable")})
 @browser_page
 def authorize():
     oauth = _oauth()
@@ -80,6 +81,10 @@ def authorize():
 
 
 @bp.post("/local/login")
+@documented("Sign in with a local account", public=True, body=LocalLoginSchema,
+            responses={200: ("Signed in; also sets the session cookie", NewSessionSchema), 400: "Malformed request",
+                       401: "Wrong username or password", 403: "Account disabled",
+                       404: "Local sign-in is turned off", 429: "Too many failed attempts"})
 def local_login():
     settings = context.settings()
     if not settings.local_login:
@@ -104,12 +109,15 @@ def local_login():
 
 
 @bp.get("/session")
+@documented("The current session", responses={200: ("Signed in", SessionSchema), 401: "Not signed in"})
 def current():
     require_user()
     return jsonify(session_json(current_session()))
 
 
 @bp.post("/logout")
+@documented("Sign out (revokes the session)",
+            responses={200: {"description": "Signed out"}, 401: "Not signed in", 403: "Missing CSRF token"})
 def logout():
     require_user()
     sign_out(context.db(), current_session(), client_ip())

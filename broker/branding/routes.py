@@ -8,9 +8,11 @@ from flask import Blueprint, Response, jsonify, redirect, request
 from broker import audit, context
 from broker.auth.current import client_ip, require_user, role_required
 from broker.branding import current_look, service
+from broker.branding.schemas import BrandingChangeSchema, BrandingSchema, PaletteSchema, branding_json, palette_json
 from broker.errors import ApiError, error_response
 from broker.pages import FOR_ADMINS, app_page
 from broker.models import ROLE_ADMIN
+from broker.openapi import documented
 
 bp = Blueprint("branding", __name__)
 
@@ -23,11 +25,8 @@ def _refused(exc: service.BrandingError):
     return error_response(exc.status, exc.code, exc.message)
 
 
-def branding_json(look: service.Look) -> dict:
-    return {"app_name": look.app_name, "primary_colour": look.primary_colour, "accent_colour": look.accent_colour,
-            "logo_url": look.logo_url, "favicon_url": look.favicon_url, "stylesheet_url": look.stylesheet_url,
-            "custom_favicon": look.has_favicon, "palette": look.palette, "version": look.version,
-            "updated_at": look.updated_at, "max_image_bytes": service.MAX_IMAGE_BYTES}
+_IMAGE_KIND = {"name": "kind", "in": "path", "schema": {"type": "string", "enum": ["logo", "favicon"]}}
+_CHANGE_ERRORS = {401: "Not signed in", 403: "Not an admin, or missing CSRF token"}
 
 
 def _saved(action: str, **details) -> Response:
@@ -46,11 +45,17 @@ def _cache(response: Response, look: service.Look) -> Response:
 
 
 @bp.get("/api/branding")
+@documented("The app name, colours and image URLs every page shows (public: the sign-in page needs it)", public=True,
+            responses={200: ("The current branding, defaults filled in", BrandingSchema)})
 def public_look():
     return jsonify(branding_json(current_look()))
 
 
 @bp.route("/api/admin/branding", methods=["PUT", "PATCH"])
+@documented({"PATCH": "Change the fields sent; null or empty: the default (admins)",
+             "PUT": "Set all three fields; left out: the default (admins)"}, body=BrandingChangeSchema,
+            responses={200: ("Saved (audited as branding_update)", BrandingSchema),
+                       400: "Unknown field, bad colour or app name", **_CHANGE_ERRORS})
 @role_required(ROLE_ADMIN)
 def change():
     changed = service.update(context.db(), require_user(), request.get_json(silent=True),
@@ -59,6 +64,8 @@ def change():
 
 
 @bp.delete("/api/admin/branding")
+@documented("Everything (name, colours, logo, favicon) back to the defaults (admins)",
+            responses={200: ("Reset (audited as branding_reset)", BrandingSchema), **_CHANGE_ERRORS})
 @role_required(ROLE_ADMIN)
 def reset():
     service.reset(context.db(), require_user())
@@ -66,13 +73,25 @@ def reset():
 
 
 @bp.get("/api/admin/branding/palette")
+@documented("The colours pages would derive from these two, for a preview (admins)",
+            params=[{"name": name, "in": "query", "schema": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
+                     "description": "#rrggbb; left out: the default"} for name in ("primary_colour", "accent_colour")],
+            responses={200: ("The palette", PaletteSchema), 400: "Not a colour", 401: "Not signed in",
+                       403: "Not an admin"})
 @role_required(ROLE_ADMIN)
 def preview_palette():
     primary, accent = service.check_colour_args(request.args.get("primary_colour"), request.args.get("accent_colour"))
-    return jsonify(palette=service.Look(primary_colour=primary, accent_colour=accent).palette)
+    return jsonify(palette_json(service.Look(primary_colour=primary, accent_colour=accent)))
 
 
 @bp.post("/api/admin/branding/<kind>")
+@documented("Upload the logo or the favicon, as the multipart form field named logo or favicon (admins)",
+            description="PNG, JPEG, WebP, SVG (without scripts) or ICO, judged by the bytes; at most 256 KiB. "
+                        "Audited as branding_image.",
+            params=[_IMAGE_KIND], form={"type": "object", "properties": {
+                kind: {"type": "string", "format": "binary"} for kind in ("logo", "favicon")}},
+            responses={200: ("Saved", BrandingSchema), 400: "No such form field, or not an accepted picture",
+                       **_CHANGE_ERRORS, 404: "Neither logo nor favicon", 413: "Larger than 256 KiB"})
 @role_required(ROLE_ADMIN)
 def upload(kind: str):
     service.check_kind(kind)
@@ -85,6 +104,9 @@ def upload(kind: str):
 
 
 @bp.delete("/api/admin/branding/<kind>")
+@documented("Remove the logo, or the favicon (then the default one shows) (admins)", params=[_IMAGE_KIND],
+            responses={200: ("Removed (audited as branding_image_remove)", BrandingSchema), **_CHANGE_ERRORS,
+                       404: "Neither logo nor favicon"})
 @role_required(ROLE_ADMIN)
 def remove(kind: str):
     service.remove_image(context.db(), require_user(), kind)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -44,7 +45,7 @@ class Look:
     has_logo: bool = False
     has_favicon: bool = False
     version: str = "0"  # changes with every change, for cache-busting URLs
-    updated_at: str | None = None
+    updated_at: datetime | None = None
 
     def _url(self, path: str) -> str:
         return f"{path}?v={self.version}"
@@ -76,7 +77,7 @@ def look(db: Session) -> Look:
     return Look(app_name=name or DEFAULT_NAME, primary_colour=primary or DEFAULT_PRIMARY,
                 accent_colour=accent or DEFAULT_ACCENT, has_logo=bool(has_logo), has_favicon=bool(has_favicon),
                 version=updated_at.strftime("%Y%m%d%H%M%S%f") if updated_at else "0",
-                updated_at=updated_at.isoformat() + "Z" if updated_at else None)
+                updated_at=updated_at)
 
 
 def _row(db: Session, actor: User) -> Branding:

@@ -13,8 +13,11 @@ from broker import context
 from broker.auth.current import current_session, login_required, require_user
 from broker.desktops import access, lifecycle
 from broker.desktops.events import desktop_events
-from broker.desktops.http import answer_desktop_errors, desktop_json, desktop_type_json, record
+from broker.desktops.http import answer_desktop_errors, record
+from broker.desktops.schemas import (DESKTOP_ERRORS, DESKTOP_TYPE_PARAM, DesktopListSchema, DesktopSchema,
+                                     RemovedSchema, desktop_json, desktop_list_json)
 from broker.errors import ApiError
+from broker.openapi import documented, path_id
 
 bp = Blueprint("desktops", __name__)
 answer_desktop_errors(bp)
@@ -28,6 +31,13 @@ def _desktop_type() -> str | None:
 
 
 @bp.post("/api/container/start")
+@documented("Start your desktop of a type (made if needed); answers once its VNC server answers",
+            params=[{**DESKTOP_TYPE_PARAM, "required": True}],
+            responses={200: ("Running", DesktopSchema), 400: "No desktop_type", **DESKTOP_ERRORS,
+                       403: "Type not assigned to you, or missing CSRF token", 404: "No such desktop type",
+                       409: "Quota reached (quota_exceeded) or desktop busy",
+                       503: "Container engine down, or the type's image is missing",
+                       504: "The desktop did not answer in time (it is in state error)"})
 @login_required
 def start():
     user, type_id = require_user(), _desktop_type()
@@ -39,12 +49,17 @@ def start():
 
 
 @bp.get("/api/container/status")
+@documented("Your desktop and its state", params=[DESKTOP_TYPE_PARAM],
+            responses={200: ("The desktop", DesktopSchema), 400: "Several desktops: say which",
+                       401: "Not signed in", 404: "You have no such desktop"})
 @login_required
 def status():
     return jsonify(desktop_json(lifecycle().desktop_of(context.db(), require_user(), _desktop_type())))
 
 
 @bp.post("/api/container/stop")
+@documented("Stop your desktop (its container is kept for a fast start)", params=[DESKTOP_TYPE_PARAM],
+            responses={200: ("Stopped", DesktopSchema), 400: "Several desktops: say which", **DESKTOP_ERRORS})
 @login_required
 def stop():
     user = require_user()
@@ -54,6 +69,8 @@ def stop():
 
 
 @bp.post("/api/container/remove")
+@documented("Remove your desktop and its container (your home is kept)", params=[DESKTOP_TYPE_PARAM],
+            responses={200: ("Removed", RemovedSchema), 400: "Several desktops: say which", **DESKTOP_ERRORS})
 @login_required
 def remove():
     user = require_user()
@@ -64,14 +81,20 @@ def remove():
 
 
 @bp.get("/api/container/list")
+@documented("Your desktops, and the desktop types you may start",
+            responses={200: ("Your desktops", DesktopListSchema), 401: "Not signed in"})
 @login_required
 def list_own():
     user, db = require_user(), context.db()
-    return jsonify(desktops=[desktop_json(d) for d in lifecycle().desktops_of(db, user)],
-                   desktop_types=[desktop_type_json(kind) for kind in access.allowed_types(db, user)])
+    return jsonify(desktop_list_json(lifecycle().desktops_of(db, user), access.allowed_types(db, user)))
 
 
 @bp.get("/api/events")
+@documented("Your desktops as server-sent events: `desktops` (data: {desktops: [Desktop]}) at once and whenever one "
+            "changes, `: keep-alive` comments every 15 s, `signed_out` when the sign-in ends",
+            responses={200: {"description": "An event stream",
+                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+                       401: "Not signed in"})
 @login_required
 def events():
     """Your desktops as server-sent events, whenever one changes (state, reason, last access)."""

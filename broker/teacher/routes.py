@@ -6,52 +6,31 @@ Thin over broker.teacher.service; assignment changes are written to the audit lo
 from __future__ import annotations
 
 import logging
-from datetime import datetime
-
 from flask import Blueprint, Response, jsonify, request
 
 from broker import audit, context, ids
 from broker.auth.current import client_ip, require_user, role_required
 from broker.desktops import lifecycle
 from broker.desktops.provider import ProviderError
-from broker.desktops.http import desktop_type_json
 from broker.errors import ApiError
 from broker.pages import FOR_TEACHERS, app_page
-from broker.models import Desktop, Group, User
 from broker.models import DesktopTypeAssignment as Assignment
+from broker.openapi import WHOLE_ID, binary, documented, path_id
 from broker.rfb import RFBError
 from broker.teacher import service, thumbnails
-from broker.teacher.folders import space_name
+from broker.teacher.schemas import (AssignableTypeListSchema, AssignmentListSchema, AssignmentSchema,
+                                    ClassroomDesktopListSchema, NewAssignmentSchema, RemovedAssignmentSchema,
+                                    TeacherGroupListSchema, TeacherMemberListSchema, assignable_types_json,
+                                    assignment_json, assignments_json, classroom_json, groups_json, members_json)
 from broker.tunnels.service import mark_watched
 
 bp = Blueprint("teacher", __name__)
 log = logging.getLogger(__name__)
 
 
-def _time(value: datetime | None) -> str | None:
-    return value.isoformat() + "Z" if value else None
-
-
-def person_json(person: User) -> dict:
-    return {"id": person.id, "username": person.username, "display_name": person.display_name or person.username}
-
-
-def group_json(group: Group) -> dict:
-    return {"id": group.id, "key": group.key, "name": group.name or group.key, "members": len(group.members)}
-
-
-def assignment_json(assignment: Assignment) -> dict:
-    kind, group = assignment.desktop_type, assignment.group
-    return {"id": assignment.id, "desktop_type": kind.id, "title": {"de": kind.title_de, "en": kind.title_en},
-            "group": {"id": group.id, "key": group.key, "name": group.name or group.key} if group else None,
-            "user": person_json(assignment.user) if assignment.user else None,
-            "folder": assignment.folder, "space": space_name(assignment), "created_at": _time(assignment.created_at)}
-
-
-def classroom_desktop_json(desktop: Desktop) -> dict:
-    kind = desktop.desktop_type
-    return {"id": desktop.id, "desktop_type": kind.id, "title": {"de": kind.title_de, "en": kind.title_en},
-            "owner": person_json(desktop.user), "started_at": _time(desktop.started_at), "watched": desktop.watched}
+_ERRORS = {401: "Not signed in", 403: "Not a teacher or admin"}
+_GROUP_ERRORS = {**_ERRORS, 403: "Not a teacher or admin, or not your group", 404: "No such group"}
+_GROUP_ID = path_id("group_id", "The group's id")
 
 
 def _group_arg() -> int | str | None:
@@ -65,27 +44,40 @@ def classroom_page():
 
 
 @bp.get("/api/teacher/groups")
+@documented("The groups you manage: a teacher's own groups, every group for admins",
+            responses={200: ("The groups", TeacherGroupListSchema), **_ERRORS})
 @role_required(*FOR_TEACHERS)
 def groups():
-    return jsonify(groups=[group_json(group) for group in service.managed_groups(context.db(), require_user())])
+    return jsonify(groups_json(service.managed_groups(context.db(), require_user())))
 
 
 @bp.get("/api/teacher/groups/<id:group_id>/members")
+@documented("The people in one of your groups", params=[_GROUP_ID],
+            responses={200: ("Its members", TeacherMemberListSchema), **_GROUP_ERRORS})
 @role_required(*FOR_TEACHERS)
 def members(group_id: int):
     group = service.group_for(context.db(), require_user(), group_id)
-    return jsonify(members=[person_json(person) for person in service.members(group)])
+    return jsonify(members_json(service.members(group)))
 
 
 @bp.get("/api/teacher/groups/<id:group_id>/desktops")
+@documented("The classroom: the running desktops in one of your groups you may watch (a teacher: the students')",
+            params=[_GROUP_ID], responses={200: ("The running desktops", ClassroomDesktopListSchema), **_GROUP_ERRORS})
 @role_required(*FOR_TEACHERS)
 def classroom(group_id: int):
     user, db = require_user(), context.db()
     desktops = service.classroom(db, user, service.group_for(db, user, group_id))
-    return jsonify(desktops=[classroom_desktop_json(desktop) for desktop in desktops])
+    return jsonify(classroom_json(desktops))
 
 
 @bp.get("/api/teacher/desktops/<key:desktop_id>/thumbnail")
+@documented("A small picture of a desktop's screen (PNG, at most 400 x 250), a few seconds old at most",
+            description="For desktops you may watch. While its pictures are fetched, the desktop counts as watched "
+                        "(its owner's viewer says so).",
+            params=[path_id("desktop_id", "The desktop's id")],
+            responses={200: binary("The picture", "image/png"), **_ERRORS,
+                       404: "No such desktop, or not one you may watch", 409: "The desktop is not running",
+                       502: "The desktop's screen could not be read"})
 @role_required(*FOR_TEACHERS)
 def thumbnail(desktop_id: str):
     db = context.db()
@@ -100,18 +92,25 @@ def thumbnail(desktop_id: str):
 
 
 @bp.get("/api/teacher/desktop-types")
+@documented("The desktop types you may assign, and whether each is still open to everyone",
+            responses={200: ("The enabled types", AssignableTypeListSchema), **_ERRORS})
 @role_required(*FOR_TEACHERS)
 def desktop_types():
-    return jsonify(desktop_types=[{**desktop_type_json(kind), "open": open_to_all}
-                                  for kind, open_to_all in service.assignable_types(context.db())])
+    return jsonify(assignable_types_json(service.assignable_types(context.db())))
 
 
 @bp.get("/api/teacher/assignments")
+@documented("The assignments you manage",
+            params=[{"name": "group_id", "in": "query", "schema": WHOLE_ID,
+                     "description": "Only those of this group and of its members (a whole number that is no "
+                                    "group's id: 404)"}],
+            responses={200: ("The assignments", AssignmentListSchema), **_GROUP_ERRORS,
+                       400: "group_id not a whole number"})
 @role_required(*FOR_TEACHERS)
 def assignments():
     user, db, group_id = require_user(), context.db(), _group_arg()
     group = service.group_for(db, user, group_id) if group_id is not None else None
-    return jsonify(assignments=[assignment_json(found) for found in service.assignments(db, user, group)])
+    return jsonify(assignments_json(service.assignments(db, user, group)))
 
 
 def _record(action: str, assignment: Assignment) -> None:
@@ -121,6 +120,14 @@ def _record(action: str, assignment: Assignment) -> None:
 
 
 @bp.post("/api/teacher/assignments")
+@documented("Assign a desktop type to one of your groups or to one person in them; audited",
+            description="Once a type has an assignment, only those it is assigned to (and admins) may start it. With "
+                        "a folder, the folder appears read-only in their desktops' homes (from their next start); "
+                        "fill it as the file space `space`.",
+            body=NewAssignmentSchema,
+            responses={201: ("Assigned", AssignmentSchema), **_ERRORS, 400: "A bad field (the message names it)",
+                       403: "Not a teacher or admin, not your group or student, or missing CSRF token",
+                       404: "No such desktop type, group or person", 409: "The type is assigned to them already"})
 @role_required(*FOR_TEACHERS)
 def assign():
     body = request.get_json(silent=True)
@@ -135,6 +142,10 @@ def assign():
 
 
 @bp.delete("/api/teacher/assignments/<id:assignment_id>")
+@documented("Remove an assignment you manage; audited (its folder's files are deleted)",
+            params=[path_id("assignment_id", "The assignment's id")],
+            responses={200: ("Removed", RemovedAssignmentSchema), **_ERRORS,
+                       403: "Not a teacher or admin, not yours, or missing CSRF token", 404: "No such assignment"})
 @role_required(*FOR_TEACHERS)
 def unassign(assignment_id: int):
     db = context.db()

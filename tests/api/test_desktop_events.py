@@ -9,7 +9,7 @@ from broker.auth.sessions import hash_token
 from broker.auth.users import create_local_user
 from broker.db import utcnow
 from broker.desktops.events import desktop_events
-from broker.desktops.http import desktop_json
+from broker.desktops.schemas import desktop_json
 from broker.models import AuthSession, Desktop, DesktopType
 
 PASSWORD = "correct horse battery"

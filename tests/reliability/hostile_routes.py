@@ -10,7 +10,9 @@ from urllib.parse import quote
 
 import requests
 
-from broker.openapi import SPEC
+from broker.app import api_document
+
+SPEC = api_document()  # what the broker serves
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _ARGUMENT = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")

@@ -1,0 +1,84 @@
+"""The JSON shapes of desktops and desktop types as their owners see them."""
+
+from __future__ import annotations
+
+from marshmallow import fields
+from marshmallow.validate import OneOf
+from sqlalchemy.orm import object_session
+
+from broker.desktops import access
+from broker.desktops.isolation import EGRESS_MODES
+from broker.desktops.states import STATES
+from broker.models import Desktop, DesktopType
+from broker.schemas import Base, Time, derived, localized
+
+
+def egress_field(description: str | None = None) -> fields.Field:
+    return fields.String(validate=OneOf(EGRESS_MODES), metadata={"description": description} if description else {})
+
+
+class DesktopSchema(Base):
+    id = fields.String()
+    desktop_type = fields.String(attribute="desktop_type_id")
+    title = localized("title", of=lambda desktop: desktop.desktop_type)
+    state = fields.String(validate=OneOf(STATES))
+    reason = fields.String(attribute="state_reason",
+                           metadata={"description": "Why it is in this state (errors, idle stops), for people"})
+    owner = derived(fields.String(allow_none=True), lambda desktop: desktop.user.username if desktop.user else None)
+    container_id = fields.String(allow_none=True)
+    created_at = Time(allow_none=True)
+    started_at = Time(allow_none=True)
+    stopped_at = Time(allow_none=True)
+    last_activity_at = Time(allow_none=True)
+    watched = fields.Boolean(metadata={"description": "a teacher or admin is watching it right now"})
+    # A container keeps the egress it was made with; without one, the next start takes the type's.
+    egress = derived(egress_field("what it reaches beyond its screen"),
+                     lambda desktop: desktop.egress if desktop.container_id else desktop.desktop_type.egress)
+    folders_pending = derived(
+        fields.List(fields.String(), metadata={"description": "assignment folders its owner now has that this "
+                                                              "running desktop gets with its next start ([] unless "
+                                                              "running)"}),
+        lambda desktop: access.folders_pending(object_session(desktop), desktop))
+
+
+class DesktopTypeSchema(Base):
+    id = fields.String()
+    title = localized("title")
+    description = localized("description")
+    icon = fields.String()
+    egress = egress_field()
+
+
+class DesktopListSchema(Base):
+    desktops = fields.List(fields.Nested(DesktopSchema))
+    desktop_types = fields.List(fields.Nested(DesktopTypeSchema))
+
+
+class RemovedSchema(Base):
+    removed = fields.String()
+
+
+_DESKTOP = DesktopSchema()
+_DESKTOP_TYPE = DesktopTypeSchema()
+_DESKTOP_LIST = DesktopListSchema()
+
+
+def desktop_json(desktop: Desktop) -> dict:
+    return _DESKTOP.dump(desktop)
+
+
+def desktop_type_json(kind: DesktopType) -> dict:
+    return _DESKTOP_TYPE.dump(kind)
+
+
+def desktop_list_json(desktops: list[Desktop], kinds: list[DesktopType]) -> dict:
+    return _DESKTOP_LIST.dump({"desktops": desktops, "desktop_types": kinds})
+
+
+# The error answers of the routes that act on a desktop, for the document.
+DESKTOP_ERRORS = {401: "Not signed in", 403: "Missing CSRF token", 404: "No such desktop",
+                  409: "The desktop is busy starting or stopping", 502: "The container engine refused",
+                  503: "The container engine is down"}
+DESKTOP_TYPE_PARAM = {"name": "desktop_type", "in": "query", "schema": {"type": "string"},
+                      "description": "Which of your desktops (a desktop type id); may also come as JSON "
+                                     "`{\"desktop_type\": …}`. Optional when you have only one (active) desktop."}

@@ -1,0 +1,118 @@
+"""The JSON shapes of the teacher tools: groups, their people, the classroom, assignments."""
+
+from __future__ import annotations
+
+from marshmallow import fields
+from marshmallow.validate import Length, Range
+
+from broker.desktops.schemas import DesktopTypeSchema
+from broker.ids import ID_MAX
+from broker.models import Desktop, DesktopType, Group, User
+from broker.models import DesktopTypeAssignment as Assignment
+from broker.schemas import Base, Time, derived, localized
+from broker.teacher.folders import space_name
+
+
+class PersonSchema(Base):
+    id = fields.Integer()
+    username = fields.String()
+    display_name = derived(fields.String(), lambda person: person.display_name or person.username)
+
+
+class GroupRefSchema(Base):
+    id = fields.Integer()
+    key = fields.String()
+    name = derived(fields.String(), lambda group: group.name or group.key)
+
+
+class TeacherGroupSchema(GroupRefSchema):
+    members = derived(fields.Integer(), lambda group: len(group.members))
+
+
+class TeacherGroupListSchema(Base):
+    groups = fields.List(fields.Nested(TeacherGroupSchema))
+
+
+class TeacherMemberListSchema(Base):
+    members = fields.List(fields.Nested(PersonSchema))
+
+
+class ClassroomDesktopSchema(Base):
+    id = fields.String()
+    desktop_type = fields.String(attribute="desktop_type_id")
+    title = localized("title", of=lambda desktop: desktop.desktop_type)
+    owner = fields.Nested(PersonSchema, attribute="user")
+    started_at = Time(allow_none=True)
+    watched = fields.Boolean()
+
+
+class ClassroomDesktopListSchema(Base):
+    desktops = fields.List(fields.Nested(ClassroomDesktopSchema))
+
+
+class AssignableTypeSchema(DesktopTypeSchema):
+    open = fields.Boolean(metadata={"description": "no assignment yet: everyone may start it"})
+
+
+class AssignableTypeListSchema(Base):
+    desktop_types = fields.List(fields.Nested(AssignableTypeSchema))
+
+
+class AssignmentSchema(Base):
+    id = fields.Integer()
+    desktop_type = fields.String(attribute="desktop_type_id")
+    title = localized("title", of=lambda assignment: assignment.desktop_type)
+    group = fields.Nested(GroupRefSchema, allow_none=True)
+    user = fields.Nested(PersonSchema, allow_none=True)
+    folder = fields.String(allow_none=True)
+    space = derived(fields.String(allow_none=True, metadata={"description": "the folder's file space"}), space_name)
+    created_at = Time()
+
+
+class AssignmentListSchema(Base):
+    assignments = fields.List(fields.Nested(AssignmentSchema))
+
+
+class NewAssignmentSchema(Base):
+    desktop_type = fields.String(required=True, metadata={"description": "its id (one no type can have: 404)"})
+    group_id = fields.Integer(validate=Range(1, ID_MAX), metadata={"description": (
+        "the group; or user_id, not both (a whole number that is no group's id: 404; not a whole number: 400)")})
+    user_id = fields.Integer(validate=Range(1, ID_MAX), metadata={"description": "one person (likewise)"})
+    folder = fields.String(allow_none=True, validate=Length(max=64), metadata={"description": (
+        "a folder name for teaching material in their homes (no '/', not starting with '.')")})
+
+
+class RemovedAssignmentSchema(Base):
+    removed = fields.Integer()
+
+
+_GROUPS = TeacherGroupListSchema()
+_MEMBERS = TeacherMemberListSchema()
+_CLASSROOM = ClassroomDesktopListSchema()
+_ASSIGNABLE_TYPE = AssignableTypeSchema(exclude=["open"])
+_ASSIGNMENT = AssignmentSchema()
+_ASSIGNMENTS = AssignmentListSchema()
+
+
+def groups_json(groups: list[Group]) -> dict:
+    return _GROUPS.dump({"groups": groups})
+
+
+def members_json(members: list[User]) -> dict:
+    return _MEMBERS.dump({"members": members})
+
+
+def classroom_json(desktops: list[Desktop]) -> dict:
+    return _CLASSROOM.dump({"desktops": desktops})
+
+
+def assignable_types_json(kinds: list[tuple[DesktopType, bool]]) -> dict:
+    return {"desktop_types": [_ASSIGNABLE_TYPE.dump(kind) | {"open": open_to_all} for kind, open_to_all in kinds]}
+
+
+def assignment_json(assignment: Assignment) -> dict:
+    return _ASSIGNMENT.dump(assignment)
+
+
+def assignments_json(assignments: list[Assignment]) -> dict:
+    return _ASSIGNMENTS.dump({"assignments": assignments})
