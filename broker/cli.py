@@ -185,7 +185,7 @@ def tier():
 @tier.command("start")
 def tier_start():
     """Start guacd on the desktop network; prints its address there (for DESKBROKER_GUACD_HOST)."""
-    from broker.desktops.provider import ProviderError
+    from broker.engine import ProviderError
     from broker.tunnels.tier import start_guacd
 
     try:
@@ -202,7 +202,7 @@ def desktops():
 @contextmanager
 def _lifecycle() -> Iterator[Lifecycle]:
     from broker.desktops import make_provider
-    from broker.desktops.provider import ProviderError
+    from broker.engine import ProviderError
     from broker.desktops.service import Lifecycle
 
     settings = _settings()

@@ -12,13 +12,16 @@ from broker.auth.claims import identity_from_claims, roles_for_groups
 from broker.auth.throttle import LoginThrottlePolicy
 from broker.config import Settings
 from broker.db import utcnow
+from broker.errors import Forbidden, NotSignedIn
 from broker.models import AuthSession, User
 
 
-class SignInRefused(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
+class SignInRefused(Forbidden):
+    """The person may not sign in (a disabled account, say)."""
+
+
+class WrongCredentials(NotSignedIn, SignInRefused):
+    code = "invalid_credentials"
 
 
 def sign_in_local(db: Session, settings: Settings, username: str, password: str, ip: str,
@@ -37,12 +40,12 @@ def sign_in_local(db: Session, settings: Settings, username: str, password: str,
             audit.record(db, "login_lockout", target=username[:255], ip=ip, scope=lockout.scope,
                          seconds=lockout.seconds, failures=lockout.failures)
         db.commit()
-        raise SignInRefused("invalid_credentials", "Wrong username or password.")
+        raise WrongCredentials("Wrong username or password.")
     policy.succeeded(db, attempt)
     db.commit()  # at once: the shared address row is not held while the session is made
     if user.disabled:
         db.commit()
-        raise SignInRefused("account_disabled", "This account has been disabled by an administrator.")
+        raise SignInRefused("This account has been disabled by an administrator.", code="account_disabled")
     return _start_session(db, settings, user, ip, user_agent, "local")
 
 
@@ -54,7 +57,7 @@ def sign_in_oidc(db: Session, settings: Settings, claims: dict[str, Any], ip: st
         user = users.upsert_from_identity(db, identity, roles)
     except users.UserError as exc:
         db.rollback()
-        raise SignInRefused("account_disabled", str(exc).capitalize() + ".") from None
+        raise SignInRefused(str(exc).capitalize() + ".", code="account_disabled") from None
     return _start_session(db, settings, user, ip, user_agent, "oidc")
 
 

@@ -24,9 +24,10 @@ from broker.db import utcnow
 from broker.desktops.catalog import sync_catalog
 from broker.tunnels.service import end_abandoned, sweep_tokens
 from broker.desktops.errors import DesktopError
-from broker.desktops.provider import ContainerState, EngineUnavailable, ProviderError
+from broker.desktops.provider import ContainerState
 from broker.desktops.service import Lifecycle
 from broker.desktops.states import BUSY, ERROR, RUNNING, STOPPED, STOPPING, transition
+from broker.engine import EngineUnavailable, ProviderError
 from broker.models import Desktop, DesktopTypeAssignment
 from broker.rfb import RFBConnectionError, wait_for_greeting
 

@@ -11,6 +11,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from broker.engine import ProviderError
+from broker.errors import Unavailable
 from broker.images.catalog import CatalogImage
 
 BROKER_LABEL = "io.deskbroker.broker"  # the broker instance that made it
@@ -30,20 +32,14 @@ PASSWORD_FILE = "/run/secrets/vnc-password"
 STOP_TIMEOUT = 10  # seconds; desktop-init exits within about one
 
 
-class ProviderError(Exception):
-    """The engine could not do what was asked; the message is for people."""
-
-
 class IsolationFailed(ProviderError):
     """A desktop's network rules could not be put in place, so it was not connected to any network."""
 
 
-class EngineUnavailable(ProviderError):
-    """No engine answers."""
-
-
-class ImageMissing(ProviderError):
+class ImageMissing(Unavailable, ProviderError):
     """The desktop type's image is not on the engine."""
+
+    code = "image_missing"
 
 
 class Vanished(ProviderError):

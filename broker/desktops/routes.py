@@ -18,27 +18,11 @@ from broker.admin import service as admin_service
 from broker.auth.current import client_ip, current_session, login_required, require_user, role_required
 from broker.desktops import access, lifecycle
 from broker.desktops.events import desktop_events
-from broker.desktops.errors import DesktopError
-from broker.desktops.provider import EngineUnavailable, ImageMissing, ProviderError
 from broker.desktops.states import STATES
-from broker.errors import ApiError, error_response
+from broker.errors import Invalid, NotFound
 from broker.models import ROLE_ADMIN, Desktop, DesktopType, User
 
 bp = Blueprint("desktops", __name__)
-
-
-@bp.errorhandler(DesktopError)
-def _desktop_error(error: DesktopError):
-    return error_response(error.status, error.code, error.message)
-
-
-@bp.errorhandler(ProviderError)
-def _provider_error(error: ProviderError):
-    if isinstance(error, EngineUnavailable):
-        return error_response(503, "engine_unavailable", str(error), {"Retry-After": "30"})
-    if isinstance(error, ImageMissing):
-        return error_response(503, "image_missing", str(error))
-    return error_response(502, "engine_error", str(error))
 
 
 def _time(value: datetime | None) -> str | None:
@@ -81,7 +65,7 @@ def _record(action: str, user: User, desktop: Desktop) -> None:
 def start():
     user, type_id = require_user(), _desktop_type()
     if type_id is None:
-        raise ApiError(400, "desktop_type_needed", "Say which desktop to start: ?desktop_type=…")
+        raise Invalid("Say which desktop to start: ?desktop_type=…", code="desktop_type_needed")
     desktop = lifecycle().start(context.db(), user, type_id)
     _record("desktop_start", user, desktop)
     return jsonify(desktop_json(desktop))
@@ -135,7 +119,7 @@ def _any_desktop(ident: str) -> Desktop:
     """By desktop id or by the engine's container id, as the older admin pages send it."""
     desktop = context.db().scalar(select(Desktop).where(or_(Desktop.id == ident, Desktop.container_id == ident)))
     if desktop is None:
-        raise ApiError(404, "no_desktop", "There is no such desktop.")
+        raise NotFound("There is no such desktop.", code="no_desktop")
     return desktop
 
 
@@ -144,7 +128,7 @@ def _any_desktop(ident: str) -> Desktop:
 def admin_list():
     state = request.args.get("state") or None
     if state not in (None, *STATES):
-        raise ApiError(400, "bad_request", f"state is one of {', '.join(STATES)}.")
+        raise Invalid(f"state is one of {', '.join(STATES)}.")
     desktops = admin_service.desktops(context.db(), query=(request.args.get("query") or "").strip()[:255] or None,
                                       state=state, desktop_type=request.args.get("desktop_type") or None)
     return jsonify(desktops=[desktop_json(d) for d in desktops])

@@ -24,8 +24,9 @@ from broker.config import Settings
 from broker.db import utcnow
 from broker.desktops import access, naming
 from broker.desktops.errors import Busy, DesktopError, NoDesktop, QuotaExceeded, StartFailed
-from broker.desktops.provider import DesktopSpec, EngineUnavailable, NameTaken, Provider, ProviderError, Vanished
+from broker.desktops.provider import DesktopSpec, NameTaken, Provider, Vanished
 from broker.desktops.states import ACTIVE, CREATING, ERROR, RUNNING, STARTING, STOPPED, STOPPING, claim, transition
+from broker.engine import EngineUnavailable, ProviderError
 from broker.models import Desktop, DesktopType, User
 from broker.rfb import RFBConnectionError, wait_for_greeting
 from broker.tunnels.service import await_tunnels_ended

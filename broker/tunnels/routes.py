@@ -14,7 +14,7 @@ from broker import context
 from broker.auth.current import current_session, current_user, require_user
 from broker.crypto import decrypt
 from broker.db import utcnow
-from broker.errors import ApiError
+from broker.errors import Invalid, NotFound
 from broker.models import Connection, Desktop, User
 from broker.tunnels import ending, novnc, service
 from broker.tunnels.guacd import (CLIENT_FORBIDDEN, CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, GuacdError, Screen,
@@ -43,10 +43,7 @@ def connect(desktop_id: str):
     body = body if isinstance(body, dict) else {}
     mode, protocol = str(body.get("mode", "control")), str(body.get("protocol", "guacamole"))
     db = context.db()
-    try:
-        desktop = service.authorize(db, user, desktop_id, mode, protocol)
-    except service.ConnectRefused as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+    desktop = service.authorize(db, user, desktop_id, mode, protocol)
     if protocol == "novnc":
         answer = _novnc_answer(db, user, desktop)
         db.commit()
@@ -61,7 +58,7 @@ def _novnc_answer(db: Session, user: User, desktop: Desktop) -> dict:
 
     settings = context.settings()
     if not settings.websockify_key:
-        raise ApiError(404, "novnc_disabled", "The noVNC viewer is not set up on this server.")
+        raise NotFound("The noVNC viewer is not set up on this server.", code="novnc_disabled")
     jti = secrets.token_urlsafe(24)
     service.issue_token(db, user, desktop, "control", current_session().id, token=jti)  # websockify redeems it
     token = vnc_token.sign(settings.websockify_key.encode(), desktop.address, desktop.desktop_type.vnc_port,
@@ -74,7 +71,7 @@ def _novnc_answer(db: Session, user: User, desktop: Desktop) -> dict:
 def _websockify_key() -> bytes:
     key = context.settings().websockify_key
     if not key:
-        raise ApiError(404, "novnc_disabled", "The noVNC viewer is not set up on this server.")
+        raise NotFound("The noVNC viewer is not set up on this server.", code="novnc_disabled")
     return key.encode()
 
 
@@ -84,18 +81,15 @@ def novnc_open():
     key, body = _websockify_key(), request.get_json(silent=True)
     token = body.get("token") if isinstance(body, dict) else None
     if not isinstance(token, str):
-        raise ApiError(400, "bad_request", "Send JSON with the token.")
-    try:
-        record, connection_key = novnc.open_connection(context.db(), key, token)
-    except service.ConnectRefused as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+        raise Invalid("Send JSON with the token.")
+    record, connection_key = novnc.open_connection(context.db(), key, token)
     return jsonify(connection_id=record.id, key=connection_key, check_every=NOVNC_CHECK_SECONDS), 201
 
 
 def _novnc_connection(connection_id: str) -> str:
     """The connection id, once the caller showed the key the broker gave its websockify process."""
     if not novnc.key_matches(_websockify_key(), connection_id, request.args.get("key", "")):
-        raise ApiError(404, "no_connection", "There is no such connection.")
+        raise NotFound("There is no such connection.", code="no_connection")
     return connection_id
 
 
