@@ -7,9 +7,10 @@ carry out, and they say what really runs through labels, which are the truth abo
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from broker.engine import ProviderError
 from broker.errors import Unavailable
@@ -117,7 +118,9 @@ class ContainerState:
     problem: str = ""  # why it is not running, for people ("exited with code 2")
 
 
-class Provider(ABC):
+class Containers(Protocol):
+    """The desktops themselves: what the lifecycle service and housekeeping drive."""
+
     instance: str
 
     @abstractmethod
@@ -157,6 +160,10 @@ class Provider(ABC):
         """Blocks, yielding the desktop id whenever one of this instance's desktops stops or goes
         away (the engine's event stream); ProviderError when the stream cannot be had or breaks."""
 
+
+class Volumes(Protocol):
+    """The homes, the public space and the assignment folders: all the file manager sees of the engine."""
+
     @abstractmethod
     def remove_home(self, owner_id: str) -> list[str]:
         """Delete the home volume(s) of that owner; return their names. ProviderError if in use."""
@@ -176,6 +183,15 @@ class Provider(ABC):
     def remove_volume(self, name: str) -> bool:
         """Delete the volume; False while a container (running or not) still uses it. Gone already is fine."""
 
+
+class ImageCatalog(Protocol):
+    """The desktop images the engine has."""
+
     @abstractmethod
     def catalog(self) -> list[CatalogImage]:
         """The desktop images the engine offers, read from their catalog labels."""
+
+
+class Provider(Containers, Volumes, ImageCatalog, Protocol):
+    """One engine offering all three (broker.desktops.docker, broker.desktops.swarm); each caller is
+    handed the part it needs."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import Flask, current_app
 
 from broker.config import Settings
-from broker.desktops.provider import Provider
+from broker.desktops.provider import Volumes
 from broker.files.service import FileService
 
 EXTENSION = "deskbroker.files"
 
 
-def init_app(app: Flask, settings: Settings, provider: Provider) -> None:
-    app.extensions[EXTENSION] = FileService(settings, provider)
+def init_app(app: Flask, settings: Settings, volumes: Volumes) -> None:
+    app.extensions[EXTENSION] = FileService(settings, volumes)
 
 
 def files() -> FileService:

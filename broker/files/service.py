@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 from broker.config import Settings
 from broker.desktops import naming
-from broker.desktops.provider import DESKTOP_USER, Provider, home_labels, public_labels
+from broker.desktops.provider import DESKTOP_USER, Volumes, home_labels, public_labels
 from broker.engine import EngineUnavailable, ProviderError
 from broker.errors import Forbidden, Invalid, NotFound, OutOfSpace, TooLarge, Unavailable
 from broker.files.errors import disk_errors
@@ -66,9 +66,9 @@ class Upload:
 
 
 class FileService:
-    def __init__(self, settings: Settings, provider: Provider):
+    def __init__(self, settings: Settings, volumes: Volumes):
         self.settings = settings
-        self.provider = provider
+        self.volumes = volumes
         # More spaces: each finder gives the space of that name as the user may use it, or None.
         self.more_spaces: list[Callable[[User, str], Space | None]] = []
         # Made when the app is, in the worker after gevent's patching: gevent's locks there.
@@ -101,7 +101,7 @@ class FileService:
     def tree(self, space: Space) -> Iterator[Tree]:
         """The space's folder on this host; the engine makes its volume when it has none yet."""
         try:
-            folder = self.provider.volume_folder(space.volume, space.labels)
+            folder = self.volumes.volume_folder(space.volume, space.labels)
         except EngineUnavailable:
             raise  # as it is: it says when to try again
         except ProviderError as error:
