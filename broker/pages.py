@@ -39,8 +39,8 @@ def home():
     settings = context.settings()
     record = current_session()
     if record is None:
-        return render_template("login.html", sso=settings.oidc_enabled, local=settings.local_login,
-                               provider=settings.oidc_provider_name)
+        return render_template("login.html", sso=settings.oidc.enabled, local=settings.auth.local_login,
+                               provider=settings.oidc.oidc_provider_name)
     return render_template("home.html", user=record.user, csrf_token=record.csrf_token, entry="dashboard",
                            title_key="dash.title", heading_key="dash.heading")
 

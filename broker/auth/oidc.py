@@ -11,7 +11,7 @@ from authlib.integrations.base_client.errors import MismatchingStateError, OAuth
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, request
 
-from broker.config import Settings
+from broker.config import OidcSettings
 from broker.errors import Failed, Invalid
 
 log = logging.getLogger(__name__)
@@ -27,8 +27,8 @@ class ProviderUnreachable(Failed, SignInError):
     code = "provider_unreachable"
 
 
-def init_oidc(app: Flask, settings: Settings) -> OAuth | None:
-    if not settings.oidc_enabled:
+def init_oidc(app: Flask, settings: OidcSettings) -> OAuth | None:
+    if not settings.enabled:
         return None
     oauth = OAuth(app)
     endpoints: dict[str, Any]
@@ -48,13 +48,13 @@ def init_oidc(app: Flask, settings: Settings) -> OAuth | None:
     return oauth
 
 
-def _provider_unreachable(settings: Settings, exc: Exception) -> ProviderUnreachable:
+def _provider_unreachable(settings: OidcSettings, exc: Exception) -> ProviderUnreachable:
     log.warning("OIDC provider unreachable: %s", type(exc).__name__)
     return ProviderUnreachable(f"The sign-in service ({settings.oidc_provider_name}) cannot be reached right now. "
                                "Please try again in a few minutes.", params={"provider": settings.oidc_provider_name})
 
 
-def begin(oauth: OAuth, settings: Settings, redirect_uri: str):
+def begin(oauth: OAuth, settings: OidcSettings, redirect_uri: str):
     """The redirect to the provider's login page."""
     try:
         return oauth.create_client(CLIENT).authorize_redirect(redirect_uri)
@@ -62,7 +62,7 @@ def begin(oauth: OAuth, settings: Settings, redirect_uri: str):
         raise _provider_unreachable(settings, exc) from None
 
 
-def finish(oauth: OAuth, settings: Settings) -> dict[str, Any]:
+def finish(oauth: OAuth, settings: OidcSettings) -> dict[str, Any]:
     """Check the callback and return the person's claims (ID token merged with userinfo)."""
     if request.args.get("error"):
         detail = (request.args.get("error_description") or request.args["error"])[:200]

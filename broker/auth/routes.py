@@ -54,7 +54,7 @@ def login():
     oauth = _oauth()
     settings = context.settings()
     session[_NEXT] = _safe_next(request.args.get("next"))
-    return oidc.begin(oauth, settings, settings.public_url + "/api/auth/authorize")
+    return oidc.begin(oauth, settings.oidc, settings.core.public_url + "/api/auth/authorize")
 
 
 @bp.get("/authorize")
@@ -63,7 +63,7 @@ def authorize():
     oauth = _oauth()
     settings = context.settings()
     try:
-        claims = oidc.finish(oauth, settings)
+        claims = oidc.finish(oauth, settings.oidc)
         token, record = sign_in_oidc(context.db(), settings, claims, client_ip(),
                                      request.headers.get("User-Agent", ""))
     except ValueError as exc:  # say, claims the database cannot hold (NUL characters)
@@ -74,7 +74,7 @@ def authorize():
 @bp.post("/local/login")
 def local_login():
     settings = context.settings()
-    if not settings.local_login:
+    if not settings.auth.local_login:
         raise NotFound("Sign-in with local accounts is turned off.", code="local_login_disabled")
     body = request.get_json(silent=True)  # JSON only: a cross-site form cannot send it (login CSRF)
     if not isinstance(body, dict) or not isinstance(body.get("username"), str) \

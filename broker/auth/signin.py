@@ -27,8 +27,9 @@ class WrongCredentials(NotSignedIn, SignInRefused):
 def sign_in_local(db: Session, settings: Settings, username: str, password: str, ip: str,
                   user_agent: str = "") -> tuple[str, AuthSession]:
     """Raises Throttled when too many attempts failed, SignInRefused for wrong credentials."""
-    policy = LoginThrottlePolicy(settings.login_max_failures, settings.login_lockout, settings.login_delay_max,
-                                 settings.login_address_max_failures)
+    auth = settings.auth
+    policy = LoginThrottlePolicy(auth.login_max_failures, auth.login_lockout, auth.login_delay_max,
+                                 auth.login_address_max_failures)
     user = users.find_local_user(db, username)
     known = user is not None and sessions.signed_in_from(db, user, ip)
     db.commit()  # the throttle's transaction starts with its write (SQLite: no read-then-write upgrade)
@@ -51,8 +52,8 @@ def sign_in_local(db: Session, settings: Settings, username: str, password: str,
 
 def sign_in_oidc(db: Session, settings: Settings, claims: dict[str, Any], ip: str,
                  user_agent: str = "") -> tuple[str, AuthSession]:
-    identity = identity_from_claims(claims, settings.oidc_groups_claim)
-    roles = roles_for_groups(identity.groups, settings.admin_groups, settings.teacher_groups)
+    identity = identity_from_claims(claims, settings.oidc.oidc_groups_claim)
+    roles = roles_for_groups(identity.groups, settings.oidc.admin_groups, settings.oidc.teacher_groups)
     try:
         user = users.upsert_from_identity(db, identity, roles)
     except users.UserError as exc:
@@ -64,7 +65,7 @@ def sign_in_oidc(db: Session, settings: Settings, claims: dict[str, Any], ip: st
 def _start_session(db: Session, settings: Settings, user: User, ip: str, user_agent: str,
                    method: str) -> tuple[str, AuthSession]:
     user.last_login_at = utcnow()
-    token, record = sessions.create_session(db, user, settings.session_lifetime, ip, user_agent)
+    token, record = sessions.create_session(db, user, settings.auth.session_lifetime, ip, user_agent)
     audit.record(db, "login", actor=user, ip=ip, method=method)
     db.commit()
     return token, record

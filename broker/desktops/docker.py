@@ -18,7 +18,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 
-from broker.config import Settings
+from broker.config import DesktopSettings
 from broker.desktops import isolation
 from broker.desktops.naming import public_volume_name
 from broker.desktops.provider import (ASSIGNMENT_LABEL, BROKER_LABEL, DESKTOP_LABEL, DESKTOP_USER, EGRESS_LABEL,
@@ -71,7 +71,7 @@ def secret_archive(password: str) -> bytes:
 
 
 class DockerProvider(Provider):
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: DesktopSettings):
         self.instance = settings.instance
         self.network = settings.desktop_network
         self.network_internal = settings.desktop_network_internal

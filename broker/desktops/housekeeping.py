@@ -71,8 +71,9 @@ def run_once(lifecycle: Lifecycle) -> Report:
         remove_expired(db, lifecycle, report)
         remove_gone_folders(db, lifecycle, report)
         sweep_tokens(db)
-        report.connections_abandoned = end_abandoned(db, ABANDONED_AFTER * lifecycle.settings.housekeeping_interval)
-        if lifecycle.settings.desktop_pool_size:
+        report.connections_abandoned = end_abandoned(
+            db, ABANDONED_AFTER * lifecycle.settings.desktops.housekeeping_interval)
+        if lifecycle.settings.desktops.desktop_pool_size:
             report.pool_started = lifecycle.fill_pool(db)
     return report
 
@@ -86,7 +87,7 @@ def reconcile(db: Session, lifecycle: Lifecycle, report: Report) -> None:
     for state in lifecycle.provider.list_managed():
         observed.setdefault(state.desktop_id, []).append(state)
     db.commit()
-    abandoned_before = utcnow() - timedelta(seconds=lifecycle.settings.desktop_start_timeout + 30)
+    abandoned_before = utcnow() - timedelta(seconds=lifecycle.settings.desktops.desktop_start_timeout + 30)
     for desktop in db.scalars(select(Desktop)).all():
         states = observed.pop(desktop.id, [])
         state = next((s for s in states if s.ref == desktop.container_id), None)
@@ -129,7 +130,7 @@ def reconcile_desktop(lifecycle: Lifecycle, desktop_id: str) -> None:
         desktop = db.get(Desktop, desktop_id, populate_existing=True)  # as it is now, after the engine was asked
         if desktop is None:
             return  # removed meanwhile (a person's remove right after the stop that ended the container)
-        abandoned_before = utcnow() - timedelta(seconds=lifecycle.settings.desktop_start_timeout + 30)
+        abandoned_before = utcnow() - timedelta(seconds=lifecycle.settings.desktops.desktop_start_timeout + 30)
         if desktop.container_id == container_id and not _in_hand(desktop, listed_at, abandoned_before):
             _reconcile_one(db, lifecycle, desktop, state, Report())
         db.commit()
@@ -181,7 +182,7 @@ def _answers(state: ContainerState, port: int) -> bool:
 
 def stop_idle(db: Session, lifecycle: Lifecycle, report: Report) -> None:
     """Stop desktops without input (or, before any, since their start) for DESKTOP_IDLE_TIMEOUT."""
-    idle = lifecycle.settings.desktop_idle_timeout
+    idle = lifecycle.settings.desktops.desktop_idle_timeout
     limit = utcnow() - timedelta(seconds=idle)
     running = db.scalars(select(Desktop).where(Desktop.state == RUNNING, Desktop.user_id.is_not(None))).all()
     for desktop in running:
@@ -199,7 +200,7 @@ def stop_idle(db: Session, lifecycle: Lifecycle, report: Report) -> None:
 
 def remove_expired(db: Session, lifecycle: Lifecycle, report: Report) -> None:
     """Remove desktops stopped (or failed) for DESKTOP_REMOVE_AFTER, and pool desktops that failed."""
-    limit = utcnow() - timedelta(seconds=lifecycle.settings.desktop_remove_after)
+    limit = utcnow() - timedelta(seconds=lifecycle.settings.desktops.desktop_remove_after)
     expired = db.scalars(select(Desktop).where(Desktop.state.in_((STOPPED, ERROR)),
                                                or_(Desktop.state_changed_at < limit, Desktop.user_id.is_(None))))
     for desktop in expired.all():
@@ -268,7 +269,7 @@ def _follow_events(lifecycle: Lifecycle) -> None:
 
 
 def _run_forever(lifecycle: Lifecycle) -> None:
-    interval = lifecycle.settings.housekeeping_interval
+    interval = lifecycle.settings.desktops.housekeeping_interval
     while True:
         try:
             report = run_once(lifecycle)

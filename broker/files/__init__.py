@@ -12,7 +12,7 @@ EXTENSION = "deskbroker.files"
 
 
 def init_app(app: Flask, settings: Settings, volumes: Volumes) -> None:
-    app.extensions[EXTENSION] = FileService(settings, volumes)
+    app.extensions[EXTENSION] = FileService(settings.files, settings.desktops, volumes)
 
 
 def files() -> FileService:

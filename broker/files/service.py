@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from broker.config import Settings
+from broker.config import DesktopSettings, FilesSettings
 from broker.desktops import naming
 from broker.desktops.provider import DESKTOP_USER, Volumes, home_labels, public_labels
 from broker.engine import EngineUnavailable, ProviderError
@@ -66,8 +66,9 @@ class Upload:
 
 
 class FileService:
-    def __init__(self, settings: Settings, volumes: Volumes):
+    def __init__(self, settings: FilesSettings, desktops: DesktopSettings, volumes: Volumes):
         self.settings = settings
+        self.instance, self.homes = desktops.instance, desktops.desktop_persistent_homes
         self.volumes = volumes
         # More spaces: each finder gives the space of that name as the user may use it, or None.
         self.more_spaces: list[Callable[[User, str], Space | None]] = []
@@ -79,9 +80,9 @@ class FileService:
 
     def space(self, user: User, name: str, write: bool = False) -> Space:
         """The space `name` as `user` may use it; a domain error when they may not (or not write)."""
-        instance = self.settings.instance
+        instance = self.instance
         if name == HOME:
-            if not self.settings.desktop_persistent_homes:
+            if not self.homes:
                 raise NotFound("This installation keeps no homes, so there are no files to manage.", code="no_home")
             space = Space(HOME, naming.home_volume_name(instance, user.subject),
                           home_labels(instance, user.username, user.subject), self.settings.files_home_quota, True)

@@ -14,7 +14,7 @@ EXTENSION = "deskbroker.teacher"
 
 def init_app(app: Flask, settings: Settings) -> None:
     """After files.init_app: assignment folders become spaces of the file manager."""
-    app.extensions[EXTENSION] = Thumbnails(settings.secret_key)
+    app.extensions[EXTENSION] = Thumbnails(settings.core.secret_key)
     app.extensions[files.EXTENSION].more_spaces.append(
         lambda user, name: assignment_space(context.db(), settings, user, name))
 

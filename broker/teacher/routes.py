@@ -127,8 +127,9 @@ def assign():
     if not isinstance(body, dict):
         raise Invalid("Send a JSON object: desktop_type, group_id or user_id, and folder.")
     db = context.db()
-    assignment = service.assign(db, require_user(), context.settings().instance, desktop_type=body.get("desktop_type"),
-                                group_id=body.get("group_id"), user_id=body.get("user_id"), folder=body.get("folder"))
+    assignment = service.assign(db, require_user(), context.settings().desktops.instance,
+                                desktop_type=body.get("desktop_type"), group_id=body.get("group_id"),
+                                user_id=body.get("user_id"), folder=body.get("folder"))
     _record("assignment_create", assignment)
     db.commit()
     return jsonify(assignment_json(assignment)), 201

@@ -57,19 +57,19 @@ def _novnc_answer(db: Session, user: User, desktop: Desktop) -> dict:
     from broker.tunnels import vnc_token
 
     settings = context.settings()
-    if not settings.websockify_key:
+    if not settings.tier.websockify_key:
         raise NotFound("The noVNC viewer is not set up on this server.", code="novnc_disabled")
     jti = secrets.token_urlsafe(24)
     service.issue_token(db, user, desktop, "control", current_session().id, token=jti)  # websockify redeems it
-    token = vnc_token.sign(settings.websockify_key.encode(), desktop.address, desktop.desktop_type.vnc_port,
+    token = vnc_token.sign(settings.tier.websockify_key.encode(), desktop.address, desktop.desktop_type.vnc_port,
                            ttl=service.TOKEN_TTL_SECONDS, jti=jti)
     return {"protocol": "novnc", "websockify_url": f"/websockify?token={token}",
-            "password": decrypt(settings.secret_key, desktop.vnc_password_encrypted),
+            "password": decrypt(settings.core.secret_key, desktop.vnc_password_encrypted),
             "expires_in": service.TOKEN_TTL_SECONDS}
 
 
 def _websockify_key() -> bytes:
-    key = context.settings().websockify_key
+    key = context.settings().tier.websockify_key
     if not key:
         raise NotFound("The noVNC viewer is not set up on this server.", code="novnc_disabled")
     return key.encode()
@@ -139,7 +139,7 @@ def tunnel(ws):
     settings = services.settings
     # First of all: a foreign page must not use the browser's cookies to drive a desktop.
     refused = check_origin(request.headers.get("Origin"),
-                           allowed_origins(settings.public_url, settings.allowed_origins))
+                           allowed_origins(settings.core.public_url, settings.core.allowed_origins))
     if refused:
         log.warning("tunnel refused: %s (allowed: DESKBROKER_PUBLIC_URL and DESKBROKER_ALLOWED_ORIGINS)", refused)
         return _refuse(ws, f"Tunnel refused: {refused}.", CLIENT_FORBIDDEN)
@@ -156,12 +156,12 @@ def tunnel(ws):
         if desktop is None or desktop.state != "running" or not desktop.address:
             return _refuse(ws, "This desktop is not running any more.", RESOURCE_NOT_FOUND)
         target = VncTarget(desktop.address, desktop.desktop_type.vnc_port,
-                           decrypt(settings.secret_key, desktop.vnc_password_encrypted))
+                           decrypt(settings.core.secret_key, desktop.vnc_password_encrypted))
         join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
     screen = Screen(_int_arg("width", 1024, 64, 8192), _int_arg("height", 768, 64, 8192),
                     _int_arg("dpi", 96, 48, 480), request.args.get("timezone", "")[:64])
     try:
-        guacd = open_connection(settings.guacd_host, settings.guacd_port, target, screen,
+        guacd = open_connection(settings.tier.guacd_host, settings.tier.guacd_port, target, screen,
                                 read_only=grant.mode == "view", join=join)
     except GuacdError as exc:
         log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
@@ -190,7 +190,7 @@ def _kill_watch(sessions: sessionmaker[Session]) -> service.KillWatch:
     housekeeping interval; housekeeping ends those nobody vouched for in three (their process died)."""
     if KILL_WATCH not in current_app.extensions:
         current_app.extensions[KILL_WATCH] = service.KillWatch(
-            sessions, vouch_every=context.settings().housekeeping_interval)
+            sessions, vouch_every=context.settings().desktops.housekeeping_interval)
     return current_app.extensions[KILL_WATCH]
 
 
