@@ -3,6 +3,8 @@
 One module per engine (`docker.py`, `swarm.py`; a Kubernetes provider would be a third).
 Providers know nothing of the database or of users: the lifecycle service decides, they
 carry out, and they say what really runs through labels, which are the truth about it.
+An engine offers three parts, and each caller is given the one it needs: `Containers` (the
+lifecycle and housekeeping), `Volumes` (the file manager) and `ImageCatalog` (the catalog sync).
 """
 
 from __future__ import annotations
@@ -193,5 +195,4 @@ class ImageCatalog(Protocol):
 
 
 class Provider(Containers, Volumes, ImageCatalog, Protocol):
-    """One engine offering all three (broker.desktops.docker, broker.desktops.swarm); each caller is
-    handed the part it needs."""
+    """One engine offering all three (broker.desktops.docker, broker.desktops.swarm)."""
