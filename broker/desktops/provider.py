@@ -3,8 +3,8 @@
 One module per engine (`docker.py`, `swarm.py`; a Kubernetes provider would be a third).
 Providers know nothing of the database or of users: the lifecycle service decides, they
 carry out, and they say what really runs through labels, which are the truth about it.
-An engine offers three parts, and each caller is given the one it needs: `Containers` (the
-lifecycle and housekeeping), `Volumes` (the file manager) and `ImageCatalog` (the catalog sync).
+An engine offers three parts: `Containers` (the desktops the lifecycle drives), `Volumes` (all
+the file manager is given of the engine) and `ImageCatalog` (what the catalog sync reads).
 """
 
 from __future__ import annotations
