@@ -100,3 +100,16 @@ def test_readme_and_env_example_document_every_setting():
     for variable, _default, _help in documented_settings():
         assert re.search(rf"^\| `{variable}` \|", readme, re.MULTILINE), f"{variable} missing from README table"
         assert re.search(rf"^#? ?{variable}=", example, re.MULTILINE), f"{variable} missing from .env.example"
+
+
+def test_each_setting_sits_in_its_section_under_its_own_name():
+    settings = load(instance="school", files_home_quota="1G", guacd_port="4823", oidc_scopes="openid")
+    assert settings.desktops.instance == "school" and settings.files.files_home_quota == 2**30
+    assert settings.tier.guacd_port == 4823 and settings.oidc.oidc_scopes == "openid"
+    assert settings.desktops.egress_network == "deskbroker-desktops-egress"
+
+
+def test_secrets_are_gathered_from_every_section():
+    secrets = load(websockify_key="w" * 32, oidc_client_secret="sso-secret",
+                   database_url="postgresql://u:p@db/x").secrets()
+    assert set(secrets) == {load().core.secret_key, "w" * 32, "sso-secret", "postgresql://u:p@db/x"}
