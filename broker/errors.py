@@ -81,6 +81,10 @@ class Unavailable(DomainError):
     """Something the broker needs is not there right now."""
 
 
+class TimedOut(DomainError):
+    """Something the broker relies on did not answer in time."""
+
+
 class OutOfSpace(DomainError):
     """The disk or a quota has no room for it."""
 
@@ -88,7 +92,7 @@ class OutOfSpace(DomainError):
 # The one mapping from a domain error's kind to its HTTP status.
 STATUS: dict[type[DomainError], int] = {
     Invalid: 400, NotSignedIn: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413,
-    TooManyAttempts: 429, Failed: 502, Unavailable: 503, OutOfSpace: 507,
+    TooManyAttempts: 429, Failed: 502, Unavailable: 503, TimedOut: 504, OutOfSpace: 507,
 }
 
 

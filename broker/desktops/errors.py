@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broker.errors import Conflict, Failed, Forbidden, Invalid, NotFound
+from broker.errors import Conflict, Failed, Forbidden, Invalid, NotFound, TimedOut
 
 
 class DesktopError(Invalid):
@@ -27,3 +27,7 @@ class Busy(Conflict, DesktopError):
 
 class StartFailed(Failed, DesktopError):
     code = "start_failed"
+
+
+class StartTimedOut(TimedOut, StartFailed):
+    code = "start_timeout"

@@ -23,7 +23,7 @@ from broker import crypto
 from broker.config import Settings
 from broker.db import utcnow
 from broker.desktops import access, naming
-from broker.desktops.errors import Busy, DesktopError, NoDesktop, QuotaExceeded, StartFailed
+from broker.desktops.errors import Busy, DesktopError, NoDesktop, QuotaExceeded, StartFailed, StartTimedOut
 from broker.desktops.provider import DesktopSpec, NameTaken, Provider, Vanished
 from broker.desktops.states import ACTIVE, CREATING, ERROR, RUNNING, STARTING, STOPPED, STOPPING, claim, transition
 from broker.engine import EngineUnavailable, ProviderError
@@ -232,8 +232,8 @@ class Lifecycle:
                 except RFBConnectionError:
                     continue
             time.sleep(min(POLL, remaining))  # not running yet: Swarm is still placing it
-        raise StartFailed(f"The desktop did not answer within {timeout} s. Please try again, and tell an "
-                          "administrator if it keeps happening.", code="start_timeout", status=504)
+        raise StartTimedOut(f"The desktop did not answer within {timeout} s. Please try again, and tell an "
+                            "administrator if it keeps happening.")
 
     def _start_failed(self, db: Session, desktop: Desktop, created: bool, error: Exception) -> None:
         ref = desktop.container_id

@@ -8,7 +8,8 @@ from broker.auth.claims import ClaimsError
 from broker.auth.oidc import ProviderUnreachable, SignInError
 from broker.auth.signin import SignInRefused, WrongCredentials
 from broker.auth.throttle import Throttled
-from broker.desktops.errors import Busy, DesktopError, NoDesktop, NotAllowed, QuotaExceeded, StartFailed
+from broker.desktops.errors import (Busy, DesktopError, NoDesktop, NotAllowed, QuotaExceeded, StartFailed,
+                                    StartTimedOut)
 from broker.desktops.provider import ImageMissing, IsolationFailed, NameTaken, Vanished
 from broker.engine import EngineUnavailable, ProviderError
 from broker.errors import DomainError, status_of
@@ -22,6 +23,7 @@ from broker.tunnels.service import AccessEnded, BadConnectRequest, NoSuchDesktop
     (QuotaExceeded("too many"), 409, "quota_exceeded"),
     (Busy("busy"), 409, "desktop_busy"),
     (StartFailed("failed"), 502, "start_failed"),
+    (StartTimedOut("no answer"), 504, "start_timeout"),
     (ProviderError("broken"), 502, "engine_error"),
     (IsolationFailed("no rules"), 502, "engine_error"),
     (Vanished("gone"), 502, "engine_error"),
