@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__)
     app.json = StrictJSONProvider(app)
     app.config.update(
-        SECRET_KEY=settings.secret_key,
+        SECRET_KEY=settings.core.secret_key,
         # Flask's own signed cookie only carries the OIDC state, nonce and PKCE verifier.
         SESSION_COOKIE_NAME="deskbroker_oidc",
         SESSION_COOKIE_HTTPONLY=True,
@@ -64,12 +64,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES,
         SOCK_SERVER_OPTIONS=tunnel_routes.WEBSOCKET_OPTIONS,
     )
-    if settings.trusted_proxies:
-        app.wsgi_app = ForwardedByTrustedProxies(app.wsgi_app, TrustedProxies(settings.trusted_proxies))
+    if settings.core.trusted_proxies:
+        app.wsgi_app = ForwardedByTrustedProxies(app.wsgi_app, TrustedProxies(settings.core.trusted_proxies))
 
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.core.sqlalchemy_url)
     sessions = make_sessionmaker(engine)
-    app.extensions["deskbroker"] = context.Services(settings, engine, sessions, oidc.init_oidc(app, settings))
+    app.extensions["deskbroker"] = context.Services(settings, engine, sessions, oidc.init_oidc(app, settings.oidc))
     provider = desktops.init_app(app, settings, sessions)
     files.init_app(app, settings, provider, more_spaces=[teacher.folder_spaces(settings)])
     teacher.init_app(app, settings)

@@ -28,7 +28,7 @@ def _settings() -> Settings:
 
 @contextmanager
 def _database() -> Iterator[Session]:
-    engine = make_engine(_settings().sqlalchemy_url)
+    engine = make_engine(_settings().core.sqlalchemy_url)
     try:
         with make_sessionmaker(engine)() as db:
             yield db
@@ -47,7 +47,7 @@ def serve():
     from broker.serve import BrokerServer
 
     settings = _settings()
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.core.sqlalchemy_url)
     try:
         behind = pending_migrations(engine)
     except Exception as exc:  # noqa: BLE001 - any driver error means the same to the operator
@@ -57,7 +57,7 @@ def serve():
         engine.dispose()
     if behind:
         raise click.ClickException("the database schema is not up to date: run `broker db upgrade` first")
-    click.echo(f"deskbroker listening on {settings.listen} (public URL {settings.public_url})")
+    click.echo(f"deskbroker listening on {settings.core.listen} (public URL {settings.core.public_url})")
     BrokerServer(settings).run()
 
 
@@ -70,7 +70,7 @@ def db():
 def db_upgrade():
     """Apply all migrations (safe to run again)."""
     settings = _settings()
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.core.sqlalchemy_url)
     try:
         upgrade(engine)
     finally:
@@ -186,7 +186,7 @@ def tier():
 @tier.command("start")
 def tier_start():
     """Start guacd on the desktop network; prints its address there (for DESKBROKER_GUACD_HOST)."""
-    from broker.desktops.provider import ProviderError
+    from broker.engine import ProviderError
     from broker.tier import start_guacd
 
     try:
@@ -203,11 +203,11 @@ def desktops():
 @contextmanager
 def _lifecycle() -> Iterator[Lifecycle]:
     from broker.desktops import make_provider
-    from broker.desktops.provider import ProviderError
+    from broker.engine import ProviderError
     from broker.desktops.service import Lifecycle
 
     settings = _settings()
-    engine = make_engine(settings.sqlalchemy_url)
+    engine = make_engine(settings.core.sqlalchemy_url)
     try:
         yield Lifecycle(settings, make_provider(settings), make_sessionmaker(engine))
     except ProviderError as exc:

@@ -1,7 +1,8 @@
 """Settings, read from the environment (and an optional `.env`), checked at start.
 
-Every setting is one field of `Settings`; its environment variable is
-`DESKBROKER_<FIELD NAME IN CAPITALS>`. The README's configuration table and
+Every setting is one field of a section of `Settings` (`settings.desktops.instance`), and each
+service is handed the section(s) it uses. A field's environment variable is
+`DESKBROKER_<FIELD NAME IN CAPITALS>`, whatever its section. The README's configuration table and
 `.env.example` are checked against this list by the tests, so they cannot drift.
 """
 
@@ -11,7 +12,7 @@ import os
 import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, get_type_hints
 from urllib.parse import urlsplit
 
 from broker.origins import origin_of
@@ -199,13 +200,12 @@ def _log_level(raw: str) -> str:
 
 def setting(help: str, parse: Callable[[str], Any] = _text, default: str | None = "", *,
             secret: bool = False) -> Any:
-    """A field of Settings. `default=None` makes the setting required."""
+    """A field of a section of Settings. `default=None` makes the setting required."""
     return field(default=None, metadata={"help": help, "parse": parse, "raw_default": default, "secret": secret})
 
 
 @dataclass(frozen=True)
-class Settings:
-    # --- core
+class CoreSettings:
     secret_key: str = setting(
         "Signs sessions, tokens and encrypts stored desktop passwords. Required; keep it secret.",
         _secret_key, None, secret=True)
@@ -226,7 +226,20 @@ class Settings:
         "SQLAlchemy URL: postgresql://user:pass@host/db in production. Empty = SQLite in DATA_DIR.",
         _optional(_database_url), "", secret=True)
     log_level: str = setting("DEBUG, INFO, WARNING or ERROR.", _log_level, "INFO")
-    # --- sessions and local accounts
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            # A bare postgresql:// means psycopg 3 to SQLAlchemy 2.1; the broker ships (and
+            # gevent-patches) psycopg2.
+            return re.sub(r"^postgresql://", "postgresql+psycopg2://", self.database_url)
+        return f"sqlite:///{Path(self.data_dir).resolve() / 'deskbroker.db'}"
+
+
+@dataclass(frozen=True)
+class AuthSettings:
+    """Sessions and local accounts."""
+
     session_lifetime: int = setting("How long a sign-in lasts (e.g. 12h).", parse_duration, "12h")
     cookie_secure: bool | None = setting(
         "Send cookies only over HTTPS: true, false, or auto (= PUBLIC_URL is https).", _auto_bool, "auto")
@@ -245,7 +258,12 @@ class Settings:
     login_address_max_failures: int = setting(
         "Failed sign-ins from one address, to any accounts, before the address is locked for LOGIN_LOCKOUT.",
         _positive_int, "50")
-    # --- OpenID Connect
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    """Single sign-on with OpenID Connect, and the groups that make admins and teachers."""
+
     oidc_client_id: str = setting("OIDC client id. Empty = single sign-on off.")
     oidc_client_secret: str = setting("OIDC client secret.", secret=True)
     oidc_discovery_url: str = setting(
@@ -265,7 +283,16 @@ class Settings:
     admin_groups: tuple[str, ...] = setting("Groups whose members are admins (space or comma separated).",
                                             _word_list, "admins")
     teacher_groups: tuple[str, ...] = setting("Groups whose members are teachers.", _word_list, "teachers")
-    # --- desktops (provisioning); the engine itself is found as the docker CLI finds it (DOCKER_HOST)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.oidc_client_id)
+
+
+@dataclass(frozen=True)
+class DesktopSettings:
+    """Provisioning; the engine itself is found as the docker CLI finds it (DOCKER_HOST)."""
+
     desktop_provider: str = setting("Where desktops run: docker (one engine) or swarm (Docker Swarm services).",
                                     _choice("docker", "swarm"), "docker")
     instance: str = setting(
@@ -310,14 +337,28 @@ class Settings:
     swarm_constraints: tuple[str, ...] = setting(
         "Swarm placement constraints for desktops, comma separated (e.g. node.labels.desktops==true).",
         _comma_list, "")
-    # --- connections (the translation tier)
+
+    @property
+    def egress_network(self) -> str:
+        return self.desktop_egress_network or f"{self.desktop_network}-egress"
+
+
+@dataclass(frozen=True)
+class TierSettings:
+    """Connections: the translation tier (guacd, websockify)."""
+
     guacd_host: str = setting("guacd's address as the broker reaches it (on the desktop network).", _text,
                               "guacd")
     guacd_port: int = setting("guacd's port.", _positive_int, "4822")
     websockify_key: str = setting(
         "Key (≥ 32 characters) that signs noVNC tokens; websockify holds the same. Empty = noVNC off.",
         _optional(_secret_key), "", secret=True)
-    # --- files (the file manager)
+
+
+@dataclass(frozen=True)
+class FilesSettings:
+    """The file manager."""
+
     files_max_file_size: int = setting("Largest single file the file manager accepts in an upload (e.g. 2G).",
                                        parse_size, "2G")
     files_home_quota: int = setting(
@@ -331,31 +372,36 @@ class Settings:
         "Entries the file manager lists of one folder at most; beyond, it says that more are left out.",
         _positive_int, "5000")
 
-    @property
-    def oidc_enabled(self) -> bool:
-        return bool(self.oidc_client_id)
+
+
+@dataclass(frozen=True)
+class Settings:
+    core: CoreSettings
+    auth: AuthSettings
+    oidc: OidcSettings
+    desktops: DesktopSettings
+    tier: TierSettings
+    files: FilesSettings
 
     @property
     def secure_cookies(self) -> bool:
-        if self.cookie_secure is not None:
-            return self.cookie_secure
-        return self.public_url.startswith("https://")
-
-    @property
-    def egress_network(self) -> str:
-        return self.desktop_egress_network or f"{self.desktop_network}-egress"
-
-    @property
-    def sqlalchemy_url(self) -> str:
-        if self.database_url:
-            # A bare postgresql:// means psycopg 3 to SQLAlchemy 2.1; the broker ships (and
-            # gevent-patches) psycopg2.
-            return re.sub(r"^postgresql://", "postgresql+psycopg2://", self.database_url)
-        return f"sqlite:///{Path(self.data_dir).resolve() / 'deskbroker.db'}"
+        if self.auth.cookie_secure is not None:
+            return self.auth.cookie_secure
+        return self.core.public_url.startswith("https://")
 
     def secrets(self) -> list[str]:
         """Values that must never appear in logs or error messages."""
-        return [getattr(self, f.name) for f in fields(self) if f.metadata["secret"] and getattr(self, f.name)]
+        values = (getattr(section, f.name) for section in self._sections() for f in fields(section)
+                  if f.metadata["secret"])
+        return [value for value in values if value]
+
+    def _sections(self) -> list[Any]:
+        return [getattr(self, f.name) for f in fields(self)]
+
+
+def _setting_fields() -> list[tuple[str, Any]]:
+    """(section, field) for every setting, in the README's order."""
+    return [(name, f) for name, section in get_type_hints(Settings).items() for f in fields(section)]
 
 
 def env_name(field_name: str) -> str:
@@ -364,7 +410,7 @@ def env_name(field_name: str) -> str:
 
 def documented_settings() -> list[tuple[str, str, str]]:
     """(variable, default, help) for every setting: the source of the README table."""
-    return [(env_name(f.name), f.metadata["raw_default"] or "", f.metadata["help"]) for f in fields(Settings)]
+    return [(env_name(f.name), f.metadata["raw_default"] or "", f.metadata["help"]) for _, f in _setting_fields()]
 
 
 def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path | None = ".env") -> Settings:
@@ -378,7 +424,7 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path |
 
     values: dict[str, Any] = {}
     problems: list[str] = []
-    for f in fields(Settings):
+    for _, f in _setting_fields():
         name = env_name(f.name)
         raw = env.get(name)
         if raw is None or (raw.strip() == "" and f.metadata["raw_default"] is None):
@@ -394,7 +440,10 @@ def load_settings(environ: Mapping[str, str] | None = None, dotenv: str | Path |
         problems.extend(_check_oidc(values) + _check_desktops(values))
     if problems:
         raise ConfigError("Invalid configuration:\n  " + "\n  ".join(problems))
-    return Settings(**values)
+    sections: dict[str, dict[str, Any]] = {}
+    for section, f in _setting_fields():
+        sections.setdefault(section, {})[f.name] = values[f.name]
+    return Settings(**{name: section(**sections[name]) for name, section in get_type_hints(Settings).items()})
 
 
 def _check_oidc(values: dict[str, Any]) -> list[str]:

@@ -26,9 +26,10 @@ from broker import audit
 from broker.db import utcnow
 from broker.desktops.catalog import sync_catalog
 from broker.desktops.errors import DesktopError
-from broker.desktops.provider import ContainerState, EngineUnavailable, ProviderError
+from broker.desktops.provider import ContainerState
 from broker.desktops.service import Lifecycle
 from broker.desktops.states import BUSY, ERROR, RUNNING, STOPPED, STOPPING, transition
+from broker.engine import EngineUnavailable, ProviderError
 from broker.models import Desktop, DesktopTypeAssignment
 from broker.rfb import RFBConnectionError, wait_for_greeting
 from broker.tunnels.service import end_abandoned, sweep_tokens
@@ -73,8 +74,9 @@ def run_once(lifecycle: Lifecycle) -> Report:
         remove_expired(db, lifecycle, report)
         remove_gone_folders(db, lifecycle, report)
         sweep_tokens(db)
-        report.connections_abandoned = end_abandoned(db, ABANDONED_AFTER * lifecycle.settings.housekeeping_interval)
-        if lifecycle.settings.desktop_pool_size:
+        report.connections_abandoned = end_abandoned(
+            db, ABANDONED_AFTER * lifecycle.settings.desktops.housekeeping_interval)
+        if lifecycle.settings.desktops.desktop_pool_size:
             report.pool_started = lifecycle.fill_pool(db)
     return report
 
@@ -88,7 +90,7 @@ def reconcile(db: Session, lifecycle: Lifecycle, report: Report) -> None:
     for state in lifecycle.provider.list_managed():
         observed.setdefault(state.desktop_id, []).append(state)
     db.commit()
-    abandoned_before = utcnow() - timedelta(seconds=lifecycle.settings.desktop_start_timeout + 30)
+    abandoned_before = utcnow() - timedelta(seconds=lifecycle.settings.desktops.desktop_start_timeout + 30)
     for desktop in db.scalars(select(Desktop)).all():
         states = observed.pop(desktop.id, [])
         state = next((s for s in states if s.ref == desktop.container_id), None)
@@ -131,7 +133,7 @@ def reconcile_desktop(lifecycle: Lifecycle, desktop_id: str) -> None:
         desktop = db.get(Desktop, desktop_id, populate_existing=True)  # as it is now, after the engine was asked
         if desktop is None:
             return  # removed meanwhile (a person's remove right after the stop that ended the container)
-        abandoned_before = utcnow() - timedelta(seconds=lifecycle.settings.desktop_start_timeout + 30)
+        abandoned_before = utcnow() - timedelta(seconds=lifecycle.settings.desktops.desktop_start_timeout + 30)
         if desktop.container_id == container_id and not _in_hand(desktop, listed_at, abandoned_before):
             _reconcile_one(db, lifecycle, desktop, state, Report())
         db.commit()
@@ -183,7 +185,7 @@ def _answers(state: ContainerState, port: int) -> bool:
 
 def stop_idle(db: Session, lifecycle: Lifecycle, report: Report) -> None:
     """Stop desktops without input (or, before any, since their start) for DESKTOP_IDLE_TIMEOUT."""
-    idle = lifecycle.settings.desktop_idle_timeout
+    idle = lifecycle.settings.desktops.desktop_idle_timeout
     limit = utcnow() - timedelta(seconds=idle)
     running = db.scalars(select(Desktop).where(Desktop.state == RUNNING, Desktop.user_id.is_not(None))).all()
     for desktop in running:
@@ -201,7 +203,7 @@ def stop_idle(db: Session, lifecycle: Lifecycle, report: Report) -> None:
 
 def remove_expired(db: Session, lifecycle: Lifecycle, report: Report) -> None:
     """Remove desktops stopped (or failed) for DESKTOP_REMOVE_AFTER, and pool desktops that failed."""
-    limit = utcnow() - timedelta(seconds=lifecycle.settings.desktop_remove_after)
+    limit = utcnow() - timedelta(seconds=lifecycle.settings.desktops.desktop_remove_after)
     expired = db.scalars(select(Desktop).where(Desktop.state.in_((STOPPED, ERROR)),
                                                or_(Desktop.state_changed_at < limit, Desktop.user_id.is_(None))))
     for desktop in expired.all():
@@ -270,7 +272,7 @@ def _follow_events(lifecycle: Lifecycle) -> None:
 
 
 def _run_forever(lifecycle: Lifecycle) -> None:
-    interval = lifecycle.settings.housekeeping_interval
+    interval = lifecycle.settings.desktops.housekeeping_interval
     while True:
         try:
             report = run_once(lifecycle)

@@ -16,7 +16,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session
 from werkzeug.routing import BaseConverter, ValidationError
 
-from broker.errors import ApiError
+from broker.errors import Invalid
 
 ID_MAX = 2**31 - 1  # SQL INTEGER
 _DIGITS = len(str(ID_MAX))
@@ -43,12 +43,12 @@ def key(value: object) -> str | None:
 
 def whole_number(value: object, name: str, *, text: bool = False) -> int | str:
     """A JSON number (with `text`: a query's ASCII digits) as it came, for `find` to judge whether it is an id;
-    ApiError 400 for anything else, which is a malformed field rather than an unknown id."""
+    Invalid for anything else, which is a malformed field rather than an unknown id."""
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     if text and isinstance(value, str) and value.isascii() and value.isdigit():
         return value
-    raise ApiError(400, "bad_request", f"{name} is the id of one (a positive whole number).")
+    raise Invalid(f"{name} is the id of one (a positive whole number).")
 
 
 def find(db: Session, model: type[Row], value: object) -> Row | None:

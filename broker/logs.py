@@ -32,4 +32,4 @@ def configure_logging(settings: Settings) -> None:
     handler.addFilter(RedactSecrets(settings.secrets()))
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(settings.log_level)
+    root.setLevel(settings.core.log_level)

@@ -7,7 +7,7 @@ from flask import Blueprint, redirect, render_template
 
 from broker import context
 from broker.auth.current import current_session
-from broker.errors import ApiError
+from broker.errors import Forbidden
 from broker.models import ROLE_ADMIN, ROLE_TEACHER
 
 bp = Blueprint("pages", __name__)
@@ -28,7 +28,8 @@ def app_page(template: str, entry: str, key: str, roles: tuple[str, ...] = (), *
     if record is None:
         return redirect("/")
     if roles and not any(record.user.has_role(role) for role in roles):
-        raise ApiError(403, *_REFUSALS[roles])
+        code, message = _REFUSALS[roles]
+        raise Forbidden(message, code=code)
     return render_template(template, user=record.user, csrf_token=record.csrf_token, entry=entry,
                            title_key=f"{key}.title", heading_key=f"{key}.heading", **values)
 
@@ -38,8 +39,8 @@ def home():
     settings = context.settings()
     record = current_session()
     if record is None:
-        return render_template("login.html", sso=settings.oidc_enabled, local=settings.local_login,
-                               provider=settings.oidc_provider_name)
+        return render_template("login.html", sso=settings.oidc.enabled, local=settings.auth.local_login,
+                               provider=settings.oidc.oidc_provider_name)
     return render_template("home.html", user=record.user, csrf_token=record.csrf_token, entry="dashboard",
                            title_key="dash.title", heading_key="dash.heading")
 

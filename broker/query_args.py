@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import request
 
-from broker.errors import ApiError
+from broker.errors import Invalid
 
 
 def int_arg(name: str, default: int, low: int, high: int, *, lenient: bool = False) -> int:
@@ -19,7 +19,7 @@ def int_arg(name: str, default: int, low: int, high: int, *, lenient: bool = Fal
     except ValueError:
         if lenient:
             return default
-        raise ApiError(400, "bad_request", f"{name} must be a whole number.") from None
+        raise Invalid(f"{name} must be a whole number.") from None
     if value < low and not lenient:
-        raise ApiError(400, "bad_request", f"{name} must be at least {low}.")
+        raise Invalid(f"{name} must be at least {low}.")
     return min(max(value, low), high)

@@ -24,8 +24,8 @@ class BrokerServer(BaseApplication):
 
     def load_config(self) -> None:
         for key, value in {
-            "bind": self.settings.listen,
-            "workers": self.settings.workers,
+            "bind": self.settings.core.listen,
+            "workers": self.settings.core.workers,
             "worker_class": "gevent",
             "worker_connections": 2000,
             "timeout": 60,
@@ -33,7 +33,7 @@ class BrokerServer(BaseApplication):
             "accesslog": "-",
             "access_log_format": ACCESS_LOG_FORMAT,
             "errorlog": "-",
-            "loglevel": self.settings.log_level.lower(),
+            "loglevel": self.settings.core.log_level.lower(),
             "post_fork": _post_fork,
             "proc_name": "deskbroker",
             # gunicorn would believe X-Forwarded-Proto from loopback whatever the settings say;

@@ -21,25 +21,26 @@ HARDENED = {"read_only": True, "tmpfs": {"/tmp": "size=64m"}, "cap_drop": ["ALL"
 
 def start_guacd(settings: Settings) -> str:
     """Start (or keep) `<instance>-guacd` on the desktop network; return its address there."""
-    provider = DockerProvider(settings)
+    provider = DockerProvider(settings.desktops)
     provider.ensure_network()
     client = provider.client
-    name = f"{settings.instance}-guacd"
+    name = f"{settings.desktops.instance}-guacd"
     try:
         container = client.containers.get(name)
         if container.status != "running":
             container.start()
     except NotFound:
         # The instance label lets `broker desktops` housekeeping tell it apart from desktops it may remove.
-        container = client.containers.run(GUACD_IMAGE, name=name, detach=True, network=settings.desktop_network,
-                                          labels={BROKER_LABEL: settings.instance},
+        container = client.containers.run(GUACD_IMAGE, name=name, detach=True,
+                                          network=settings.desktops.desktop_network,
+                                          labels={BROKER_LABEL: settings.desktops.instance},
                                           restart_policy={"Name": "unless-stopped"}, **HARDENED)
     container.reload()
-    address = container.attrs["NetworkSettings"]["Networks"][settings.desktop_network]["IPAddress"]
+    address = container.attrs["NetworkSettings"]["Networks"][settings.desktops.desktop_network]["IPAddress"]
     deadline = time.monotonic() + 20
     while True:
         try:
-            socket.create_connection((address, settings.guacd_port), timeout=1).close()
+            socket.create_connection((address, settings.tier.guacd_port), timeout=1).close()
             return address
         except OSError:
             if time.monotonic() > deadline:

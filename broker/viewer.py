@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, redirect, render_template, request
 
 from broker.auth.current import current_user
-from broker.errors import ApiError
+from broker.errors import Invalid
 from broker.tunnels.service import MODES, PROTOCOLS
 
 bp = Blueprint("viewer", __name__)
@@ -19,7 +19,7 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str:
     """?name= from `allowed`; the first is the default."""
     value = request.args.get(name, allowed[0])
     if value not in allowed:
-        raise ApiError(400, f"bad_{name}", f"{name} is one of: {', '.join(allowed)}.")
+        raise Invalid(f"{name} is one of: {', '.join(allowed)}.", code=f"bad_{name}")
     return value
 
 

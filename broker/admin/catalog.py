@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from broker.desktops.isolation import EGRESS_MODES
-from broker.errors import ApiError
+from broker.errors import Conflict, Invalid, NotFound, TooLarge
 from broker.images.catalog import ID_PATTERN
 from broker.models import Desktop, DesktopType, DesktopTypeAssignment
 from broker.pictures import PictureError, picture_data_url
@@ -34,19 +34,15 @@ ADMIN_MADE_ONLY = ("image", "vnc_port")
 FIELDS = {"title", "description", "enabled", "cpus", "image", "egress", *NUMBERS}
 
 
-def _bad(message: str, code: str = "bad_request") -> ApiError:
-    return ApiError(400, code, message)
-
-
 def _localized(name: str, value: Any, max_length: int, required: bool) -> dict[str, str]:
     if not isinstance(value, dict) or not set(value) <= set(LANGUAGES):
-        raise _bad(f"{name} is an object with the texts in de and en.")
+        raise Invalid(f"{name} is an object with the texts in de and en.")
     texts = {}
     for language, text in value.items():
         if not isinstance(text, str) or len(text.strip()) > max_length:
-            raise _bad(f"{name}.{language} is a text of at most {max_length} characters.")
+            raise Invalid(f"{name}.{language} is a text of at most {max_length} characters.")
         if required and not text.strip():
-            raise _bad(f"{name}.{language} may not be empty.")
+            raise Invalid(f"{name}.{language} may not be empty.")
         texts[f"{name}_{language}"] = text.strip()
     return texts
 
@@ -57,17 +53,17 @@ def _number(name: str, value: Any) -> int | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         hint = " (or null for none)" if nullable else ""
-        raise _bad(f"{name} is a whole number from {low} to {high}{hint}.")
+        raise Invalid(f"{name} is a whole number from {low} to {high}{hint}.")
     return value
 
 
 def parse_changes(body: Any) -> dict[str, Any]:
-    """The columns and values a JSON body asks for; ApiError 400 naming the first bad field."""
+    """The columns and values a JSON body asks for; Invalid naming the first bad field."""
     if not isinstance(body, dict):
-        raise _bad("Send the changes as a JSON object.")
+        raise Invalid("Send the changes as a JSON object.")
     unknown = sorted(set(body) - FIELDS - {"id"})
     if unknown:
-        raise _bad(f"Unknown field(s): {', '.join(unknown)}.")
+        raise Invalid(f"Unknown field(s): {', '.join(unknown)}.")
     values: dict[str, Any] = {}
     if "title" in body:
         values.update(_localized("title", body["title"], TITLE_MAX, required=True))
@@ -75,20 +71,20 @@ def parse_changes(body: Any) -> dict[str, Any]:
         values.update(_localized("description", body["description"], DESCRIPTION_MAX, required=False))
     if "enabled" in body:
         if not isinstance(body["enabled"], bool):
-            raise _bad("enabled is true or false.")
+            raise Invalid("enabled is true or false.")
         values["enabled"] = body["enabled"]
     if "cpus" in body:
         cpus = body["cpus"]
         if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not CPUS[0] <= cpus <= CPUS[1]:
-            raise _bad(f"cpus is a number from {CPUS[0]} to {CPUS[1]:g}.")
+            raise Invalid(f"cpus is a number from {CPUS[0]} to {CPUS[1]:g}.")
         values["cpus"] = round(float(cpus), 2)
     if "image" in body:
         if not isinstance(body["image"], str) or not IMAGE_PATTERN.fullmatch(body["image"]):
-            raise _bad("image is an image reference such as deskbroker/xfce:latest.")
+            raise Invalid("image is an image reference such as deskbroker/xfce:latest.")
         values["image"] = body["image"]
     if "egress" in body:
         if body["egress"] not in EGRESS_MODES:
-            raise _bad("egress is one of " + ", ".join(EGRESS_MODES) + ".")
+            raise Invalid("egress is one of " + ", ".join(EGRESS_MODES) + ".")
         values["egress"] = body["egress"]
     for name in NUMBERS:
         if name in body:
@@ -109,7 +105,7 @@ def desktop_count(db: Session, kind: DesktopType) -> int:
 def get_type(db: Session, type_id: str) -> DesktopType:
     kind = db.get(DesktopType, type_id)
     if kind is None:
-        raise ApiError(404, "unknown_desktop_type", f"There is no desktop type {type_id!r}.")
+        raise NotFound(f"There is no desktop type {type_id!r}.", code="unknown_desktop_type")
     return kind
 
 
@@ -126,13 +122,13 @@ def _set(kind: DesktopType, values: dict[str, Any]) -> dict[str, Any]:
 def update_type(db: Session, type_id: str, body: Any) -> tuple[DesktopType, dict[str, Any]]:
     kind = get_type(db, type_id)
     if isinstance(body, dict) and "id" in body and body["id"] != type_id:
-        raise _bad("A desktop type's id cannot change.")
+        raise Invalid("A desktop type's id cannot change.")
     values = parse_changes(body)
     if kind.source == "image":
         for name in ADMIN_MADE_ONLY:
             if name in values and values[name] != getattr(kind, name):
-                raise _bad(f"{name} of a type from an image comes from the image; make a type of your own "
-                           "to choose it.", "image_field")
+                raise Invalid(f"{name} of a type from an image comes from the image; make a type of your own "
+                              "to choose it.", code="image_field")
     return kind, _set(kind, values)
 
 
@@ -140,11 +136,12 @@ def create_type(db: Session, body: Any) -> DesktopType:
     values = parse_changes(body)
     type_id = body.get("id")
     if not isinstance(type_id, str) or not ID_PATTERN.fullmatch(type_id):
-        raise _bad("id is lowercase letters, digits and '-', at most 63 characters, starting with a letter or digit.")
+        raise Invalid("id is lowercase letters, digits and '-', at most 63 characters, starting with a letter "
+                      "or digit.")
     missing = [name for name in ("title_en", "title_de", "image") if name not in values]
     if missing:
-        raise _bad(f"A new desktop type needs {', '.join(missing).replace('_', '.')}.")
-    exists = ApiError(409, "desktop_type_exists", f"There is a desktop type {type_id!r} already.")
+        raise Invalid(f"A new desktop type needs {', '.join(missing).replace('_', '.')}.")
+    exists = Conflict(f"There is a desktop type {type_id!r} already.", code="desktop_type_exists")
     if db.get(DesktopType, type_id) is not None:
         raise exists
     kind = DesktopType(id=type_id, source="admin", admin_fields=[], **values)
@@ -160,10 +157,10 @@ def create_type(db: Session, body: Any) -> DesktopType:
 def delete_type(db: Session, type_id: str) -> DesktopType:
     kind = get_type(db, type_id)
     if kind.source != "admin":
-        raise ApiError(409, "image_desktop_type", "A type from an image comes back with the image; disable it "
-                                                  "instead.")
+        raise Conflict("A type from an image comes back with the image; disable it "
+                       "instead.", code="image_desktop_type")
     if desktop_count(db, kind):
-        raise ApiError(409, "desktop_type_in_use", "This type still has desktops; remove them first.")
+        raise Conflict("This type still has desktops; remove them first.", code="desktop_type_in_use")
     db.execute(delete(DesktopTypeAssignment).where(DesktopTypeAssignment.desktop_type_id == kind.id))
     db.delete(kind)
     db.flush()
@@ -176,7 +173,8 @@ def set_icon(db: Session, type_id: str, raw: bytes) -> tuple[DesktopType, str]:
     try:
         icon = picture_data_url(raw, ICON_MAX_BYTES)
     except PictureError as error:
-        status = 413 if len(raw) > ICON_MAX_BYTES else 400
-        raise ApiError(status, "icon_too_large" if status == 413 else "bad_icon", str(error)) from None
+        if len(raw) > ICON_MAX_BYTES:
+            raise TooLarge(str(error), code="icon_too_large") from None
+        raise Invalid(str(error), code="bad_icon") from None
     _set(kind, {"icon": icon})
     return kind, icon[len("data:"):icon.index(";")]

@@ -11,22 +11,21 @@ from broker.admin import service
 from broker.auth.current import client_ip, require_user, role_required
 from broker.desktops import lifecycle
 from broker.admin.schemas import AdminDesktopListSchema, StopAllSchema
-from broker.desktops.http import answer_desktop_errors, record
+from broker.desktops.http import record
 from broker.desktops.schemas import DESKTOP_ERRORS, DesktopSchema, RemovedSchema, desktop_json
 from broker.desktops.states import STATES
-from broker.errors import ApiError
+from broker.errors import Invalid, NotFound
 from broker.models import ROLE_ADMIN, Desktop
 from broker.openapi import documented, path_id
 
 bp = Blueprint("admin_desktops", __name__)
-answer_desktop_errors(bp)
 
 
 def _any_desktop(ident: str) -> Desktop:
     """By desktop id or by the engine's container id, as the older admin pages send it."""
     desktop = context.db().scalar(select(Desktop).where(or_(Desktop.id == ident, Desktop.container_id == ident)))
     if desktop is None:
-        raise ApiError(404, "no_desktop", "There is no such desktop.")
+        raise NotFound("There is no such desktop.", code="no_desktop")
     return desktop
 
 
@@ -44,7 +43,7 @@ def _any_desktop(ident: str) -> Desktop:
 def admin_list():
     state = request.args.get("state") or None
     if state not in (None, *STATES):
-        raise ApiError(400, "bad_request", f"state is one of {', '.join(STATES)}.")
+        raise Invalid(f"state is one of {', '.join(STATES)}.")
     desktops = service.desktops(context.db(), query=(request.args.get("query") or "").strip()[:255] or None,
                                 state=state, desktop_type=request.args.get("desktop_type") or None)
     return jsonify(desktops=[desktop_json(d) for d in desktops])

@@ -12,7 +12,7 @@ from broker.admin.schemas import (AdminDesktopTypeListSchema, AdminDesktopTypeSc
                                   DeletedDesktopTypeSchema, DesktopTypeChangeSchema, NewDesktopTypeSchema,
                                   admin_desktop_type_json, audit_json, connection_json, stats_json, user_json)
 from broker.auth.current import client_ip, require_user, role_required
-from broker.errors import ApiError
+from broker.errors import Invalid, NotFound
 from broker.models import ROLE_ADMIN, DesktopType
 from broker.openapi import documented, path_id
 from broker.query_args import int_arg
@@ -58,7 +58,7 @@ def stats():
 def connections():
     live = request.args.get("live", "").lower()
     if live not in ("", "true", "false"):
-        raise ApiError(400, "bad_request", "live is true or false.")
+        raise Invalid("live is true or false.")
     limit, offset = _paging()
     page = service.connections(context.db(), live={"": None, "true": True, "false": False}[live],
                                limit=limit, offset=offset)
@@ -77,12 +77,9 @@ def connections():
 @role_required(ROLE_ADMIN)
 def kill(connection_id: str):
     db = context.db()
-    try:
-        record = service.request_kill(db, connection_id)
-    except service.ConnectionNotLive:
-        raise ApiError(409, "connection_ended", "This connection has ended already.") from None
+    record = service.request_kill(db, connection_id)
     if record is None:
-        raise ApiError(404, "no_connection", "There is no such connection.")
+        raise NotFound("There is no such connection.", code="no_connection")
     audit.record(db, "admin_connection_kill", require_user(), record.id, client_ip(),
                  user=record.user.username if record.user else None, desktop=record.desktop_id, mode=record.mode)
     db.commit()
@@ -168,7 +165,7 @@ def update_desktop_type(type_id: str):
 def desktop_type_icon(type_id: str):
     upload = request.files.get("icon")
     if upload is None:
-        raise ApiError(400, "bad_request", "Send the picture as the multipart form field `icon`.")
+        raise Invalid("Send the picture as the multipart form field `icon`.")
     kind, kind_of_picture = catalog.set_icon(context.db(), type_id, upload.stream.read(catalog.ICON_MAX_BYTES + 1))
     return _audited_type("admin_desktop_type_icon", kind, picture=kind_of_picture)
 

@@ -11,6 +11,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from broker.desktops.states import ACTIVE, RUNNING
+from broker.errors import Conflict
 from broker.models import AuditEvent, Connection, Desktop, DesktopType, User
 from broker.tunnels import service as tunnels
 
@@ -23,8 +24,10 @@ class Page(Generic[T]):
     total: int
 
 
-class ConnectionNotLive(Exception):
+class ConnectionNotLive(Conflict):
     """The connection has ended already; there is nothing to kill."""
+
+    code = "connection_ended"
 
 
 @dataclass(frozen=True)
@@ -77,7 +80,7 @@ def request_kill(db: Session, connection_id: str) -> Connection | None:
     if record is None:
         return None
     if record.ended_at is not None:
-        raise ConnectionNotLive(connection_id)
+        raise ConnectionNotLive("This connection has ended already.")
     tunnels.request_kill(db, record)
     return record
 

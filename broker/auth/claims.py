@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
+from broker.errors import Invalid
 from broker.models import ROLE_ADMIN, ROLE_TEACHER
 
 
-class ClaimsError(ValueError):
-    """The provider sent claims we cannot build a person from."""
+class ClaimsError(Invalid):
+    """The provider sent claims we cannot build a person from; `detail` says what is wrong with them."""
+
+    code = "bad_claims"
+
+    def __init__(self, detail: str):
+        super().__init__(f"The sign-in service sent unusable data: {detail}.", params={"detail": detail})
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from flask import Request, g, request
 
 from broker import context
 from broker.auth.sessions import hash_token, resolve_session
-from broker.errors import ApiError
+from broker.errors import Forbidden, NotSignedIn
 from broker.models import AuthSession, User
 
 COOKIE_NAME = "deskbroker_session"
@@ -54,8 +54,8 @@ def load_current_session() -> None:
     if g.auth is not None and credential.via == "cookie" and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), g.auth.csrf_token.encode()):
-            raise ApiError(403, "csrf_failed",
-                           f"Missing or wrong {CSRF_HEADER} header; reload the page and try again.")
+            raise Forbidden(f"Missing or wrong {CSRF_HEADER} header; reload the page and try again.",
+                            code="csrf_failed")
 
 
 def current_session() -> AuthSession | None:
@@ -71,8 +71,8 @@ def require_user() -> User:
     user = current_user()
     if user is None:
         if _disabled_account():
-            raise ApiError(401, "account_disabled", "This account has been disabled by an administrator.")
-        raise ApiError(401, "not_signed_in", "Please sign in.")
+            raise NotSignedIn("This account has been disabled by an administrator.", code="account_disabled")
+        raise NotSignedIn("Please sign in.", code="not_signed_in")
     return user
 
 
@@ -101,7 +101,7 @@ def role_required(*roles: str) -> Callable[[Callable], Callable]:
         def wrapper(*args, **kwargs):
             user = require_user()
             if not any(user.has_role(role) for role in roles):
-                raise ApiError(403, "forbidden", "You are not allowed to do this.")
+                raise Forbidden("You are not allowed to do this.")
             return view(*args, **kwargs)
         return wrapper
     return decorator

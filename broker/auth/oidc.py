@@ -11,23 +11,24 @@ from authlib.integrations.base_client.errors import MismatchingStateError, OAuth
 from authlib.integrations.flask_client import OAuth
 from flask import Flask, request
 
-from broker.config import Settings
+from broker.config import OidcSettings
+from broker.errors import Failed, Invalid
 
 log = logging.getLogger(__name__)
 CLIENT = "sso"
 
 
-class SignInError(Exception):
+class SignInError(Invalid):
     """The sign-in could not be completed; `message` is for the person (`params`: its details, for the
-    error page's translation), `status` for HTTP."""
-
-    def __init__(self, status: int, code: str, message: str, params: dict[str, str] | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.params = status, code, message, params or {}
+    error page's translation)."""
 
 
-def init_oidc(app: Flask, settings: Settings) -> OAuth | None:
-    if not settings.oidc_enabled:
+class ProviderUnreachable(Failed, SignInError):
+    code = "provider_unreachable"
+
+
+def init_oidc(app: Flask, settings: OidcSettings) -> OAuth | None:
+    if not settings.enabled:
         return None
     oauth = OAuth(app)
     endpoints: dict[str, Any]
@@ -47,14 +48,13 @@ def init_oidc(app: Flask, settings: Settings) -> OAuth | None:
     return oauth
 
 
-def _provider_unreachable(settings: Settings, exc: Exception) -> SignInError:
+def _provider_unreachable(settings: OidcSettings, exc: Exception) -> ProviderUnreachable:
     log.warning("OIDC provider unreachable: %s", type(exc).__name__)
-    return SignInError(502, "provider_unreachable",
-                       f"The sign-in service ({settings.oidc_provider_name}) cannot be reached right now. "
-                       "Please try again in a few minutes.", {"provider": settings.oidc_provider_name})
+    return ProviderUnreachable(f"The sign-in service ({settings.oidc_provider_name}) cannot be reached right now. "
+                               "Please try again in a few minutes.", params={"provider": settings.oidc_provider_name})
 
 
-def begin(oauth: OAuth, settings: Settings, redirect_uri: str):
+def begin(oauth: OAuth, settings: OidcSettings, redirect_uri: str):
     """The redirect to the provider's login page."""
     try:
         return oauth.create_client(CLIENT).authorize_redirect(redirect_uri)
@@ -62,29 +62,28 @@ def begin(oauth: OAuth, settings: Settings, redirect_uri: str):
         raise _provider_unreachable(settings, exc) from None
 
 
-def finish(oauth: OAuth, settings: Settings) -> dict[str, Any]:
+def finish(oauth: OAuth, settings: OidcSettings) -> dict[str, Any]:
     """Check the callback and return the person's claims (ID token merged with userinfo)."""
     if request.args.get("error"):
         detail = (request.args.get("error_description") or request.args["error"])[:200]
-        raise SignInError(400, "provider_refused", f"The sign-in service did not sign you in: {detail}",
-                          {"detail": detail})
+        raise SignInError(f"The sign-in service did not sign you in: {detail}", code="provider_refused",
+                          params={"detail": detail})
     if not request.args.get("code"):
-        raise SignInError(400, "missing_code", "The sign-in service sent no authorization code. Please start again.")
+        raise SignInError("The sign-in service sent no authorization code. Please start again.", code="missing_code")
     client = oauth.create_client(CLIENT)
     try:
         token = client.authorize_access_token()
     except MismatchingStateError:
-        raise SignInError(400, "invalid_state",
-                          "This sign-in link has expired or was already used. Please start again.") from None
+        raise SignInError("This sign-in link has expired or was already used. Please start again.",
+                          code="invalid_state") from None
     except requests.RequestException as exc:
         raise _provider_unreachable(settings, exc) from None
     except (OAuthError, AuthlibBaseError) as exc:
         log.warning("OIDC callback refused: %s", getattr(exc, "error", type(exc).__name__))
-        raise SignInError(400, "sign_in_failed",
-                          "The sign-in could not be verified. Please start again.") from None
+        raise SignInError("The sign-in could not be verified. Please start again.", code="sign_in_failed") from None
     claims = dict(token.get("userinfo") or {})
     if not claims:
-        raise SignInError(400, "sign_in_failed", "The sign-in service sent no ID token.")
+        raise SignInError("The sign-in service sent no ID token.", code="sign_in_failed")
     if client.load_server_metadata().get("userinfo_endpoint"):
         try:
             userinfo = dict(client.userinfo(token=token))
@@ -92,6 +91,6 @@ def finish(oauth: OAuth, settings: Settings) -> dict[str, Any]:
             raise _provider_unreachable(settings, exc) from None
         # OIDC Core 5.3.2: userinfo must describe the same subject as the ID token.
         if userinfo.get("sub") and userinfo["sub"] != claims.get("sub"):
-            raise SignInError(400, "sign_in_failed", "The sign-in service sent inconsistent answers.")
+            raise SignInError("The sign-in service sent inconsistent answers.", code="sign_in_failed")
         claims.update(userinfo)
     return claims

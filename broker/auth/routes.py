@@ -7,10 +7,10 @@ from flask import Blueprint, Response, jsonify, make_response, redirect, request
 from broker import context
 from broker.auth import oidc
 from broker.auth.current import COOKIE_NAME, client_ip, current_session, require_user
+from broker.auth.claims import ClaimsError
 from broker.auth.schemas import LocalLoginSchema, NewSessionSchema, SessionSchema, session_json
-from broker.auth.signin import SignInRefused, sign_in_local, sign_in_oidc, sign_out
-from broker.auth.throttle import Throttled
-from broker.errors import ApiError, browser_page, error_response
+from broker.auth.signin import sign_in_local, sign_in_oidc, sign_out
+from broker.errors import Invalid, NotFound, browser_page
 from broker.models import AuthSession
 from broker.openapi import documented, page
 
@@ -34,7 +34,7 @@ def _with_cookie(response: Response, token: str, record: AuthSession) -> Respons
 def _oauth():
     oauth = context.services().oauth
     if oauth is None:
-        raise ApiError(404, "sso_disabled", "Single sign-on is not configured on this server.")
+        raise NotFound("Single sign-on is not configured on this server.", code="sso_disabled")
     return oauth
 
 
@@ -49,10 +49,7 @@ def login():
     oauth = _oauth()
     settings = context.settings()
     session[_NEXT] = _safe_next(request.args.get("next"))
-    try:
-        return oidc.begin(oauth, settings, settings.public_url + "/api/auth/authorize")
-    except oidc.SignInError as exc:
-        return error_response(exc.status, exc.code, exc.message, params=exc.params)
+    return oidc.begin(oauth, settings.oidc, settings.core.public_url + "/api/auth/authorize")
 
 
 @bp.get("/authorize")
@@ -67,16 +64,11 @@ def authorize():
     oauth = _oauth()
     settings = context.settings()
     try:
-        claims = oidc.finish(oauth, settings)
+        claims = oidc.finish(oauth, settings.oidc)
         token, record = sign_in_oidc(context.db(), settings, claims, client_ip(),
                                      request.headers.get("User-Agent", ""))
-    except oidc.SignInError as exc:
-        return error_response(exc.status, exc.code, exc.message, params=exc.params)
-    except SignInRefused as exc:
-        return error_response(403, exc.code, exc.message)
-    except ValueError as exc:  # ClaimsError
-        return error_response(400, "bad_claims", f"The sign-in service sent unusable data: {exc}.",
-                              params={"detail": str(exc)})
+    except ValueError as exc:  # say, claims the database cannot hold (NUL characters)
+        raise ClaimsError(str(exc)) from None
     return _with_cookie(redirect(_safe_next(session.pop(_NEXT, None))), token, record)
 
 
@@ -87,24 +79,17 @@ def authorize():
                        404: "Local sign-in is turned off", 429: "Too many failed attempts"})
 def local_login():
     settings = context.settings()
-    if not settings.local_login:
-        raise ApiError(404, "local_login_disabled", "Sign-in with local accounts is turned off.")
+    if not settings.auth.local_login:
+        raise NotFound("Sign-in with local accounts is turned off.", code="local_login_disabled")
     body = request.get_json(silent=True)  # JSON only: a cross-site form cannot send it (login CSRF)
     if not isinstance(body, dict) or not isinstance(body.get("username"), str) \
             or not isinstance(body.get("password"), str):
-        raise ApiError(400, "bad_request", "Send JSON with a username and a password.")
+        raise Invalid("Send JSON with a username and a password.")
     username, password = body["username"].strip(), body["password"]
     if not username or not password or len(username) > 64 or len(password) > 1024:
-        raise ApiError(400, "bad_request", "Username and password must not be empty or overlong.")
-    try:
-        token, record = sign_in_local(context.db(), settings, username, password, client_ip(),
-                                      request.headers.get("User-Agent", ""))
-    except Throttled as exc:
-        raise ApiError(429, "too_many_attempts",
-                       f"Too many failed sign-ins. Try again in {exc.retry_after} seconds.",
-                       {"Retry-After": str(exc.retry_after)}) from None
-    except SignInRefused as exc:
-        raise ApiError(401 if exc.code == "invalid_credentials" else 403, exc.code, exc.message) from None
+        raise Invalid("Username and password must not be empty or overlong.")
+    token, record = sign_in_local(context.db(), settings, username, password, client_ip(),
+                                  request.headers.get("User-Agent", ""))
     return _with_cookie(make_response(jsonify(session_json(record) | {"session_token": token})), token, record)
 
 

@@ -12,20 +12,24 @@ from broker.auth.claims import identity_from_claims, roles_for_groups
 from broker.auth.throttle import LoginThrottlePolicy
 from broker.config import Settings
 from broker.db import utcnow
+from broker.errors import Forbidden, NotSignedIn
 from broker.models import AuthSession, User
 
 
-class SignInRefused(Exception):
-    def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code, self.message = code, message
+class SignInRefused(Forbidden):
+    """The person may not sign in (a disabled account, say)."""
+
+
+class WrongCredentials(NotSignedIn, SignInRefused):
+    code = "invalid_credentials"
 
 
 def sign_in_local(db: Session, settings: Settings, username: str, password: str, ip: str,
                   user_agent: str = "") -> tuple[str, AuthSession]:
     """Raises Throttled when too many attempts failed, SignInRefused for wrong credentials."""
-    policy = LoginThrottlePolicy(settings.login_max_failures, settings.login_lockout, settings.login_delay_max,
-                                 settings.login_address_max_failures)
+    auth = settings.auth
+    policy = LoginThrottlePolicy(auth.login_max_failures, auth.login_lockout, auth.login_delay_max,
+                                 auth.login_address_max_failures)
     user = users.find_local_user(db, username)
     known = user is not None and sessions.signed_in_from(db, user, ip)
     db.commit()  # the throttle's transaction starts with its write (SQLite: no read-then-write upgrade)
@@ -37,31 +41,31 @@ def sign_in_local(db: Session, settings: Settings, username: str, password: str,
             audit.record(db, "login_lockout", target=username[:255], ip=ip, scope=lockout.scope,
                          seconds=lockout.seconds, failures=lockout.failures)
         db.commit()
-        raise SignInRefused("invalid_credentials", "Wrong username or password.")
+        raise WrongCredentials("Wrong username or password.")
     policy.succeeded(db, attempt)
     db.commit()  # at once: the shared address row is not held while the session is made
     if user.disabled:
         db.commit()
-        raise SignInRefused("account_disabled", "This account has been disabled by an administrator.")
+        raise SignInRefused("This account has been disabled by an administrator.", code="account_disabled")
     return _start_session(db, settings, user, ip, user_agent, "local")
 
 
 def sign_in_oidc(db: Session, settings: Settings, claims: dict[str, Any], ip: str,
                  user_agent: str = "") -> tuple[str, AuthSession]:
-    identity = identity_from_claims(claims, settings.oidc_groups_claim)
-    roles = roles_for_groups(identity.groups, settings.admin_groups, settings.teacher_groups)
+    identity = identity_from_claims(claims, settings.oidc.oidc_groups_claim)
+    roles = roles_for_groups(identity.groups, settings.oidc.admin_groups, settings.oidc.teacher_groups)
     try:
         user = users.upsert_from_identity(db, identity, roles)
     except users.UserError as exc:
         db.rollback()
-        raise SignInRefused("account_disabled", str(exc).capitalize() + ".") from None
+        raise SignInRefused(str(exc).capitalize() + ".", code="account_disabled") from None
     return _start_session(db, settings, user, ip, user_agent, "oidc")
 
 
 def _start_session(db: Session, settings: Settings, user: User, ip: str, user_agent: str,
                    method: str) -> tuple[str, AuthSession]:
     user.last_login_at = utcnow()
-    token, record = sessions.create_session(db, user, settings.session_lifetime, ip, user_agent)
+    token, record = sessions.create_session(db, user, settings.auth.session_lifetime, ip, user_agent)
     audit.record(db, "login", actor=user, ip=ip, method=method)
     db.commit()
     return token, record

@@ -28,12 +28,15 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from broker.db import utcnow
+from broker.errors import TooManyAttempts
 from broker.models import LoginThrottle
 
 
-@dataclass(frozen=True)
-class Throttled(Exception):
-    retry_after: int  # seconds
+class Throttled(TooManyAttempts):
+    code = "too_many_attempts"
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"Too many failed sign-ins. Try again in {retry_after} seconds.", retry_after=retry_after)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from broker import audit, context
 from broker.auth.current import client_ip, require_user, role_required
 from broker.branding import current_look, service
 from broker.branding.schemas import BrandingChangeSchema, BrandingSchema, PaletteSchema, branding_json, palette_json
-from broker.errors import ApiError, error_response
+from broker.errors import Invalid, NotFound
 from broker.pages import FOR_ADMINS, app_page
 from broker.models import ROLE_ADMIN
 from broker.openapi import documented
@@ -18,11 +18,6 @@ bp = Blueprint("branding", __name__)
 
 # Uploaded SVGs are shown in <img>, where scripts never run; opened on their own, nothing may run either.
 _IMAGE_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
-
-
-@bp.errorhandler(service.BrandingError)
-def _refused(exc: service.BrandingError):
-    return error_response(exc.status, exc.code, exc.message)
 
 
 _IMAGE_KIND = {"name": "kind", "in": "path", "schema": {"type": "string", "enum": ["logo", "favicon"]}}
@@ -97,7 +92,7 @@ def upload(kind: str):
     service.check_kind(kind)
     picture = request.files.get(kind)
     if picture is None:
-        raise ApiError(400, "bad_request", f"Send the picture as the multipart form field `{kind}`.")
+        raise Invalid(f"Send the picture as the multipart form field `{kind}`.")
     raw = picture.stream.read(service.MAX_IMAGE_BYTES + 1)
     media_type = service.set_image(context.db(), require_user(), kind, raw)
     return _saved("branding_image", image=kind, type=media_type, bytes=len(raw))
@@ -126,7 +121,7 @@ def image(kind: str):
     if found is None and kind == "favicon":
         found = "image/svg+xml", service.default_favicon(look)
     if found is None:
-        raise ApiError(404, "no_logo", "No logo has been uploaded.")
+        raise NotFound("No logo has been uploaded.", code="no_logo")
     response = Response(found[1], mimetype=found[0])
     response.headers["Content-Security-Policy"] = _IMAGE_CSP
     return _cache(response, look)

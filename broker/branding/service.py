@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from broker.branding import colours
 from broker.db import utcnow
+from broker.errors import Invalid, NotFound, TooLarge
 from broker.models import Branding, User
 from broker.pictures import PictureError, picture_bytes, picture_data_url
 
@@ -27,12 +28,6 @@ MAX_IMAGE_BYTES = 256 * 1024
 IMAGES = ("logo", "favicon")
 FIELDS = ("app_name", "primary_colour", "accent_colour")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-class BrandingError(ValueError):
-    def __init__(self, code: str, message: str, status: int = 400):
-        super().__init__(message)
-        self.code, self.message, self.status = code, message, status
 
 
 @dataclass(frozen=True)
@@ -90,17 +85,17 @@ def _row(db: Session, actor: User) -> Branding:
 
 def check_name(value: object) -> str:
     if not isinstance(value, str):
-        raise BrandingError("bad_app_name", "app_name is text.")
+        raise Invalid("app_name is text.", code="bad_app_name")
     name = " ".join(value.split())
     if len(name) > MAX_NAME or _CONTROL.search(name):
-        raise BrandingError("bad_app_name", f"The app name is at most {MAX_NAME} characters, without control "
-                                            "characters; empty for the default.")
+        raise Invalid(f"The app name is at most {MAX_NAME} characters, without control "
+                      "characters; empty for the default.", code="bad_app_name")
     return name
 
 
 def check_colour(field: str, value: object) -> str:
     if not isinstance(value, str) or (value and not colours.HEX.match(value)):
-        raise BrandingError("bad_colour", f"{field} is a colour like #1a2b3c; empty for the default.")
+        raise Invalid(f"{field} is a colour like #1a2b3c; empty for the default.", code="bad_colour")
     return value.lower()
 
 
@@ -114,11 +109,11 @@ def update(db: Session, actor: User, changes: object, replace: bool = False) -> 
     """Set app_name, primary_colour and accent_colour from `changes` (None or "" → the default);
     with `replace`, fields left out return to their defaults. Returns what was stored."""
     if not isinstance(changes, dict):
-        raise BrandingError("bad_request", "Send a JSON object with app_name, primary_colour or accent_colour.")
+        raise Invalid("Send a JSON object with app_name, primary_colour or accent_colour.")
     unknown = set(changes) - set(FIELDS)
     if unknown:
-        raise BrandingError("bad_request", f"Unknown field(s): {', '.join(sorted(unknown))}. "
-                                           f"Known: {', '.join(FIELDS)}.")
+        raise Invalid(f"Unknown field(s): {', '.join(sorted(unknown))}. "
+                      f"Known: {', '.join(FIELDS)}.")
     given = {field: "" if changes.get(field) is None else changes[field]
              for field in FIELDS if replace or field in changes}
     checked = {field: check_name(value) if field == "app_name" else check_colour(field, value)
@@ -133,7 +128,7 @@ def update(db: Session, actor: User, changes: object, replace: bool = False) -> 
 
 def check_kind(kind: str) -> None:
     if kind not in IMAGES:
-        raise BrandingError("no_such_image", f"The images are: {', '.join(IMAGES)}.", 404)
+        raise NotFound(f"The images are: {', '.join(IMAGES)}.", code="no_such_image")
 
 
 def set_image(db: Session, actor: User, kind: str, raw: bytes) -> str:
@@ -142,9 +137,9 @@ def set_image(db: Session, actor: User, kind: str, raw: bytes) -> str:
     try:
         url = picture_data_url(raw, MAX_IMAGE_BYTES)
     except PictureError as error:
-        too_large = len(raw) > MAX_IMAGE_BYTES
-        raise BrandingError("image_too_large" if too_large else "bad_image", str(error),
-                            413 if too_large else 400) from None
+        if len(raw) > MAX_IMAGE_BYTES:
+            raise TooLarge(str(error), code="image_too_large") from None
+        raise Invalid(str(error), code="bad_image") from None
     setattr(_row(db, actor), kind, url)
     return url[len("data:"):url.index(";")]
 

@@ -15,7 +15,8 @@ EXTENSION = "deskbroker.desktops"
 
 
 def make_provider(settings: Settings) -> Provider:
-    return SwarmProvider(settings) if settings.desktop_provider == "swarm" else DockerProvider(settings)
+    desktops = settings.desktops
+    return SwarmProvider(desktops) if desktops.desktop_provider == "swarm" else DockerProvider(desktops)
 
 
 def init_app(app: Flask, settings: Settings, sessions: sessionmaker[Session]) -> Provider:

@@ -77,11 +77,11 @@ def quota_problem(db: Session, settings: Settings, user_id: int, desktop_type: D
     owned_active = select(func.count()).select_from(Desktop).where(Desktop.state.in_(ACTIVE),
                                                                   Desktop.user_id.is_not(None))
     mine = db.scalar(owned_active.where(Desktop.user_id == user_id))
-    if mine > settings.desktops_per_user:
+    if mine > settings.desktops.desktops_per_user:
         return (f"You already have {mine - 1} desktop(s) running, and one person may run "
-                f"{settings.desktops_per_user} at a time. Stop one first.")
-    if settings.desktops_total and db.scalar(owned_active) > settings.desktops_total:
-        return (f"All {settings.desktops_total} desktops this server may run are in use. "
+                f"{settings.desktops.desktops_per_user} at a time. Stop one first.")
+    if settings.desktops.desktops_total and db.scalar(owned_active) > settings.desktops.desktops_total:
+        return (f"All {settings.desktops.desktops_total} desktops this server may run are in use. "
                 "Please try again later.")
     if desktop_type.max_running is not None and \
             db.scalar(owned_active.where(Desktop.desktop_type_id == desktop_type.id)) > desktop_type.max_running:

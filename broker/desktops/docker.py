@@ -18,14 +18,14 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 
-from broker.config import Settings, proxy_endpoint
+from broker.config import DesktopSettings, proxy_endpoint
 from broker.desktops import isolation
 from broker.desktops.naming import public_volume_name
 from broker.desktops.provider import (ASSIGNMENT_LABEL, BROKER_LABEL, DESKTOP_LABEL, DESKTOP_USER, EGRESS_LABEL,
                                       HOME_DIR, OWNER_ID_LABEL, PASSWORD_FILE, PORTS_LABEL, PUBLIC_DIR, STOP_TIMEOUT,
-                                      ContainerState, DesktopSpec, EngineUnavailable, ImageMissing, IsolationFailed,
-                                      NameTaken, Provider, ProviderError, Vanished, folder_labels, public_labels)
-from broker.images import engine
+                                      ContainerState, DesktopSpec, ImageMissing, IsolationFailed, NameTaken, Provider,
+                                      Vanished, folder_labels, public_labels)
+from broker.engine import EngineUnavailable, ProviderError, docker_client
 from broker.images.catalog import CatalogImage, catalog_images
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def secret_archive(password: str) -> bytes:
 
 
 class DockerProvider(Provider):
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: DesktopSettings):
         self.instance = settings.instance
         self.network = settings.desktop_network
         self.network_internal = settings.desktop_network_internal
@@ -88,8 +88,8 @@ class DockerProvider(Provider):
         """Connected on first use, so the broker starts (and answers) while the engine is down."""
         if self._client is None:
             try:
-                self._client = engine.docker_client(timeout=API_TIMEOUT)
-            except engine.EngineUnavailable as error:
+                self._client = docker_client(timeout=API_TIMEOUT)
+            except EngineUnavailable as error:
                 log.warning("%s", error)
                 raise EngineUnavailable(UNREACHABLE) from error
         return self._client

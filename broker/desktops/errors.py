@@ -2,33 +2,32 @@
 
 from __future__ import annotations
 
+from broker.errors import Conflict, Failed, Forbidden, Invalid, NotFound, TimedOut
 
-class DesktopError(Exception):
-    status = 400
+
+class DesktopError(Invalid):
     code = "desktop_error"
 
-    def __init__(self, message: str, code: str | None = None, status: int | None = None):
-        super().__init__(message)
-        self.message = message
-        self.code = code or self.code
-        self.status = status or self.status
+
+class NoDesktop(NotFound, DesktopError):
+    code = "no_desktop"
 
 
-class NoDesktop(DesktopError):
-    status, code = 404, "no_desktop"
+class NotAllowed(Forbidden, DesktopError):
+    code = "desktop_type_not_allowed"
 
 
-class NotAllowed(DesktopError):
-    status, code = 403, "desktop_type_not_allowed"
+class QuotaExceeded(Conflict, DesktopError):
+    code = "quota_exceeded"
 
 
-class QuotaExceeded(DesktopError):
-    status, code = 409, "quota_exceeded"
+class Busy(Conflict, DesktopError):
+    code = "desktop_busy"
 
 
-class Busy(DesktopError):
-    status, code = 409, "desktop_busy"
+class StartFailed(Failed, DesktopError):
+    code = "start_failed"
 
 
-class StartFailed(DesktopError):
-    status, code = 502, "start_failed"
+class StartTimedOut(TimedOut, StartFailed):
+    code = "start_timeout"

@@ -3,14 +3,19 @@
 One module per engine (`docker.py`, `swarm.py`; a Kubernetes provider would be a third).
 Providers know nothing of the database or of users: the lifecycle service decides, they
 carry out, and they say what really runs through labels, which are the truth about it.
+An engine offers three parts: `Containers` (the desktops the lifecycle drives), `Volumes` (all
+the file manager is given of the engine) and `ImageCatalog` (what the catalog sync reads).
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
+from broker.engine import ProviderError
+from broker.errors import Unavailable
 from broker.images.catalog import CatalogImage
 
 BROKER_LABEL = "io.deskbroker.broker"  # the broker instance that made it
@@ -30,20 +35,14 @@ PASSWORD_FILE = "/run/secrets/vnc-password"
 STOP_TIMEOUT = 10  # seconds; desktop-init exits within about one
 
 
-class ProviderError(Exception):
-    """The engine could not do what was asked; the message is for people."""
-
-
 class IsolationFailed(ProviderError):
     """A desktop's network rules could not be put in place, so it was not connected to any network."""
 
 
-class EngineUnavailable(ProviderError):
-    """No engine answers."""
-
-
-class ImageMissing(ProviderError):
+class ImageMissing(Unavailable, ProviderError):
     """The desktop type's image is not on the engine."""
+
+    code = "image_missing"
 
 
 class Vanished(ProviderError):
@@ -121,7 +120,9 @@ class ContainerState:
     problem: str = ""  # why it is not running, for people ("exited with code 2")
 
 
-class Provider(ABC):
+class Containers(Protocol):
+    """The desktops themselves: what the lifecycle service and housekeeping drive."""
+
     instance: str
 
     @abstractmethod
@@ -161,6 +162,10 @@ class Provider(ABC):
         """Blocks, yielding the desktop id whenever one of this instance's desktops stops or goes
         away (the engine's event stream); ProviderError when the stream cannot be had or breaks."""
 
+
+class Volumes(Protocol):
+    """The homes, the public space and the assignment folders: all the file manager sees of the engine."""
+
     @abstractmethod
     def remove_home(self, owner_id: str) -> list[str]:
         """Delete the home volume(s) of that owner; return their names. ProviderError if in use."""
@@ -180,6 +185,14 @@ class Provider(ABC):
     def remove_volume(self, name: str) -> bool:
         """Delete the volume; False while a container (running or not) still uses it. Gone already is fine."""
 
+
+class ImageCatalog(Protocol):
+    """The desktop images the engine has."""
+
     @abstractmethod
     def catalog(self) -> list[CatalogImage]:
         """The desktop images the engine offers, read from their catalog labels."""
+
+
+class Provider(Containers, Volumes, ImageCatalog, Protocol):
+    """One engine offering all three (broker.desktops.docker, broker.desktops.swarm)."""

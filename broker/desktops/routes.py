@@ -13,14 +13,13 @@ from broker import context
 from broker.auth.current import current_session, login_required, require_user
 from broker.desktops import access, lifecycle
 from broker.desktops.events import desktop_events
-from broker.desktops.http import answer_desktop_errors, record
+from broker.desktops.http import record
 from broker.desktops.schemas import (DESKTOP_ERRORS, DESKTOP_TYPE_PARAM, DesktopListSchema, DesktopSchema,
                                      RemovedSchema, desktop_json, desktop_list_json)
-from broker.errors import ApiError
-from broker.openapi import documented, path_id
+from broker.errors import Invalid
+from broker.openapi import documented
 
 bp = Blueprint("desktops", __name__)
-answer_desktop_errors(bp)
 
 
 def _desktop_type() -> str | None:
@@ -42,7 +41,7 @@ def _desktop_type() -> str | None:
 def start():
     user, type_id = require_user(), _desktop_type()
     if type_id is None:
-        raise ApiError(400, "desktop_type_needed", "Say which desktop to start: ?desktop_type=…")
+        raise Invalid("Say which desktop to start: ?desktop_type=…", code="desktop_type_needed")
     desktop = lifecycle().start(context.db(), user, type_id)
     record("desktop_start", user, desktop)
     return jsonify(desktop_json(desktop))

@@ -23,9 +23,10 @@ from broker import crypto
 from broker.config import Settings
 from broker.db import utcnow
 from broker.desktops import access, naming
-from broker.desktops.errors import Busy, DesktopError, NoDesktop, QuotaExceeded, StartFailed
-from broker.desktops.provider import DesktopSpec, EngineUnavailable, NameTaken, Provider, ProviderError, Vanished
+from broker.desktops.errors import Busy, DesktopError, NoDesktop, QuotaExceeded, StartFailed, StartTimedOut
+from broker.desktops.provider import DesktopSpec, NameTaken, Provider, Vanished
 from broker.desktops.states import ACTIVE, CREATING, ERROR, RUNNING, STARTING, STOPPED, STOPPING, claim, transition
+from broker.engine import EngineUnavailable, ProviderError
 from broker.models import Desktop, DesktopType, User
 from broker.rfb import RFBConnectionError, wait_for_greeting
 from broker.tunnels.service import await_tunnels_ended
@@ -97,7 +98,7 @@ class Lifecycle:
 
     def _claim_new(self, db: Session, user: User, desktop_type: DesktopType) -> Desktop | None:
         self._lock_claims(db)
-        desktop = self._take_from_pool(db, user, desktop_type) if self.settings.desktop_pool_size else None
+        desktop = self._take_from_pool(db, user, desktop_type) if self.settings.desktops.desktop_pool_size else None
         if desktop is None:
             desktop = self._new_row(user, desktop_type)
             db.add(desktop)
@@ -133,7 +134,7 @@ class Lifecycle:
     def _new_row(self, user: User | None, desktop_type: DesktopType) -> Desktop:
         return Desktop(id=str(uuid.uuid4()), user_id=user.id if user else None, desktop_type_id=desktop_type.id,
                        state=CREATING,
-                       vnc_password_encrypted=crypto.encrypt(self.settings.secret_key, new_vnc_password()))
+                       vnc_password_encrypted=crypto.encrypt(self.settings.core.secret_key, new_vnc_password()))
 
     def _take_from_pool(self, db: Session, user: User, desktop_type: DesktopType) -> Desktop | None:
         waiting = db.scalars(select(Desktop).where(Desktop.user_id.is_(None), Desktop.state == RUNNING,
@@ -158,7 +159,7 @@ class Lifecycle:
     def _await_start(self, db: Session, desktop: Desktop) -> Desktop:
         """Another request is starting this desktop: wait for its outcome instead of starting it twice."""
         desktop_id = desktop.id
-        deadline = time.monotonic() + self.settings.desktop_start_timeout + PROBE_SLICE
+        deadline = time.monotonic() + self.settings.desktops.desktop_start_timeout + PROBE_SLICE
         while desktop.state in (CREATING, STARTING) and time.monotonic() < deadline:
             db.commit()  # before sleeping: a waiting request holds no pooled connection
             time.sleep(POLL)
@@ -216,7 +217,7 @@ class Lifecycle:
 
     def _await_vnc(self, ref: str, port: int) -> str:
         """Wait until the desktop's VNC server sends its RFB greeting; return its address."""
-        timeout = self.settings.desktop_start_timeout
+        timeout = self.settings.desktops.desktop_start_timeout
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             state = self.provider.inspect(ref)
@@ -231,8 +232,8 @@ class Lifecycle:
                 except RFBConnectionError:
                     continue
             time.sleep(min(POLL, remaining))  # not running yet: Swarm is still placing it
-        raise StartFailed(f"The desktop did not answer within {timeout} s. Please try again, and tell an "
-                          "administrator if it keeps happening.", code="start_timeout", status=504)
+        raise StartTimedOut(f"The desktop did not answer within {timeout} s. Please try again, and tell an "
+                            "administrator if it keeps happening.")
 
     def _start_failed(self, db: Session, desktop: Desktop, created: bool, error: Exception) -> None:
         ref = desktop.container_id
@@ -253,18 +254,18 @@ class Lifecycle:
             log.warning("desktop %s: cleaning up after the failed start failed too: %s", desktop.id, cleanup_error)
 
     def spec(self, desktop: Desktop) -> DesktopSpec:
-        desktop_type, user, instance = desktop.desktop_type, desktop.user, self.settings.instance
+        desktop_type, user, instance = desktop.desktop_type, desktop.user, self.settings.desktops.instance
         if user is None:
             name, owner, owner_id = naming.pool_name(instance, desktop_type.id, desktop.id), "", ""
         else:
             name = naming.desktop_name(instance, user.username, user.subject, desktop_type.id)
             owner, owner_id = user.username, user.subject
-        persistent = user is not None and self.settings.desktop_persistent_homes
+        persistent = user is not None and self.settings.desktops.desktop_persistent_homes
         folders = access.folder_mounts(object_session(desktop), user, desktop_type.id) if user is not None else ()
         return DesktopSpec(
             desktop_id=desktop.id, name=name, image=desktop_type.image, desktop_type=desktop_type.id,
             owner=owner, owner_id=owner_id,
-            vnc_password=crypto.decrypt(self.settings.secret_key, desktop.vnc_password_encrypted),
+            vnc_password=crypto.decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
             memory_mb=desktop_type.memory_mb, cpus=desktop_type.cpus, pids_limit=desktop_type.pids_limit,
             shm_size_mb=desktop_type.shm_size_mb,
             home_volume=naming.home_volume_name(instance, owner_id) if persistent else None, folders=folders,
@@ -356,7 +357,7 @@ class Lifecycle:
         db.flush()
         waiting = db.scalar(select(func.count()).select_from(Desktop).where(
             Desktop.user_id.is_(None), Desktop.desktop_type_id == desktop_type.id, Desktop.state.in_(ACTIVE)))
-        if waiting > self.settings.desktop_pool_size:
+        if waiting > self.settings.desktops.desktop_pool_size:
             db.rollback()
             return None
         db.commit()

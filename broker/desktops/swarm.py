@@ -23,7 +23,7 @@ from docker.errors import APIError, NotFound
 from docker.types import (ContainerSpec, EndpointSpec, Mount, NetworkAttachmentConfig, Placement, Resources,
                           RestartPolicy, SecretReference, ServiceMode, TaskTemplate)
 
-from broker.config import Settings
+from broker.config import DesktopSettings
 from broker.desktops.docker import CAPABILITIES, DockerProvider, engine_errors
 from broker.desktops.provider import (BROKER_LABEL, DESKTOP_LABEL, PASSWORD_FILE, STOP_TIMEOUT, ContainerState,
                                       DesktopSpec, IsolationFailed, NameTaken, Vanished)
@@ -37,7 +37,7 @@ SETTLE_TIMEOUT = STOP_TIMEOUT + 20
 
 
 class SwarmProvider(DockerProvider):
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: DesktopSettings):
         super().__init__(settings)
         self.constraints = list(settings.swarm_constraints)
         self.placement_timeout = settings.desktop_start_timeout

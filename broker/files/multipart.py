@@ -13,14 +13,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.http import parse_options_header
 from werkzeug.sansio.multipart import Data, Epilogue, Event, Field, File, MultipartDecoder, NeedData
 
-from broker.errors import ApiError
+from broker.errors import Invalid
 
 CHUNK = 256 * 1024
 HEADERS_LIMIT = 64 * 1024  # what the decoder may hold beyond a chunk: one part's headers
 
 
-def _bad(message: str) -> ApiError:
-    return ApiError(400, "bad_upload", message)
+def _bad(message: str) -> Invalid:
+    return Invalid(message, code="bad_upload")
 
 
 def uploaded_files(stream: BinaryIO, content_type: str) -> Iterator[tuple[str, Iterator[bytes]]]:

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import re
 
-from broker.errors import ApiError
+from broker.errors import Invalid
 
 MAX_NAME_BYTES = 255
 MAX_PATH_BYTES = 4096
 _FORBIDDEN = re.compile(r"[\x00-\x1f\x7f\\]")
 
 
-def _bad(message: str) -> ApiError:
-    return ApiError(400, "bad_path", message)
+def _bad(message: str) -> Invalid:
+    return Invalid(message, code="bad_path")
 
 
 def _encoded(text: str) -> bytes:
@@ -28,7 +28,7 @@ def _encoded(text: str) -> bytes:
 
 
 def check_name(name: str) -> str:
-    """`name` itself when it is one plain file or folder name; ApiError 400 otherwise."""
+    """`name` itself when it is one plain file or folder name; Invalid otherwise."""
     if name in ("", ".", ".."):
         raise _bad(f"{name!r} is not a name a file or folder may have.")
     if "/" in name:
@@ -41,7 +41,7 @@ def check_name(name: str) -> str:
 
 
 def split_path(path: str) -> tuple[str, ...]:
-    """'docs/a.txt' -> ('docs', 'a.txt'); '' -> () for the root. ApiError 400 for anything else."""
+    """'docs/a.txt' -> ('docs', 'a.txt'); '' -> () for the root. Invalid for anything else."""
     if len(_encoded(path)) > MAX_PATH_BYTES:
         raise _bad(f"A path may be at most {MAX_PATH_BYTES} bytes long.")
     if path.startswith("/"):

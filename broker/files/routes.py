@@ -10,7 +10,7 @@ from flask import Blueprint, jsonify, request, send_file
 
 from broker import audit, context
 from broker.auth.current import client_ip, login_required, require_user
-from broker.errors import ApiError
+from broker.errors import Invalid, TooLarge
 from broker.files import files
 from broker.files.multipart import uploaded_files
 from broker.files.schemas import (FileListSchema, FileMoveSchema, FilePathSchema, FileRenameSchema, FileSpaceSchema,
@@ -60,7 +60,7 @@ def _body(schema: type[Base]) -> list[str]:
     body = request.get_json(silent=True)
     values = [body.get(name) if isinstance(body, dict) else None for name in names]
     if not all(isinstance(value, str) for value in values):
-        raise ApiError(400, "bad_request", "Send JSON with the string field(s) " + ", ".join(names) + ".")
+        raise Invalid("Send JSON with the string field(s) " + ", ".join(names) + ".")
     return values
 
 
@@ -125,7 +125,7 @@ def upload(space: str):
     # The app's request limit is small; an upload may be as large as the space's quota.
     request.max_content_length = found.quota + MULTIPART_ALLOWANCE
     if (request.content_length or 0) > request.max_content_length:
-        raise ApiError(413, "upload_too_large", f"This upload is larger than the {space} space's quota.")
+        raise TooLarge(f"This upload is larger than the {space} space's quota.", code="upload_too_large")
     folder = request.args.get("path", "")
     saved = files().upload(found, folder, uploaded_files(request.stream, request.content_type or ""),
                            replace=request.args.get("replace") == "true")

@@ -24,11 +24,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
-from broker.config import Settings
+from broker.config import DesktopSettings, FilesSettings
 from broker.desktops import naming
-from broker.desktops.provider import (DESKTOP_USER, EngineUnavailable, Provider, ProviderError, home_labels,
-                                      public_labels)
-from broker.errors import ApiError
+from broker.desktops.provider import DESKTOP_USER, Volumes, home_labels, public_labels
+from broker.engine import EngineUnavailable, ProviderError
+from broker.errors import Forbidden, Invalid, NotFound, OutOfSpace, TooLarge, Unavailable
 from broker.files.errors import disk_errors
 from broker.files.names import check_name, split_path
 from broker.files.tree import Listing, Staged, Tree, Usage
@@ -67,10 +67,11 @@ class Upload:
 
 
 class FileService:
-    def __init__(self, settings: Settings, provider: Provider,
+    def __init__(self, settings: FilesSettings, desktops: DesktopSettings, volumes: Volumes,
                  more_spaces: Iterable[Callable[[User, str], Space | None]] = ()):
         self.settings = settings
-        self.provider = provider
+        self.instance, self.homes = desktops.instance, desktops.desktop_persistent_homes
+        self.volumes = volumes
         # More spaces: each finder gives the space of that name as the user may use it, or None.
         self.more_spaces = tuple(more_spaces)
         # Made when the app is, in the worker after gevent's patching: gevent's locks there.
@@ -80,11 +81,11 @@ class FileService:
         self._usage: dict[str, tuple[float, Usage]] = {}  # volume -> (when walked, figure)
 
     def space(self, user: User, name: str, write: bool = False) -> Space:
-        """The space `name` as `user` may use it; ApiError when they may not (or not write)."""
-        instance = self.settings.instance
+        """The space `name` as `user` may use it; a domain error when they may not (or not write)."""
+        instance = self.instance
         if name == HOME:
-            if not self.settings.desktop_persistent_homes:
-                raise ApiError(404, "no_home", "This installation keeps no homes, so there are no files to manage.")
+            if not self.homes:
+                raise NotFound("This installation keeps no homes, so there are no files to manage.", code="no_home")
             space = Space(HOME, naming.home_volume_name(instance, user.subject),
                           home_labels(instance, user.username, user.subject), self.settings.files_home_quota, True)
         elif name == PUBLIC:
@@ -93,7 +94,7 @@ class FileService:
         else:
             space = next((found for find in self.more_spaces if (found := find(user, name)) is not None), None)
             if space is None:
-                raise ApiError(404, "no_space", f"There is no space {name!r}; there are {' and '.join(SPACES)}.")
+                raise NotFound(f"There is no space {name!r}; there are {' and '.join(SPACES)}.", code="no_space")
         space = replace(space, person=user.id)
         if write:
             _require_writable(space)
@@ -103,17 +104,17 @@ class FileService:
     def tree(self, space: Space) -> Iterator[Tree]:
         """The space's folder on this host; the engine makes its volume when it has none yet."""
         try:
-            folder = self.provider.volume_folder(space.volume, space.labels)
-        except EngineUnavailable as error:
-            raise ApiError(503, "engine_unavailable", str(error), {"Retry-After": "30"}) from error
+            folder = self.volumes.volume_folder(space.volume, space.labels)
+        except EngineUnavailable:
+            raise  # as it is: it says when to try again
         except ProviderError as error:
-            raise ApiError(503, "files_unavailable", str(error)) from error
+            raise Unavailable(str(error), code="files_unavailable") from error
         try:
             tree = Tree(folder, DESKTOP_USER)
         except PermissionError as error:
-            raise ApiError(503, "files_unavailable", "The broker may not open this space's folder; it has to run "
-                                                     "as the desktop user or as root on the container engine's "
-                                                     "host.") from error
+            raise Unavailable("The broker may not open this space's folder; it has to run "
+                              "as the desktop user or as root on the container engine's "
+                              "host.", code="files_unavailable") from error
         with tree:
             yield tree
 
@@ -203,24 +204,24 @@ class FileService:
                 for name, chunks in files:
                     check_name(name)
                     if any(file.name == name for file in staged):
-                        raise ApiError(400, "duplicate_name", f"{name} comes twice in this upload.")
+                        raise Invalid(f"{name} comes twice in this upload.", code="duplicate_name")
                     with disk_errors(space.label("/".join((*parts, name)))):
                         file = tree.stage(parts, name, replace)
                     staged.append(file)
                     for chunk in chunks:
                         if file.size + len(chunk) > limit:
-                            raise ApiError(413, "file_too_large", f"{name} is larger than the {_size(limit)} "
-                                                                  "a single file may have.")
+                            raise TooLarge(f"{name} is larger than the {_size(limit)} "
+                                           "a single file may have.", code="file_too_large")
                         room -= len(chunk)
                         if room < 0:
-                            raise ApiError(507, "quota_exceeded", f"This upload does not fit: the {space.name} "
-                                                                  f"space may hold {_size(space.quota)}, and "
-                                                                  f"{_size(used)} of it are in use.")
+                            raise OutOfSpace(f"This upload does not fit: the {space.name} "
+                                             f"space may hold {_size(space.quota)}, and "
+                                             f"{_size(used)} of it are in use.", code="quota_exceeded")
                         # Off the loop: a disk that is behind blocks here, and a fast sender never
                         # makes the socket wait, so without it one upload held the loop to its end.
                         off_loop(file.write, chunk)
                 if not staged:
-                    raise ApiError(400, "no_files", "The upload holds no files.")
+                    raise Invalid("The upload holds no files.", code="no_files")
                 for file in staged:
                     with disk_errors(space.label("/".join((*parts, file.name)))):
                         file.commit()
@@ -270,12 +271,12 @@ def _sorted_listing(tree: Tree, parts: tuple[str, ...], limit: int) -> Listing:
 
 def _require_writable(space: Space) -> None:
     if not space.writable:
-        raise ApiError(403, "read_only", "Only teachers and administrators may change the public files.")
+        raise Forbidden("Only teachers and administrators may change the public files.", code="read_only")
 
 
 def _not_root(parts: tuple[str, ...]) -> tuple[str, ...]:
     if not parts:
-        raise ApiError(400, "bad_path", "Name a file or folder in the space, not the space itself.")
+        raise Invalid("Name a file or folder in the space, not the space itself.", code="bad_path")
     return parts
 
 

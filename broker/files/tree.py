@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from broker.errors import ApiError
+from broker.errors import Conflict, Invalid
 
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC  # NONBLOCK: a FIFO must not hang us
@@ -177,7 +177,7 @@ class Tree:
         opened = os.fstat(fd)
         if (opened.st_dev, opened.st_ino) != (seen.st_dev, seen.st_ino) or not stat.S_ISREG(opened.st_mode):
             os.close(fd)
-            raise ApiError(409, "changed", f"{name} changed while it was opened; please try again.")
+            raise Conflict(f"{name} changed while it was opened; please try again.", code="changed")
         return open(fd, "rb"), opened
 
     def make_folder(self, parts: tuple[str, ...]) -> None:
@@ -239,10 +239,10 @@ def _regular_only(info: os.stat_result, name: str) -> None:
     if stat.S_ISREG(info.st_mode):
         return
     if stat.S_ISDIR(info.st_mode):
-        raise ApiError(409, "is_a_folder", f"{name} is a folder; open it instead.")
+        raise Conflict(f"{name} is a folder; open it instead.", code="is_a_folder")
     if stat.S_ISLNK(info.st_mode):
-        raise ApiError(400, "is_a_link", f"{name} is a link; the file manager does not follow links.")
-    raise ApiError(400, "not_a_file", f"{name} is not a regular file (a pipe, socket or device).")
+        raise Invalid(f"{name} is a link; the file manager does not follow links.", code="is_a_link")
+    raise Invalid(f"{name} is not a regular file (a pipe, socket or device).", code="not_a_file")
 
 
 class _Limit(Exception):

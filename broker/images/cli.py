@@ -18,7 +18,7 @@ from broker.images.build import (
     build_images,
 )
 from broker.images.catalog import LabelError, catalog_images
-from broker.images.engine import EngineUnavailable, docker_client
+from broker.engine import EngineUnavailable, docker_client
 from broker.images.smoke import image_ref, smoke_test_images
 from broker.images.table import format_table, megabytes
 

@@ -17,7 +17,7 @@ EXTENSION = "deskbroker.teacher"
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    app.extensions[EXTENSION] = Thumbnails(settings.secret_key)
+    app.extensions[EXTENSION] = Thumbnails(settings.core.secret_key)
 
 
 def folder_spaces(settings: Settings) -> Callable[[User, str], Space | None]:

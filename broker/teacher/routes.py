@@ -11,8 +11,8 @@ from flask import Blueprint, Response, jsonify, request
 from broker import audit, context, ids
 from broker.auth.current import client_ip, require_user, role_required
 from broker.desktops import lifecycle
-from broker.desktops.provider import ProviderError
-from broker.errors import ApiError
+from broker.engine import ProviderError
+from broker.errors import Failed, Invalid
 from broker.pages import FOR_TEACHERS, app_page
 from broker.models import DesktopTypeAssignment as Assignment
 from broker.openapi import WHOLE_ID, binary, documented, path_id
@@ -86,7 +86,7 @@ def thumbnail(desktop_id: str):
         png = thumbnails().picture(desktop)
     except RFBError as error:
         log.warning("thumbnail of desktop %s: %s", desktop.id, error)
-        raise ApiError(502, "thumbnail_failed", "The desktop's screen could not be read just now.") from None
+        raise Failed("The desktop's screen could not be read just now.", code="thumbnail_failed") from None
     mark_watched(db, desktop.id)
     return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})
 
@@ -132,10 +132,11 @@ def _record(action: str, assignment: Assignment) -> None:
 def assign():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "Send a JSON object: desktop_type, group_id or user_id, and folder.")
+        raise Invalid("Send a JSON object: desktop_type, group_id or user_id, and folder.")
     db = context.db()
-    assignment = service.assign(db, require_user(), context.settings().instance, desktop_type=body.get("desktop_type"),
-                                group_id=body.get("group_id"), user_id=body.get("user_id"), folder=body.get("folder"))
+    assignment = service.assign(db, require_user(), context.settings().desktops.instance,
+                                desktop_type=body.get("desktop_type"), group_id=body.get("group_id"),
+                                user_id=body.get("user_id"), folder=body.get("folder"))
     _record("assignment_create", assignment)
     db.commit()
     return jsonify(assignment_json(assignment)), 201

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, selectinload
 from broker import ids
 from broker.desktops import naming
 from broker.desktops.states import RUNNING
-from broker.errors import ApiError
+from broker.errors import Conflict, Forbidden, Invalid, NotFound
 from broker.files.names import check_name
 from broker.models import ROLE_ADMIN, ROLE_TEACHER, Desktop, DesktopType, Group, User
 from broker.models import DesktopTypeAssignment as Assignment
@@ -58,12 +58,13 @@ def managed_groups(db: Session, user: User) -> list[Group]:
 
 
 def group_for(db: Session, user: User, group_id: object) -> Group:
-    """The group `group_id` names (from a path, a query or a body) if `user` manages it; ApiError otherwise."""
+    """The group `group_id` names (from a path, a query or a body) if `user` manages it; NotFound or
+    Forbidden otherwise."""
     group = ids.find(db, Group, group_id)
     if group is None:
-        raise ApiError(404, "no_group", "There is no such group.")
+        raise NotFound("There is no such group.", code="no_group")
     if not may_manage_group(user, group):
-        raise ApiError(403, "not_your_group", "You may only manage groups you belong to.")
+        raise Forbidden("You may only manage groups you belong to.", code="not_your_group")
     return group
 
 
@@ -89,9 +90,9 @@ def watchable(db: Session, user: User, desktop_id: str) -> Desktop:
     """A running desktop `user` may watch; someone else's looks exactly like a missing one."""
     desktop = ids.find(db, Desktop, desktop_id)
     if desktop is None or not may_watch(user, desktop):
-        raise ApiError(404, "no_desktop", "There is no such desktop.")
+        raise NotFound("There is no such desktop.", code="no_desktop")
     if desktop.state != RUNNING or not desktop.address:
-        raise ApiError(409, "desktop_not_running", "This desktop is not running.")
+        raise Conflict("This desktop is not running.", code="desktop_not_running")
     return desktop
 
 
@@ -116,31 +117,31 @@ def assignments(db: Session, user: User, group: Group | None = None) -> list[Ass
 
 
 def check_folder(folder: object) -> str | None:
-    """The folder name to use, or None for none; ApiError 400 for a name that cannot be one."""
+    """The folder name to use, or None for none; Invalid for a name that cannot be one."""
     if folder is None:
         return None
     if not isinstance(folder, str):
-        raise ApiError(400, "bad_folder", "folder is a folder name (text), or null for none.")
+        raise Invalid("folder is a folder name (text), or null for none.", code="bad_folder")
     folder = folder.strip()
     if not folder:
         return None
     check_name(folder)
     if folder.startswith("."):
-        raise ApiError(400, "bad_folder", "A folder name may not start with a dot: the hidden folders of a home "
-                                          "belong to the desktop's programs.")
+        raise Invalid("A folder name may not start with a dot: the hidden folders of a home "
+                      "belong to the desktop's programs.", code="bad_folder")
     if len(folder) > FOLDER_MAX:
-        raise ApiError(400, "bad_folder", f"A folder name may be at most {FOLDER_MAX} characters long.")
+        raise Invalid(f"A folder name may be at most {FOLDER_MAX} characters long.", code="bad_folder")
     return folder
 
 
 def assign(db: Session, user: User, instance: str, *, desktop_type: object, group_id: object = None,
            user_id: object = None, folder: object = None) -> Assignment:
-    """Assign the type to a group or to one person (flushed, not committed); ApiError saying why not."""
+    """Assign the type to a group or to one person (flushed, not committed); a domain error saying why not."""
     kind = ids.find(db, DesktopType, desktop_type)
     if kind is None or not kind.enabled:
-        raise ApiError(404, "unknown_desktop_type", f"There is no desktop type {desktop_type!r}.")
+        raise NotFound(f"There is no desktop type {desktop_type!r}.", code="unknown_desktop_type")
     if (group_id is None) == (user_id is None):
-        raise ApiError(400, "bad_request", "Assign to a group (group_id) or to one person (user_id), not both.")
+        raise Invalid("Assign to a group (group_id) or to one person (user_id), not both.")
     assignment = Assignment(desktop_type_id=kind.id, created_by_id=user.id)
     if group_id is not None:
         assignment.group_id = group_for(db, user, ids.whole_number(group_id, "group_id")).id
@@ -148,28 +149,29 @@ def assign(db: Session, user: User, instance: str, *, desktop_type: object, grou
     else:
         person = ids.find(db, User, ids.whole_number(user_id, "user_id"))
         if person is None:
-            raise ApiError(404, "no_user", "There is no such person.")
+            raise NotFound("There is no such person.", code="no_user")
         if not may_manage_person(user, person):
-            raise ApiError(403, "not_your_student", "You may only assign desktops to people in your groups.")
+            raise Forbidden("You may only assign desktops to people in your groups.", code="not_your_student")
         assignment.user_id = person.id
         taken = Assignment.user_id == person.id
     assignment.folder = check_folder(folder)
     assignment.volume = naming.folder_volume_name(instance) if assignment.folder else None
     if db.scalar(select(Assignment.id).where(Assignment.desktop_type_id == kind.id, taken)) is not None:
-        raise ApiError(409, "already_assigned", "This desktop type is assigned to them already; remove that "
-                                                "assignment first to change it.")
+        raise Conflict("This desktop type is assigned to them already; remove that "
+                       "assignment first to change it.", code="already_assigned")
     db.add(assignment)
     db.flush()
     return assignment
 
 
 def unassign(db: Session, user: User, assignment_id: int) -> Assignment:
-    """Delete the assignment (not committed); ApiError when there is none or it is not `user`'s to remove."""
+    """Delete the assignment (not committed); NotFound or Forbidden when there is none or it is not
+    `user`'s to remove."""
     assignment = ids.find(db, Assignment, assignment_id)
     if assignment is None:
-        raise ApiError(404, "no_assignment", "There is no such assignment.")
+        raise NotFound("There is no such assignment.", code="no_assignment")
     if not may_manage(user, assignment):
-        raise ApiError(403, "not_your_assignment", "You may only remove assignments of your groups and students.")
+        raise Forbidden("You may only remove assignments of your groups and students.", code="not_your_assignment")
     db.delete(assignment)
     db.flush()
     return assignment

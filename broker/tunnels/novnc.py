@@ -35,11 +35,11 @@ def open_connection(db: Session, key: bytes, token: str) -> tuple[Connection, st
     try:
         target = verify(key, token, WEBSOCKIFY_AUDIENCE)
     except TokenError:
-        raise service.ConnectRefused(401, "token_invalid", "The connection link is invalid or expired.") from None
+        raise service.TokenInvalid("The connection link is invalid or expired.") from None
     grant = service.redeem_token(db, target.jti)
     desktop = db.get(Desktop, grant.desktop_id)
     if (desktop.address, desktop.desktop_type.vnc_port) != (target.host, target.port):
-        raise service.ConnectRefused(403, "desktop_stopped", "The desktop was stopped.", "desktop_stopped")
+        raise service.AccessEnded("desktop_stopped")
     record = Connection(id=str(uuid.uuid4()), user_id=grant.user_id, desktop_id=grant.desktop_id, mode="control",
                         protocol="novnc", session_id=grant.session_id)
     db.add(record)

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from broker import context
 from broker.auth.current import current_session, current_user, require_user
 from broker.crypto import decrypt
-from broker.errors import ApiError
+from broker.errors import Invalid, NotFound
 from broker.models import Desktop, User
 from broker.openapi import documented, path_id
 from broker.query_args import int_arg
@@ -46,10 +46,7 @@ def connect(desktop_id: str):
     body = body if isinstance(body, dict) else {}
     mode, protocol = str(body.get("mode", "control")), str(body.get("protocol", "guacamole"))
     db = context.db()
-    try:
-        desktop = service.authorize(db, user, desktop_id, mode, protocol)
-    except service.ConnectRefused as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+    desktop = service.authorize(db, user, desktop_id, mode, protocol)
     if protocol == "novnc":
         answer = _novnc_answer(db, user, desktop)
         db.commit()
@@ -63,21 +60,21 @@ def _novnc_answer(db: Session, user: User, desktop: Desktop) -> dict:
     from broker.tunnels import vnc_token
 
     settings = context.settings()
-    if not settings.websockify_key:
-        raise ApiError(404, "novnc_disabled", "The noVNC viewer is not set up on this server.")
+    if not settings.tier.websockify_key:
+        raise NotFound("The noVNC viewer is not set up on this server.", code="novnc_disabled")
     jti = secrets.token_urlsafe(24)
     service.issue_token(db, user, desktop, "control", current_session().id, token=jti)  # websockify redeems it
-    token = vnc_token.sign(settings.websockify_key.encode(), desktop.address, desktop.desktop_type.vnc_port,
+    token = vnc_token.sign(settings.tier.websockify_key.encode(), desktop.address, desktop.desktop_type.vnc_port,
                            ttl=service.TOKEN_TTL_SECONDS, jti=jti)
     return {"protocol": "novnc", "websockify_url": f"/websockify?token={token}",
-            "password": decrypt(settings.secret_key, desktop.vnc_password_encrypted),
+            "password": decrypt(settings.core.secret_key, desktop.vnc_password_encrypted),
             "expires_in": service.TOKEN_TTL_SECONDS}
 
 
 def _websockify_key() -> bytes:
-    key = context.settings().websockify_key
+    key = context.settings().tier.websockify_key
     if not key:
-        raise ApiError(404, "novnc_disabled", "The noVNC viewer is not set up on this server.")
+        raise NotFound("The noVNC viewer is not set up on this server.", code="novnc_disabled")
     return key.encode()
 
 
@@ -94,18 +91,15 @@ def novnc_open():
     key, body = _websockify_key(), request.get_json(silent=True)
     token = body.get("token") if isinstance(body, dict) else None
     if not isinstance(token, str):
-        raise ApiError(400, "bad_request", "Send JSON with the token.")
-    try:
-        record, connection_key = novnc.open_connection(context.db(), key, token)
-    except service.ConnectRefused as exc:
-        raise ApiError(exc.status, exc.code, exc.message) from None
+        raise Invalid("Send JSON with the token.")
+    record, connection_key = novnc.open_connection(context.db(), key, token)
     return jsonify(connection_id=record.id, key=connection_key, check_every=NOVNC_CHECK_SECONDS), 201
 
 
 def _novnc_connection(connection_id: str) -> str:
     """The connection id, once the caller showed the key the broker gave its websockify process."""
     if not novnc.key_matches(_websockify_key(), connection_id, request.args.get("key", "")):
-        raise ApiError(404, "no_connection", "There is no such connection.")
+        raise NotFound("There is no such connection.", code="no_connection")
     return connection_id
 
 
@@ -165,5 +159,5 @@ def _kill_watch(sessions: sessionmaker[Session]) -> service.KillWatch:
     housekeeping interval; housekeeping ends those nobody vouched for in three (their process died)."""
     if KILL_WATCH not in current_app.extensions:
         current_app.extensions[KILL_WATCH] = service.KillWatch(
-            sessions, vouch_every=context.settings().housekeeping_interval)
+            sessions, vouch_every=context.settings().desktops.housekeeping_interval)
     return current_app.extensions[KILL_WATCH]

@@ -15,6 +15,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.db import utcnow
+from broker.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, NotSignedIn
 from broker.models import ROLE_ADMIN, ROLE_TEACHER, AuthSession, Connection, Desktop, TunnelToken, User
 from broker.signals import roles_changed
 from broker.tunnels import ending
@@ -31,13 +32,39 @@ WATCHED_REFRESH = 10
 ABANDONED = "its broker process went away"
 
 
-class ConnectRefused(Exception):
-    """`code` and `status` for HTTP; the message is for people; `reason` (broker.tunnels.ending) when
-    the access the token was issued under has ended since."""
+class ConnectRefused(DomainError):
+    """Why a connection may not be opened; each kind below says how. `reason` (broker.tunnels.ending)
+    when the access the token was issued under has ended since."""
 
-    def __init__(self, status: int, code: str, message: str, reason: str | None = None):
-        super().__init__(message)
-        self.status, self.code, self.message, self.reason = status, code, message, reason
+    reason: str | None = None
+
+
+class BadConnectRequest(Invalid, ConnectRefused):
+    pass
+
+
+class NoSuchDesktop(NotFound, ConnectRefused):
+    code = "desktop_not_found"
+
+
+class WatchOnly(Forbidden, ConnectRefused):
+    pass
+
+
+class NotRunning(Conflict, ConnectRefused):
+    code = "desktop_not_running"
+
+
+class TokenInvalid(NotSignedIn, ConnectRefused):
+    code = "token_invalid"
+
+
+class AccessEnded(Forbidden, ConnectRefused):
+    """The sign-in, the account, the desktop or the permission the token was issued under ended."""
+
+    def __init__(self, reason: str):
+        super().__init__(ending.REASONS[reason].message, code=reason)
+        self.reason = reason
 
 
 def _hash(token: str) -> str:
@@ -67,18 +94,17 @@ def mark_watched(db: Session, desktop_id: str) -> None:
 def authorize(db: Session, user: User, desktop_id: str, mode: str, protocol: str) -> Desktop:
     """The desktop `user` may open in `mode` over `protocol`, or ConnectRefused saying why not."""
     if mode not in MODES or protocol not in PROTOCOLS:
-        raise ConnectRefused(400, "bad_request", f"mode is one of {', '.join(MODES)}; "
-                                                 f"protocol one of {', '.join(PROTOCOLS)}")
+        raise BadConnectRequest(f"mode is one of {', '.join(MODES)}; protocol one of {', '.join(PROTOCOLS)}")
     desktop = db.get(Desktop, desktop_id)
     owner = desktop is not None and desktop.user_id == user.id
     # Someone else's desktop looks exactly like a missing one, so ids cannot be probed.
     if desktop is None or not (owner or (mode == "view" and may_watch(user, desktop))):
-        raise ConnectRefused(404, "desktop_not_found", "There is no such desktop.")
+        raise NoSuchDesktop("There is no such desktop.")
     if protocol == "novnc" and not owner:
         # noVNC needs the VNC password in the browser: only its owner ever gets it.
-        raise ConnectRefused(403, "forbidden", "Watching a desktop works through the Guacamole viewer only.")
+        raise WatchOnly("Watching a desktop works through the Guacamole viewer only.")
     if desktop.state != "running" or not desktop.address:
-        raise ConnectRefused(409, "desktop_not_running", "This desktop is not running. Start it first.")
+        raise NotRunning("This desktop is not running. Start it first.")
     return desktop
 
 
@@ -105,7 +131,7 @@ def redeem_token(db: Session, token: str, user_id: int | None = None) -> Grant:
     tunnel request comes signed in (`user_id`), only that person's tokens count: someone else's
     token is refused and stays unburned for its owner."""
     if not token or len(token) > 128:
-        raise ConnectRefused(401, "token_invalid", "The connection link is invalid.")
+        raise TokenInvalid("The connection link is invalid.")
     now = utcnow()
     holder = [TunnelToken.user_id == user_id] if user_id is not None else []
     burned = db.execute(update(TunnelToken)
@@ -115,10 +141,10 @@ def redeem_token(db: Session, token: str, user_id: int | None = None) -> Grant:
     db.commit()
     record = db.get(TunnelToken, _hash(token))
     if burned.rowcount != 1 or record is None:
-        raise ConnectRefused(401, "token_invalid", "The connection link has expired or was already used.")
+        raise TokenInvalid("The connection link has expired or was already used.")
     reason = _access_ended(db, record, now)
     if reason:
-        raise ConnectRefused(403, reason, ending.REASONS[reason].message, reason)
+        raise AccessEnded(reason)
     return Grant(record.user_id, record.desktop_id, record.mode, record.session_id)
 
 

@@ -73,7 +73,7 @@ class TunnelSession:
         """Everything before the first byte is relayed; TunnelRefused saying why it cannot open."""
         # First of all: a foreign page must not use the browser's cookies to drive a desktop.
         refused = check_origin(request.origin,
-                               allowed_origins(self.settings.public_url, self.settings.allowed_origins))
+                               allowed_origins(self.settings.core.public_url, self.settings.core.allowed_origins))
         if refused:
             log.warning("tunnel refused: %s (allowed: DESKBROKER_PUBLIC_URL and DESKBROKER_ALLOWED_ORIGINS)", refused)
             raise TunnelRefused(f"Tunnel refused: {refused}.", CLIENT_FORBIDDEN)
@@ -87,10 +87,10 @@ class TunnelSession:
             if desktop is None or desktop.state != "running" or not desktop.address:
                 raise TunnelRefused("This desktop is not running any more.", RESOURCE_NOT_FOUND)
             target = VncTarget(desktop.address, desktop.desktop_type.vnc_port,
-                               decrypt(self.settings.secret_key, desktop.vnc_password_encrypted))
+                               decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted))
             join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
         try:
-            self.guacd = open_connection(self.settings.guacd_host, self.settings.guacd_port, target, request.screen,
+            self.guacd = open_connection(self.settings.tier.guacd_host, self.settings.tier.guacd_port, target, request.screen,
                                          read_only=grant.mode == "view", join=join)
         except GuacdError as exc:
             log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)

@@ -29,7 +29,7 @@ from broker.db import make_engine, upgrade
 from broker.desktops.catalog import sync_catalog
 from broker.desktops.provider import BROKER_LABEL
 from broker.images.build import build_images
-from broker.images.engine import docker_client
+from broker.engine import docker_client
 from broker.images.table import format_table
 from broker.models import DesktopType
 from broker.rfb import wait_for_greeting

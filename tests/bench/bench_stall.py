@@ -34,7 +34,7 @@ import websocket
 
 from broker.auth.users import create_local_user
 from broker.desktops.naming import home_volume_name
-from broker.images.engine import docker_client
+from broker.engine import docker_client
 from broker.images.table import format_table
 from broker.tunnels.protocol import encode, parse
 from tests.bench.bench_tunnel import BusyDesktop

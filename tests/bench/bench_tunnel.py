@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from broker.images.build import build_images
-from broker.images.engine import docker_client
+from broker.engine import docker_client
 from broker.images.table import format_table
 from broker.rfb import wait_for_greeting
 from broker.tunnels.guacd import Screen, VncTarget, open_connection

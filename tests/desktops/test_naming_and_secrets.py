@@ -67,5 +67,5 @@ def test_desktop_settings_are_checked(overrides, expected):
 def test_desktop_settings():
     settings = make_settings(swarm_constraints="node.role == worker, node.labels.desktops==true",
                              desktop_pool_size="2", desktop_persistent_homes="false")
-    assert settings.swarm_constraints == ("node.role == worker", "node.labels.desktops==true")
-    assert settings.desktop_idle_timeout == 6 * 3600 and settings.desktops_per_user == 1
+    assert settings.desktops.swarm_constraints == ("node.role == worker", "node.labels.desktops==true")
+    assert settings.desktops.desktop_idle_timeout == 6 * 3600 and settings.desktops.desktops_per_user == 1

@@ -22,7 +22,7 @@ from docker.models.networks import Network
 from broker.images.build import BuildError, BuildResult, build_images
 from broker.images.catalog import entry_from_labels
 from broker.images.cli import images
-from broker.images.engine import EngineUnavailable, docker_client
+from broker.engine import EngineUnavailable, docker_client
 from broker.rfb import AuthenticationFailed, RFBClient, wait_for_greeting
 
 VNC_PORT = 5901

@@ -17,7 +17,7 @@ from pathlib import Path
 import requests
 import websocket
 
-from broker.images.engine import docker_client
+from broker.engine import docker_client
 from broker.tunnels.protocol import encode, parse
 from tests.fixtures.broker import free_port
 from tests.fixtures.desktops import remove_everything_of

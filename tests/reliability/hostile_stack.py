@@ -263,7 +263,7 @@ def _start_anna(stack: Stack, app) -> Owner:
     with stack.sessions() as db:
         desktop = db.get(Desktop, desktop_id)
         container_id, address = desktop.container_id, desktop.address
-        password = decrypt(app.extensions["deskbroker"].settings.secret_key, desktop.vnc_password_encrypted)
+        password = decrypt(app.extensions["deskbroker"].settings.core.secret_key, desktop.vnc_password_encrypted)
     marker = secrets.token_hex(4)
     return Owner(person=person, desktop_id=desktop_id, container_id=container_id,
                  address=address, vnc_password=password, group_id=group_id, group_key=group_key,

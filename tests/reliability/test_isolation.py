@@ -105,7 +105,7 @@ def test_a_desktop_reaches_nothing_but_its_own_screen(provider, request, desktop
     overrides = desktop_overrides(instance, **wanted_settings)
     app = desktop_app(**wanted_settings)
     settings = lifecycle_of(app).settings
-    network = settings.desktop_network
+    network = settings.desktops.desktop_network
     make_provider(settings).ensure_network()
     with lifecycle_of(app).sessions() as db:
         base = db.get(DesktopType, "base")
@@ -119,7 +119,7 @@ def test_a_desktop_reaches_nothing_but_its_own_screen(provider, request, desktop
         # reached by the tests through a bridge of their own (the host cannot reach an overlay).
         access = docker_engine.networks.create(f"{instance}-access", driver="bridge",
                                                labels={BROKER_LABEL: instance})
-        holder = docker_engine.containers.run(settings.netguard_image, ["infinity"], entrypoint=["sleep"],
+        holder = docker_engine.containers.run(settings.desktops.netguard_image, ["infinity"], entrypoint=["sleep"],
                                               detach=True, name=f"{instance}-broker", network=access.name,
                                               labels={BROKER_LABEL: instance})
         stack.callback(holder.remove, force=True)
@@ -186,7 +186,7 @@ def test_a_desktop_reaches_nothing_but_its_own_screen(provider, request, desktop
             }
             if mode == "internet":
                 targets.update({f"host via egress gateway {gw}": f"{gw}:{host_port}"
-                                for gw in gateways(docker_engine, settings.egress_network)})
+                                for gw in gateways(docker_engine, settings.desktops.egress_network)})
             expected_open = {"internet": {"public test host"}, "proxy": {"the proxy"}}.get(mode, set())
             for name, seen in probe(attacker, targets).items():
                 wanted = "open" if name in expected_open else "closed"

@@ -18,7 +18,7 @@ from docker.errors import NotFound
 from docker.models.networks import Network
 
 from broker.images.build import BuildResult, build_images
-from broker.images.engine import docker_client
+from broker.engine import docker_client
 from broker.rfb import wait_for_greeting
 from tests.tier.containers import (
     GUACD_PORT,

@@ -15,16 +15,16 @@ def load(**overrides):
 
 def test_defaults_give_an_embedded_sqlite_install(tmp_path):
     settings = load(data_dir=str(tmp_path))
-    assert settings.sqlalchemy_url == f"sqlite:///{tmp_path / 'deskbroker.db'}"
-    assert not settings.oidc_enabled
-    assert settings.local_login
-    assert settings.session_lifetime == 12 * 3600
-    assert settings.admin_groups == ("admins",) and settings.teacher_groups == ("teachers",)
+    assert settings.core.sqlalchemy_url == f"sqlite:///{tmp_path / 'deskbroker.db'}"
+    assert not settings.oidc.enabled
+    assert settings.auth.local_login
+    assert settings.auth.session_lifetime == 12 * 3600
+    assert settings.oidc.admin_groups == ("admins",) and settings.oidc.teacher_groups == ("teachers",)
 
 
 def test_a_postgresql_url_uses_the_driver_the_broker_ships():
-    assert load(database_url="postgresql://u:p@db/x").sqlalchemy_url == "postgresql+psycopg2://u:p@db/x"
-    assert load(database_url="postgresql+psycopg2://u:p@db/x").sqlalchemy_url == "postgresql+psycopg2://u:p@db/x"
+    assert load(database_url="postgresql://u:p@db/x").core.sqlalchemy_url == "postgresql+psycopg2://u:p@db/x"
+    assert load(database_url="postgresql+psycopg2://u:p@db/x").core.sqlalchemy_url == "postgresql+psycopg2://u:p@db/x"
 
 
 def test_missing_secret_key_names_the_variable():
@@ -52,9 +52,9 @@ def test_malformed_settings_are_named_with_what_they_expect(name, value, expecte
 
 def test_proxies_and_origins_in_their_written_forms():
     settings = load(trusted_proxies="127.0.0.1, 172.18.0.0/16 nginx", allowed_origins="HTTPS://Desk.Example:443/x")
-    assert settings.trusted_proxies == ("127.0.0.1", "172.18.0.0/16", "nginx")
-    assert settings.allowed_origins == ("https://desk.example",)
-    assert load(trusted_proxies="0").trusted_proxies == () == load().trusted_proxies
+    assert settings.core.trusted_proxies == ("127.0.0.1", "172.18.0.0/16", "nginx")
+    assert settings.core.allowed_origins == ("https://desk.example",)
+    assert load(trusted_proxies="0").core.trusted_proxies == () == load().core.trusted_proxies
 
 
 def test_every_problem_is_reported_at_once():
@@ -73,14 +73,14 @@ def test_single_sign_on_needs_discovery_or_all_endpoints():
                  oidc_authorize_url="https://school.example/iserv/oauth/v2/auth",
                  oidc_token_url="https://school.example/iserv/oauth/v2/token",
                  oidc_jwks_url="https://school.example/iserv/public/jwk")
-    assert iserv.oidc_enabled
+    assert iserv.oidc.enabled
 
 
 def test_dotenv_is_read_and_the_environment_wins(tmp_path):
     dotenv = tmp_path / ".env"
     dotenv.write_text("DESKBROKER_SECRET_KEY=" + "k" * 40 + "\nDESKBROKER_WORKERS=3\nDESKBROKER_LOG_LEVEL=debug\n")
     settings = load_settings({"DESKBROKER_WORKERS": "2"}, dotenv=dotenv)
-    assert settings.secret_key == "k" * 40 and settings.workers == 2 and settings.log_level == "DEBUG"
+    assert settings.core.secret_key == "k" * 40 and settings.core.workers == 2 and settings.core.log_level == "DEBUG"
 
 
 def test_cookie_flags_follow_the_public_url():
@@ -100,3 +100,16 @@ def test_docs_and_env_example_document_every_setting():
     for variable, _default, _help in documented_settings():
         assert re.search(rf"^\| `{variable}` \|", documented, re.MULTILINE), f"{variable} missing from docs"
         assert re.search(rf"^#? ?{variable}=", example, re.MULTILINE), f"{variable} missing from .env.example"
+
+
+def test_each_setting_sits_in_its_section_under_its_own_name():
+    settings = load(instance="school", files_home_quota="1G", guacd_port="4823", oidc_scopes="openid")
+    assert settings.desktops.instance == "school" and settings.files.files_home_quota == 2**30
+    assert settings.tier.guacd_port == 4823 and settings.oidc.oidc_scopes == "openid"
+    assert settings.desktops.egress_network == "deskbroker-desktops-egress"
+
+
+def test_secrets_are_gathered_from_every_section():
+    secrets = load(websockify_key="w" * 32, oidc_client_secret="sso-secret",
+                   database_url="postgresql://u:p@db/x").secrets()
+    assert set(secrets) == {load().core.secret_key, "w" * 32, "sso-secret", "postgresql://u:p@db/x"}

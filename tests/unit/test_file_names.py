@@ -3,7 +3,7 @@
 import pytest
 
 from broker.config import parse_size
-from broker.errors import ApiError
+from broker.errors import DomainError, status_of
 from broker.files.names import check_name, split_path
 
 
@@ -20,15 +20,15 @@ def test_plain_relative_paths_are_split_into_names(path, parts):
     "a\nb", "a\x7fb", "x" * 256, "ä" * 128, "/".join(["a"] * 2049), "\udcff",
 ])
 def test_everything_else_is_refused(path):
-    with pytest.raises(ApiError) as refused:
+    with pytest.raises(DomainError) as refused:
         split_path(path)
-    assert (refused.value.status, refused.value.code) == (400, "bad_path")
+    assert (status_of(refused.value), refused.value.code) == (400, "bad_path")
 
 
 def test_a_new_name_is_one_name():
     assert check_name("Übung.txt") == "Übung.txt"
     for name in ("", ".", "..", "a/b", "a\\b", "a\x00"):
-        with pytest.raises(ApiError):
+        with pytest.raises(DomainError):
             check_name(name)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import socket
 import struct
-import threading
 import time
 import tracemalloc
 from collections.abc import Callable

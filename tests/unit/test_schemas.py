@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from flask import Flask
 
-from broker.errors import ApiError
+from broker.errors import DomainError, status_of
 from broker.query_args import int_arg
 from broker.schemas import bilingual, utc_text
 
@@ -36,6 +36,6 @@ def test_int_args_refuse_or_fall_back(raw, strict, lenient):
         if isinstance(strict, int):
             assert int_arg("n", 50, 1, 500) == strict
         else:
-            with pytest.raises(ApiError) as refused:
+            with pytest.raises(DomainError) as refused:
                 int_arg("n", 50, 1, 500)
-            assert refused.value.status == 400 and strict in refused.value.message
+            assert status_of(refused.value) == 400 and strict in refused.value.message

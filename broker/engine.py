@@ -1,4 +1,7 @@
-"""Connecting to the Docker engine, with an error that says what to do when there is none."""
+"""The container engine as every package meets it: connecting to Docker, and what goes wrong there.
+
+The images and the desktops both work on the engine; its errors live here, below both.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +11,20 @@ import docker
 import requests
 from docker.errors import DockerException
 
+from broker.errors import Failed, Unavailable
 
-class EngineUnavailable(RuntimeError):
-    """No Docker engine answers."""
+
+class ProviderError(Failed):
+    """The engine could not do what was asked; the message is for people."""
+
+    code = "engine_error"
+
+
+class EngineUnavailable(Unavailable, ProviderError):
+    """No engine answers."""
+
+    code = "engine_unavailable"
+    retry_after = 30
 
 
 def docker_client(base_url: str | None = None, timeout: int = 600) -> docker.DockerClient:
