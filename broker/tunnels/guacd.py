@@ -73,6 +73,10 @@ class GuacdConnection:
     leftover: bytes
     connection_id: str
     protocol_version: str
+    # Whether guacd resizes the VNC desktop to the browser's `size` itself: guacd 1.6 does
+    # (GUACAMOLE-1196) and offers the argument that turns it off; 1.3 to 1.5 offer none. The
+    # protocol version cannot tell: 1.5 and 1.6 both announce VERSION_1_5_0.
+    resizes_desktop: bool = False
 
     def close(self) -> None:
         try:
@@ -168,6 +172,7 @@ def open_connection(guacd_host: str, guacd_port: int, target: VncTarget, screen:
 # Every parameter guacd gets comes from here; whatever else it offers (recording-path, wol-*,
 # reverse-connect, dest-host, sftp-*, ...) is sent empty, i.e. off.
 VNC_PARAMETERS = ("hostname", "port", "password", "read-only")
+RESIZE_ARGUMENT = "disable-display-resize"  # left empty: guacd ≥ 1.6 resizes the desktop itself
 
 
 def connect_values(target: VncTarget, read_only: bool) -> dict[str, str]:
@@ -200,7 +205,7 @@ def _handshake(guacd_host: str, guacd_port: int, target: VncTarget, screen: Scre
         ready = _expect(client, "ready")
         # Whatever guacd sent after `ready` is still in pyguacamole's buffer: the relay sends it first.
         connection = GuacdConnection(client.client, bytes(client._buffer), ready.args[0] if ready.args else "",
-                                     version or "VERSION_1_0_0")
+                                     version or "VERSION_1_0_0", RESIZE_ARGUMENT in args)
         connection.sock.settimeout(None)
         return connection
     except GuacdError:

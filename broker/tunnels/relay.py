@@ -59,9 +59,11 @@ class RelayResult:
 class Relay:
     def __init__(self, ws: WebSocket, guacd: GuacdConnection, tunnel_uuid: str, *, view_only: bool,
                  on_activity: Callable[[], None] = lambda: None,
-                 kill_requested: Callable[[], str | None] | None = None):
+                 kill_requested: Callable[[], str | None] | None = None,
+                 on_size: Callable[[list[str]], None] | None = None):
         self.ws, self.guacd, self.tunnel_uuid = ws, guacd, tunnel_uuid
         self.view_only, self.on_activity = view_only, on_activity
+        self.on_size = on_size  # the browser's `size` arguments, as they pass (a control tunnel's only)
         self.kill_requested = kill_requested  # returns why access ended (ending.REASONS), or None
         self.killed: str | None = None
         self.result = RelayResult()
@@ -169,6 +171,8 @@ class Relay:
                     continue
                 if opcode in ACTIVITY_OPCODES:
                     self.on_activity()
+                elif opcode == "size" and self.on_size is not None:
+                    self.on_size(args)
                 forward.append(encode(opcode, *args))
             if forward:
                 sock.sendall("".join(forward).encode())

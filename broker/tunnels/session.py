@@ -25,6 +25,7 @@ from broker.tunnels.guacd import (CLIENT_FORBIDDEN, CLIENT_UNAUTHORIZED, RESOURC
                                   GuacdError, Screen, VncTarget, open_connection)
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
 from broker.tunnels.relay import SESSION_CLOSED, Relay, RelayResult, Throttled, WebSocket
+from broker.tunnels.resize import DesktopResizer
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class TunnelSession:
         self.grant: service.Grant | None = None
         self.guacd: GuacdConnection | None = None
         self.record_id: str | None = None
+        self.target: VncTarget | None = None
+        self.screen: Screen | None = None
 
     def __enter__(self) -> TunnelSession:
         return self
@@ -89,6 +92,7 @@ class TunnelSession:
             target = VncTarget(desktop.address, desktop.desktop_type.vnc_port,
                                decrypt(self.settings.secret_key, desktop.vnc_password_encrypted))
             join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
+        self.target, self.screen = target, request.screen
         try:
             self.guacd = open_connection(self.settings.guacd_host, self.settings.guacd_port, target, request.screen,
                                          read_only=grant.mode == "view", join=join)
@@ -110,8 +114,17 @@ class TunnelSession:
                 watching()
             return self.kills.requested(self.record_id)
 
-        result = Relay(ws, guacd, str(uuid.uuid4()), view_only=grant.mode == "view", on_activity=activity,
-                       kill_requested=check_in).run()
+        # Control tunnels are the owner's alone (service.redeem_token): a watcher never resizes.
+        resizer = None
+        if grant.mode == "control" and not guacd.resizes_desktop:
+            resizer = DesktopResizer.for_desktop(self.target)
+            resizer.ask([str(self.screen.width), str(self.screen.height)])  # the window it opens in
+        try:
+            result = Relay(ws, guacd, str(uuid.uuid4()), view_only=grant.mode == "view", on_activity=activity,
+                           kill_requested=check_in, on_size=resizer and resizer.ask).run()
+        finally:
+            if resizer is not None:
+                resizer.stop()
         self._log_end(result)
         return result
 
