@@ -91,6 +91,21 @@ class ScreenCopy:
             self.pixels[start : start + row_length] = rows[row * row_length : (row + 1) * row_length]
 
 
+class _Discard:
+    """A Screen that keeps nothing."""
+
+    row_multiple = 1
+
+    def resize(self, width: int, height: int) -> None:
+        pass
+
+    def paint(self, x: int, y: int, width: int, height: int, rows: bytes) -> None:
+        pass
+
+
+_NO_SCREEN = _Discard()
+
+
 @dataclass(frozen=True)
 class Framebuffer:
     """The screen, row by row; each pixel is 4 bytes: blue, green, red, unused."""
@@ -248,8 +263,14 @@ class RFBClient:
         while not self._read_update(screen):
             self._request_update(incremental=True)
 
-    def _request_update(self, incremental: bool) -> None:
-        self._sock.sendall(struct.pack(">BBHHHH", 3, incremental, 0, 0, self.width, self.height))
+    def _request_update(self, incremental: bool, width: int | None = None, height: int | None = None) -> None:
+        self._sock.sendall(struct.pack(">BBHHHH", 3, incremental, 0, 0, width or self.width, height or self.height))
+
+    def _read_corner(self) -> None:
+        """One update for the top left pixel only: enough for the layout and resize answers, without
+        moving the whole screen (a raw 4K screen is 33 MB)."""
+        self._request_update(incremental=False, width=1, height=1)
+        self._read_update(_NO_SCREEN)
 
     def _read_update(self, screen: Screen) -> bool:
         """Read one FramebufferUpdate onto `screen`; True if it carried pixels."""
@@ -288,15 +309,16 @@ class RFBClient:
 
     def set_desktop_size(self, width: int, height: int, attempts: int = 5) -> None:
         """Ask the server to resize the desktop, as browser clients do; RFBError if refused."""
+        self._deadline = time.monotonic() + self.timeout
         if self._screen_id is None:
-            self.framebuffer()  # the first update reports the screen layout
+            self._read_corner()  # the first update reports the screen layout
         if self._screen_id is None:
             raise RFBError("server does not support resizing (no ExtendedDesktopSize)")
         self._resize_status = None
         screen = struct.pack(">IHHHHI", self._screen_id, 0, 0, width, height, 0)
         self._sock.sendall(struct.pack(">BxHHBx", 251, width, height, 1) + screen)  # SetDesktopSize
         for _ in range(attempts):  # the answer comes with one of the next updates
-            self.framebuffer()
+            self._read_corner()
             if self._resize_status is not None:
                 break
         if self._resize_status != 0:

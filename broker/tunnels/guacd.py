@@ -73,6 +73,10 @@ class GuacdConnection:
     leftover: bytes
     connection_id: str
     protocol_version: str
+    # Whether guacd resizes the VNC desktop to the browser's `size` itself: guacd 1.6 does
+    # (GUACAMOLE-1196) and offers the argument that turns it off; 1.3 to 1.5 offer none. The
+    # protocol version cannot tell: 1.5 and 1.6 both announce VERSION_1_5_0.
+    resizes_desktop: bool = False
 
     def close(self) -> None:
         try:
@@ -91,10 +95,23 @@ def _version(name: str) -> tuple[int, ...] | None:
         return None
 
 
+def agreed_version(offered: str) -> tuple[int, ...]:
+    """The protocol both sides speak: the browser's, capped at what guacd offered (1.0.0 when it
+    offered none, as guacd before 1.1 and joins of other connections do)."""
+    return min(_version(offered) or (1, 0, 0), CLIENT_PROTOCOL)
+
+
 def answer_version(offered: str) -> str:
     """The version to answer: the browser's, capped at what guacd offered."""
-    version = min(_version(offered) or (1, 0, 0), CLIENT_PROTOCOL)
-    return "VERSION_" + "_".join(map(str, version))
+    return "VERSION_" + "_".join(map(str, agreed_version(offered)))
+
+
+# What each protocol version adds to the handshake (Guacamole manual, "The Guacamole protocol"):
+# 1.1.0 instructions in any order and `timezone`; 1.3.0 `required` (guacd asks for a missing
+# argument such as a password after `ready`; the relay answers it, relay.py); 1.5.0 `name`, the
+# person's name (guacd 1.5+ tells the connection's owner who joins).
+TIMEZONE_SINCE = (1, 1, 0)
+NAME_SINCE = (1, 5, 0)
 
 
 def _expect(client: GuacamoleClient, opcode: str) -> Instruction:
@@ -157,17 +174,18 @@ def _handshake_turn(guacd_host: str, guacd_port: int) -> Iterator[None]:
 
 
 def open_connection(guacd_host: str, guacd_port: int, target: VncTarget, screen: Screen, *,
-                    read_only: bool = False, join: str | None = None,
+                    read_only: bool = False, join: str | None = None, name: str = "",
                     timeout: float = 10.0) -> GuacdConnection:
     """Handshake a new VNC connection, or join an existing one (`join` = its connection id), in
-    turn with the other handshakes to this guacd."""
+    turn with the other handshakes to this guacd. `name`: the person's, for guacd 1.5+."""
     with _handshake_turn(guacd_host, guacd_port):
-        return _handshake(guacd_host, guacd_port, target, screen, read_only, join, timeout)
+        return _handshake(guacd_host, guacd_port, target, screen, read_only, join, name, timeout)
 
 
 # Every parameter guacd gets comes from here; whatever else it offers (recording-path, wol-*,
 # reverse-connect, dest-host, sftp-*, ...) is sent empty, i.e. off.
 VNC_PARAMETERS = ("hostname", "port", "password", "read-only")
+RESIZE_ARGUMENT = "disable-display-resize"  # left empty: guacd ≥ 1.6 resizes the desktop itself
 
 
 def connect_values(target: VncTarget, read_only: bool) -> dict[str, str]:
@@ -178,7 +196,7 @@ def connect_values(target: VncTarget, read_only: bool) -> dict[str, str]:
 
 
 def _handshake(guacd_host: str, guacd_port: int, target: VncTarget, screen: Screen, read_only: bool,
-               join: str | None, timeout: float) -> GuacdConnection:
+               join: str | None, name: str, timeout: float) -> GuacdConnection:
     client = GuacamoleClient(guacd_host, guacd_port, timeout=timeout)
     try:
         try:
@@ -188,19 +206,23 @@ def _handshake(guacd_host: str, guacd_port: int, target: VncTarget, screen: Scre
                              UPSTREAM_NOT_FOUND) from None
         args = _expect(client, "args").args
         values = connect_values(target, read_only)
+        agreed = agreed_version(args[0] if args else "")
         version = answer_version(args[0]) if args and _version(args[0]) else ""
+        # Protocol 1.0 wants exactly these four, in this order, before `connect`.
         client.send_instruction(Instruction("size", screen.width, screen.height, screen.dpi))
         client.send_instruction(Instruction("audio"))
         client.send_instruction(Instruction("video"))
         client.send_instruction(Instruction("image", *IMAGE_TYPES))
-        if screen.timezone:
+        if screen.timezone and agreed >= TIMEZONE_SINCE:
             client.send_instruction(Instruction("timezone", screen.timezone))
+        if name and agreed >= NAME_SINCE:
+            client.send_instruction(Instruction("name", name))
         client.send_instruction(Instruction(
             "connect", *[version if i == 0 and version else values.get(arg, "") for i, arg in enumerate(args)]))
         ready = _expect(client, "ready")
         # Whatever guacd sent after `ready` is still in pyguacamole's buffer: the relay sends it first.
         connection = GuacdConnection(client.client, bytes(client._buffer), ready.args[0] if ready.args else "",
-                                     version or "VERSION_1_0_0")
+                                     version or "VERSION_1_0_0", RESIZE_ARGUMENT in args)
         connection.sock.settimeout(None)
         return connection
     except GuacdError:

@@ -6,6 +6,7 @@ before reading more, so a slow browser slows guacd's reads instead of piling up 
 
 from __future__ import annotations
 
+import base64
 import codecs
 import logging
 import socket
@@ -14,6 +15,7 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import gevent
+import gevent.lock
 
 from broker.tunnels.ending import REASONS
 from broker.tunnels.guacd import CLIENT_BAD_REQUEST, UPSTREAM_TIMEOUT, GuacdConnection
@@ -41,6 +43,11 @@ SESSION_CLOSED = 0x020B              # Guacamole's SESSION_CLOSED (523); 0x0209 
 CONTROL_OPCODES = frozenset({"key", "mouse", "touch", "clipboard", "file", "pipe", "blob", "end",
                              "argv", "size", "audio"})
 ACTIVITY_OPCODES = frozenset({"key", "mouse", "touch"})
+# guacd ≥ 1.3 asks for an argument it lacks (a password) with `required`; the browser cannot
+# answer it (it never has the password), the broker can. Searched for in guacd's stream as text,
+# which base64 blobs cannot contain; only a chunk that has it is parsed.
+REQUIRED_MARK = encode("required")[:-1] + ","
+ARGV_STREAM = 63  # guacd's last stream index (64 per user): clear of the browser's, which count up from 0
 
 
 class WebSocket(Protocol):
@@ -59,9 +66,14 @@ class RelayResult:
 class Relay:
     def __init__(self, ws: WebSocket, guacd: GuacdConnection, tunnel_uuid: str, *, view_only: bool,
                  on_activity: Callable[[], None] = lambda: None,
-                 kill_requested: Callable[[], str | None] | None = None):
+                 kill_requested: Callable[[], str | None] | None = None,
+                 on_size: Callable[[list[str]], None] | None = None,
+                 credentials: dict[str, str] | None = None):
         self.ws, self.guacd, self.tunnel_uuid = ws, guacd, tunnel_uuid
         self.view_only, self.on_activity = view_only, on_activity
+        self.on_size = on_size  # the browser's `size` arguments, as they pass (a control tunnel's only)
+        self.credentials = credentials or {}  # what guacd's `required` gets (the owner's tunnel only)
+        self.guacd_writes = gevent.lock.Semaphore()  # browser input and answers to `required`
         self.kill_requested = kill_requested  # returns why access ended (ending.REASONS), or None
         self.killed: str | None = None
         self.result = RelayResult()
@@ -116,6 +128,8 @@ class Relay:
                 if data:
                     heard_at = time.monotonic()
                     complete, pending = split_complete(pending + decoder.decode(data), GUACD_MAX_INSTRUCTION)
+                    if REQUIRED_MARK in complete:
+                        complete = self._answer_required(complete)
                     if complete:
                         self.ws.send(complete)
                         self.result.bytes_to_browser += len(complete)
@@ -169,9 +183,30 @@ class Relay:
                     continue
                 if opcode in ACTIVITY_OPCODES:
                     self.on_activity()
+                elif opcode == "size" and self.on_size is not None:
+                    self.on_size(args)
                 forward.append(encode(opcode, *args))
             if forward:
-                sock.sendall("".join(forward).encode())
+                with self.guacd_writes:
+                    sock.sendall("".join(forward).encode())
+
+    def _answer_required(self, complete: str) -> str:
+        """Answer guacd's `required` with argv streams (an empty value for what the broker does not
+        have: guacd then fails the login and says so); the rest goes on to the browser."""
+        rest = []
+        for opcode, *args in parse(complete, GUACD_MAX_INSTRUCTION):
+            if opcode != "required":
+                rest.append(encode(opcode, *args))
+                continue
+            answer = []
+            for name in args:
+                value = base64.b64encode(self.credentials.get(name, "").encode()).decode()
+                answer += [encode("argv", ARGV_STREAM, "text/plain", name), encode("blob", ARGV_STREAM, value),
+                           encode("end", ARGV_STREAM)]
+            log.info("guacd required %s for tunnel %s: answered", ", ".join(args), self.tunnel_uuid)
+            with self.guacd_writes:
+                self.guacd.sock.sendall("".join(answer).encode())
+        return "".join(rest)
 
     def _close_browser(self) -> None:
         try:

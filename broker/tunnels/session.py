@@ -18,13 +18,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from broker.config import Settings
 from broker.crypto import decrypt
 from broker.db import utcnow
-from broker.models import Connection, Desktop
+from broker.models import Connection, Desktop, User
 from broker.origins import allowed_origins, check_origin
 from broker.tunnels import service
 from broker.tunnels.guacd import (CLIENT_FORBIDDEN, CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, GuacdConnection,
                                   GuacdError, Screen, VncTarget, open_connection)
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
 from broker.tunnels.relay import SESSION_CLOSED, Relay, RelayResult, Throttled, WebSocket
+from broker.tunnels.resize import DesktopResizer
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class TunnelSession:
         self.grant: service.Grant | None = None
         self.guacd: GuacdConnection | None = None
         self.record_id: str | None = None
+        self.target: VncTarget | None = None
+        self.screen: Screen | None = None
 
     def __enter__(self) -> TunnelSession:
         return self
@@ -89,9 +92,12 @@ class TunnelSession:
             target = VncTarget(desktop.address, desktop.desktop_type.vnc_port,
                                decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted))
             join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
+            person = db.get(User, grant.user_id)
+            name = (person.display_name or person.username) if person else ""
+        self.target, self.screen = target, request.screen
         try:
             self.guacd = open_connection(self.settings.tier.guacd_host, self.settings.tier.guacd_port, target, request.screen,
-                                         read_only=grant.mode == "view", join=join)
+                                         read_only=grant.mode == "view", join=join, name=name)
         except GuacdError as exc:
             log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
             raise TunnelRefused("The desktop service (guacd) cannot be reached. Try again in a moment.",
@@ -110,8 +116,18 @@ class TunnelSession:
                 watching()
             return self.kills.requested(self.record_id)
 
-        result = Relay(ws, guacd, str(uuid.uuid4()), view_only=grant.mode == "view", on_activity=activity,
-                       kill_requested=check_in).run()
+        # Control tunnels are the owner's alone (service.redeem_token): a watcher never resizes.
+        resizer, control = None, grant.mode == "control"
+        if control and not guacd.resizes_desktop:
+            resizer = DesktopResizer.for_desktop(self.target)
+            resizer.ask([str(self.screen.width), str(self.screen.height)])  # the window it opens in
+        try:
+            result = Relay(ws, guacd, str(uuid.uuid4()), view_only=grant.mode == "view", on_activity=activity,
+                           kill_requested=check_in, on_size=resizer and resizer.ask,
+                           credentials={"password": self.target.password} if control else None).run()
+        finally:
+            if resizer is not None:
+                resizer.stop()
         self._log_end(result)
         return result
 

@@ -276,6 +276,73 @@ def test_novnc_viewer_resizes_the_desktop_types_and_shares_the_clipboard(stack, 
     assert watched.problems() == []
 
 
+# guacamole-common-js's display element (the screen's first child) has the desktop's size times
+# its scale; the viewer fits it into the screen area.
+DISPLAY_FILLS_SCREEN = """() => {
+  const screen = document.querySelector('#screen');
+  const box = screen.firstElementChild.getBoundingClientRect();
+  return Math.round(box.width) === screen.clientWidth && Math.round(box.height) === screen.clientHeight;
+}"""
+
+
+def desktop_size(stack: Stack, desktop: dict) -> tuple[int, int]:
+    """The X screen's size inside the desktop, as its programs see it."""
+    container = stack.docker.containers.get(desktop["container_id"])
+    code, output = container.exec_run(["xrandr", "--current"], user="user", environment={"DISPLAY": ":1"})
+    assert code == 0, output
+    found = re.search(rb"current (\d+) x (\d+)", output)
+    return int(found[1]), int(found[2])
+
+
+def screen_size(page: Page) -> tuple[int, int]:
+    """The viewer's screen area in CSS pixels: the size the viewer asks for."""
+    return tuple(page.evaluate("() => [document.querySelector('#screen').clientWidth,"
+                               " document.querySelector('#screen').clientHeight]"))
+
+
+def seconds_until_desktop_is(stack: Stack, desktop: dict, size: tuple[int, int], timeout: float = 5) -> float:
+    started = time.monotonic()
+    while (now := time.monotonic()) - started < timeout:
+        if desktop_size(stack, desktop) == size:
+            return now - started
+        time.sleep(0.05)
+    raise AssertionError(f"the desktop is {desktop_size(stack, desktop)}, not {size}, after {timeout} s")
+
+
+def test_the_desktop_follows_the_guacamole_viewers_window(stack, browser):
+    """guacd 1.3 only scales the picture: the broker resizes the desktop for the owner, a watcher's
+    window changes nothing."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    try:
+        stack.sign_in(page, "alice")
+        desktop = stack.running_desktop(page)
+        stack.open_viewer(page, desktop)
+        seconds_until_desktop_is(stack, desktop, screen_size(page))  # the window it opened in
+        latencies = []
+        for viewport in ({"width": 1000, "height": 700}, {"width": 1441, "height": 901}, {"width": 800, "height": 600}):
+            page.set_viewport_size(viewport)
+            latencies.append(seconds_until_desktop_is(stack, desktop, screen_size(page)))
+            # and the viewer draws it at that size: no bars, no scaling
+            page.wait_for_function(DISPLAY_FILLS_SCREEN, timeout=5_000)
+        print("resize latencies (window change -> desktop resized):", [f"{s:.2f} s" for s in latencies])
+        assert max(latencies) < 2.0, latencies
+
+        owners = desktop_size(stack, desktop)
+        watcher_context = browser.new_context(viewport={"width": 700, "height": 500})
+        try:
+            watcher = watcher_context.new_page()
+            stack.sign_in(watcher, "adam")
+            stack.open_viewer(watcher, desktop, mode="view")
+            watcher.set_viewport_size({"width": 900, "height": 650})
+            watcher.wait_for_timeout(2000)
+            assert desktop_size(stack, desktop) == owners
+        finally:
+            watcher_context.close()
+    finally:
+        context.close()
+
+
 def test_an_admin_watches_view_only_and_cannot_type(stack, page, browser):
     stack.sign_in(page, "alice")
     desktop = stack.running_desktop(page)
