@@ -148,6 +148,19 @@ SPEC: dict = {
         "/api/auth/session": {"get": {
             "summary": "The current session", "security": _SIGNED_IN,
             "responses": {"200": _ok("Signed in", "Session"), "401": _error("Not signed in")}}},
+        "/api/auth/language": {"put": {
+            "summary": "Store your language (the toggle's pick); desktops started from then on speak it",
+            "description": "A desktop running in another language gets it at its next start, in a new container "
+                           "(its home is kept when homes are persistent).",
+            "security": _SIGNED_IN,
+            "requestBody": {"required": True, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["language"],
+                "properties": {"language": {"type": "string", "enum": ["de", "en"]}}}}}},
+            "responses": {"200": {"description": "Stored", "content": {"application/json": {"schema": {
+                "type": "object", "required": ["language"],
+                "properties": {"language": {"type": "string", "enum": ["de", "en"]}}}}}},
+                          "400": _error("Not de or en"), "401": _error("Not signed in"),
+                          "403": _error("Missing CSRF token")}}},
         "/api/auth/logout": {"post": {
             "summary": "Sign out (revokes the session)", "security": _SIGNED_IN,
             "responses": {"200": {"description": "Signed out"}, "401": _error("Not signed in"),
@@ -482,7 +495,10 @@ SPEC: dict = {
                 "id": {"type": "integer"}, "username": {"type": "string"}, "display_name": {"type": "string"},
                 "email": {"type": "string"}, "auth_source": {"type": "string", "enum": ["oidc", "local"]},
                 "roles": {"type": "array", "items": {"type": "string", "enum": ["admin", "teacher"]}},
-                "groups": {"type": "array", "items": {"$ref": "#/components/schemas/Group"}}}},
+                "groups": {"type": "array", "items": {"$ref": "#/components/schemas/Group"}},
+                "language": {"type": "string", "enum": ["de", "en"], "nullable": True,
+                             "description": "picked with the language toggle; null: never picked (desktops "
+                                            "then speak their image's language, German)"}}},
             "Session": {"type": "object", "required": ["authenticated", "user", "expires_at", "csrf_token"],
                         "properties": {"authenticated": {"type": "boolean"},
                                        "user": {"$ref": "#/components/schemas/User"},

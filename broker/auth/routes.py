@@ -9,6 +9,7 @@ from broker.auth import oidc
 from broker.auth.current import COOKIE_NAME, client_ip, current_session, require_user
 from broker.auth.signin import SignInRefused, sign_in_local, sign_in_oidc, sign_out
 from broker.auth.throttle import Throttled
+from broker.auth.users import UserError, set_language
 from broker.errors import ApiError, browser_page, error_response
 from broker.models import AuthSession
 
@@ -29,6 +30,7 @@ def session_json(record: AuthSession) -> dict:
         "authenticated": True,
         "user": {"id": user.id, "username": user.username, "display_name": user.display_name,
                  "email": user.email, "auth_source": user.auth_source, "roles": user.role_names,
+                 "language": user.language,
                  "groups": [{"key": g.key, "name": g.name} for g in sorted(user.groups, key=lambda g: g.key)]},
         "expires_at": record.expires_at.isoformat() + "Z",
         "csrf_token": record.csrf_token,
@@ -107,6 +109,19 @@ def local_login():
 def current():
     require_user()
     return jsonify(session_json(current_session()))
+
+
+@bp.put("/language")
+def language():
+    """The language toggle of a signed-in page stores the pick: desktops started from then on speak it."""
+    user = require_user()
+    body = request.get_json(silent=True)
+    try:
+        set_language(user, body.get("language") if isinstance(body, dict) else None)
+    except UserError as exc:
+        raise ApiError(400, "bad_language", f"Send JSON with a language: {exc}.") from None
+    context.db().commit()
+    return jsonify(language=user.language)
 
 
 @bp.post("/logout")
