@@ -103,14 +103,14 @@ function nextLanguage() {
   return LANGUAGES[(LANGUAGES.indexOf(current) + 1) % LANGUAGES.length];
 }
 
+let storing = Promise.resolve(); // one after the other, so the last click is what stays stored
+
 /** Store the pick with the person's account: their next desktop start speaks it. */
-async function rememberForPerson(lang) {
-  try {
-    await sendChange("PUT", "/api/auth/language", { language: lang });
-    personsLanguage.content = lang;
-  } catch (error) {
-    console.warn("the language was not stored with the account:", error); // this page still switched
-  }
+function rememberForPerson(lang) {
+  storing = storing
+    .then(() => sendChange("PUT", "/api/auth/language", { language: lang }))
+    .then(() => { personsLanguage.content = lang; })
+    .catch((error) => console.warn("the language was not stored with the account:", error)); // the page still switched
 }
 
 /** A button that switches to the next language; it names that language in its own words. */
