@@ -9,12 +9,14 @@ from __future__ import annotations
 import time
 
 import pytest
+from sqlalchemy import select
 
 from broker import crypto
-from broker.models import Desktop
+from broker.housekeeping import run_once
+from broker.models import Desktop, DesktopType
 from broker.rfb import RFBClient
 from tests.fixtures.broker import SECRET
-from tests.fixtures.desktops import lifecycle_of, sign_in
+from tests.fixtures.desktops import containers_of, lifecycle_of, sign_in
 
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -81,6 +83,25 @@ def test_the_desktop_speaks_the_language_its_owner_picked_from_the_next_start(de
     # Unchanged, the container is kept as it was.
     assert emma.call("post", "/api/container/stop").get_json()["state"] == "stopped"
     assert start(emma)["container_id"] == again["container_id"]
+
+
+@sqlite_only
+def test_a_pool_desktop_is_only_for_those_who_picked_no_language(desktop_app, docker_engine, instance):
+    app = desktop_app(desktop_pool_size="1", desktop_persistent_homes="false")
+    lifecycle = lifecycle_of(app)
+    with lifecycle.sessions() as db:
+        for kind in db.scalars(select(DesktopType).where(DesktopType.id != "xfce")):
+            kind.enabled = False
+        db.commit()
+    assert run_once(lifecycle).pool_started == 1
+    [pooled] = containers_of(docker_engine, instance)
+
+    emma = sign_in(app, "emma")  # made without a language, the pooled one would speak German
+    assert emma.call("put", "/api/auth/language", json={"language": "en"}).status_code == 200
+    english = start(emma)
+    assert english["container_id"] != pooled.id
+    assert what_it_speaks(docker_engine, english["container_id"]) == ENGLISH
+    assert start(sign_in(app, "nina"))["container_id"] == pooled.id  # no pick: taken at once
 
 
 @sqlite_only
