@@ -10,6 +10,7 @@ from flask import Blueprint, jsonify
 
 from broker import __version__
 from broker.ids import ID_MAX, KEY_PATTERN
+from broker.models import LANGUAGES
 
 bp = Blueprint("openapi", __name__)
 
@@ -155,10 +156,10 @@ SPEC: dict = {
             "security": _SIGNED_IN,
             "requestBody": {"required": True, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["language"],
-                "properties": {"language": {"type": "string", "enum": ["de", "en"]}}}}}},
+                "properties": {"language": {"type": "string", "enum": list(LANGUAGES)}}}}}},
             "responses": {"200": {"description": "Stored", "content": {"application/json": {"schema": {
                 "type": "object", "required": ["language"],
-                "properties": {"language": {"type": "string", "enum": ["de", "en"]}}}}}},
+                "properties": {"language": {"type": "string", "enum": list(LANGUAGES)}}}}}},
                           "400": _error("Not de or en"), "401": _error("Not signed in"),
                           "403": _error("Missing CSRF token")}}},
         "/api/auth/logout": {"post": {
@@ -496,7 +497,7 @@ SPEC: dict = {
                 "email": {"type": "string"}, "auth_source": {"type": "string", "enum": ["oidc", "local"]},
                 "roles": {"type": "array", "items": {"type": "string", "enum": ["admin", "teacher"]}},
                 "groups": {"type": "array", "items": {"$ref": "#/components/schemas/Group"}},
-                "language": {"type": "string", "enum": ["de", "en"], "nullable": True,
+                "language": {"type": "string", "enum": list(LANGUAGES), "nullable": True,
                              "description": "picked with the language toggle; null: never picked (desktops "
                                             "then speak their image's language, German)"}}},
             "Session": {"type": "object", "required": ["authenticated", "user", "expires_at", "csrf_token"],
