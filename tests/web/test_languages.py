@@ -124,9 +124,6 @@ def test_the_toggle_switches_every_visible_string(app_broker, watched, strings, 
 def test_a_german_browser_gets_german_until_the_person_chooses_english(app_broker, watched, strings):
     page = watched.page
     by_name = {p.name: p for p in PAGES}
-    with app_broker.session() as db:  # not picked yet (the toggle test above stored a pick with the person)
-        db.query(User).filter_by(username=by_name["dashboard"].person).update({"language": None})
-        db.commit()
     open_page(page, app_broker, by_name["sign-in"])
     expect(page.locator("html")).to_have_attribute("lang", "de")
     expect(page.locator("h1")).to_have_text(strings["de"]["login.heading"])
