@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_routes(app)
     errors.register_error_handlers(app)
     app.before_request(current.load_current_session)
+    app.context_processor(current.template_values)
     app.teardown_appcontext(context.close_db)
 
     @app.after_request

@@ -13,6 +13,7 @@ from broker.db import Base, utcnow
 ROLE_ADMIN = "admin"
 ROLE_TEACHER = "teacher"
 ROLES = (ROLE_ADMIN, ROLE_TEACHER)
+LANGUAGES = ("de", "en")  # what the broker's pages and its desktops speak
 
 user_groups = Table(
     "user_groups", Base.metadata,
@@ -41,6 +42,8 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
+    # The language picked with the broker's toggle (LANGUAGES); None: never picked. Desktops speak it.
+    language: Mapped[str | None] = mapped_column(String(8))
 
     groups: Mapped[list[Group]] = relationship(secondary=user_groups, back_populates="members")
     roles: Mapped[list[Role]] = relationship(secondary=user_roles)
@@ -178,6 +181,8 @@ class Desktop(Base):
     folders: Mapped[list] = mapped_column(JSON, default=list)
     # The egress its container was made with: a start under another makes a new container.
     egress: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    # The language its container was made with (None: none given, the image's own): likewise.
+    language: Mapped[str | None] = mapped_column(String(8))
     # Until when a teacher or admin counts as watching it (view-only tunnel, classroom thumbnails).
     watched_until: Mapped[datetime | None] = mapped_column(DateTime)
 

@@ -307,6 +307,10 @@ class RFBClient:
             screen.paint(x, top, w, end - top, self._recv((end - top) * w * BYTES_PER_PIXEL))
             top = end
 
+    def press(self, keysym: int) -> None:
+        """Type one key, down and up (KeyEvent), as a viewer does."""
+        self._sock.sendall(struct.pack(">BBxxI", 4, 1, keysym) + struct.pack(">BBxxI", 4, 0, keysym))
+
     def set_desktop_size(self, width: int, height: int, attempts: int = 5) -> None:
         """Ask the server to resize the desktop, as browser clients do; RFBError if refused."""
         self._deadline = time.monotonic() + self.timeout

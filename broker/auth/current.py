@@ -107,5 +107,12 @@ def role_required(*roles: str) -> Callable[[Callable], Callable]:
     return decorator
 
 
+def template_values() -> dict:
+    """What every page learns of the person: the language they picked, which beats the browser's
+    (web/src/i18n.js); empty when signed out or never picked."""
+    user = current_user()
+    return {"person_language": (user.language if user else None) or ""}
+
+
 def client_ip() -> str:
     return request.remote_addr or ""

@@ -8,8 +8,9 @@ from broker import context
 from broker.auth import oidc
 from broker.auth.current import COOKIE_NAME, client_ip, current_session, require_user
 from broker.auth.claims import ClaimsError
-from broker.auth.schemas import LocalLoginSchema, NewSessionSchema, SessionSchema, session_json
+from broker.auth.schemas import LanguageSchema, LocalLoginSchema, NewSessionSchema, SessionSchema, session_json
 from broker.auth.signin import sign_in_local, sign_in_oidc, sign_out
+from broker.auth.users import UserError, set_language
 from broker.errors import Invalid, NotFound, browser_page
 from broker.models import AuthSession
 from broker.openapi import documented, page
@@ -98,6 +99,24 @@ def local_login():
 def current():
     require_user()
     return jsonify(session_json(current_session()))
+
+
+@bp.put("/language")
+@documented("Store your language (the toggle's pick); desktops started from then on speak it",
+            description="A desktop running in another language gets it at its next start, in a new container "
+                        "(its home is kept when homes are persistent).",
+            body=LanguageSchema, responses={200: ("Stored", LanguageSchema), 400: "Not de or en",
+                                            401: "Not signed in", 403: "Missing CSRF token"})
+def language():
+    """The language toggle of a signed-in page stores the pick: desktops started from then on speak it."""
+    user = require_user()
+    body = request.get_json(silent=True)
+    try:
+        set_language(user, body.get("language") if isinstance(body, dict) else None)
+    except UserError as exc:
+        raise Invalid(f"Send JSON with a language: {exc}.", code="bad_language") from None
+    context.db().commit()
+    return jsonify(language=user.language)
 
 
 @bp.post("/logout")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import fields
 from marshmallow.validate import Length, OneOf
 
-from broker.models import ROLES, AuthSession
+from broker.models import LANGUAGES, ROLES, AuthSession
 from broker.schemas import Base, Time, derived
 
 
@@ -22,6 +22,9 @@ class UserSchema(Base):
     auth_source = fields.String(validate=OneOf(["oidc", "local"]))
     roles = fields.List(fields.String(validate=OneOf(ROLES)), attribute="role_names")
     groups = derived(fields.List(fields.Nested(GroupSchema)), lambda user: sorted(user.groups, key=lambda g: g.key))
+    language = fields.String(allow_none=True, validate=OneOf(LANGUAGES), metadata={
+        "description": "picked with the language toggle; null: never picked (desktops then speak their image's "
+                       "language, German)"})
 
 
 class SessionSchema(Base):
@@ -33,6 +36,10 @@ class SessionSchema(Base):
 
 class NewSessionSchema(SessionSchema):
     session_token = fields.String(required=True)
+
+
+class LanguageSchema(Base):
+    language = fields.String(required=True, validate=OneOf(LANGUAGES))
 
 
 class LocalLoginSchema(Base):

@@ -10,7 +10,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from broker.auth.claims import GroupClaim, Identity
 from broker.db import utcnow
-from broker.models import ROLES, AuthSession, Group, Role, User
+from broker.models import LANGUAGES, ROLES, AuthSession, Group, Role, User
 from broker.offload import off_loop
 from broker.signals import roles_changed
 
@@ -137,6 +137,13 @@ def set_roles(db: Session, username: str, roles: list[str]) -> User:
     user.roles = _roles(db, roles)
     roles_changed.send(user, db=db)
     return user
+
+
+def set_language(user: User, language: object) -> None:
+    """The person's own pick: the broker's pages and the desktops they start next speak it."""
+    if language not in LANGUAGES:
+        raise UserError(f"language is one of: {', '.join(LANGUAGES)}")
+    user.language = language
 
 
 def verify_local_password(user: User | None, password: str) -> bool:

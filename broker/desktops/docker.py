@@ -271,6 +271,8 @@ class DockerProvider(Provider):
 
     def environment(self, spec: DesktopSpec) -> dict[str, str]:
         env = {"VNC_PASSWORD_FILE": PASSWORD_FILE}
+        if spec.language:  # desktop-init sets the session's locale and keyboard layout from it
+            env["DESKTOP_LANG"] = spec.language
         if spec.egress == "proxy" and self.egress_proxy:
             for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
                 env[name] = self.egress_proxy

@@ -85,6 +85,7 @@ class DesktopSpec:
     folders: tuple[FolderMount, ...] = ()
     ports: tuple[int, ...] = (5901,)  # what the tier connects to: VNC (later audio)
     egress: str = "none"  # broker.desktops.isolation.EGRESS_MODES
+    language: str | None = None  # the owner's (broker.models.LANGUAGES); None: the image's own
 
     def labels(self, instance: str) -> dict[str, str]:
         return {BROKER_LABEL: instance, DESKTOP_LABEL: self.desktop_id, TYPE_LABEL: self.desktop_type,

@@ -141,6 +141,8 @@ class Lifecycle:
                                                    Desktop.desktop_type_id == desktop_type.id)
                              .order_by(Desktop.created_at)).all()
         for desktop in waiting:
+            if desktop.language != user.language:  # made without a language: only for those who chose none
+                continue
             taken = db.execute(update(Desktop).where(Desktop.id == desktop.id, Desktop.user_id.is_(None))
                                .values(user_id=user.id, state_changed_at=utcnow(), started_at=utcnow())).rowcount
             if taken:
@@ -176,8 +178,9 @@ class Lifecycle:
             spec = self.spec(desktop)
             folders = [[mount.folder, mount.volume] for mount in spec.folders]
             db.commit()  # no transaction, so no pooled connection, is held while the engine works
-            if desktop.container_id and (desktop.folders != folders or desktop.egress != spec.egress):
-                # Mounts and egress are fixed when a container is made: other ones need a new container.
+            if desktop.container_id and (desktop.folders != folders or desktop.egress != spec.egress
+                                         or desktop.language != spec.language):
+                # Mounts, egress and language are fixed when a container is made: other ones need a new one.
                 self.provider.remove(desktop.container_id)
                 desktop.container_id = None
             if desktop.container_id:
@@ -189,7 +192,7 @@ class Lifecycle:
                 ref = self._create(desktop, spec)
                 created = True
                 if not transition(db, desktop, (CREATING, STARTING), STARTING, container_id=ref, folders=folders,
-                                  egress=spec.egress):
+                                  egress=spec.egress, language=spec.language):
                     self.provider.remove(ref)
                     raise Busy("The desktop was stopped or removed while it was being created.")
             address = self._await_vnc(desktop.container_id, desktop.desktop_type.vnc_port)
@@ -269,7 +272,7 @@ class Lifecycle:
             memory_mb=desktop_type.memory_mb, cpus=desktop_type.cpus, pids_limit=desktop_type.pids_limit,
             shm_size_mb=desktop_type.shm_size_mb,
             home_volume=naming.home_volume_name(instance, owner_id) if persistent else None, folders=folders,
-            ports=(desktop_type.vnc_port,), egress=desktop_type.egress)
+            ports=(desktop_type.vnc_port,), egress=desktop_type.egress, language=user.language if user else None)
 
     # --- stop and remove
 

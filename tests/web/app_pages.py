@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Page, expect
 
+from broker.models import User
 from tests.web.conftest import sign_in_page
 
 
@@ -49,9 +50,13 @@ PAGES = [
 
 
 def open_page(page: Page, broker, app_page: AppPage) -> None:
-    """Sign in as the page's person (or stay signed out), open it and wait until it is filled in."""
+    """Sign in as the page's person (or stay signed out), open it and wait until it is filled in.
+    The person has no language picked (a toggle of an earlier test stored one): the browser's counts."""
     page.context.clear_cookies()
     if app_page.person:
+        with broker.session() as db:
+            db.query(User).filter_by(username=app_page.person).update({"language": None})
+            db.commit()
         sign_in_page(page, broker, app_page.person)
     page.goto(broker.url + app_page.path)
     expect(page.locator(app_page.ready).first).to_be_attached(timeout=15_000)

@@ -1,12 +1,16 @@
-// Language: the one the person picked (remembered in localStorage), else the browser's
+// Language: the one the person picked — stored with their account on signed-in pages (the
+// desktops they start speak it too), else remembered in localStorage — else the browser's
 // first supported preference, else English. Markup asks for strings with attributes:
 //   data-i18n="key"                 → textContent
 //   data-i18n-params='{"n": 3}'     → values for {n} placeholders
 //   data-i18n-aria-label / -title / -placeholder="key" → that attribute
+import { sendChange } from "./api.js";
 import { DEFAULT_LANGUAGE, LANGUAGES, STRINGS } from "./strings.js";
 
 const STORAGE_KEY = "deskbroker.language";
 const ATTRIBUTES = ["aria-label", "title", "placeholder"];
+// Signed-in pages carry the person's stored pick (empty: none yet); the sign-in page has no such tag.
+const personsLanguage = document.querySelector('meta[name="deskbroker-language"]');
 
 let current = detectLanguage();
 const listeners = new Set();
@@ -20,6 +24,7 @@ function storedLanguage() {
 }
 
 function detectLanguage(preferences = navigator.languages || [navigator.language]) {
+  if (LANGUAGES.includes(personsLanguage?.content)) return personsLanguage.content;
   const stored = storedLanguage();
   if (LANGUAGES.includes(stored)) return stored;
   for (const tag of preferences) {
@@ -98,6 +103,16 @@ function nextLanguage() {
   return LANGUAGES[(LANGUAGES.indexOf(current) + 1) % LANGUAGES.length];
 }
 
+let storing = Promise.resolve(); // one after the other, so the last click is what stays stored
+
+/** Store the pick with the person's account: their next desktop start speaks it. */
+function rememberForPerson(lang) {
+  storing = storing
+    .then(() => sendChange("PUT", "/api/auth/language", { language: lang }))
+    .then(() => { personsLanguage.content = lang; })
+    .catch((error) => console.warn("the language was not stored with the account:", error)); // the page still switched
+}
+
 /** A button that switches to the next language; it names that language in its own words. */
 export function bindLanguageToggle(button) {
   const render = () => {
@@ -106,7 +121,10 @@ export function bindLanguageToggle(button) {
   };
   button.dataset.i18n = "language.other";
   button.setAttribute("data-i18n-aria-label", "language.switch");
-  button.addEventListener("click", () => setLanguage(nextLanguage()));
+  button.addEventListener("click", () => {
+    setLanguage(nextLanguage());
+    if (personsLanguage) rememberForPerson(current);
+  });
   onLanguageChange(render);
   render();
 }
