@@ -7,4 +7,7 @@ pytest_plugins = [
     "tests.fixtures.browser",
     "tests.fixtures.broker",
     "tests.fixtures.desktops",
+    "tests.fixtures.pages",
+    "tests.fixtures.hostile_stack",
+    "tests.fixtures.figures",
 ]

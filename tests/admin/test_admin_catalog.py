@@ -14,7 +14,7 @@ from broker.auth.users import create_local_user
 from broker.desktops.catalog import sync_catalog
 from broker.images.catalog import CatalogEntry, CatalogImage, LocalizedText
 from broker.models import AuditEvent, Desktop, DesktopType, DesktopTypeAssignment
-from tests.api.test_admin import PASSWORD, bearer
+from tests.admin.test_admin import PASSWORD, bearer
 
 SVG = (b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg" width="8" height="8">'
        b'<rect width="8" height="8"/></svg>')

@@ -19,12 +19,14 @@ from sqlalchemy import select
 
 from broker.desktops import make_provider
 from broker.models import Group, User
-from tests.api.test_admin_catalog import png
+from tests.admin.test_admin_catalog import png
 from tests.fixtures.broker import make_settings, start_live_broker
 from tests.fixtures.browser import ARTIFACTS, VIEWPORT
 from tests.fixtures.desktops import desktop_overrides, remove_everything_of, run_guacd
-from tests.web.conftest import create_local_account, sign_in_page
-from tests.web.test_dashboard import api_client
+from tests.fixtures.pages import create_local_account, sign_in_page
+from tests.desktops.test_dashboard import api_client
+
+pytestmark = pytest.mark.usefixtures("built_viewer")
 
 ADMIN_GETS = ["/api/admin/stats", "/api/admin/containers", "/api/admin/connections", "/api/admin/audit",
               "/api/admin/users", "/api/admin/desktop-types"]

@@ -9,7 +9,7 @@ from broker.auth.current import COOKIE_NAME
 from broker.auth.users import create_local_user
 from broker.db import utcnow
 from broker.models import Connection, Desktop, DesktopType
-from tests.api.test_admin import PASSWORD, bearer
+from tests.admin.test_admin import PASSWORD, bearer
 
 ADMIN_API = [("get", "/api/admin/stats"), ("get", "/api/admin/containers"), ("get", "/api/admin/desktop-types"),
              ("post", "/api/admin/desktop-types"), ("patch", "/api/admin/desktop-types/base"),

@@ -1,7 +1,7 @@
 """The stack the fault tests break, every part real: `broker serve` on PostgreSQL (a process that can
 be killed and started again on its port), desktops of the light `base` image on the Docker engine,
 guacd and websockify on the private desktop network, and one origin in front of broker and
-websockify (tests/web/proxy.py), as the HTTPS proxy in production, for the viewers in Chromium."""
+websockify (tests/support/proxy.py), as the HTTPS proxy in production, for the viewers in Chromium."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ from tests.fixtures.broker import LiveBroker, free_port, make_settings, start_li
 from tests.fixtures.desktops import containers_of, desktop_overrides, remove_everything_of
 from tests.tier.containers import GUACD_PORT, WEBSOCKIFY_PORT, wait_for_port
 from tests.fixtures.tunnel_viewer import Viewer
-from tests.web.proxy import PathProxy
-from tests.web.test_viewer_end_to_end import DRAWN_COLOURS
+from tests.support.proxy import PathProxy
+from tests.viewer.test_viewer_end_to_end import DRAWN_COLOURS
 
 PASSWORD = "a fault test password"
 HOUSEKEEPING_SECONDS = 2  # short, so what housekeeping repairs is seen within the test's patience

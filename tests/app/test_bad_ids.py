@@ -9,7 +9,7 @@ import re
 from sqlalchemy import select
 
 from broker.models import DesktopTypeAssignment
-from tests.api.test_teacher import assign, school  # noqa: F401 - the fixture
+from tests.teacher.test_teacher import assign, school  # noqa: F401 - the fixture
 
 _ARGUMENT = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")
 # Percent-encoded as they would travel; the test client decodes them as a server does.

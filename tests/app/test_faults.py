@@ -1,8 +1,8 @@
-"""Faults (#8), each against the real stack (tests/reliability/faults_stack.py): the database, the
+"""Faults (#8), each against the real stack (tests/app/faults_stack.py): the database, the
 container engine, a desktop, the translation tier and the broker itself fail, and people see clear
 answers meanwhile and everything come back by itself afterwards. Each test records its figures.
 
-guacd restarting under a lone Guacamole viewer is tests/web/test_viewer_end_to_end.py's; here the
+guacd restarting under a lone Guacamole viewer is tests/viewer/test_viewer_end_to_end.py's; here the
 whole tier restarts under both viewers, with the time each takes to draw again."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from broker.models import Connection, Desktop, User
 from broker.tunnels.service import ABANDONED
 from tests.fixtures.broker import start_live_broker
 from tests.fixtures.browser import VIEWPORT
-from tests.reliability.faults_stack import (HOUSEKEEPING_SECONDS, DesktopEvents, FaultStack, WireViewer,
+from tests.app.faults_stack import (HOUSEKEEPING_SECONDS, DesktopEvents, FaultStack, WireViewer,
                                            expect_drawn, seconds_until_redrawn, watch_states)
 
 DATABASE_DOWN = "The database is not reachable right now. Please try again in a moment."

@@ -15,8 +15,8 @@ import websocket
 
 from broker.tunnels.guacd import CLIENT_BAD_REQUEST
 from broker.tunnels.protocol import encode
-from tests.reliability.hostile_routes import Route, http_routes, read
-from tests.reliability.hostile_stack import Person, Stack
+from tests.support.hostile_routes import Route, http_routes, read
+from tests.fixtures.hostile_stack import Person, Stack
 
 # Acts on every desktop (anna's too) whatever the body says: no malformed body reaches anything in it.
 SPARED = {"/api/admin/containers/stop-all"}

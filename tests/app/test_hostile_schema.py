@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from broker.models import DesktopTypeAssignment, Group, User
 from broker.openapi import SPEC
-from tests.reliability.hostile_stack import Person, Stack
+from tests.fixtures.hostile_stack import Person, Stack
 
 EXAMPLES = 6  # per operation and person: the whole hostile suite stays at a few minutes
 SKIPPED = {

@@ -1,5 +1,5 @@
 """Whose X-Forwarded-For is believed: the chain is walked from the socket's peer while each hop is a
-configured proxy (the live broker's side: tests/api/test_proxies_and_origins.py)."""
+configured proxy (the live broker's side: tests/app/test_proxies_and_origins.py)."""
 
 import pytest
 

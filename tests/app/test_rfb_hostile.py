@@ -19,7 +19,7 @@ from PIL import Image
 
 from broker.rfb import MAX_CUT_TEXT, RFBClient, RFBConnectionError, RFBError, RFBLimitError
 from broker.teacher.thumbnails import grab
-from tests.unit.test_rfb import CHALLENGE, VNCPASSWD_KEY, recv_exact, serve  # noqa: F401 - the fixture
+from tests.app.test_rfb import CHALLENGE, VNCPASSWD_KEY, recv_exact, serve  # noqa: F401 - the fixture
 
 MIB = 1 << 20
 PIECE = b"c" * MIB  # made before any measurement: tracemalloc counts the servers' threads too

@@ -15,8 +15,8 @@ import websocket
 from broker.rfb import AuthenticationFailed, RFBClient
 from broker.auth.sessions import hash_token as _hash
 from broker.tunnels.guacd import CLIENT_UNAUTHORIZED
-from tests.reliability.hostile_routes import http_routes, read
-from tests.reliability.hostile_stack import Owner, revealed
+from tests.support.hostile_routes import http_routes, read
+from tests.fixtures.hostile_stack import Owner, revealed
 from tests.tier.containers import WebSocketStream
 
 PRIVILEGED = ("/api/admin/", "/api/teacher/")

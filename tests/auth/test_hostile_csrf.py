@@ -10,7 +10,7 @@ import secrets
 
 import pytest
 
-from tests.reliability.hostile_routes import Route, http_routes, read
+from tests.support.hostile_routes import Route, http_routes, read
 
 EVIL = {"Origin": "http://evil.example", "Referer": "http://evil.example/page"}
 

@@ -21,7 +21,7 @@ from broker.tunnels.guacd import CLIENT_UNAUTHORIZED
 from broker.tunnels.service import TOKEN_TTL_SECONDS, _hash
 from broker.tunnels.vnc_token import sign
 from tests.fixtures.oidc import login_with_requests
-from tests.reliability.hostile_stack import WEBSOCKIFY_KEY, Stack
+from tests.fixtures.hostile_stack import WEBSOCKIFY_KEY, Stack
 from tests.tier.containers import VNC_PORT, WebSocketStream
 
 REFUSED = ("error", ["The connection link has expired or was already used.", str(CLIENT_UNAUTHORIZED)])

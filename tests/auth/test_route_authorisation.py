@@ -8,7 +8,7 @@ import re
 import pytest
 
 from broker.auth.users import create_local_user
-from tests.api.test_admin import PASSWORD, bearer
+from tests.admin.test_admin import PASSWORD, bearer
 
 # Reachable signed out, on purpose: signing in, the OpenAPI document, what the sign-in page shows.
 PUBLIC_API = {"/api/auth/login", "/api/auth/authorize", "/api/auth/local/login", "/api/openapi.json",

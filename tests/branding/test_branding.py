@@ -10,8 +10,8 @@ from broker.app import create_app
 from broker.auth.current import COOKIE_NAME
 from broker.auth.users import create_local_user
 from broker.models import AuditEvent
-from tests.api.test_admin import PASSWORD, bearer
-from tests.api.test_admin_catalog import SVG, png
+from tests.admin.test_admin import PASSWORD, bearer
+from tests.admin.test_admin_catalog import SVG, png
 from tests.fixtures.broker import make_settings
 
 

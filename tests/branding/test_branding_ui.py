@@ -5,12 +5,15 @@ tests/artifacts/<test>.png."""
 
 from __future__ import annotations
 
+import pytest
 import requests
 from playwright.sync_api import Page, expect
 
-from tests.api.test_admin_catalog import png
+from tests.admin.test_admin_catalog import png
 from tests.fixtures.browser import ARTIFACTS
-from tests.web.conftest import PASSWORD, sign_in_page
+from tests.fixtures.pages import PASSWORD, sign_in_page
+
+pytestmark = pytest.mark.usefixtures("built_viewer")
 
 PRIMARY, ACCENT, NAME = "#7a1f5c", "#f0b429", "Gymnasium Nord"
 LOGO, FAVICON = png(40, 20, (122, 31, 92)), png(16, 16, (240, 180, 41))

@@ -5,11 +5,14 @@ card following by itself (server-sent events), and the language toggle. Screensh
 
 from __future__ import annotations
 
+import pytest
 import requests
 from playwright.sync_api import expect
 
 from broker.models import User
-from tests.web.conftest import PASSWORD, create_local_account, sign_in_page
+from tests.fixtures.pages import PASSWORD, create_local_account, sign_in_page
+
+pytestmark = pytest.mark.usefixtures("built_viewer")
 
 
 def api_client(broker, username: str) -> requests.Session:

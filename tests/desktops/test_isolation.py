@@ -23,7 +23,7 @@ from broker.desktops.provider import BROKER_LABEL
 from broker.models import Desktop, DesktopType
 from tests.fixtures.desktops import (containers_of, desktop_overrides, lifecycle_of, run_beside_desktops, run_guacd,
                                      sign_in, start_broker_in)
-from tests.reliability.isolation_hosts import HELLO_PORT, PROXY_PORT, host_listener, link, namespace_host
+from tests.desktops.isolation_hosts import HELLO_PORT, PROXY_PORT, host_listener, link, namespace_host
 
 MODES = ("none", "internet", "proxy")
 NEIGHBOUR_PORT = 8080

@@ -10,12 +10,15 @@ import hashlib
 import os
 from pathlib import Path
 
+import pytest
 import requests
 from playwright.sync_api import expect
 
 from broker.desktops.naming import home_volume_name
 from tests.fixtures.browser import ARTIFACTS
-from tests.web.conftest import PASSWORD, create_local_account, sign_in_page
+from tests.fixtures.pages import PASSWORD, create_local_account, sign_in_page
+
+pytestmark = pytest.mark.usefixtures("built_viewer")
 
 DROP = """([zone, files]) => {
   const transfer = new DataTransfer();
@@ -134,7 +137,7 @@ def test_the_public_space_is_writable_for_teachers_and_read_only_for_students(de
 
 
 def test_size_and_quota_refusals_are_explained_in_words(desktop_broker, watched):
-    """The broker's limits here (tests/web/conftest.py): 512 KiB per file, 1 MiB per home."""
+    """The broker's limits here (tests/fixtures/pages.py): 512 KiB per file, 1 MiB per home."""
     page, broker = watched.page, desktop_broker
     create_local_account(broker, "quinn")
     sign_in_page(page, broker, "quinn")
@@ -156,7 +159,7 @@ def test_size_and_quota_refusals_are_explained_in_words(desktop_broker, watched)
 
 
 def test_a_home_too_big_to_count_or_list_whole_says_so(desktop_broker, watched, browser, docker_engine):
-    """The broker's limits here (tests/web/conftest.py): 50 entries listed per folder, 100 counted per home."""
+    """The broker's limits here (tests/fixtures/pages.py): 50 entries listed per folder, 100 counted per home."""
     page, broker = watched.page, desktop_broker
     create_local_account(broker, "bea")
     token = requests.post(broker.url + "/api/auth/local/login", json={"username": "bea", "password": PASSWORD},

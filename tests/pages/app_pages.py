@@ -1,6 +1,6 @@
 """Every page of the web app, for the tests that go through all of them (languages, accessibility,
 tablet, keyboard, authorisation): a new page is one more line in PAGES. People are those of the
-`app_broker` fixture (tests/web/conftest.py): ada (admin), tess (teacher), uwe; None: signed out."""
+`app_broker` fixture (tests/fixtures/pages.py): ada (admin), tess (teacher), uwe; None: signed out."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from playwright.sync_api import Page, expect
 
-from tests.web.conftest import sign_in_page
+from tests.fixtures.pages import sign_in_page
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Accessibility and tablet use of every page (tests/web/app_pages.py) in headless Chromium: axe-core
+"""Accessibility and tablet use of every page (tests/pages/app_pages.py) in headless Chromium: axe-core
 finds no serious or critical violation (with the default colours and with a light brand colour an
 admin might pick); on a 768×1024 touch screen nothing overflows sideways and the main controls are
 on screen, big enough and not covered; Tab reaches the main controls, each with a focus ring that
@@ -14,8 +14,10 @@ from playwright.sync_api import Page, expect
 
 from broker.branding.colours import contrast
 from tests.fixtures.browser import ARTIFACTS
-from tests.web.app_pages import PAGES, AppPage, open_page
-from tests.web.conftest import PASSWORD, WEB
+from tests.pages.app_pages import PAGES, AppPage, open_page
+from tests.fixtures.pages import PASSWORD, WEB
+
+pytestmark = pytest.mark.usefixtures("built_viewer")
 
 AXE = (WEB / "node_modules" / "axe-core" / "axe.min.js").read_text()
 TABLET = {"viewport": {"width": 768, "height": 1024}, "has_touch": True, "is_mobile": True, "locale": "en-US"}

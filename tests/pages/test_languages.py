@@ -1,4 +1,4 @@
-"""German and English on every page (tests/web/app_pages.py) in headless Chromium: after the toggle,
+"""German and English on every page (tests/pages/app_pages.py) in headless Chromium: after the toggle,
 every visible text, label and the tab title is in the chosen language — each one is a string of
 that language's table (web/src/strings.js), data (names, titles; marked translate="no" or code), or figures
 — and no string of the other language is left; switching back works too. A German browser gets
@@ -16,7 +16,9 @@ from playwright.sync_api import Page, expect
 
 from broker.models import DesktopType, Group, User
 from tests.fixtures.broker import free_port
-from tests.web.app_pages import PAGES, AppPage, open_page
+from tests.pages.app_pages import PAGES, AppPage, open_page
+
+pytestmark = pytest.mark.usefixtures("built_viewer")
 
 OTHER = {"en": "de", "de": "en"}
 

@@ -18,7 +18,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from broker.images.table import format_table
-from tests.reliability.conftest import FIGURES_ENV
+from tests.fixtures.figures import FIGURES_ENV
 
 SUITE = Path(__file__).parent
 PREFIX = "tests/reliability/"

@@ -18,8 +18,10 @@ from broker.tunnels.service import WATCHED_SECONDS
 from tests.fixtures.broker import make_settings, start_live_broker
 from tests.fixtures.browser import ARTIFACTS, VIEWPORT
 from tests.fixtures.desktops import desktop_overrides, remove_everything_of, run_guacd
-from tests.web.conftest import PASSWORD, create_local_account, sign_in_page
-from tests.web.test_viewer_end_to_end import DRAWN_COLOURS
+from tests.fixtures.pages import PASSWORD, create_local_account, sign_in_page
+from tests.viewer.test_viewer_end_to_end import DRAWN_COLOURS
+
+pytestmark = pytest.mark.usefixtures("built_viewer")
 
 # Distinct colours among sampled pixels of a screen's picture in the classroom.
 PICTURE_COLOURS = """([id, minimum]) => {

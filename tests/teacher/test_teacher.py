@@ -1,7 +1,8 @@
 """The teacher tools' API: assignments, groups, the classroom list; who may do what. On SQLite and PostgreSQL.
 
 Pictures of real desktops, folders in real desktops and the pages in a browser are proven in
-tests/teacher/ and tests/web/test_classroom.py.
+tests/desktops/test_thumbnail_of_a_real_desktop.py, tests/files/test_assignment_folders.py and
+tests/teacher/test_classroom.py.
 """
 
 from datetime import timedelta

@@ -13,7 +13,7 @@ from PIL import Image
 from broker import crypto
 from broker.models import Desktop, DesktopType
 from broker.teacher.thumbnails import KEEP_SECONDS, Thumbnails, grab
-from tests.unit.test_rfb import VNCPASSWD_KEY, vnc_server
+from tests.app.test_rfb import VNCPASSWD_KEY, vnc_server
 
 SECRET = "a secret key for the thumbnail tests"
 

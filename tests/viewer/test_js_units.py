@@ -3,7 +3,11 @@ runner: `npm test` in web/."""
 
 import subprocess
 
-from tests.web.conftest import WEB
+import pytest
+
+from tests.fixtures.pages import WEB
+
+pytestmark = pytest.mark.usefixtures("built_viewer")
 
 
 def test_web_unit_tests_pass():

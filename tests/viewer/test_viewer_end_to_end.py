@@ -1,6 +1,6 @@
 """The viewers end to end in headless Chromium, with every part real: single sign-on at the
 OpenID provider, `broker serve` on PostgreSQL, an xfce desktop the broker starts, guacd and
-websockify on the private desktop network, and one origin in front (tests/web/proxy.py, as
+websockify on the private desktop network, and one origin in front (tests/support/proxy.py, as
 the HTTPS proxy in production). Screenshots: tests/artifacts/<test>.png."""
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from tests.fixtures.browser import ARTIFACTS, VIEWPORT, login_in_browser
 from tests.fixtures.desktops import desktop_overrides, remove_everything_of
 from tests.fixtures.oidc import start_oidc_provider
 from tests.tier.containers import GUACD_PORT, WEBSOCKIFY_PORT, wait_for_port
-from tests.web.proxy import PathProxy
+from tests.support.proxy import PathProxy
+
+pytestmark = pytest.mark.usefixtures("built_viewer")
 
 WEBSOCKIFY_KEY = secrets.token_urlsafe(40)
 

@@ -12,7 +12,9 @@ import requests
 from playwright.sync_api import expect
 
 from tests.fixtures.broker import start_live_broker
-from tests.web.conftest import BUNDLE, WEB, create_local_account, sign_in_page
+from tests.fixtures.pages import BUNDLE, WEB, create_local_account, sign_in_page
+
+pytestmark = pytest.mark.usefixtures("built_viewer")
 
 PROTOCOLS = ("guacamole", "novnc")
 
