@@ -25,6 +25,8 @@ from tests.fixtures.browser import VIEWPORT
 from tests.app.faults_stack import (HOUSEKEEPING_SECONDS, DesktopEvents, FaultStack, WireViewer,
                                            expect_drawn, seconds_until_redrawn, watch_states)
 
+pytestmark = pytest.mark.reliability
+
 DATABASE_DOWN = "The database is not reachable right now. Please try again in a moment."
 ENGINE_DOWN = ("The container engine is not reachable, so desktops cannot be started or stopped right now. "
                "Please try again later.")

@@ -18,6 +18,8 @@ from broker.tunnels.protocol import encode
 from tests.support.hostile_routes import Route, http_routes, read
 from tests.fixtures.hostile_stack import Person, Stack
 
+pytestmark = pytest.mark.reliability
+
 # Acts on every desktop (anna's too) whatever the body says: no malformed body reaches anything in it.
 SPARED = {"/api/admin/containers/stop-all"}
 JSON = "application/json"

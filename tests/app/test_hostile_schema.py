@@ -30,6 +30,8 @@ from broker.models import DesktopTypeAssignment, Group, User
 from broker.openapi import SPEC
 from tests.fixtures.hostile_stack import Person, Stack
 
+pytestmark = pytest.mark.reliability
+
 EXAMPLES = 6  # per operation and person: the whole hostile suite stays at a few minutes
 SKIPPED = {
     ("GET", "/api/events"): "an endless event stream (the cross-user matrix reads its first event)",

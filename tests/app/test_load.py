@@ -34,6 +34,8 @@ from tests.fixtures.desktops import desktop_overrides, run_guacd
 from tests.fixtures.fake_guacd import FakeGuacd, TunnelWorld, hold_idle_tunnels, process_usage
 from tests.fixtures.tunnel_viewer import Viewer
 
+pytestmark = pytest.mark.reliability
+
 PEOPLE = 100
 ARRIVALS_SECONDS = 30  # the class arrives within half a minute, evenly, each with their own browser
 PASSWORD = "a load test password"

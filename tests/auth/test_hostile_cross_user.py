@@ -19,6 +19,8 @@ from tests.support.hostile_routes import http_routes, read
 from tests.fixtures.hostile_stack import Owner, revealed
 from tests.tier.containers import WebSocketStream
 
+pytestmark = pytest.mark.reliability
+
 PRIVILEGED = ("/api/admin/", "/api/teacher/")
 
 

@@ -12,6 +12,8 @@ import pytest
 
 from tests.support.hostile_routes import Route, http_routes, read
 
+pytestmark = pytest.mark.reliability
+
 EVIL = {"Origin": "http://evil.example", "Referer": "http://evil.example/page"}
 
 

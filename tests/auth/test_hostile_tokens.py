@@ -24,6 +24,8 @@ from tests.fixtures.oidc import login_with_requests
 from tests.fixtures.hostile_stack import WEBSOCKIFY_KEY, Stack
 from tests.tier.containers import VNC_PORT, WebSocketStream
 
+pytestmark = pytest.mark.reliability
+
 REFUSED = ("error", ["The connection link has expired or was already used.", str(CLIENT_UNAUTHORIZED)])
 
 

@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 import requests
 import websocket
 
@@ -21,6 +22,8 @@ from broker.images.engine import docker_client
 from broker.tunnels.protocol import encode, parse
 from tests.fixtures.broker import free_port
 from tests.fixtures.desktops import remove_everything_of
+
+pytestmark = pytest.mark.docker  # the quickstart starts guacd and a desktop on the engine
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -28,7 +28,7 @@ from tests.desktops.isolation_hosts import HELLO_PORT, PROXY_PORT, host_listener
 MODES = ("none", "internet", "proxy")
 NEIGHBOUR_PORT = 8080
 # One database is enough here: the rules are the engine's business, not the database's.
-pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+pytestmark = [pytest.mark.reliability, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 
 # Connect to each HOST:PORT argument; print "HOST:PORT open <first line>" or "HOST:PORT closed".
 PROBE = r'''

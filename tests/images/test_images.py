@@ -25,6 +25,8 @@ from broker.images.cli import images
 from broker.images.engine import EngineUnavailable, docker_client
 from broker.rfb import AuthenticationFailed, RFBClient, wait_for_greeting
 
+pytestmark = pytest.mark.docker  # its own client (docker_client()), no shared fixture
+
 VNC_PORT = 5901
 PASSWORD = "pw-" + secrets.token_hex(2)  # shorter than 8 characters on purpose
 DRAWN = 0.01

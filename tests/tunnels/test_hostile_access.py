@@ -15,6 +15,8 @@ from sqlalchemy import select
 from broker.models import Connection
 from tests.fixtures.tunnel_viewer import OpenViewer
 
+pytestmark = pytest.mark.reliability
+
 WITHIN = 2.0
 
 

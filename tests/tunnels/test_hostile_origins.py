@@ -15,6 +15,8 @@ from broker.tunnels.guacd import CLIENT_FORBIDDEN
 from tests.fixtures.desktops import PASSWORD
 from tests.tier.containers import WEBSOCKIFY_PORT
 
+pytestmark = pytest.mark.reliability
+
 FOREIGN = ["http://evil.example", "null", "http://127.0.0.1.evil.example", "http://127.0.0.1:1", None]
 
 
