@@ -25,7 +25,7 @@ from broker.tunnels.protocol import encode, parse
 from tests.bench.bench_tunnel import BusyDesktop
 from tests.fixtures.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.fixtures.fake_guacd import PASSWORD, TunnelWorld
-from tests.web.test_viewer_end_to_end import DRAWN_COLOURS
+from tests.viewer.test_viewer_end_to_end import DRAWN_COLOURS
 
 
 def tunnel_to_first_image(world: TunnelWorld) -> float:

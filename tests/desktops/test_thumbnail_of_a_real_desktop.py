@@ -1,6 +1,6 @@
 """The classroom picture of a real desktop (the base image's TigerVNC on Docker), shrunk band by band as the
 screen arrives: the same picture, near enough, as the whole screen shrunk at once, and never more memory than
-a few bands. (Hostile VNC servers are in tests/unit/test_rfb_hostile.py.)"""
+a few bands. (Hostile VNC servers are in tests/app/test_rfb_hostile.py.)"""
 
 from __future__ import annotations
 

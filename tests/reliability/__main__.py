@@ -1,4 +1,5 @@
-"""The reliability report: run the suite, then print one table of every test's figures.
+"""The reliability report: run the suite (the tests marked `reliability`, in the folders of the
+packages they test), then print one table of every test's figures.
 
     python -m tests.reliability [pytest arguments, e.g. -k load]
 
@@ -18,10 +19,10 @@ from collections import defaultdict
 from pathlib import Path
 
 from broker.images.table import format_table
-from tests.reliability.conftest import FIGURES_ENV
+from tests.fixtures.figures import FIGURES_ENV
 
-SUITE = Path(__file__).parent
-PREFIX = "tests/reliability/"
+TESTS = Path(__file__).resolve().parents[1]
+PREFIX = "tests/"
 
 
 def read_records(path: Path) -> tuple[dict[str, list[dict]], dict[str, dict]]:
@@ -64,7 +65,7 @@ def main(arguments: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="deskbroker-reliability-") as folder:
         path = Path(folder) / "figures.jsonl"
         path.touch()
-        status = subprocess.call([sys.executable, "-m", "pytest", str(SUITE), *arguments],
+        status = subprocess.call([sys.executable, "-m", "pytest", str(TESTS), "-m", "reliability", *arguments],
                                  env={**os.environ, FIGURES_ENV: str(path)})
         figures, outcomes = read_records(path)
     rows, all_passed = table_rows(figures, outcomes)
