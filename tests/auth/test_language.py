@@ -10,7 +10,7 @@ from tests.auth.test_local_sign_in import PASSWORD, sign_in
 
 
 def page_language(client, path: str) -> str | None:
-    found = re.search(r'<meta name="deskbroker-language" content="(\w*)">', client.get(path).get_data(as_text=True))
+    found = re.search(r'<meta name="person-language" content="(\w*)">', client.get(path).get_data(as_text=True))
     return found.group(1) if found else None
 
 

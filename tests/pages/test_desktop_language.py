@@ -27,7 +27,7 @@ def test_the_toggle_picks_the_language_of_the_next_desktop(desktop_broker, watch
 
     page.locator("#language-button").click()
     expect(page.locator("h1")).to_have_text(strings["en"]["dash.heading"])
-    expect(page.locator('meta[name="deskbroker-language"]')).to_have_attribute("content", "en")  # stored
+    expect(page.locator('meta[name="person-language"]')).to_have_attribute("content", "en")  # stored
     assert person.get(broker.url + "/api/auth/session", timeout=10).json()["user"]["language"] == "en"
 
     other = browser.new_context(locale="de-DE")  # another German browser, nothing remembered in it

@@ -10,7 +10,7 @@ import { DEFAULT_LANGUAGE, LANGUAGES, STRINGS } from "./strings.js";
 const STORAGE_KEY = "deskbroker.language";
 const ATTRIBUTES = ["aria-label", "title", "placeholder"];
 // Signed-in pages carry the person's stored pick (empty: none yet); the sign-in page has no such tag.
-const personsLanguage = document.querySelector('meta[name="deskbroker-language"]');
+const personsLanguage = document.querySelector('meta[name="person-language"]');
 
 let current = detectLanguage();
 const listeners = new Set();
