@@ -12,10 +12,10 @@ from broker.auth import routes as auth_routes
 from broker.branding import routes as branding_routes
 from broker.config import Settings, load_settings
 from broker.db import make_engine, make_sessionmaker
-from broker.json_bodies import StrictJSONProvider
-from broker.proxies import ForwardedByTrustedProxies, TrustedProxies
 from broker.desktops import routes as desktop_routes
 from broker.files import routes as file_routes
+from broker.json_bodies import StrictJSONProvider
+from broker.proxies import ForwardedByTrustedProxies, TrustedProxies
 from broker.teacher import routes as teacher_routes
 from broker.tunnels import routes as tunnel_routes
 
@@ -32,9 +32,20 @@ _SECURITY_HEADERS = {
 
 def register_routes(app: Flask) -> None:
     app.url_map.converters.update(ids.CONVERTERS)  # before the routes that use them
-    for blueprint in (health.bp, openapi.bp, auth_routes.bp, desktop_routes.bp, tunnel_routes.bp, file_routes.bp,
-                      admin_routes.bp, admin_desktop_routes.bp, pages.bp, viewer.bp, branding_routes.bp,
-                      teacher_routes.bp):
+    for blueprint in (
+        health.bp,
+        openapi.bp,
+        auth_routes.bp,
+        desktop_routes.bp,
+        tunnel_routes.bp,
+        file_routes.bp,
+        admin_routes.bp,
+        admin_desktop_routes.bp,
+        pages.bp,
+        viewer.bp,
+        branding_routes.bp,
+        teacher_routes.bp,
+    ):
         app.register_blueprint(blueprint)
 
 

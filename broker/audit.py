@@ -9,9 +9,16 @@ from sqlalchemy.orm import Session
 from broker.models import AuditEvent, User
 
 
-def record(db: Session, action: str, actor: User | None = None, target: str = "", ip: str = "",
-           **details: Any) -> AuditEvent:
-    event = AuditEvent(action=action, actor_id=actor.id if actor else None,
-                       actor=actor.username if actor else "", target=target, ip=ip, details=details)
+def record(
+    db: Session, action: str, actor: User | None = None, target: str = "", ip: str = "", **details: Any
+) -> AuditEvent:
+    event = AuditEvent(
+        action=action,
+        actor_id=actor.id if actor else None,
+        actor=actor.username if actor else "",
+        target=target,
+        ip=ip,
+        details=details,
+    )
     db.add(event)
     return event

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import click
 from sqlalchemy import select
@@ -50,9 +51,10 @@ def serve():
     engine = make_engine(settings.core.sqlalchemy_url)
     try:
         behind = pending_migrations(engine)
-    except Exception as exc:  # noqa: BLE001 - any driver error means the same to the operator
-        raise click.ClickException(f"the database cannot be reached ({type(exc).__name__}); "
-                                   "check DESKBROKER_DATABASE_URL") from None
+    except Exception as exc:
+        raise click.ClickException(
+            f"the database cannot be reached ({type(exc).__name__}); check DESKBROKER_DATABASE_URL"
+        ) from None
     finally:
         engine.dispose()
     if behind:
@@ -97,8 +99,9 @@ def _run(action):
 
 
 def _password_option(f):
-    return click.option("--password-stdin", is_flag=True,
-                        help="Read the password from standard input instead of generating one.")(f)
+    return click.option(
+        "--password-stdin", is_flag=True, help="Read the password from standard input instead of generating one."
+    )(f)
 
 
 def _read_password(password_stdin: bool) -> str | None:
@@ -171,8 +174,10 @@ def users_list():
         rows = session.scalars(select(User).order_by(User.username)).all()
         click.echo(f"{'USERNAME':24} {'SOURCE':6} {'ROLES':16} STATE")
         for user in rows:
-            click.echo(f"{user.username:24} {user.auth_source:6} {','.join(user.role_names) or '-':16} "
-                       f"{'disabled' if user.disabled else 'active'}")
+            click.echo(
+                f"{user.username:24} {user.auth_source:6} {','.join(user.role_names) or '-':16} "
+                f"{'disabled' if user.disabled else 'active'}"
+            )
 
 
 cli.add_command(images)
@@ -203,8 +208,8 @@ def desktops():
 @contextmanager
 def _lifecycle() -> Iterator[Lifecycle]:
     from broker.desktops import make_provider
-    from broker.engine import ProviderError
     from broker.desktops.service import Lifecycle
+    from broker.engine import ProviderError
 
     settings = _settings()
     engine = make_engine(settings.core.sqlalchemy_url)
@@ -225,8 +230,10 @@ def desktops_list():
         for desktop in rows:
             owner = desktop.user.username if desktop.user else "(pool)"
             detail = (desktop.container_id or "")[:12] + (f" {desktop.state_reason}" if desktop.state_reason else "")
-            click.echo(f"{owner:20} {desktop.desktop_type_id:16} {desktop.state:9} "
-                       f"{desktop.state_changed_at:%Y-%m-%d %H:%M:%S} {detail}")
+            click.echo(
+                f"{owner:20} {desktop.desktop_type_id:16} {desktop.state:9} "
+                f"{desktop.state_changed_at:%Y-%m-%d %H:%M:%S} {detail}"
+            )
 
 
 @desktops.command("reconcile")
@@ -245,8 +252,10 @@ def desktops_sync_catalog():
 
     with _lifecycle() as lifecycle, lifecycle.sessions() as session:
         report = sync_catalog(session, lifecycle.provider.catalog())
-    click.echo(f"added: {', '.join(report.added) or '-'}; updated: {', '.join(report.updated) or '-'}; "
-               f"image missing: {', '.join(report.missing) or '-'}")
+    click.echo(
+        f"added: {', '.join(report.added) or '-'}; updated: {', '.join(report.updated) or '-'}; "
+        f"image missing: {', '.join(report.missing) or '-'}"
+    )
 
 
 @desktops.command("delete-home")

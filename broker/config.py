@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Mapping, get_type_hints
+from typing import Any, get_type_hints
 from urllib.parse import urlsplit
 
 from broker.origins import origin_of
@@ -160,8 +161,10 @@ def _proxy_list(raw: str) -> tuple[str, ...]:
         return ()
     for item in items:
         if item.isdigit():
-            raise ValueError("addresses, networks or host names of the proxies (e.g. 127.0.0.1, "
-                             "172.18.0.0/16, nginx), not a count: a count let any client fake its address")
+            raise ValueError(
+                "addresses, networks or host names of the proxies (e.g. 127.0.0.1, "
+                "172.18.0.0/16, nginx), not a count: a count let any client fake its address"
+            )
         try:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
@@ -180,6 +183,7 @@ def _choice(*allowed: str) -> Callable[[str], str]:
         if value not in allowed:
             raise ValueError("one of " + ", ".join(allowed))
         return value
+
     return parse
 
 
@@ -198,8 +202,7 @@ def _log_level(raw: str) -> str:
     return value
 
 
-def setting(help: str, parse: Callable[[str], Any] = _text, default: str | None = "", *,
-            secret: bool = False) -> Any:
+def setting(help: str, parse: Callable[[str], Any] = _text, default: str | None = "", *, secret: bool = False) -> Any:
     """A field of a section of Settings. `default=None` makes the setting required."""
     return field(default=None, metadata={"help": help, "parse": parse, "raw_default": default, "secret": secret})
 
@@ -208,23 +211,35 @@ def setting(help: str, parse: Callable[[str], Any] = _text, default: str | None 
 class CoreSettings:
     secret_key: str = setting(
         "Signs sessions, tokens and encrypts stored desktop passwords. Required; keep it secret.",
-        _secret_key, None, secret=True)
+        _secret_key,
+        None,
+        secret=True,
+    )
     public_url: str = setting(
         "The address people open in the browser; used for the OIDC redirect and cookie flags.",
-        _url, "http://localhost:8080")
+        _url,
+        "http://localhost:8080",
+    )
     listen: str = setting("Where `broker serve` listens.", _listen, "127.0.0.1:8080")
     workers: int = setting("gunicorn worker processes (gevent) for `broker serve`.", _positive_int, "1")
     trusted_proxies: tuple[str, ...] = setting(
         "Reverse proxies whose X-Forwarded-* headers are believed: addresses, networks or host names "
         "(e.g. 127.0.0.1, 172.18.0.0/16, nginx). Empty = none; any other client's headers are ignored.",
-        _proxy_list, "")
+        _proxy_list,
+        "",
+    )
     allowed_origins: tuple[str, ...] = setting(
         "Web origins besides PUBLIC_URL's whose pages may open /tunnel (e.g. https://desk.other.example).",
-        _origin_list, "")
+        _origin_list,
+        "",
+    )
     data_dir: str = setting("Folder for the embedded SQLite database and other local state.", _text, "var")
     database_url: str = setting(
         "SQLAlchemy URL: postgresql://user:pass@host/db in production. Empty = SQLite in DATA_DIR.",
-        _optional(_database_url), "", secret=True)
+        _optional(_database_url),
+        "",
+        secret=True,
+    )
     log_level: str = setting("DEBUG, INFO, WARNING or ERROR.", _log_level, "INFO")
 
     @property
@@ -242,22 +257,28 @@ class AuthSettings:
 
     session_lifetime: int = setting("How long a sign-in lasts (e.g. 12h).", parse_duration, "12h")
     cookie_secure: bool | None = setting(
-        "Send cookies only over HTTPS: true, false, or auto (= PUBLIC_URL is https).", _auto_bool, "auto")
-    local_login: bool = setting("Allow sign-in with local accounts (made by `broker users create`).",
-                                _bool, "true")
+        "Send cookies only over HTTPS: true, false, or auto (= PUBLIC_URL is https).", _auto_bool, "auto"
+    )
+    local_login: bool = setting("Allow sign-in with local accounts (made by `broker users create`).", _bool, "true")
     login_max_failures: int = setting(
         "Failed local sign-ins of one account from one address before that pair is locked for "
         "LOGIN_LOCKOUT; past as many on an account from all addresses, each attempt waits a growing delay.",
-        _positive_int, "5")
+        _positive_int,
+        "5",
+    )
     login_lockout: int = setting(
         "How long a locked pair or address waits; failures older than this without a newer one are forgotten.",
-        parse_duration, "15m")
+        parse_duration,
+        "15m",
+    )
     login_delay_max: int = setting(
-        "Longest delay between attempts on one account under attack (doubling from 1 s).",
-        parse_duration, "5m")
+        "Longest delay between attempts on one account under attack (doubling from 1 s).", parse_duration, "5m"
+    )
     login_address_max_failures: int = setting(
         "Failed sign-ins from one address, to any accounts, before the address is locked for LOGIN_LOCKOUT.",
-        _positive_int, "50")
+        _positive_int,
+        "50",
+    )
 
 
 @dataclass(frozen=True)
@@ -267,21 +288,21 @@ class OidcSettings:
     oidc_client_id: str = setting("OIDC client id. Empty = single sign-on off.")
     oidc_client_secret: str = setting("OIDC client secret.", secret=True)
     oidc_discovery_url: str = setting(
-        "The provider's .well-known/openid-configuration URL. Or set the four endpoints below.",
-        _optional_url)
+        "The provider's .well-known/openid-configuration URL. Or set the four endpoints below.", _optional_url
+    )
     oidc_issuer: str = setting("Issuer expected in ID tokens (explicit-endpoint setup).", _optional_url)
-    oidc_authorize_url: str = setting("Authorization endpoint, e.g. https://SCHOOL/iserv/oauth/v2/auth.",
-                                      _optional_url)
+    oidc_authorize_url: str = setting("Authorization endpoint, e.g. https://SCHOOL/iserv/oauth/v2/auth.", _optional_url)
     oidc_token_url: str = setting("Token endpoint, e.g. https://SCHOOL/iserv/oauth/v2/token.", _optional_url)
-    oidc_userinfo_url: str = setting("Userinfo endpoint, e.g. https://SCHOOL/iserv/public/oauth/userinfo.",
-                                     _optional_url)
+    oidc_userinfo_url: str = setting(
+        "Userinfo endpoint, e.g. https://SCHOOL/iserv/public/oauth/userinfo.", _optional_url
+    )
     oidc_jwks_url: str = setting("Signing keys, e.g. https://SCHOOL/iserv/public/jwk.", _optional_url)
     oidc_scopes: str = setting("Scopes asked for.", _text, "openid profile email groups")
-    oidc_groups_claim: str = setting("Claim holding the groups (list of names, or IServ's object).",
-                                     _text, "groups")
+    oidc_groups_claim: str = setting("Claim holding the groups (list of names, or IServ's object).", _text, "groups")
     oidc_provider_name: str = setting("Name on the sign-in button.", _text, "IServ")
-    admin_groups: tuple[str, ...] = setting("Groups whose members are admins (space or comma separated).",
-                                            _word_list, "admins")
+    admin_groups: tuple[str, ...] = setting(
+        "Groups whose members are admins (space or comma separated).", _word_list, "admins"
+    )
     teacher_groups: tuple[str, ...] = setting("Groups whose members are teachers.", _word_list, "teachers")
 
     @property
@@ -293,50 +314,72 @@ class OidcSettings:
 class DesktopSettings:
     """Provisioning; the engine itself is found as the docker CLI finds it (DOCKER_HOST)."""
 
-    desktop_provider: str = setting("Where desktops run: docker (one engine) or swarm (Docker Swarm services).",
-                                    _choice("docker", "swarm"), "docker")
+    desktop_provider: str = setting(
+        "Where desktops run: docker (one engine) or swarm (Docker Swarm services).",
+        _choice("docker", "swarm"),
+        "docker",
+    )
     instance: str = setting(
         "Name of this broker installation: labels and prefixes its containers, services and volumes.",
-        _instance, "deskbroker")
+        _instance,
+        "deskbroker",
+    )
     desktop_network: str = setting(
-        "Private network of desktops, broker, guacd and websockify (made if missing).",
-        _text, "deskbroker-desktops")
+        "Private network of desktops, broker, guacd and websockify (made if missing).", _text, "deskbroker-desktops"
+    )
     desktop_network_internal: bool = setting(
-        "Make that network internal: desktops reach neither the internet nor the LAN.", _bool, "true")
+        "Make that network internal: desktops reach neither the internet nor the LAN.", _bool, "true"
+    )
     desktop_egress_network: str = setting(
         "Network that takes desktops whose type has egress `internet` or `proxy` out (made if missing, not "
-        "internal; desktops only). Empty = DESKTOP_NETWORK-egress.", _text, "")
+        "internal; desktops only). Empty = DESKTOP_NETWORK-egress.",
+        _text,
+        "",
+    )
     egress_proxy: str = setting(
         "The HTTP proxy (http://HOST:PORT) that desktops of `proxy` types go through, e.g. the school's web "
-        "filter; they reach nothing else. Empty = no proxy types.", _optional(_proxy_url), "")
+        "filter; they reach nothing else. Empty = no proxy types.",
+        _optional(_proxy_url),
+        "",
+    )
     egress_deny: tuple[str, ...] = setting(
         "More networks (CIDR, comma separated) that `internet` desktops may not reach, e.g. the public "
         "addresses of other own hosts; private ranges and the engine host's own addresses are always refused.",
-        _cidr_list, "")
-    netguard_image: str = setting("The helper image that loads each desktop's network rules (guacd/netguard).",
-                                  _text, "deskbroker/netguard:latest")
+        _cidr_list,
+        "",
+    )
+    netguard_image: str = setting(
+        "The helper image that loads each desktop's network rules (guacd/netguard).",
+        _text,
+        "deskbroker/netguard:latest",
+    )
     desktop_start_timeout: int = setting(
         "How long a desktop may take until its VNC server answers before the start counts as failed.",
-        parse_duration, "60s")
-    desktop_idle_timeout: int = setting("Stop a desktop after this long without input (e.g. 6h).",
-                                        parse_duration, "6h")
+        parse_duration,
+        "60s",
+    )
+    desktop_idle_timeout: int = setting("Stop a desktop after this long without input (e.g. 6h).", parse_duration, "6h")
     desktop_remove_after: int = setting(
-        "Remove a stopped desktop's container after this long (its home volume is kept).",
-        parse_duration, "7d")
+        "Remove a stopped desktop's container after this long (its home volume is kept).", parse_duration, "7d"
+    )
     housekeeping_interval: int = setting(
         "How often `broker serve` reconciles desktops with the engine, stops idle and removes old ones.",
-        parse_duration, "60s")
+        parse_duration,
+        "60s",
+    )
     desktops_per_user: int = setting("Desktops one person may have running at once.", _positive_int, "1")
-    desktops_total: int = setting("Desktops that may run at once on this installation (0 = no limit).",
-                                  _non_negative_int, "0")
+    desktops_total: int = setting(
+        "Desktops that may run at once on this installation (0 = no limit).", _non_negative_int, "0"
+    )
     desktop_persistent_homes: bool = setting(
-        "Give each person a home volume kept across desktops (mounted at /home/user).", _bool, "true")
+        "Give each person a home volume kept across desktops (mounted at /home/user).", _bool, "true"
+    )
     desktop_pool_size: int = setting(
-        "Pre-started desktops kept ready per type; needs DESKTOP_PERSISTENT_HOMES=false.",
-        _non_negative_int, "0")
+        "Pre-started desktops kept ready per type; needs DESKTOP_PERSISTENT_HOMES=false.", _non_negative_int, "0"
+    )
     swarm_constraints: tuple[str, ...] = setting(
-        "Swarm placement constraints for desktops, comma separated (e.g. node.labels.desktops==true).",
-        _comma_list, "")
+        "Swarm placement constraints for desktops, comma separated (e.g. node.labels.desktops==true).", _comma_list, ""
+    )
 
     @property
     def egress_network(self) -> str:
@@ -347,31 +390,39 @@ class DesktopSettings:
 class TierSettings:
     """Connections: the translation tier (guacd, websockify)."""
 
-    guacd_host: str = setting("guacd's address as the broker reaches it (on the desktop network).", _text,
-                              "guacd")
+    guacd_host: str = setting("guacd's address as the broker reaches it (on the desktop network).", _text, "guacd")
     guacd_port: int = setting("guacd's port.", _positive_int, "4822")
     websockify_key: str = setting(
         "Key (≥ 32 characters) that signs noVNC tokens; websockify holds the same. Empty = noVNC off.",
-        _optional(_secret_key), "", secret=True)
+        _optional(_secret_key),
+        "",
+        secret=True,
+    )
 
 
 @dataclass(frozen=True)
 class FilesSettings:
     """The file manager."""
 
-    files_max_file_size: int = setting("Largest single file the file manager accepts in an upload (e.g. 2G).",
-                                       parse_size, "2G")
+    files_max_file_size: int = setting(
+        "Largest single file the file manager accepts in an upload (e.g. 2G).", parse_size, "2G"
+    )
     files_home_quota: int = setting(
         "How full uploads may make a person's home (e.g. 5G); the desktop itself is not limited by it.",
-        parse_size, "5G")
+        parse_size,
+        "5G",
+    )
     files_public_quota: int = setting("How full uploads may make the public space (e.g. 20G).", parse_size, "20G")
     files_usage_max_entries: int = setting(
-        "Files and folders a space's usage figure counts at most; beyond, the file manager says \"at least\".",
-        _positive_int, "1000000")
+        'Files and folders a space\'s usage figure counts at most; beyond, the file manager says "at least".',
+        _positive_int,
+        "1000000",
+    )
     files_list_max_entries: int = setting(
         "Entries the file manager lists of one folder at most; beyond, it says that more are left out.",
-        _positive_int, "5000")
-
+        _positive_int,
+        "5000",
+    )
 
 
 @dataclass(frozen=True)
@@ -391,8 +442,9 @@ class Settings:
 
     def secrets(self) -> list[str]:
         """Values that must never appear in logs or error messages."""
-        values = (getattr(section, f.name) for section in self._sections() for f in fields(section)
-                  if f.metadata["secret"])
+        values = (
+            getattr(section, f.name) for section in self._sections() for f in fields(section) if f.metadata["secret"]
+        )
         return [value for value in values if value]
 
     def _sections(self) -> list[Any]:
@@ -454,13 +506,17 @@ def _check_oidc(values: dict[str, Any]) -> list[str]:
     explicit = ("oidc_issuer", "oidc_authorize_url", "oidc_token_url", "oidc_jwks_url")
     missing = [env_name(name) for name in explicit if not values[name]]
     if missing:
-        return [f"{env_name('oidc_client_id')} is set, so sign-on needs {env_name('oidc_discovery_url')} "
-                f"or all of: {', '.join(missing)}"]
+        return [
+            f"{env_name('oidc_client_id')} is set, so sign-on needs {env_name('oidc_discovery_url')} "
+            f"or all of: {', '.join(missing)}"
+        ]
     return []
 
 
 def _check_desktops(values: dict[str, Any]) -> list[str]:
     if values["desktop_pool_size"] and values["desktop_persistent_homes"]:
-        return [f"{env_name('desktop_pool_size')} needs {env_name('desktop_persistent_homes')}=false: "
-                "a desktop started in advance cannot mount its future owner's home"]
+        return [
+            f"{env_name('desktop_pool_size')} needs {env_name('desktop_persistent_homes')}=false: "
+            "a desktop started in advance cannot mount its future owner's home"
+        ]
     return []

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -72,8 +71,7 @@ def _make_engine(url: str) -> Engine:
 
         return engine
     # A short connect timeout makes requests fail fast (503) while PostgreSQL is down.
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20,
-                         connect_args={"connect_timeout": 3})
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"connect_timeout": 3})
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

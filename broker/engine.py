@@ -41,7 +41,6 @@ def docker_client(base_url: str | None = None, timeout: int = 600) -> docker.Doc
         client.ping()
     except (DockerException, requests.RequestException) as error:
         raise EngineUnavailable(
-            f"no Docker engine reachable at {where} ({error}); "
-            "install and start one with scripts/ensure-docker.sh"
+            f"no Docker engine reachable at {where} ({error}); install and start one with scripts/ensure-docker.sh"
         ) from error
     return client

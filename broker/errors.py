@@ -10,11 +10,11 @@ below is the one place that turns a kind into a status.
 from __future__ import annotations
 
 import logging
-from typing import Callable
+from collections.abc import Callable
 
 from flask import Flask, current_app, jsonify, render_template, request
 from gunicorn.http.errors import NoMoreData, ParseException
-from sqlalchemy.exc import OperationalError, InterfaceError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from werkzeug.exceptions import HTTPException
 
 from broker.db import NulInText
@@ -29,8 +29,14 @@ class DomainError(Exception):
     code = "error"
     retry_after: int | None = None
 
-    def __init__(self, message: str, *, code: str | None = None, params: dict[str, str] | None = None,
-                 retry_after: int | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        params: dict[str, str] | None = None,
+        retry_after: int | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.code = code or self.code
@@ -91,8 +97,17 @@ class OutOfSpace(DomainError):
 
 # The one mapping from a domain error's kind to its HTTP status.
 STATUS: dict[type[DomainError], int] = {
-    Invalid: 400, NotSignedIn: 401, Forbidden: 403, NotFound: 404, Conflict: 409, TooLarge: 413,
-    TooManyAttempts: 429, Failed: 502, Unavailable: 503, TimedOut: 504, OutOfSpace: 507,
+    Invalid: 400,
+    NotSignedIn: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    TooLarge: 413,
+    TooManyAttempts: 429,
+    Failed: 502,
+    Unavailable: 503,
+    TimedOut: 504,
+    OutOfSpace: 507,
 }
 
 
@@ -113,8 +128,9 @@ def _wants_json() -> bool:
     return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None,
-                   params: dict[str, str] | None = None):
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, params: dict[str, str] | None = None
+):
     """`params`: the details in `message` (a provider's name, its reason) that the error page's
     translation of `code` (web/src/strings.js, errorPage.<code>) puts into its own sentence."""
     if _wants_json():
@@ -149,11 +165,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(InterfaceError)
     def _database_down(exc: Exception):
         log.error("database unavailable: %s", type(exc).__name__)
-        return error_response(503, "database_unavailable",
-                              "The database is not reachable right now. Please try again in a moment.",
-                              {"Retry-After": "5"})
+        return error_response(
+            503,
+            "database_unavailable",
+            "The database is not reachable right now. Please try again in a moment.",
+            {"Retry-After": "5"},
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        log.exception("unhandled error on %s %s", request.method, request.path)
+        log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
         return error_response(500, "internal_error", "Something went wrong on our side; it has been logged.")

@@ -23,8 +23,11 @@ def healthz():
 
 
 @bp.get("/readyz")
-@documented("The broker can serve requests (database reachable)", public=True,
-            responses={200: ("Ready", StatusSchema), 503: ("Not ready", StatusSchema)})
+@documented(
+    "The broker can serve requests (database reachable)",
+    public=True,
+    responses={200: ("Ready", StatusSchema), 503: ("Not ready", StatusSchema)},
+)
 def readyz():
     try:
         ping(context.services().engine)

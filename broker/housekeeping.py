@@ -75,7 +75,8 @@ def run_once(lifecycle: Lifecycle) -> Report:
         remove_gone_folders(db, lifecycle, report)
         sweep_tokens(db)
         report.connections_abandoned = end_abandoned(
-            db, ABANDONED_AFTER * lifecycle.settings.desktops.housekeeping_interval)
+            db, ABANDONED_AFTER * lifecycle.settings.desktops.housekeeping_interval
+        )
         if lifecycle.settings.desktops.desktop_pool_size:
             report.pool_started = lifecycle.fill_pool(db)
     return report
@@ -96,8 +97,11 @@ def reconcile(db: Session, lifecycle: Lifecycle, report: Report) -> None:
         state = next((s for s in states if s.ref == desktop.container_id), None)
         if state is None and desktop.container_id is None and states:
             state = states[0]  # made by a start that was cut short before it could record it
-            db.execute(update(Desktop).where(Desktop.id == desktop.id, Desktop.container_id.is_(None))
-                       .values(container_id=state.ref))
+            db.execute(
+                update(Desktop)
+                .where(Desktop.id == desktop.id, Desktop.container_id.is_(None))
+                .values(container_id=state.ref)
+            )
             db.commit()
             db.refresh(desktop)
         for duplicate in states:
@@ -117,8 +121,9 @@ def reconcile(db: Session, lifecycle: Lifecycle, report: Report) -> None:
 def _in_hand(desktop: Desktop, listed_at: datetime, abandoned_before: datetime) -> bool:
     """Whether someone else settles the desktop's state: a request working on it right now, or a
     change since the engine was asked (a start just done; the next look sees it)."""
-    return (desktop.state in BUSY and desktop.state_changed_at > abandoned_before) \
-        or desktop.state_changed_at >= listed_at
+    return (
+        desktop.state in BUSY and desktop.state_changed_at > abandoned_before
+    ) or desktop.state_changed_at >= listed_at
 
 
 def reconcile_desktop(lifecycle: Lifecycle, desktop_id: str) -> None:
@@ -139,15 +144,19 @@ def reconcile_desktop(lifecycle: Lifecycle, desktop_id: str) -> None:
         db.commit()
 
 
-def _reconcile_one(db: Session, lifecycle: Lifecycle, desktop: Desktop, state: ContainerState | None,
-                   report: Report) -> None:
+def _reconcile_one(
+    db: Session, lifecycle: Lifecycle, desktop: Desktop, state: ContainerState | None, report: Report
+) -> None:
     def move(to: str, **values) -> bool:
         return transition(db, desktop, (desktop.state,), to, since=desktop.state_changed_at, **values)
 
     def settle_abandoned() -> None:
         """A start or stop whose broker went away before it finished."""
-        if (move(STOPPED, address=None, stopped_at=utcnow(), state_reason="") if desktop.state == STOPPING
-                else move(ERROR, address=None, state_reason=INTERRUPTED)):
+        if (
+            move(STOPPED, address=None, stopped_at=utcnow(), state_reason="")
+            if desktop.state == STOPPING
+            else move(ERROR, address=None, state_reason=INTERRUPTED)
+        ):
             report.interrupted.append(desktop.id)
 
     if state is None:
@@ -204,8 +213,11 @@ def stop_idle(db: Session, lifecycle: Lifecycle, report: Report) -> None:
 def remove_expired(db: Session, lifecycle: Lifecycle, report: Report) -> None:
     """Remove desktops stopped (or failed) for DESKTOP_REMOVE_AFTER, and pool desktops that failed."""
     limit = utcnow() - timedelta(seconds=lifecycle.settings.desktops.desktop_remove_after)
-    expired = db.scalars(select(Desktop).where(Desktop.state.in_((STOPPED, ERROR)),
-                                               or_(Desktop.state_changed_at < limit, Desktop.user_id.is_(None))))
+    expired = db.scalars(
+        select(Desktop).where(
+            Desktop.state.in_((STOPPED, ERROR)), or_(Desktop.state_changed_at < limit, Desktop.user_id.is_(None))
+        )
+    )
     for desktop in expired.all():
         try:
             lifecycle.remove(db, desktop)
@@ -262,11 +274,12 @@ def _follow_events(lifecycle: Lifecycle) -> None:
                 try:
                     reconcile_desktop(lifecycle, desktop_id)
                 except (OperationalError, InterfaceError):
-                    log.warning("desktop %s ended; the database is unreachable, housekeeping will see to it",
-                                desktop_id)
+                    log.warning(
+                        "desktop %s ended; the database is unreachable, housekeeping will see to it", desktop_id
+                    )
         except ProviderError as error:
             log.warning("engine events unavailable, next try in %d s: %s", EVENTS_RETRY, error)
-        except Exception:  # noqa: BLE001 - the watcher must outlive any one failure
+        except Exception:
             log.exception("following the engine's events failed, next try in %d s", EVENTS_RETRY)
         time.sleep(EVENTS_RETRY)
 
@@ -281,8 +294,11 @@ def _run_forever(lifecycle: Lifecycle) -> None:
         except ProviderError as error:
             log.warning("housekeeping skipped, next try in %d s: %s", interval, error)
         except (OperationalError, InterfaceError) as error:
-            log.warning("housekeeping skipped, next try in %d s: the database is unreachable (%s)", interval,
-                        type(error.orig).__name__ if error.orig else type(error).__name__)
-        except Exception:  # noqa: BLE001 - the loop must outlive any one failure
+            log.warning(
+                "housekeeping skipped, next try in %d s: the database is unreachable (%s)",
+                interval,
+                type(error.orig).__name__ if error.orig else type(error).__name__,
+            )
+        except Exception:
             log.exception("housekeeping failed, next try in %d s", interval)
         time.sleep(interval)

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import (JSON, BigInteger, Boolean, CheckConstraint, Column, DateTime, ForeignKey, Integer, String,
-                        Table, Text, UniqueConstraint)
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from broker.db import Base, utcnow
@@ -16,13 +28,15 @@ ROLES = (ROLE_ADMIN, ROLE_TEACHER)
 LANGUAGES = ("de", "en")  # what the broker's pages and its desktops speak
 
 user_groups = Table(
-    "user_groups", Base.metadata,
+    "user_groups",
+    Base.metadata,
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("group_id", ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True),
 )
 
 user_roles = Table(
-    "user_roles", Base.metadata,
+    "user_roles",
+    Base.metadata,
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("role_id", ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True),
 )

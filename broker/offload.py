@@ -47,5 +47,5 @@ def off_loop(work: Callable[..., T], *args: object) -> T:
 def _outcome(work: Callable[..., T], args: tuple) -> tuple[bool, object]:
     try:
         return True, work(*args)
-    except Exception as error:  # noqa: BLE001 - handed to the caller, which raises it
+    except Exception as error:
         return False, error

@@ -9,7 +9,8 @@ map, so a route cannot exist undocumented: a test compares the document with the
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Union
+from collections.abc import Callable
+from typing import Any
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
@@ -34,31 +35,55 @@ _SECURITY_SCHEMES = {
     "sessionHeader": {"type": "apiKey", "in": "header", "name": "X-Session-ID"},
     "sessionQuery": {"type": "apiKey", "in": "query", "name": "session_id"},
 }
-_DESCRIPTION = ("Per-user Linux desktops in the browser. Send the session as the `deskbroker_session` cookie "
-                "(then with `X-CSRF-Token` on changes), `Authorization: Bearer`, `X-Session-ID` or `?session_id=`.")
+_DESCRIPTION = (
+    "Per-user Linux desktops in the browser. Send the session as the `deskbroker_session` cookie "
+    "(then with `X-CSRF-Token` on changes), `Authorization: Bearer`, `X-Session-ID` or `?session_id=`."
+)
 
 # An answer: a description (an error, as ErrorSchema), (description, schema) for JSON, or a whole
 # OpenAPI response object (pages, files, pictures).
-Answer = Union[str, tuple[str, Any], dict]
+Answer = str | tuple[str, Any] | dict
 
 
-def documented(summary: str | dict[str, str], *, responses: dict[int, Answer], description: str | None = None,
-               public: bool = False, params: list[dict] = (), body: Any = None, body_required: bool = True,
-               form: dict | None = None) -> Callable:
+def documented(
+    summary: str | dict[str, str],
+    *,
+    responses: dict[int, Answer],
+    description: str | None = None,
+    public: bool = False,
+    params: list[dict] = (),
+    body: Any = None,
+    body_required: bool = True,
+    form: dict | None = None,
+) -> Callable:
     """What an API view does, for the document. `summary` may differ per method ({"PUT": …}); `public`: no
     sign-in needed; `params`: query parameters, and path ones to describe (their schema comes from the
     route's converter unless given); `body`: the JSON body's schema; `form`: a multipart form's schema."""
+
     def mark(view: Callable) -> Callable:
-        view.openapi = dict(summary=summary, responses=responses, description=description, public=public,
-                            params=list(params), body=body, body_required=body_required, form=form)
+        view.openapi = {
+            "summary": summary,
+            "responses": responses,
+            "description": description,
+            "public": public,
+            "params": list(params),
+            "body": body,
+            "body_required": body_required,
+            "form": form,
+        }
         return view
+
     return mark
 
 
 def path_id(name: str, description: str) -> dict:
     """A path's id, described; its schema is its converter's."""
-    return {"name": name, "in": "path", "required": True,
-            "description": description + " (other values: 404, as for an unknown one)"}
+    return {
+        "name": name,
+        "in": "path",
+        "required": True,
+        "description": description + " (other values: 404, as for an unknown one)",
+    }
 
 
 def query(name: str, schema: dict | None = None, description: str | None = None, required: bool = False) -> dict:
@@ -96,8 +121,16 @@ def _answer(answer: Answer) -> dict:
 def _operation(doc: dict, method: str, converters: dict[str, str]) -> dict:
     summary = doc["summary"] if isinstance(doc["summary"], str) else doc["summary"][method]
     described = {param["name"]: param for param in doc["params"] if param["in"] == "path"}
-    params = [{"schema": _CONVERTER_SCHEMAS.get(kind, {"type": "string"}), **described.get(name, {}),
-               "name": name, "in": "path", "required": True} for name, kind in converters.items()]
+    params = [
+        {
+            "schema": _CONVERTER_SCHEMAS.get(kind, {"type": "string"}),
+            **described.get(name, {}),
+            "name": name,
+            "in": "path",
+            "required": True,
+        }
+        for name, kind in converters.items()
+    ]
     params += [param for param in doc["params"] if param["in"] != "path"]
     operation: dict = {"summary": summary}
     if doc["description"]:

@@ -30,8 +30,15 @@ def app_page(template: str, entry: str, key: str, roles: tuple[str, ...] = (), *
     if roles and not any(record.user.has_role(role) for role in roles):
         code, message = _REFUSALS[roles]
         raise Forbidden(message, code=code)
-    return render_template(template, user=record.user, csrf_token=record.csrf_token, entry=entry,
-                           title_key=f"{key}.title", heading_key=f"{key}.heading", **values)
+    return render_template(
+        template,
+        user=record.user,
+        csrf_token=record.csrf_token,
+        entry=entry,
+        title_key=f"{key}.title",
+        heading_key=f"{key}.heading",
+        **values,
+    )
 
 
 @bp.get("/")
@@ -39,10 +46,20 @@ def home():
     settings = context.settings()
     record = current_session()
     if record is None:
-        return render_template("login.html", sso=settings.oidc.enabled, local=settings.auth.local_login,
-                               provider=settings.oidc.oidc_provider_name)
-    return render_template("home.html", user=record.user, csrf_token=record.csrf_token, entry="dashboard",
-                           title_key="dash.title", heading_key="dash.heading")
+        return render_template(
+            "login.html",
+            sso=settings.oidc.enabled,
+            local=settings.auth.local_login,
+            provider=settings.oidc.oidc_provider_name,
+        )
+    return render_template(
+        "home.html",
+        user=record.user,
+        csrf_token=record.csrf_token,
+        entry="dashboard",
+        title_key="dash.title",
+        heading_key="dash.heading",
+    )
 
 
 @bp.get("/files")

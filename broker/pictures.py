@@ -16,7 +16,8 @@ class PictureError(ValueError):
 
 
 _SVG_START = re.compile(
-    r"\A\s*(<\?xml[^>]*\?>\s*)?((<!--.*?-->|<!DOCTYPE[^>]*>)\s*)*<svg[\s>]", re.DOTALL | re.IGNORECASE)
+    r"\A\s*(<\?xml[^>]*\?>\s*)?((<!--.*?-->|<!DOCTYPE[^>]*>)\s*)*<svg[\s>]", re.DOTALL | re.IGNORECASE
+)
 # In an <img> an SVG's scripts never run; refused anyway, so the stored picture stays harmless.
 _SVG_ACTIVE = re.compile(r"<script|\son\w+\s*=|javascript:", re.IGNORECASE)
 
@@ -58,6 +59,6 @@ def picture_bytes(data_url: str) -> tuple[str, bytes] | None:
     if not header.startswith("data:image/") or not header.endswith(";base64"):
         return None
     try:
-        return header[len("data:"):-len(";base64")], base64.b64decode(payload, validate=True)
+        return header[len("data:") : -len(";base64")], base64.b64decode(payload, validate=True)
     except binascii.Error:
         return None

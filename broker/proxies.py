@@ -99,8 +99,9 @@ class ForwardedByTrustedProxies:
         self._fixers: dict[int, ProxyFix] = {}
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Any:
-        client, hops = believed_client(environ.get("REMOTE_ADDR", ""), environ.get("HTTP_X_FORWARDED_FOR", ""),
-                                       self.proxies)
+        client, hops = believed_client(
+            environ.get("REMOTE_ADDR", ""), environ.get("HTTP_X_FORWARDED_FOR", ""), self.proxies
+        )
         if not hops:
             return self.app(environ, start_response)
         if hops not in self._fixers:  # the other headers: werkzeug's, with the hop count found here

@@ -287,8 +287,9 @@ class RFBClient:
                 self._read_desktop_size(screen, reason=x, status=y, width=w, height=h)
             elif encoding == ENCODING_RAW:
                 if x + w > self.width or y + h > self.height:
-                    raise RFBLimitError(f"server sent a rectangle {w}x{h} at {x},{y}, outside its "
-                                        f"{self.width}x{self.height} screen")
+                    raise RFBLimitError(
+                        f"server sent a rectangle {w}x{h} at {x},{y}, outside its {self.width}x{self.height} screen"
+                    )
                 self._read_raw(screen, x, y, w, h)
                 painted = True
             else:

@@ -7,8 +7,9 @@ components. A schema class named `FooSchema` is the component `Foo`.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Callable
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from marshmallow import EXCLUDE, Schema, fields
 
@@ -19,7 +20,7 @@ def utc_text(value: datetime | float | None) -> str | None:
     if value is None:
         return None
     if not isinstance(value, datetime):
-        value = datetime.fromtimestamp(value, timezone.utc).replace(tzinfo=None)
+        value = datetime.fromtimestamp(value, UTC).replace(tzinfo=None)
     return value.isoformat() + "Z"
 
 

@@ -15,8 +15,14 @@ from broker.desktops.provider import BROKER_LABEL
 GUACD_IMAGE = "deskbroker/guacd:latest"
 # As in docker-compose.yml: no capability, no privilege gain, nothing written but /tmp, and
 # bounded (guacd forks a process per connection; a class of 100 stays well inside these).
-HARDENED = {"read_only": True, "tmpfs": {"/tmp": "size=64m"}, "cap_drop": ["ALL"],
-            "security_opt": ["no-new-privileges"], "mem_limit": "2g", "pids_limit": 1024}
+HARDENED = {
+    "read_only": True,
+    "tmpfs": {"/tmp": "size=64m"},
+    "cap_drop": ["ALL"],
+    "security_opt": ["no-new-privileges"],
+    "mem_limit": "2g",
+    "pids_limit": 1024,
+}
 
 
 def start_guacd(settings: Settings) -> str:
@@ -31,10 +37,15 @@ def start_guacd(settings: Settings) -> str:
             container.start()
     except NotFound:
         # The instance label lets `broker desktops` housekeeping tell it apart from desktops it may remove.
-        container = client.containers.run(GUACD_IMAGE, name=name, detach=True,
-                                          network=settings.desktops.desktop_network,
-                                          labels={BROKER_LABEL: settings.desktops.instance},
-                                          restart_policy={"Name": "unless-stopped"}, **HARDENED)
+        container = client.containers.run(
+            GUACD_IMAGE,
+            name=name,
+            detach=True,
+            network=settings.desktops.desktop_network,
+            labels={BROKER_LABEL: settings.desktops.instance},
+            restart_policy={"Name": "unless-stopped"},
+            **HARDENED,
+        )
     container.reload()
     address = container.attrs["NetworkSettings"]["Networks"][settings.desktops.desktop_network]["IPAddress"]
     deadline = time.monotonic() + 20

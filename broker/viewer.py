@@ -27,5 +27,6 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str:
 def view(desktop_id: str):
     if current_user() is None:
         return redirect("/")
-    return render_template("viewer.html", desktop_id=desktop_id,
-                           protocol=_choice("protocol", PROTOCOLS), mode=_choice("mode", MODES))
+    return render_template(
+        "viewer.html", desktop_id=desktop_id, protocol=_choice("protocol", PROTOCOLS), mode=_choice("mode", MODES)
+    )

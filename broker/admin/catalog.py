@@ -26,8 +26,13 @@ TITLE_MAX = 255
 DESCRIPTION_MAX = 2000
 IMAGE_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}")  # a Docker image reference
 # Whole-number fields: (lowest, highest, may be null meaning "none" / "no limit").
-NUMBERS = {"memory_mb": (64, 256 * 1024, False), "pids_limit": (64, 65536, False),
-           "shm_size_mb": (1, 65536, True), "max_running": (1, 100_000, True), "vnc_port": (1, 65535, False)}
+NUMBERS = {
+    "memory_mb": (64, 256 * 1024, False),
+    "pids_limit": (64, 65536, False),
+    "shm_size_mb": (1, 65536, True),
+    "max_running": (1, 100_000, True),
+    "vnc_port": (1, 65535, False),
+}
 CPUS = (0.1, 256.0)
 # Only a type an admin made may change its image and port; an image's type keeps the image's own.
 ADMIN_MADE_ONLY = ("image", "vnc_port")
@@ -127,8 +132,10 @@ def update_type(db: Session, type_id: str, body: Any) -> tuple[DesktopType, dict
     if kind.source == "image":
         for name in ADMIN_MADE_ONLY:
             if name in values and values[name] != getattr(kind, name):
-                raise Invalid(f"{name} of a type from an image comes from the image; make a type of your own "
-                              "to choose it.", code="image_field")
+                raise Invalid(
+                    f"{name} of a type from an image comes from the image; make a type of your own to choose it.",
+                    code="image_field",
+                )
     return kind, _set(kind, values)
 
 
@@ -136,8 +143,9 @@ def create_type(db: Session, body: Any) -> DesktopType:
     values = parse_changes(body)
     type_id = body.get("id")
     if not isinstance(type_id, str) or not ID_PATTERN.fullmatch(type_id):
-        raise Invalid("id is lowercase letters, digits and '-', at most 63 characters, starting with a letter "
-                      "or digit.")
+        raise Invalid(
+            "id is lowercase letters, digits and '-', at most 63 characters, starting with a letter or digit."
+        )
     missing = [name for name in ("title_en", "title_de", "image") if name not in values]
     if missing:
         raise Invalid(f"A new desktop type needs {', '.join(missing).replace('_', '.')}.")
@@ -157,8 +165,7 @@ def create_type(db: Session, body: Any) -> DesktopType:
 def delete_type(db: Session, type_id: str) -> DesktopType:
     kind = get_type(db, type_id)
     if kind.source != "admin":
-        raise Conflict("A type from an image comes back with the image; disable it "
-                       "instead.", code="image_desktop_type")
+        raise Conflict("A type from an image comes back with the image; disable it instead.", code="image_desktop_type")
     if desktop_count(db, kind):
         raise Conflict("This type still has desktops; remove them first.", code="desktop_type_in_use")
     db.execute(delete(DesktopTypeAssignment).where(DesktopTypeAssignment.desktop_type_id == kind.id))
@@ -177,4 +184,4 @@ def set_icon(db: Session, type_id: str, raw: bytes) -> tuple[DesktopType, str]:
             raise TooLarge(str(error), code="icon_too_large") from None
         raise Invalid(str(error), code="bad_icon") from None
     _set(kind, {"icon": icon})
-    return kind, icon[len("data:"):icon.index(";")]
+    return kind, icon[len("data:") : icon.index(";")]

@@ -23,8 +23,11 @@ class AdminStatsSchema(Base):
     running = fields.Integer()
     active_users = fields.Integer(metadata={"description": "people with a desktop starting or running"})
     live_connections = fields.Integer()
-    states = fields.Dict(keys=fields.String(), values=fields.Integer(),
-                         metadata={"description": "desktops per state (states without any left out)"})
+    states = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "desktops per state (states without any left out)"},
+    )
     per_type = fields.List(fields.Nested(TypeFiguresSchema))
 
 
@@ -33,8 +36,9 @@ class ConnectionSchema(Base):
     user = derived(fields.String(allow_none=True), lambda record: record.user.username if record.user else None)
     user_id = fields.Integer(allow_none=True)
     desktop_id = fields.String(allow_none=True)
-    desktop_type = derived(fields.String(allow_none=True),
-                           lambda record: record.desktop.desktop_type_id if record.desktop else None)
+    desktop_type = derived(
+        fields.String(allow_none=True), lambda record: record.desktop.desktop_type_id if record.desktop else None
+    )
     mode = fields.String(validate=OneOf(["control", "view"]))
     protocol = fields.String()
     live = derived(fields.Boolean(), lambda record: record.ended_at is None)
@@ -73,10 +77,16 @@ class AdminUserSchema(UserSchema):
 
 def _listing(name: str, item: type[Base]) -> type[Base]:
     """A page of `name`: its items, how many match over all pages, and the page's limit and offset."""
-    return type(f"{item.__name__[:-len('Schema')]}ListSchema", (Base,), {
-        name: fields.List(fields.Nested(item), required=True),
-        "total": fields.Integer(required=True, metadata={"description": "how many match, over all pages"}),
-        "limit": fields.Integer(required=True), "offset": fields.Integer(required=True)})
+    return type(
+        f"{item.__name__[: -len('Schema')]}ListSchema",
+        (Base,),
+        {
+            name: fields.List(fields.Nested(item), required=True),
+            "total": fields.Integer(required=True, metadata={"description": "how many match, over all pages"}),
+            "limit": fields.Integer(required=True),
+            "offset": fields.Integer(required=True),
+        },
+    )
 
 
 ConnectionListSchema = _listing("connections", ConnectionSchema)
@@ -107,9 +117,11 @@ class AdminDesktopTypeSchema(DesktopTypeSchema):
     shm_size_mb = fields.Integer(allow_none=True)
     max_running = fields.Integer(allow_none=True)
     admin_fields = derived(
-        fields.List(fields.String(), metadata={"description": "fields an admin changed; the image's labels no "
-                                                              "longer set them"}),
-        lambda kind: list(kind.admin_fields or []))
+        fields.List(
+            fields.String(), metadata={"description": "fields an admin changed; the image's labels no longer set them"}
+        ),
+        lambda kind: list(kind.admin_fields or []),
+    )
     desktops = fields.Integer(metadata={"description": "how many desktops of this type there are"})
 
 
@@ -134,10 +146,13 @@ class DesktopTypeChangeSchema(Base):
     cpus = fields.Float(validate=Range(0.1, 256))
     pids_limit = fields.Integer(validate=Range(64, 65536))
     shm_size_mb = fields.Integer(allow_none=True, validate=Range(1, 65536))
-    max_running = fields.Integer(allow_none=True, validate=Range(1, 100000),
-                                 metadata={"description": "null: no limit for this type"})
-    egress = egress_field("what its desktops reach: nothing, public addresses, or only the proxy "
-                          "(DESKBROKER_EGRESS_PROXY); applies from each desktop's next start")
+    max_running = fields.Integer(
+        allow_none=True, validate=Range(1, 100000), metadata={"description": "null: no limit for this type"}
+    )
+    egress = egress_field(
+        "what its desktops reach: nothing, public addresses, or only the proxy "
+        "(DESKBROKER_EGRESS_PROXY); applies from each desktop's next start"
+    )
 
 
 class NewDesktopTypeSchema(DesktopTypeChangeSchema):

@@ -60,9 +60,11 @@ def _page(db: Session, query, limit: int, offset: int) -> Page:
 
 def connections(db: Session, *, live: bool | None, limit: int, offset: int) -> Page[Connection]:
     """Newest first; live=True only open ones, live=False only ended ones."""
-    query = (select(Connection)
-             .options(selectinload(Connection.user), selectinload(Connection.desktop))
-             .order_by(Connection.started_at.desc(), Connection.id.desc()))
+    query = (
+        select(Connection)
+        .options(selectinload(Connection.user), selectinload(Connection.desktop))
+        .order_by(Connection.started_at.desc(), Connection.id.desc())
+    )
     if live is True:
         query = query.where(Connection.ended_at.is_(None))
     elif live is False:
@@ -94,17 +96,23 @@ def audit_events(db: Session, *, action: str | None, limit: int, offset: int) ->
 
 def users(db: Session, *, query: str | None, limit: int, offset: int) -> tuple[Page[User], dict[int, list[Desktop]]]:
     """Users by name (username, display name or e-mail containing `query`), with their desktops."""
-    select_users = (select(User).options(selectinload(User.roles), selectinload(User.groups))
-                    .order_by(User.username))
+    select_users = select(User).options(selectinload(User.roles), selectinload(User.groups)).order_by(User.username)
     if query:
         pattern = _like(query)
-        select_users = select_users.where(or_(*(func.lower(column).like(pattern, escape="\\")
-                                                for column in (User.username, User.display_name, User.email))))
+        select_users = select_users.where(
+            or_(
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (User.username, User.display_name, User.email)
+                )
+            )
+        )
     page = _page(db, select_users, limit, offset)
     desktops: dict[int, list[Desktop]] = defaultdict(list)
     if page.items:
-        for desktop in db.scalars(select(Desktop).where(Desktop.user_id.in_([u.id for u in page.items]))
-                                  .order_by(Desktop.desktop_type_id)):
+        for desktop in db.scalars(
+            select(Desktop).where(Desktop.user_id.in_([u.id for u in page.items])).order_by(Desktop.desktop_type_id)
+        ):
             desktops[desktop.user_id].append(desktop)
     return page, desktops
 
@@ -114,34 +122,67 @@ def statistics(db: Session) -> Statistics:
     totals: Counter[str] = Counter()
     running: Counter[str] = Counter()
     states: Counter[str] = Counter()
-    for type_id, state, count in db.execute(select(Desktop.desktop_type_id, Desktop.state, func.count())
-                                            .group_by(Desktop.desktop_type_id, Desktop.state)):
+    for type_id, state, count in db.execute(
+        select(Desktop.desktop_type_id, Desktop.state, func.count()).group_by(Desktop.desktop_type_id, Desktop.state)
+    ):
         totals[type_id] += count
         states[state] += count
         running[type_id] += count if state == RUNNING else 0
-    connected = dict(db.execute(select(Desktop.desktop_type_id, func.count()).select_from(Connection)
-                                .join(Connection.desktop).where(live).group_by(Desktop.desktop_type_id)).all())
-    active_users = db.scalar(select(func.count(func.distinct(Desktop.user_id)))
-                             .where(Desktop.state.in_(ACTIVE), Desktop.user_id.is_not(None)))
+    connected = dict(
+        db.execute(
+            select(Desktop.desktop_type_id, func.count())
+            .select_from(Connection)
+            .join(Connection.desktop)
+            .where(live)
+            .group_by(Desktop.desktop_type_id)
+        ).all()
+    )
+    active_users = db.scalar(
+        select(func.count(func.distinct(Desktop.user_id))).where(
+            Desktop.state.in_(ACTIVE), Desktop.user_id.is_not(None)
+        )
+    )
     return Statistics(
-        total=totals.total(), running=states[RUNNING], active_users=active_users or 0,
+        total=totals.total(),
+        running=states[RUNNING],
+        active_users=active_users or 0,
         live_connections=db.scalar(select(func.count()).select_from(Connection).where(live)) or 0,
         states=dict(states),
-        per_type=[TypeStatistics(type_id, totals[type_id], running[type_id], connected.get(type_id, 0))
-                  for type_id in db.scalars(select(DesktopType.id).order_by(DesktopType.id))])
+        per_type=[
+            TypeStatistics(type_id, totals[type_id], running[type_id], connected.get(type_id, 0))
+            for type_id in db.scalars(select(DesktopType.id).order_by(DesktopType.id))
+        ],
+    )
 
 
-def desktops(db: Session, *, query: str | None = None, state: str | None = None,
-             desktop_type: str | None = None) -> list[Desktop]:
+def desktops(
+    db: Session, *, query: str | None = None, state: str | None = None, desktop_type: str | None = None
+) -> list[Desktop]:
     """Everyone's desktops, oldest first; `query` matches the owner's username or display name, or the
     type's id or title (in either language)."""
-    select_desktops = (select(Desktop).outerjoin(Desktop.user).join(Desktop.desktop_type)
-                       .options(selectinload(Desktop.user), selectinload(Desktop.desktop_type))
-                       .order_by(Desktop.created_at, Desktop.id))
+    select_desktops = (
+        select(Desktop)
+        .outerjoin(Desktop.user)
+        .join(Desktop.desktop_type)
+        .options(selectinload(Desktop.user), selectinload(Desktop.desktop_type))
+        .order_by(Desktop.created_at, Desktop.id)
+    )
     if query:
         pattern = _like(query)
-        select_desktops = select_desktops.where(or_(*(func.lower(column).like(pattern, escape="\\") for column in (
-            User.username, User.display_name, DesktopType.id, DesktopType.title_en, DesktopType.title_de))))
+        select_desktops = select_desktops.where(
+            or_(
+                *(
+                    func.lower(column).like(pattern, escape="\\")
+                    for column in (
+                        User.username,
+                        User.display_name,
+                        DesktopType.id,
+                        DesktopType.title_en,
+                        DesktopType.title_de,
+                    )
+                )
+            )
+        )
     if state:
         select_desktops = select_desktops.where(Desktop.state == state)
     if desktop_type:

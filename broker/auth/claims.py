@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from broker.errors import Invalid
 from broker.models import ROLE_ADMIN, ROLE_TEACHER
@@ -20,7 +21,7 @@ class ClaimsError(Invalid):
 
 @dataclass(frozen=True)
 class GroupClaim:
-    key: str   # what role mapping matches on: IServ's "act", or the plain name
+    key: str  # what role mapping matches on: IServ's "act", or the plain name
     name: str  # what people see
 
 
@@ -75,8 +76,9 @@ def identity_from_claims(claims: dict[str, Any], groups_claim: str = "groups") -
     )
 
 
-def roles_for_groups(groups: Iterable[GroupClaim], admin_groups: Iterable[str],
-                     teacher_groups: Iterable[str]) -> list[str]:
+def roles_for_groups(
+    groups: Iterable[GroupClaim], admin_groups: Iterable[str], teacher_groups: Iterable[str]
+) -> list[str]:
     keys = {group.key.casefold() for group in groups}
     roles = []
     if keys & {name.casefold() for name in admin_groups}:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
-from typing import Callable
 
 from flask import Request, g, request
 
@@ -54,8 +54,9 @@ def load_current_session() -> None:
     if g.auth is not None and credential.via == "cookie" and request.method not in SAFE_METHODS:
         sent = request.headers.get(CSRF_HEADER, "")
         if not hmac.compare_digest(sent.encode(), g.auth.csrf_token.encode()):
-            raise Forbidden(f"Missing or wrong {CSRF_HEADER} header; reload the page and try again.",
-                            code="csrf_failed")
+            raise Forbidden(
+                f"Missing or wrong {CSRF_HEADER} header; reload the page and try again.", code="csrf_failed"
+            )
 
 
 def current_session() -> AuthSession | None:
@@ -91,11 +92,13 @@ def login_required(view: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         require_user()
         return view(*args, **kwargs)
+
     return wrapper
 
 
 def role_required(*roles: str) -> Callable[[Callable], Callable]:
     """Allow the view to users having any of `roles`."""
+
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(*args, **kwargs):
@@ -103,7 +106,9 @@ def role_required(*roles: str) -> Callable[[Callable], Callable]:
             if not any(user.has_role(role) for role in roles):
                 raise Forbidden("You are not allowed to do this.")
             return view(*args, **kwargs)
+
         return wrapper
+
     return decorator
 
 

@@ -36,22 +36,30 @@ def init_oidc(app: Flask, settings: OidcSettings) -> OAuth | None:
         endpoints = {"server_metadata_url": settings.oidc_discovery_url}
     else:
         # authlib treats the extra keyword arguments as the provider's metadata.
-        endpoints = {"authorize_url": settings.oidc_authorize_url,
-                     "access_token_url": settings.oidc_token_url,
-                     "userinfo_endpoint": settings.oidc_userinfo_url or None,
-                     "jwks_uri": settings.oidc_jwks_url,
-                     "issuer": settings.oidc_issuer}
-    oauth.register(CLIENT, client_id=settings.oidc_client_id, client_secret=settings.oidc_client_secret,
-                   client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256",
-                                  "timeout": 10},
-                   **endpoints)
+        endpoints = {
+            "authorize_url": settings.oidc_authorize_url,
+            "access_token_url": settings.oidc_token_url,
+            "userinfo_endpoint": settings.oidc_userinfo_url or None,
+            "jwks_uri": settings.oidc_jwks_url,
+            "issuer": settings.oidc_issuer,
+        }
+    oauth.register(
+        CLIENT,
+        client_id=settings.oidc_client_id,
+        client_secret=settings.oidc_client_secret,
+        client_kwargs={"scope": settings.oidc_scopes, "code_challenge_method": "S256", "timeout": 10},
+        **endpoints,
+    )
     return oauth
 
 
 def _provider_unreachable(settings: OidcSettings, exc: Exception) -> ProviderUnreachable:
     log.warning("OIDC provider unreachable: %s", type(exc).__name__)
-    return ProviderUnreachable(f"The sign-in service ({settings.oidc_provider_name}) cannot be reached right now. "
-                               "Please try again in a few minutes.", params={"provider": settings.oidc_provider_name})
+    return ProviderUnreachable(
+        f"The sign-in service ({settings.oidc_provider_name}) cannot be reached right now. "
+        "Please try again in a few minutes.",
+        params={"provider": settings.oidc_provider_name},
+    )
 
 
 def begin(oauth: OAuth, settings: OidcSettings, redirect_uri: str):
@@ -66,16 +74,18 @@ def finish(oauth: OAuth, settings: OidcSettings) -> dict[str, Any]:
     """Check the callback and return the person's claims (ID token merged with userinfo)."""
     if request.args.get("error"):
         detail = (request.args.get("error_description") or request.args["error"])[:200]
-        raise SignInError(f"The sign-in service did not sign you in: {detail}", code="provider_refused",
-                          params={"detail": detail})
+        raise SignInError(
+            f"The sign-in service did not sign you in: {detail}", code="provider_refused", params={"detail": detail}
+        )
     if not request.args.get("code"):
         raise SignInError("The sign-in service sent no authorization code. Please start again.", code="missing_code")
     client = oauth.create_client(CLIENT)
     try:
         token = client.authorize_access_token()
     except MismatchingStateError:
-        raise SignInError("This sign-in link has expired or was already used. Please start again.",
-                          code="invalid_state") from None
+        raise SignInError(
+            "This sign-in link has expired or was already used. Please start again.", code="invalid_state"
+        ) from None
     except requests.RequestException as exc:
         raise _provider_unreachable(settings, exc) from None
     except (OAuthError, AuthlibBaseError) as exc:

@@ -22,9 +22,14 @@ class UserSchema(Base):
     auth_source = fields.String(validate=OneOf(["oidc", "local"]))
     roles = fields.List(fields.String(validate=OneOf(ROLES)), attribute="role_names")
     groups = derived(fields.List(fields.Nested(GroupSchema)), lambda user: sorted(user.groups, key=lambda g: g.key))
-    language = fields.String(allow_none=True, validate=OneOf(LANGUAGES), metadata={
-        "description": "picked with the language toggle; null: never picked (desktops then speak their image's "
-                       "language, German)"})
+    language = fields.String(
+        allow_none=True,
+        validate=OneOf(LANGUAGES),
+        metadata={
+            "description": "picked with the language toggle; null: never picked (desktops then speak their image's "
+            "language, German)"
+        },
+    )
 
 
 class SessionSchema(Base):

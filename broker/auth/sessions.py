@@ -20,13 +20,21 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_session(db: Session, user: User, lifetime_seconds: int, ip: str = "",
-                   user_agent: str = "") -> tuple[str, AuthSession]:
+def create_session(
+    db: Session, user: User, lifetime_seconds: int, ip: str = "", user_agent: str = ""
+) -> tuple[str, AuthSession]:
     token = secrets.token_urlsafe(32)
     now = utcnow()
-    record = AuthSession(id=hash_token(token), user=user, csrf_token=secrets.token_urlsafe(32),
-                         created_at=now, last_seen_at=now, expires_at=now + timedelta(seconds=lifetime_seconds),
-                         ip=ip[:64], user_agent=user_agent[:255])
+    record = AuthSession(
+        id=hash_token(token),
+        user=user,
+        csrf_token=secrets.token_urlsafe(32),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + timedelta(seconds=lifetime_seconds),
+        ip=ip[:64],
+        user_agent=user_agent[:255],
+    )
     db.add(record)
     return token, record
 
@@ -37,8 +45,15 @@ KNOWN_ADDRESS_DAYS = 90
 def signed_in_from(db: Session, user: User, ip: str) -> bool:
     """Whether `user` started a session from `ip` in the last KNOWN_ADDRESS_DAYS."""
     since = utcnow() - timedelta(days=KNOWN_ADDRESS_DAYS)
-    return bool(ip) and db.scalar(select(AuthSession.id).where(
-        AuthSession.user_id == user.id, AuthSession.ip == ip[:64], AuthSession.created_at > since).limit(1)) is not None
+    return (
+        bool(ip)
+        and db.scalar(
+            select(AuthSession.id)
+            .where(AuthSession.user_id == user.id, AuthSession.ip == ip[:64], AuthSession.created_at > since)
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def resolve_session(db: Session, token: str) -> AuthSession | None:

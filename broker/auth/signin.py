@@ -24,12 +24,14 @@ class WrongCredentials(NotSignedIn, SignInRefused):
     code = "invalid_credentials"
 
 
-def sign_in_local(db: Session, settings: Settings, username: str, password: str, ip: str,
-                  user_agent: str = "") -> tuple[str, AuthSession]:
+def sign_in_local(
+    db: Session, settings: Settings, username: str, password: str, ip: str, user_agent: str = ""
+) -> tuple[str, AuthSession]:
     """Raises Throttled when too many attempts failed, SignInRefused for wrong credentials."""
     auth = settings.auth
-    policy = LoginThrottlePolicy(auth.login_max_failures, auth.login_lockout, auth.login_delay_max,
-                                 auth.login_address_max_failures)
+    policy = LoginThrottlePolicy(
+        auth.login_max_failures, auth.login_lockout, auth.login_delay_max, auth.login_address_max_failures
+    )
     user = users.find_local_user(db, username)
     known = user is not None and sessions.signed_in_from(db, user, ip)
     db.commit()  # the throttle's transaction starts with its write (SQLite: no read-then-write upgrade)
@@ -38,8 +40,15 @@ def sign_in_local(db: Session, settings: Settings, username: str, password: str,
     if not users.verify_local_password(user, password):
         audit.record(db, "login_failed", target=username[:255], ip=ip, method="local")
         for lockout in policy.failed(attempt):
-            audit.record(db, "login_lockout", target=username[:255], ip=ip, scope=lockout.scope,
-                         seconds=lockout.seconds, failures=lockout.failures)
+            audit.record(
+                db,
+                "login_lockout",
+                target=username[:255],
+                ip=ip,
+                scope=lockout.scope,
+                seconds=lockout.seconds,
+                failures=lockout.failures,
+            )
         db.commit()
         raise WrongCredentials("Wrong username or password.")
     policy.succeeded(db, attempt)
@@ -50,8 +59,9 @@ def sign_in_local(db: Session, settings: Settings, username: str, password: str,
     return _start_session(db, settings, user, ip, user_agent, "local")
 
 
-def sign_in_oidc(db: Session, settings: Settings, claims: dict[str, Any], ip: str,
-                 user_agent: str = "") -> tuple[str, AuthSession]:
+def sign_in_oidc(
+    db: Session, settings: Settings, claims: dict[str, Any], ip: str, user_agent: str = ""
+) -> tuple[str, AuthSession]:
     identity = identity_from_claims(claims, settings.oidc.oidc_groups_claim)
     roles = roles_for_groups(identity.groups, settings.oidc.admin_groups, settings.oidc.teacher_groups)
     try:
@@ -62,8 +72,9 @@ def sign_in_oidc(db: Session, settings: Settings, claims: dict[str, Any], ip: st
     return _start_session(db, settings, user, ip, user_agent, "oidc")
 
 
-def _start_session(db: Session, settings: Settings, user: User, ip: str, user_agent: str,
-                   method: str) -> tuple[str, AuthSession]:
+def _start_session(
+    db: Session, settings: Settings, user: User, ip: str, user_agent: str, method: str
+) -> tuple[str, AuthSession]:
     user.last_login_at = utcnow()
     token, record = sessions.create_session(db, user, settings.auth.session_lifetime, ip, user_agent)
     audit.record(db, "login", actor=user, ip=ip, method=method)

@@ -42,6 +42,7 @@ class Throttled(TooManyAttempts):
 @dataclass(frozen=True)
 class Lockout:
     """A lock that began with a failed attempt: for the audit log."""
+
     scope: str  # "account+address" | "address" | "account"
     seconds: int
     failures: int
@@ -118,8 +119,11 @@ class LoginThrottlePolicy:
         db.execute(delete(LoginThrottle).where(LoginThrottle.key == attempt.pair))
         for key, limit in ((attempt.account, self.max_failures), (attempt.address, self.address_max_failures)):
             left = case((LoginThrottle.failures > mine, LoginThrottle.failures - mine), else_=0)
-            db.execute(update(LoginThrottle).where(LoginThrottle.key == key).values(
-                failures=left, locked_until=case((left < limit, None), else_=LoginThrottle.locked_until)))
+            db.execute(
+                update(LoginThrottle)
+                .where(LoginThrottle.key == key)
+                .values(failures=left, locked_until=case((left < limit, None), else_=LoginThrottle.locked_until))
+            )
 
     def _delay(self, over: int) -> int:
         return min(2 ** min(over, 30), self.delay_max_seconds)
@@ -127,8 +131,11 @@ class LoginThrottlePolicy:
     def _take(self, db: Session, key: str, now: datetime, gated: bool, reset_when_unlocked: bool) -> int:
         """+1 on the key's counter, atomically; Throttled if `gated` and the key is locked."""
         insert = postgresql_insert if db.get_bind().dialect.name == "postgresql" else sqlite_insert
-        db.execute(insert(LoginThrottle).values(key=key, failures=0, first_failure_at=now)
-                   .on_conflict_do_nothing(index_elements=["key"]))
+        db.execute(
+            insert(LoginThrottle)
+            .values(key=key, failures=0, first_failure_at=now)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
         row = LoginThrottle
         quiet_since = now - timedelta(seconds=self.lockout_seconds)
         starts_over = [row.last_failure_at.is_(None), row.last_failure_at <= quiet_since]
@@ -138,12 +145,17 @@ class LoginThrottlePolicy:
         condition = [row.key == key]
         if gated:
             condition.append(or_(row.locked_until.is_(None), row.locked_until <= now))
-        count = db.execute(update(row).where(*condition).values(
-            failures=case((stale, 1), else_=row.failures + 1),
-            first_failure_at=case((stale, now), else_=row.first_failure_at),
-            locked_until=case((stale, None), else_=row.locked_until),
-            last_failure_at=now,
-        ).returning(row.failures)).scalar()
+        count = db.execute(
+            update(row)
+            .where(*condition)
+            .values(
+                failures=case((stale, 1), else_=row.failures + 1),
+                first_failure_at=case((stale, now), else_=row.first_failure_at),
+                locked_until=case((stale, None), else_=row.locked_until),
+                last_failure_at=now,
+            )
+            .returning(row.failures)
+        ).scalar()
         if count is None:
             raise Throttled(0)  # locked: begin() works out how long
         return count
@@ -151,5 +163,8 @@ class LoginThrottlePolicy:
     @staticmethod
     def _lock(db: Session, key: str, now: datetime, seconds: int, when: bool) -> None:
         if when:
-            db.execute(update(LoginThrottle).where(LoginThrottle.key == key)
-                       .values(locked_until=now + timedelta(seconds=seconds)))
+            db.execute(
+                update(LoginThrottle)
+                .where(LoginThrottle.key == key)
+                .values(locked_until=now + timedelta(seconds=seconds))
+            )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -91,17 +92,23 @@ def _checked_password(password: str | None) -> tuple[str, bool]:
     return password, False
 
 
-def create_local_user(db: Session, username: str, password: str | None = None,
-                      roles: list[str] | None = None, display_name: str = "") -> tuple[User, str | None]:
+def create_local_user(
+    db: Session, username: str, password: str | None = None, roles: list[str] | None = None, display_name: str = ""
+) -> tuple[User, str | None]:
     """Returns the user and the generated password (None when one was given)."""
     if not USERNAME.match(username):
         raise UserError("a username is 1-64 letters, digits, '.', '_', '@' or '-'")
     if db.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserError(f"the username {username!r} is taken")
     password, generated = _checked_password(password)
-    user = User(subject=f"local:{username}", username=username, auth_source="local",
-                display_name=display_name or username, password_hash=generate_password_hash(password),
-                roles=_roles(db, roles or []))
+    user = User(
+        subject=f"local:{username}",
+        username=username,
+        auth_source="local",
+        display_name=display_name or username,
+        password_hash=generate_password_hash(password),
+        roles=_roles(db, roles or []),
+    )
     db.add(user)
     db.flush()
     return user, password if generated else None
@@ -158,8 +165,9 @@ def verify_local_password(user: User | None, password: str) -> bool:
 
 def revoke_all_sessions(db: Session, user: User) -> None:
     now = utcnow()
-    for record in db.scalars(select(AuthSession).where(AuthSession.user_id == user.id,
-                                                       AuthSession.revoked_at.is_(None))):
+    for record in db.scalars(
+        select(AuthSession).where(AuthSession.user_id == user.id, AuthSession.revoked_at.is_(None))
+    ):
         record.revoked_at = now
 
 

@@ -24,9 +24,11 @@ def _hex(rgb: tuple[float, float, float]) -> str:
 
 def luminance(colour: str) -> float:
     """Relative luminance, as WCAG 2 defines it."""
+
     def linear(channel: int) -> float:
         c = channel / 255
         return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
     r, g, b = (linear(c) for c in _rgb(colour))
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 

@@ -10,9 +10,9 @@ from broker.auth.current import client_ip, require_user, role_required
 from broker.branding import current_look, service
 from broker.branding.schemas import BrandingChangeSchema, BrandingSchema, PaletteSchema, branding_json, palette_json
 from broker.errors import Invalid, NotFound
-from broker.pages import FOR_ADMINS, app_page
 from broker.models import ROLE_ADMIN
 from broker.openapi import documented
+from broker.pages import FOR_ADMINS, app_page
 
 bp = Blueprint("branding", __name__)
 
@@ -40,27 +40,41 @@ def _cache(response: Response, look: service.Look) -> Response:
 
 
 @bp.get("/api/branding")
-@documented("The app name, colours and image URLs every page shows (public: the sign-in page needs it)", public=True,
-            responses={200: ("The current branding, defaults filled in", BrandingSchema)})
+@documented(
+    "The app name, colours and image URLs every page shows (public: the sign-in page needs it)",
+    public=True,
+    responses={200: ("The current branding, defaults filled in", BrandingSchema)},
+)
 def public_look():
     return jsonify(branding_json(current_look()))
 
 
 @bp.route("/api/admin/branding", methods=["PUT", "PATCH"])
-@documented({"PATCH": "Change the fields sent; null or empty: the default (admins)",
-             "PUT": "Set all three fields; left out: the default (admins)"}, body=BrandingChangeSchema,
-            responses={200: ("Saved (audited as branding_update)", BrandingSchema),
-                       400: "Unknown field, bad colour or app name", **_CHANGE_ERRORS})
+@documented(
+    {
+        "PATCH": "Change the fields sent; null or empty: the default (admins)",
+        "PUT": "Set all three fields; left out: the default (admins)",
+    },
+    body=BrandingChangeSchema,
+    responses={
+        200: ("Saved (audited as branding_update)", BrandingSchema),
+        400: "Unknown field, bad colour or app name",
+        **_CHANGE_ERRORS,
+    },
+)
 @role_required(ROLE_ADMIN)
 def change():
-    changed = service.update(context.db(), require_user(), request.get_json(silent=True),
-                             replace=request.method == "PUT")
+    changed = service.update(
+        context.db(), require_user(), request.get_json(silent=True), replace=request.method == "PUT"
+    )
     return _saved("branding_update", **changed)
 
 
 @bp.delete("/api/admin/branding")
-@documented("Everything (name, colours, logo, favicon) back to the defaults (admins)",
-            responses={200: ("Reset (audited as branding_reset)", BrandingSchema), **_CHANGE_ERRORS})
+@documented(
+    "Everything (name, colours, logo, favicon) back to the defaults (admins)",
+    responses={200: ("Reset (audited as branding_reset)", BrandingSchema), **_CHANGE_ERRORS},
+)
 @role_required(ROLE_ADMIN)
 def reset():
     service.reset(context.db(), require_user())
@@ -68,11 +82,19 @@ def reset():
 
 
 @bp.get("/api/admin/branding/palette")
-@documented("The colours pages would derive from these two, for a preview (admins)",
-            params=[{"name": name, "in": "query", "schema": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
-                     "description": "#rrggbb; left out: the default"} for name in ("primary_colour", "accent_colour")],
-            responses={200: ("The palette", PaletteSchema), 400: "Not a colour", 401: "Not signed in",
-                       403: "Not an admin"})
+@documented(
+    "The colours pages would derive from these two, for a preview (admins)",
+    params=[
+        {
+            "name": name,
+            "in": "query",
+            "schema": {"type": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
+            "description": "#rrggbb; left out: the default",
+        }
+        for name in ("primary_colour", "accent_colour")
+    ],
+    responses={200: ("The palette", PaletteSchema), 400: "Not a colour", 401: "Not signed in", 403: "Not an admin"},
+)
 @role_required(ROLE_ADMIN)
 def preview_palette():
     primary, accent = service.check_colour_args(request.args.get("primary_colour"), request.args.get("accent_colour"))
@@ -80,13 +102,23 @@ def preview_palette():
 
 
 @bp.post("/api/admin/branding/<kind>")
-@documented("Upload the logo or the favicon, as the multipart form field named logo or favicon (admins)",
-            description="PNG, JPEG, WebP, SVG (without scripts) or ICO, judged by the bytes; at most 256 KiB. "
-                        "Audited as branding_image.",
-            params=[_IMAGE_KIND], form={"type": "object", "properties": {
-                kind: {"type": "string", "format": "binary"} for kind in ("logo", "favicon")}},
-            responses={200: ("Saved", BrandingSchema), 400: "No such form field, or not an accepted picture",
-                       **_CHANGE_ERRORS, 404: "Neither logo nor favicon", 413: "Larger than 256 KiB"})
+@documented(
+    "Upload the logo or the favicon, as the multipart form field named logo or favicon (admins)",
+    description="PNG, JPEG, WebP, SVG (without scripts) or ICO, judged by the bytes; at most 256 KiB. "
+    "Audited as branding_image.",
+    params=[_IMAGE_KIND],
+    form={
+        "type": "object",
+        "properties": {kind: {"type": "string", "format": "binary"} for kind in ("logo", "favicon")},
+    },
+    responses={
+        200: ("Saved", BrandingSchema),
+        400: "No such form field, or not an accepted picture",
+        **_CHANGE_ERRORS,
+        404: "Neither logo nor favicon",
+        413: "Larger than 256 KiB",
+    },
+)
 @role_required(ROLE_ADMIN)
 def upload(kind: str):
     service.check_kind(kind)
@@ -99,9 +131,15 @@ def upload(kind: str):
 
 
 @bp.delete("/api/admin/branding/<kind>")
-@documented("Remove the logo, or the favicon (then the default one shows) (admins)", params=[_IMAGE_KIND],
-            responses={200: ("Removed (audited as branding_image_remove)", BrandingSchema), **_CHANGE_ERRORS,
-                       404: "Neither logo nor favicon"})
+@documented(
+    "Remove the logo, or the favicon (then the default one shows) (admins)",
+    params=[_IMAGE_KIND],
+    responses={
+        200: ("Removed (audited as branding_image_remove)", BrandingSchema),
+        **_CHANGE_ERRORS,
+        404: "Neither logo nor favicon",
+    },
+)
 @role_required(ROLE_ADMIN)
 def remove(kind: str):
     service.remove_image(context.db(), require_user(), kind)
@@ -135,5 +173,11 @@ def favicon():
 
 @bp.get("/admin/branding")
 def page():
-    return app_page("branding.html", "branding", "branding", FOR_ADMINS,
-                    max_name=service.MAX_NAME, max_image_kib=service.MAX_IMAGE_BYTES // 1024)
+    return app_page(
+        "branding.html",
+        "branding",
+        "branding",
+        FOR_ADMINS,
+        max_name=service.MAX_NAME,
+        max_image_kib=service.MAX_IMAGE_BYTES // 1024,
+    )

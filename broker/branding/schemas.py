@@ -12,10 +12,17 @@ COLOUR = Regexp(r"^#[0-9a-fA-F]{6}$")
 
 
 def palette_field() -> fields.Field:
-    return fields.Dict(keys=fields.String(), values=fields.String(), metadata={"description": (
-        "CSS custom properties (names without the leading --) served in /branding.css: brand, brand-on (black or "
-        "white, readable on brand), brand-tint, brand-ink (readable on light pages), brand-glow (readable on the "
-        "dark viewer), brand-accent, brand-accent-on")})
+    return fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        metadata={
+            "description": (
+                "CSS custom properties (names without the leading --) served in /branding.css: brand, brand-on "
+                "(black or white, readable on brand), brand-tint, brand-ink (readable on light pages), brand-glow "
+                "(readable on the dark viewer), brand-accent, brand-accent-on"
+            )
+        },
+    )
 
 
 class BrandingSchema(Base):
@@ -25,8 +32,9 @@ class BrandingSchema(Base):
     logo_url = fields.String(allow_none=True, metadata={"description": "null: no logo"})
     favicon_url = fields.String()
     stylesheet_url = fields.String()
-    custom_favicon = fields.Boolean(attribute="has_favicon",
-                                    metadata={"description": "false: the default favicon (the name's initial)"})
+    custom_favicon = fields.Boolean(
+        attribute="has_favicon", metadata={"description": "false: the default favicon (the name's initial)"}
+    )
     palette = palette_field()
     version = fields.String(metadata={"description": "changes with every change; the URLs carry it"})
     updated_at = Time(allow_none=True)

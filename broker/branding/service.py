@@ -64,20 +64,32 @@ class Look:
 
 def look(db: Session) -> Look:
     """The current look; reads the small columns only, never the images."""
-    row = db.execute(select(Branding.app_name, Branding.primary_colour, Branding.accent_colour, Branding.updated_at,
-                            Branding.logo != "", Branding.favicon != "").where(Branding.id == 1)).first()
+    row = db.execute(
+        select(
+            Branding.app_name,
+            Branding.primary_colour,
+            Branding.accent_colour,
+            Branding.updated_at,
+            Branding.logo != "",
+            Branding.favicon != "",
+        ).where(Branding.id == 1)
+    ).first()
     if row is None:
         return Look()
     name, primary, accent, updated_at, has_logo, has_favicon = row
-    return Look(app_name=name or DEFAULT_NAME, primary_colour=primary or DEFAULT_PRIMARY,
-                accent_colour=accent or DEFAULT_ACCENT, has_logo=bool(has_logo), has_favicon=bool(has_favicon),
-                version=updated_at.strftime("%Y%m%d%H%M%S%f") if updated_at else "0",
-                updated_at=updated_at)
+    return Look(
+        app_name=name or DEFAULT_NAME,
+        primary_colour=primary or DEFAULT_PRIMARY,
+        accent_colour=accent or DEFAULT_ACCENT,
+        has_logo=bool(has_logo),
+        has_favicon=bool(has_favicon),
+        version=updated_at.strftime("%Y%m%d%H%M%S%f") if updated_at else "0",
+        updated_at=updated_at,
+    )
 
 
 def _row(db: Session, actor: User) -> Branding:
-    row = db.get(Branding, 1) or Branding(id=1, app_name="", logo="", favicon="", primary_colour="",
-                                          accent_colour="")
+    row = db.get(Branding, 1) or Branding(id=1, app_name="", logo="", favicon="", primary_colour="", accent_colour="")
     row.updated_at, row.updated_by_id = utcnow(), actor.id
     db.add(row)
     return row
@@ -88,8 +100,10 @@ def check_name(value: object) -> str:
         raise Invalid("app_name is text.", code="bad_app_name")
     name = " ".join(value.split())
     if len(name) > MAX_NAME or _CONTROL.search(name):
-        raise Invalid(f"The app name is at most {MAX_NAME} characters, without control "
-                      "characters; empty for the default.", code="bad_app_name")
+        raise Invalid(
+            f"The app name is at most {MAX_NAME} characters, without control characters; empty for the default.",
+            code="bad_app_name",
+        )
     return name
 
 
@@ -101,8 +115,10 @@ def check_colour(field: str, value: object) -> str:
 
 def check_colour_args(primary: object, accent: object) -> tuple[str, str]:
     """Colours for a preview: both checked, the defaults where empty."""
-    return (check_colour("primary_colour", primary or "") or DEFAULT_PRIMARY,
-            check_colour("accent_colour", accent or "") or DEFAULT_ACCENT)
+    return (
+        check_colour("primary_colour", primary or "") or DEFAULT_PRIMARY,
+        check_colour("accent_colour", accent or "") or DEFAULT_ACCENT,
+    )
 
 
 def update(db: Session, actor: User, changes: object, replace: bool = False) -> dict[str, str]:
@@ -112,12 +128,14 @@ def update(db: Session, actor: User, changes: object, replace: bool = False) -> 
         raise Invalid("Send a JSON object with app_name, primary_colour or accent_colour.")
     unknown = set(changes) - set(FIELDS)
     if unknown:
-        raise Invalid(f"Unknown field(s): {', '.join(sorted(unknown))}. "
-                      f"Known: {', '.join(FIELDS)}.")
-    given = {field: "" if changes.get(field) is None else changes[field]
-             for field in FIELDS if replace or field in changes}
-    checked = {field: check_name(value) if field == "app_name" else check_colour(field, value)
-               for field, value in given.items()}
+        raise Invalid(f"Unknown field(s): {', '.join(sorted(unknown))}. Known: {', '.join(FIELDS)}.")
+    given = {
+        field: "" if changes.get(field) is None else changes[field] for field in FIELDS if replace or field in changes
+    }
+    checked = {
+        field: check_name(value) if field == "app_name" else check_colour(field, value)
+        for field, value in given.items()
+    }
     row = _row(db, actor)
     for field, value in checked.items():
         setattr(row, field, value)
@@ -125,6 +143,7 @@ def update(db: Session, actor: User, changes: object, replace: bool = False) -> 
 
 
 # ---- images -------------------------------------------------------------------------------------
+
 
 def check_kind(kind: str) -> None:
     if kind not in IMAGES:
@@ -141,7 +160,7 @@ def set_image(db: Session, actor: User, kind: str, raw: bytes) -> str:
             raise TooLarge(str(error), code="image_too_large") from None
         raise Invalid(str(error), code="bad_image") from None
     setattr(_row(db, actor), kind, url)
-    return url[len("data:"):url.index(";")]
+    return url[len("data:") : url.index(";")]
 
 
 def remove_image(db: Session, actor: User, kind: str) -> None:
@@ -166,10 +185,12 @@ def default_favicon(current: Look) -> bytes:
     """The name's first letter on the primary colour: every install has a tab icon of its own."""
     letter = html.escape(current.app_name[:1].upper())
     palette = current.palette
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">'
-            f'<rect width="64" height="64" rx="14" fill="{palette["brand"]}"/>'
-            f'<text x="32" y="45" font-family="system-ui,sans-serif" font-size="40" font-weight="700" '
-            f'text-anchor="middle" fill="{palette["brand-on"]}">{letter}</text></svg>').encode()
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">'
+        f'<rect width="64" height="64" rx="14" fill="{palette["brand"]}"/>'
+        f'<text x="32" y="45" font-family="system-ui,sans-serif" font-size="40" font-weight="700" '
+        f'text-anchor="middle" fill="{palette["brand-on"]}">{letter}</text></svg>'
+    ).encode()
 
 
 def stylesheet(current: Look) -> str:

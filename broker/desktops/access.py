@@ -41,17 +41,22 @@ def allowed_type(db: Session, user: User, type_id: str) -> DesktopType:
     if desktop_type is None or not desktop_type.enabled:
         raise NoDesktop(f"There is no desktop type {type_id!r}.", code="unknown_desktop_type")
     if desktop_type not in allowed_types(db, user):
-        raise NotAllowed(f"You may not start the desktop type {desktop_type.title_en!r}; "
-                         "ask your teacher or an administrator to assign it to you.")
+        raise NotAllowed(
+            f"You may not start the desktop type {desktop_type.title_en!r}; "
+            "ask your teacher or an administrator to assign it to you."
+        )
     return desktop_type
 
 
 def folder_mounts(db: Session, user: User, type_id: str) -> tuple[FolderMount, ...]:
     """The folders of the assignments that give `user` this type; a name that comes twice gets a number."""
-    assignments = db.scalars(select(DesktopTypeAssignment)
-                             .where(DesktopTypeAssignment.desktop_type_id == type_id,
-                                    DesktopTypeAssignment.volume.is_not(None), _given_to(user))
-                             .order_by(DesktopTypeAssignment.id))
+    assignments = db.scalars(
+        select(DesktopTypeAssignment)
+        .where(
+            DesktopTypeAssignment.desktop_type_id == type_id, DesktopTypeAssignment.volume.is_not(None), _given_to(user)
+        )
+        .order_by(DesktopTypeAssignment.id)
+    )
     mounts: list[FolderMount] = []
     for assignment in assignments:
         folder, n = assignment.folder, 1
@@ -68,23 +73,34 @@ def folders_pending(db: Session, desktop: Desktop) -> list[str]:
     if desktop.state != RUNNING or desktop.user is None:
         return []
     mounted = {tuple(pair) for pair in desktop.folders or ()}
-    return [mount.folder for mount in folder_mounts(db, desktop.user, desktop.desktop_type_id)
-            if (mount.folder, mount.volume) not in mounted]
+    return [
+        mount.folder
+        for mount in folder_mounts(db, desktop.user, desktop.desktop_type_id)
+        if (mount.folder, mount.volume) not in mounted
+    ]
 
 
 def quota_problem(db: Session, settings: Settings, user_id: int, desktop_type: DesktopType) -> str | None:
     """Why one more desktop is too many, or None. Counts include the desktop being started."""
-    owned_active = select(func.count()).select_from(Desktop).where(Desktop.state.in_(ACTIVE),
-                                                                  Desktop.user_id.is_not(None))
+    owned_active = (
+        select(func.count()).select_from(Desktop).where(Desktop.state.in_(ACTIVE), Desktop.user_id.is_not(None))
+    )
     mine = db.scalar(owned_active.where(Desktop.user_id == user_id))
     if mine > settings.desktops.desktops_per_user:
-        return (f"You already have {mine - 1} desktop(s) running, and one person may run "
-                f"{settings.desktops.desktops_per_user} at a time. Stop one first.")
+        return (
+            f"You already have {mine - 1} desktop(s) running, and one person may run "
+            f"{settings.desktops.desktops_per_user} at a time. Stop one first."
+        )
     if settings.desktops.desktops_total and db.scalar(owned_active) > settings.desktops.desktops_total:
-        return (f"All {settings.desktops.desktops_total} desktops this server may run are in use. "
-                "Please try again later.")
-    if desktop_type.max_running is not None and \
-            db.scalar(owned_active.where(Desktop.desktop_type_id == desktop_type.id)) > desktop_type.max_running:
-        return (f"All {desktop_type.max_running} desktops of the type {desktop_type.title_en!r} are in use. "
-                "Please try again later or choose another type.")
+        return (
+            f"All {settings.desktops.desktops_total} desktops this server may run are in use. Please try again later."
+        )
+    if (
+        desktop_type.max_running is not None
+        and db.scalar(owned_active.where(Desktop.desktop_type_id == desktop_type.id)) > desktop_type.max_running
+    ):
+        return (
+            f"All {desktop_type.max_running} desktops of the type {desktop_type.title_en!r} are in use. "
+            "Please try again later or choose another type."
+        )
     return None

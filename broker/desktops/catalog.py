@@ -1,8 +1,9 @@
 """Desktop types from the images' catalog labels (broker/images/catalog.py defines them).
 
 Types an image describes are added and kept in step with it; what an admin tuned (limits,
-enabled, and any field listed in the type's admin_fields, such as a title or icon) stays. Types an admin made are never touched, and a type whose image is gone is kept:
-starting it says the image is missing.
+enabled, and any field listed in the type's admin_fields, such as a title or icon) stays. Types an
+admin made are never touched, and a type whose image is gone is kept: starting it says the image is
+missing.
 """
 
 from __future__ import annotations
@@ -44,13 +45,15 @@ def sync_catalog(db: Session, images: list[CatalogImage]) -> SyncReport:
                 db.add(row)
                 report.added.append(entry.id)
             elif row.source != "image":
-                log.info("catalog: image %s has the id of admin-made type %s; keeping the admin's",
-                         entry.image, row.id)
+                log.info("catalog: image %s has the id of admin-made type %s; keeping the admin's", entry.image, row.id)
                 continue
             if _apply(row, entry) and entry.id not in report.added:
                 report.updated.append(entry.id)
-        report.missing = [row.id for row in db.scalars(select(DesktopType).where(DesktopType.source == "image"))
-                          if row.id not in entries]
+        report.missing = [
+            row.id
+            for row in db.scalars(select(DesktopType).where(DesktopType.source == "image"))
+            if row.id not in entries
+        ]
     try:
         db.commit()
     except IntegrityError:  # another broker process added the same types at the same moment
@@ -65,10 +68,17 @@ def _apply(row: DesktopType, entry: CatalogEntry) -> bool:
     # A new row starts from the model's default limit; no limit may be below what the image needs
     # (unless an admin chose it).
     memory = row.memory_mb if row.memory_mb is not None else DesktopType.__table__.c.memory_mb.default.arg
-    wanted = {"image": entry.image, "title_en": entry.title.en, "title_de": entry.title.de,
-              "description_en": entry.description.en, "description_de": entry.description.de,
-              "icon": entry.icon, "vnc_port": entry.vnc_port, "shm_size_mb": entry.shm_size_mb,
-              "memory_mb": max(memory, entry.min_memory_mb)}
+    wanted = {
+        "image": entry.image,
+        "title_en": entry.title.en,
+        "title_de": entry.title.de,
+        "description_en": entry.description.en,
+        "description_de": entry.description.de,
+        "icon": entry.icon,
+        "vnc_port": entry.vnc_port,
+        "shm_size_mb": entry.shm_size_mb,
+        "memory_mb": max(memory, entry.min_memory_mb),
+    }
     for name in row.admin_fields or ():
         wanted.pop(name, None)
     changed = any(getattr(row, name) != value for name, value in wanted.items())

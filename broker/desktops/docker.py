@@ -21,10 +21,28 @@ from docker.types import Mount
 from broker.config import DesktopSettings, proxy_endpoint
 from broker.desktops import isolation
 from broker.desktops.naming import public_volume_name
-from broker.desktops.provider import (ASSIGNMENT_LABEL, BROKER_LABEL, DESKTOP_LABEL, DESKTOP_USER, EGRESS_LABEL,
-                                      HOME_DIR, OWNER_ID_LABEL, PASSWORD_FILE, PORTS_LABEL, PUBLIC_DIR, STOP_TIMEOUT,
-                                      ContainerState, DesktopSpec, ImageMissing, IsolationFailed, NameTaken, Provider,
-                                      Vanished, folder_labels, public_labels)
+from broker.desktops.provider import (
+    ASSIGNMENT_LABEL,
+    BROKER_LABEL,
+    DESKTOP_LABEL,
+    DESKTOP_USER,
+    EGRESS_LABEL,
+    HOME_DIR,
+    OWNER_ID_LABEL,
+    PASSWORD_FILE,
+    PORTS_LABEL,
+    PUBLIC_DIR,
+    STOP_TIMEOUT,
+    ContainerState,
+    DesktopSpec,
+    ImageMissing,
+    IsolationFailed,
+    NameTaken,
+    Provider,
+    Vanished,
+    folder_labels,
+    public_labels,
+)
 from broker.engine import EngineUnavailable, ProviderError, docker_client
 from broker.images.catalog import CatalogImage, catalog_images
 
@@ -37,8 +55,9 @@ log = logging.getLogger(__name__)
 CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID"]
 API_TIMEOUT = 30
 SUBNET_WAIT = 5  # seconds
-UNREACHABLE = ("The container engine is not reachable, so desktops cannot be started or stopped "
-               "right now. Please try again later.")
+UNREACHABLE = (
+    "The container engine is not reachable, so desktops cannot be started or stopped right now. Please try again later."
+)
 
 
 @contextlib.contextmanager
@@ -108,8 +127,9 @@ class DockerProvider(Provider):
         except NotFound:
             options = self.network_options(self.network_internal if internal is None else internal)
             try:
-                self.client.api.create_network(name, check_duplicate=True, labels={BROKER_LABEL: self.instance},
-                                               **options)
+                self.client.api.create_network(
+                    name, check_duplicate=True, labels={BROKER_LABEL: self.instance}, **options
+                )
             except APIError as error:
                 if error.status_code != 409:  # 409: another broker process made it just now
                     raise
@@ -139,13 +159,19 @@ class DockerProvider(Provider):
         if not sources:
             raise IsolationFailed(f"The desktop network {self.network} has no IPv4 subnet the rules could name.")
         if egress == "internet":
-            deny = (*self._host_deny(), *self.egress_deny, *sources,
-                    *self.ensure_network(self.egress_network, internal=False))
+            deny = (
+                *self._host_deny(),
+                *self.egress_deny,
+                *sources,
+                *self.ensure_network(self.egress_network, internal=False),
+            )
             return isolation.Policy(ports, sources, egress, deny=deny)
         if egress == "proxy":
             if not self.egress_proxy:
-                raise IsolationFailed("This desktop type sends its web traffic through a proxy, and no proxy is "
-                                      "configured (DESKBROKER_EGRESS_PROXY); an administrator has to set one.")
+                raise IsolationFailed(
+                    "This desktop type sends its web traffic through a proxy, and no proxy is "
+                    "configured (DESKBROKER_EGRESS_PROXY); an administrator has to set one."
+                )
             try:
                 proxy = isolation.resolve(*proxy_endpoint(self.egress_proxy))
             except LookupError as error:
@@ -159,11 +185,23 @@ class DockerProvider(Provider):
         api = self.client.api
         try:
             guard = api.create_container(
-                self.netguard_image, environment={"RULES_V4": isolation.rules_v4(policy),
-                                                  "RULES_V6": isolation.rules_v6(), "FLUSH": "1" if flush else ""},
-                labels={BROKER_LABEL: self.instance}, host_config=api.create_host_config(
-                    network_mode=f"container:{ref}", read_only=True, cap_drop=["ALL"], cap_add=["NET_ADMIN"],
-                    security_opt=["no-new-privileges"], mem_limit="64m", pids_limit=32))["Id"]
+                self.netguard_image,
+                environment={
+                    "RULES_V4": isolation.rules_v4(policy),
+                    "RULES_V6": isolation.rules_v6(),
+                    "FLUSH": "1" if flush else "",
+                },
+                labels={BROKER_LABEL: self.instance},
+                host_config=api.create_host_config(
+                    network_mode=f"container:{ref}",
+                    read_only=True,
+                    cap_drop=["ALL"],
+                    cap_add=["NET_ADMIN"],
+                    security_opt=["no-new-privileges"],
+                    mem_limit="64m",
+                    pids_limit=32,
+                ),
+            )["Id"]
         except ImageNotFound as error:
             raise self._guard_missing() from error
         try:
@@ -177,8 +215,10 @@ class DockerProvider(Provider):
             threading.Thread(target=self._remove_quietly, args=(guard,), daemon=True).start()
 
     def _guard_missing(self) -> IsolationFailed:
-        return IsolationFailed(f"The network guard image {self.netguard_image} is not on the container engine; an "
-                               "administrator has to build it (`broker images build netguard`).")
+        return IsolationFailed(
+            f"The network guard image {self.netguard_image} is not on the container engine; an "
+            "administrator has to build it (`broker images build netguard`)."
+        )
 
     def _remove_quietly(self, ref: str) -> None:
         with contextlib.suppress(DockerException, requests.RequestException):
@@ -195,22 +235,30 @@ class DockerProvider(Provider):
                 raise IsolationFailed(
                     "This desktop type reaches the internet, and the container engine refused to show this host's "
                     "own addresses (as the socket proxy does), which such desktops must not reach; an administrator "
-                    "has to list them in DESKBROKER_EGRESS_DENY.") from error
+                    "has to list them in DESKBROKER_EGRESS_DENY."
+                ) from error
             return ()
 
     def _list_host_addresses(self) -> str:
         """`ip -o addr show` on the engine's host, from the guard image on the host's network."""
         try:
             return self.client.containers.run(
-                self.netguard_image, ["ip", "-o", "addr", "show"], network_mode="host", remove=True,
-                read_only=True, cap_drop=["ALL"], security_opt=["no-new-privileges"], mem_limit="64m",
-                labels={BROKER_LABEL: self.instance}).decode()
+                self.netguard_image,
+                ["ip", "-o", "addr", "show"],
+                network_mode="host",
+                remove=True,
+                read_only=True,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                mem_limit="64m",
+                labels={BROKER_LABEL: self.instance},
+            ).decode()
         except ImageNotFound as error:
             raise self._guard_missing() from error
 
     def _disconnect_all(self, ref: str, attrs: dict | None = None) -> None:
         attrs = attrs or self.client.api.inspect_container(ref)
-        for name in (attrs["NetworkSettings"].get("Networks") or {}):
+        for name in attrs["NetworkSettings"].get("Networks") or {}:
             with contextlib.suppress(NotFound):
                 self.client.api.disconnect_container_from_network(ref, name, force=True)
 
@@ -232,29 +280,56 @@ class DockerProvider(Provider):
 
     def volume_mounts(self, spec: DesktopSpec) -> list[Mount]:
         # The engine makes each volume with these labels the first time it is mounted.
-        public = Mount(PUBLIC_DIR, public_volume_name(self.instance), type="volume", read_only=True,
-                       labels=public_labels(self.instance))
-        folders = [Mount(f"{HOME_DIR}/{mount.folder}", mount.volume, type="volume", read_only=True,
-                         labels=folder_labels(self.instance, mount.assignment_id)) for mount in spec.folders]
+        public = Mount(
+            PUBLIC_DIR,
+            public_volume_name(self.instance),
+            type="volume",
+            read_only=True,
+            labels=public_labels(self.instance),
+        )
+        folders = [
+            Mount(
+                f"{HOME_DIR}/{mount.folder}",
+                mount.volume,
+                type="volume",
+                read_only=True,
+                labels=folder_labels(self.instance, mount.assignment_id),
+            )
+            for mount in spec.folders
+        ]
         if spec.home_volume is None:
             return [public, *folders]
-        return [Mount(HOME_DIR, spec.home_volume, type="volume", labels=spec.home_labels(self.instance)), public,
-                *folders]
+        return [
+            Mount(HOME_DIR, spec.home_volume, type="volume", labels=spec.home_labels(self.instance)),
+            public,
+            *folders,
+        ]
 
     def create(self, spec: DesktopSpec) -> str:
         with engine_errors():
             self.ensure_network()
             try:
                 container = self.client.containers.create(
-                    spec.image, name=spec.name, labels=spec.labels(self.instance), network=self.network,
-                    environment=self.environment(spec), mounts=self.volume_mounts(spec),
-                    mem_limit=f"{spec.memory_mb}m", memswap_limit=f"{spec.memory_mb}m",
-                    nano_cpus=int(spec.cpus * 1e9), pids_limit=spec.pids_limit,
+                    spec.image,
+                    name=spec.name,
+                    labels=spec.labels(self.instance),
+                    network=self.network,
+                    environment=self.environment(spec),
+                    mounts=self.volume_mounts(spec),
+                    mem_limit=f"{spec.memory_mb}m",
+                    memswap_limit=f"{spec.memory_mb}m",
+                    nano_cpus=int(spec.cpus * 1e9),
+                    pids_limit=spec.pids_limit,
                     shm_size=f"{spec.shm_size_mb}m" if spec.shm_size_mb else None,
-                    cap_drop=["ALL"], cap_add=CAPABILITIES, security_opt=["no-new-privileges"])
+                    cap_drop=["ALL"],
+                    cap_add=CAPABILITIES,
+                    security_opt=["no-new-privileges"],
+                )
             except ImageNotFound as error:
-                raise ImageMissing(f"The desktop image {spec.image} is not on the container engine; an "
-                                   "administrator has to build it (`broker images build`) or pull it.") from error
+                raise ImageMissing(
+                    f"The desktop image {spec.image} is not on the container engine; an "
+                    "administrator has to build it (`broker images build`) or pull it."
+                ) from error
             except APIError as error:
                 if error.status_code == 409:
                     raise NameTaken(self.find(spec.name)) from error
@@ -310,10 +385,14 @@ class DockerProvider(Provider):
                 return None
         state, labels = attrs["State"], attrs["Config"]["Labels"] or {}
         return ContainerState(
-            ref=attrs["Id"], name=attrs["Name"].lstrip("/"), instance=labels.get(BROKER_LABEL, ""),
+            ref=attrs["Id"],
+            name=attrs["Name"].lstrip("/"),
+            instance=labels.get(BROKER_LABEL, ""),
             desktop_id=labels.get(DESKTOP_LABEL, ""),
-            running=state["Running"], address=self._address(attrs["NetworkSettings"]),
-            problem="" if state["Running"] or state["Status"] == "created" else _exit_problem(state))
+            running=state["Running"],
+            address=self._address(attrs["NetworkSettings"]),
+            problem="" if state["Running"] or state["Status"] == "created" else _exit_problem(state),
+        )
 
     def find(self, name: str) -> ContainerState | None:
         return self.inspect(name)
@@ -321,21 +400,33 @@ class DockerProvider(Provider):
     def list_managed(self) -> list[ContainerState]:
         with engine_errors():
             # Only desktops: other containers may carry the instance label too (guacd, websockify in compose).
-            found = self.client.api.containers(all=True, filters={"label": [f"{BROKER_LABEL}={self.instance}",
-                                                                              DESKTOP_LABEL]})
-        return [ContainerState(
-            ref=summary["Id"], name=summary["Names"][0].lstrip("/"), instance=self.instance,
-            desktop_id=summary["Labels"].get(DESKTOP_LABEL, ""), running=summary["State"] == "running",
-            address=self._address(summary["NetworkSettings"]),
-            problem="" if summary["State"] in ("running", "created") else _status_problem(summary["Status"]))
-            for summary in found]
+            found = self.client.api.containers(
+                all=True, filters={"label": [f"{BROKER_LABEL}={self.instance}", DESKTOP_LABEL]}
+            )
+        return [
+            ContainerState(
+                ref=summary["Id"],
+                name=summary["Names"][0].lstrip("/"),
+                instance=self.instance,
+                desktop_id=summary["Labels"].get(DESKTOP_LABEL, ""),
+                running=summary["State"] == "running",
+                address=self._address(summary["NetworkSettings"]),
+                problem="" if summary["State"] in ("running", "created") else _status_problem(summary["Status"]),
+            )
+            for summary in found
+        ]
 
     def ended_desktops(self) -> Iterator[str]:
         # `die` covers stop, kill and crash; `destroy` a removal (also of a container never started).
         with engine_errors():
-            for event in self.client.api.events(decode=True, filters={
-                    "type": "container", "event": ["die", "destroy"],
-                    "label": [f"{BROKER_LABEL}={self.instance}", DESKTOP_LABEL]}):
+            for event in self.client.api.events(
+                decode=True,
+                filters={
+                    "type": "container",
+                    "event": ["die", "destroy"],
+                    "label": [f"{BROKER_LABEL}={self.instance}", DESKTOP_LABEL],
+                },
+            ):
                 desktop_id = (event.get("Actor") or {}).get("Attributes", {}).get(DESKTOP_LABEL)
                 if desktop_id:
                     yield desktop_id
@@ -349,8 +440,9 @@ class DockerProvider(Provider):
                     volume.remove()
                 except APIError as error:
                     if error.status_code == 409:
-                        raise ProviderError(f"The home volume {volume.name} is still in use by a desktop; "
-                                            "remove that desktop first.") from error
+                        raise ProviderError(
+                            f"The home volume {volume.name} is still in use by a desktop; remove that desktop first."
+                        ) from error
                     raise
         return [volume.name for volume in volumes]
 
@@ -381,9 +473,11 @@ class DockerProvider(Provider):
                 self._give_to_desktop_user(name, labels)
                 folder, owner = _folder(self.client.api.inspect_volume(name))
         if owner != DESKTOP_USER[0]:
-            raise ProviderError(f"The volume {name} belongs to uid {owner}, not to the desktop user, and holds "
-                                f"files already; an administrator can hand it over on the engine's host: "
-                                f"chown {DESKTOP_USER[0]}:{DESKTOP_USER[1]} {folder}")
+            raise ProviderError(
+                f"The volume {name} belongs to uid {owner}, not to the desktop user, and holds "
+                f"files already; an administrator can hand it over on the engine's host: "
+                f"chown {DESKTOP_USER[0]}:{DESKTOP_USER[1]} {folder}"
+            )
         return folder
 
     def _give_to_desktop_user(self, name: str, labels: dict[str, str]) -> None:
@@ -396,13 +490,21 @@ class DockerProvider(Provider):
         """
         image = next((found.ref for found in self.catalog() if found.entry), None)
         if image is None:
-            raise ProviderError("The file manager makes its volumes from a desktop image, and the container "
-                                "engine has none yet; an administrator has to build them (`broker images build`).")
+            raise ProviderError(
+                "The file manager makes its volumes from a desktop image, and the container "
+                "engine has none yet; an administrator has to build them (`broker images build`)."
+            )
         container = self.client.api.create_container(
-            image, labels={BROKER_LABEL: self.instance}, network_disabled=True,
+            image,
+            labels={BROKER_LABEL: self.instance},
+            network_disabled=True,
             host_config=self.client.api.create_host_config(
-                mounts=[Mount(HOME_DIR, name, type="volume", labels=labels)], network_mode="none",
-                cap_drop=["ALL"], security_opt=["no-new-privileges"]))
+                mounts=[Mount(HOME_DIR, name, type="volume", labels=labels)],
+                network_mode="none",
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+            ),
+        )
         self.client.api.remove_container(container["Id"], force=True, v=True)  # v: anonymous volumes only
 
     def catalog(self) -> list[CatalogImage]:
@@ -414,8 +516,11 @@ class DockerProvider(Provider):
 
 
 def _ipv4_subnets(network: dict) -> tuple[str, ...]:
-    return tuple(config["Subnet"] for config in (network.get("IPAM") or {}).get("Config") or []
-                 if "." in config.get("Subnet", ""))
+    return tuple(
+        config["Subnet"]
+        for config in (network.get("IPAM") or {}).get("Config") or []
+        if "." in config.get("Subnet", "")
+    )
 
 
 def _folder(volume: dict) -> tuple[str, int]:
@@ -423,17 +528,23 @@ def _folder(volume: dict) -> tuple[str, int]:
     name, folder = volume["Name"], volume["Mountpoint"]
     # A local volume with options (NFS, bind) is mounted only while a container uses it.
     if volume["Driver"] != "local" or volume.get("Options"):
-        raise ProviderError(f"The volume {name} (driver {volume['Driver']}, with options) is not a plain "
-                            "folder on this host, so the file manager cannot reach it.")
+        raise ProviderError(
+            f"The volume {name} (driver {volume['Driver']}, with options) is not a plain "
+            "folder on this host, so the file manager cannot reach it."
+        )
     try:
         info = os.stat(folder)
     except PermissionError as error:
-        raise ProviderError(f"The file manager may not enter the volume folder {folder}: the broker has to run as "
-                            f"the desktop user (uid {DESKTOP_USER[0]}) or as root, and the engine's volumes "
-                            "folder has to let others through (mode 701, as Docker 20.10 makes it).") from error
+        raise ProviderError(
+            f"The file manager may not enter the volume folder {folder}: the broker has to run as "
+            f"the desktop user (uid {DESKTOP_USER[0]}) or as root, and the engine's volumes "
+            "folder has to let others through (mode 701, as Docker 20.10 makes it)."
+        ) from error
     except OSError as error:
-        raise ProviderError(f"The file manager cannot reach the volume {name}: the broker has to run on the "
-                            f"container engine's host and see its volume folders ({folder}).") from error
+        raise ProviderError(
+            f"The file manager cannot reach the volume {name}: the broker has to run on the "
+            f"container engine's host and see its volume folders ({folder})."
+        ) from error
     if not stat.S_ISDIR(info.st_mode):
         raise ProviderError(f"The volume {name}'s folder {folder} is no folder.")
     return folder, info.st_uid

@@ -28,15 +28,19 @@ RETRY_MILLISECONDS = 3000  # how long a browser waits before it reconnects by it
 
 def session_alive(db: Session, session_id: str) -> bool:
     record = db.get(AuthSession, session_id)
-    return (record is not None and record.revoked_at is None and record.expires_at > utcnow()
-            and not record.user.disabled)
+    return (
+        record is not None and record.revoked_at is None and record.expires_at > utcnow() and not record.user.disabled
+    )
 
 
 def snapshot(db: Session, user_id: int, render: Callable[[Desktop], dict]) -> list[dict]:
     """The person's desktops as the dashboard shows them, in a stable order."""
-    desktops = db.scalars(select(Desktop).where(Desktop.user_id == user_id)
-                          .options(joinedload(Desktop.desktop_type), joinedload(Desktop.user))
-                          .order_by(Desktop.desktop_type_id, Desktop.id))
+    desktops = db.scalars(
+        select(Desktop)
+        .where(Desktop.user_id == user_id)
+        .options(joinedload(Desktop.desktop_type), joinedload(Desktop.user))
+        .order_by(Desktop.desktop_type_id, Desktop.id)
+    )
     return [render(desktop) for desktop in desktops]
 
 
@@ -44,10 +48,16 @@ def message(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-def desktop_events(sessions: sessionmaker[Session], session_id: str, user_id: int,
-                   render: Callable[[Desktop], dict], poll: float = POLL_SECONDS,
-                   keepalive: float = KEEPALIVE_SECONDS, sleep: Callable[[float], None] = time.sleep,
-                   clock: Callable[[], float] = time.monotonic) -> Iterator[str]:
+def desktop_events(
+    sessions: sessionmaker[Session],
+    session_id: str,
+    user_id: int,
+    render: Callable[[Desktop], dict],
+    poll: float = POLL_SECONDS,
+    keepalive: float = KEEPALIVE_SECONDS,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[str]:
     """The event stream's text: `desktops` events with the whole list when it changed, `: keep-alive`
     comments, and a last `signed_out` event when the sign-in ended."""
     yield f"retry: {RETRY_MILLISECONDS}\n\n"

@@ -12,6 +12,13 @@ from broker.models import Desktop, User
 def record(action: str, user: User, desktop: Desktop) -> None:
     """The audit log's line for an act on a desktop, committed."""
     db = context.db()
-    audit.record(db, action, user, desktop.id, client_ip(), desktop_type=desktop.desktop_type_id,
-                 owner=desktop.user.username if desktop.user else None)
+    audit.record(
+        db,
+        action,
+        user,
+        desktop.id,
+        client_ip(),
+        desktop_type=desktop.desktop_type_id,
+        owner=desktop.user.username if desktop.user else None,
+    )
     db.commit()

@@ -28,8 +28,19 @@ EGRESS_MODES = ("none", "internet", "proxy")
 # Never "public": this network, loopback, private and shared (CGNAT) ranges, link-local, IETF
 # protocol assignments, benchmarking, multicast, reserved, broadcast. The documentation ranges
 # are left public on purpose (nothing routes them; the isolation tests use them as "the internet").
-NON_PUBLIC_V4 = ("0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
-                 "192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4")
+NON_PUBLIC_V4 = (
+    "0.0.0.0/8",
+    "10.0.0.0/8",
+    "100.64.0.0/10",
+    "127.0.0.0/8",
+    "169.254.0.0/16",
+    "172.16.0.0/12",
+    "192.0.0.0/24",
+    "192.168.0.0/16",
+    "198.18.0.0/15",
+    "224.0.0.0/4",
+    "240.0.0.0/4",
+)
 
 HOST_ADDRESSES_TTL = 60.0  # seconds a look at the host's own addresses is trusted
 
@@ -47,14 +58,18 @@ class Policy:
 
 def rules_v4(policy: Policy) -> str:
     """The filter table for iptables-restore."""
-    lines = ["*filter", ":INPUT DROP [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT DROP [0:0]",
-             "-A INPUT -i lo -j ACCEPT",
-             "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"]
+    lines = [
+        "*filter",
+        ":INPUT DROP [0:0]",
+        ":FORWARD DROP [0:0]",
+        ":OUTPUT DROP [0:0]",
+        "-A INPUT -i lo -j ACCEPT",
+        "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT",
+    ]
     ports = ",".join(str(port) for port in sorted(set(policy.ports)))
     for source in policy.sources:
         lines.append(f"-A INPUT -s {source} -p tcp -m multiport --dports {ports} -m conntrack --ctstate NEW -j ACCEPT")
-    lines += ["-A OUTPUT -o lo -j ACCEPT",
-              "-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"]
+    lines += ["-A OUTPUT -o lo -j ACCEPT", "-A OUTPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"]
     if policy.egress == "internet":
         for blocked in (*NON_PUBLIC_V4, *policy.deny):
             lines.append(f"-A OUTPUT -d {blocked} -j REJECT --reject-with icmp-net-prohibited")
@@ -63,14 +78,29 @@ def rules_v4(policy: Policy) -> str:
         for address, port in policy.proxy:
             lines.append(f"-A OUTPUT -d {address} -p tcp --dport {port} -j ACCEPT")
     # Refused rather than dropped: a program that tries learns at once, and a person sees why.
-    lines += ["-A OUTPUT -p tcp -j REJECT --reject-with tcp-reset",
-              "-A OUTPUT -j REJECT --reject-with icmp-admin-prohibited", "COMMIT"]
+    lines += [
+        "-A OUTPUT -p tcp -j REJECT --reject-with tcp-reset",
+        "-A OUTPUT -j REJECT --reject-with icmp-admin-prohibited",
+        "COMMIT",
+    ]
     return "\n".join(lines) + "\n"
 
 
 def rules_v6() -> str:
-    return "\n".join(["*filter", ":INPUT DROP [0:0]", ":FORWARD DROP [0:0]", ":OUTPUT DROP [0:0]",
-                      "-A INPUT -i lo -j ACCEPT", "-A OUTPUT -o lo -j ACCEPT", "COMMIT"]) + "\n"
+    return (
+        "\n".join(
+            [
+                "*filter",
+                ":INPUT DROP [0:0]",
+                ":FORWARD DROP [0:0]",
+                ":OUTPUT DROP [0:0]",
+                "-A INPUT -i lo -j ACCEPT",
+                "-A OUTPUT -o lo -j ACCEPT",
+                "COMMIT",
+            ]
+        )
+        + "\n"
+    )
 
 
 def resolve(host: str, port: int) -> tuple[tuple[str, int], ...]:

@@ -88,9 +88,15 @@ class DesktopSpec:
     language: str | None = None  # the owner's (broker.models.LANGUAGES); None: the image's own
 
     def labels(self, instance: str) -> dict[str, str]:
-        return {BROKER_LABEL: instance, DESKTOP_LABEL: self.desktop_id, TYPE_LABEL: self.desktop_type,
-                OWNER_LABEL: self.owner, OWNER_ID_LABEL: self.owner_id, EGRESS_LABEL: self.egress,
-                PORTS_LABEL: ",".join(str(port) for port in self.ports)}
+        return {
+            BROKER_LABEL: instance,
+            DESKTOP_LABEL: self.desktop_id,
+            TYPE_LABEL: self.desktop_type,
+            OWNER_LABEL: self.owner,
+            OWNER_ID_LABEL: self.owner_id,
+            EGRESS_LABEL: self.egress,
+            PORTS_LABEL: ",".join(str(port) for port in self.ports),
+        }
 
     def home_labels(self, instance: str) -> dict[str, str]:
         return home_labels(instance, self.owner, self.owner_id)

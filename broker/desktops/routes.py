@@ -14,8 +14,15 @@ from broker.auth.current import current_session, login_required, require_user
 from broker.desktops import access, lifecycle
 from broker.desktops.events import desktop_events
 from broker.desktops.http import record
-from broker.desktops.schemas import (DESKTOP_ERRORS, DESKTOP_TYPE_PARAM, DesktopListSchema, DesktopSchema,
-                                     RemovedSchema, desktop_json, desktop_list_json)
+from broker.desktops.schemas import (
+    DESKTOP_ERRORS,
+    DESKTOP_TYPE_PARAM,
+    DesktopListSchema,
+    DesktopSchema,
+    RemovedSchema,
+    desktop_json,
+    desktop_list_json,
+)
 from broker.errors import Invalid
 from broker.openapi import documented
 
@@ -30,13 +37,20 @@ def _desktop_type() -> str | None:
 
 
 @bp.post("/api/container/start")
-@documented("Start your desktop of a type (made if needed); answers once its VNC server answers",
-            params=[{**DESKTOP_TYPE_PARAM, "required": True}],
-            responses={200: ("Running", DesktopSchema), 400: "No desktop_type", **DESKTOP_ERRORS,
-                       403: "Type not assigned to you, or missing CSRF token", 404: "No such desktop type",
-                       409: "Quota reached (quota_exceeded) or desktop busy",
-                       503: "Container engine down, or the type's image is missing",
-                       504: "The desktop did not answer in time (it is in state error)"})
+@documented(
+    "Start your desktop of a type (made if needed); answers once its VNC server answers",
+    params=[{**DESKTOP_TYPE_PARAM, "required": True}],
+    responses={
+        200: ("Running", DesktopSchema),
+        400: "No desktop_type",
+        **DESKTOP_ERRORS,
+        403: "Type not assigned to you, or missing CSRF token",
+        404: "No such desktop type",
+        409: "Quota reached (quota_exceeded) or desktop busy",
+        503: "Container engine down, or the type's image is missing",
+        504: "The desktop did not answer in time (it is in state error)",
+    },
+)
 @login_required
 def start():
     user, type_id = require_user(), _desktop_type()
@@ -48,17 +62,27 @@ def start():
 
 
 @bp.get("/api/container/status")
-@documented("Your desktop and its state", params=[DESKTOP_TYPE_PARAM],
-            responses={200: ("The desktop", DesktopSchema), 400: "Several desktops: say which",
-                       401: "Not signed in", 404: "You have no such desktop"})
+@documented(
+    "Your desktop and its state",
+    params=[DESKTOP_TYPE_PARAM],
+    responses={
+        200: ("The desktop", DesktopSchema),
+        400: "Several desktops: say which",
+        401: "Not signed in",
+        404: "You have no such desktop",
+    },
+)
 @login_required
 def status():
     return jsonify(desktop_json(lifecycle().desktop_of(context.db(), require_user(), _desktop_type())))
 
 
 @bp.post("/api/container/stop")
-@documented("Stop your desktop (its container is kept for a fast start)", params=[DESKTOP_TYPE_PARAM],
-            responses={200: ("Stopped", DesktopSchema), 400: "Several desktops: say which", **DESKTOP_ERRORS})
+@documented(
+    "Stop your desktop (its container is kept for a fast start)",
+    params=[DESKTOP_TYPE_PARAM],
+    responses={200: ("Stopped", DesktopSchema), 400: "Several desktops: say which", **DESKTOP_ERRORS},
+)
 @login_required
 def stop():
     user = require_user()
@@ -68,8 +92,11 @@ def stop():
 
 
 @bp.post("/api/container/remove")
-@documented("Remove your desktop and its container (your home is kept)", params=[DESKTOP_TYPE_PARAM],
-            responses={200: ("Removed", RemovedSchema), 400: "Several desktops: say which", **DESKTOP_ERRORS})
+@documented(
+    "Remove your desktop and its container (your home is kept)",
+    params=[DESKTOP_TYPE_PARAM],
+    responses={200: ("Removed", RemovedSchema), 400: "Several desktops: say which", **DESKTOP_ERRORS},
+)
 @login_required
 def remove():
     user = require_user()
@@ -80,8 +107,10 @@ def remove():
 
 
 @bp.get("/api/container/list")
-@documented("Your desktops, and the desktop types you may start",
-            responses={200: ("Your desktops", DesktopListSchema), 401: "Not signed in"})
+@documented(
+    "Your desktops, and the desktop types you may start",
+    responses={200: ("Your desktops", DesktopListSchema), 401: "Not signed in"},
+)
 @login_required
 def list_own():
     user, db = require_user(), context.db()
@@ -89,16 +118,20 @@ def list_own():
 
 
 @bp.get("/api/events")
-@documented("Your desktops as server-sent events: `desktops` (data: {desktops: [Desktop]}) at once and whenever one "
-            "changes, `: keep-alive` comments every 15 s, `signed_out` when the sign-in ends",
-            responses={200: {"description": "An event stream",
-                             "content": {"text/event-stream": {"schema": {"type": "string"}}}},
-                       401: "Not signed in"})
+@documented(
+    "Your desktops as server-sent events: `desktops` (data: {desktops: [Desktop]}) at once and whenever one "
+    "changes, `: keep-alive` comments every 15 s, `signed_out` when the sign-in ends",
+    responses={
+        200: {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
+        401: "Not signed in",
+    },
+)
 @login_required
 def events():
     """Your desktops as server-sent events, whenever one changes (state, reason, last access)."""
     sign_in = current_session()
     stream = desktop_events(context.services().sessions, sign_in.id, sign_in.user_id, desktop_json)
     context.close_db()  # the stream opens its own sessions, one per poll
-    return Response(stream, mimetype="text/event-stream",
-                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Response(
+        stream, mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )

@@ -22,8 +22,9 @@ class DesktopSchema(Base):
     desktop_type = fields.String(attribute="desktop_type_id")
     title = localized("title", of=lambda desktop: desktop.desktop_type)
     state = fields.String(validate=OneOf(STATES))
-    reason = fields.String(attribute="state_reason",
-                           metadata={"description": "Why it is in this state (errors, idle stops), for people"})
+    reason = fields.String(
+        attribute="state_reason", metadata={"description": "Why it is in this state (errors, idle stops), for people"}
+    )
     owner = derived(fields.String(allow_none=True), lambda desktop: desktop.user.username if desktop.user else None)
     container_id = fields.String(allow_none=True)
     created_at = Time(allow_none=True)
@@ -32,13 +33,21 @@ class DesktopSchema(Base):
     last_activity_at = Time(allow_none=True)
     watched = fields.Boolean(metadata={"description": "a teacher or admin is watching it right now"})
     # A container keeps the egress it was made with; without one, the next start takes the type's.
-    egress = derived(egress_field("what it reaches beyond its screen"),
-                     lambda desktop: desktop.egress if desktop.container_id else desktop.desktop_type.egress)
+    egress = derived(
+        egress_field("what it reaches beyond its screen"),
+        lambda desktop: desktop.egress if desktop.container_id else desktop.desktop_type.egress,
+    )
     folders_pending = derived(
-        fields.List(fields.String(), metadata={"description": "assignment folders its owner now has that this "
-                                                              "running desktop gets with its next start ([] unless "
-                                                              "running)"}),
-        lambda desktop: access.folders_pending(object_session(desktop), desktop))
+        fields.List(
+            fields.String(),
+            metadata={
+                "description": "assignment folders its owner now has that this "
+                "running desktop gets with its next start ([] unless "
+                "running)"
+            },
+        ),
+        lambda desktop: access.folders_pending(object_session(desktop), desktop),
+    )
 
 
 class DesktopTypeSchema(Base):
@@ -76,9 +85,18 @@ def desktop_list_json(desktops: list[Desktop], kinds: list[DesktopType]) -> dict
 
 
 # The error answers of the routes that act on a desktop, for the document.
-DESKTOP_ERRORS = {401: "Not signed in", 403: "Missing CSRF token", 404: "No such desktop",
-                  409: "The desktop is busy starting or stopping", 502: "The container engine refused",
-                  503: "The container engine is down"}
-DESKTOP_TYPE_PARAM = {"name": "desktop_type", "in": "query", "schema": {"type": "string"},
-                      "description": "Which of your desktops (a desktop type id); may also come as JSON "
-                                     "`{\"desktop_type\": …}`. Optional when you have only one (active) desktop."}
+DESKTOP_ERRORS = {
+    401: "Not signed in",
+    403: "Missing CSRF token",
+    404: "No such desktop",
+    409: "The desktop is busy starting or stopping",
+    502: "The container engine refused",
+    503: "The container engine is down",
+}
+DESKTOP_TYPE_PARAM = {
+    "name": "desktop_type",
+    "in": "query",
+    "schema": {"type": "string"},
+    "description": "Which of your desktops (a desktop type id); may also come as JSON "
+    '`{"desktop_type": …}`. Optional when you have only one (active) desktop.',
+}

@@ -77,8 +77,11 @@ class Lifecycle:
         desktop_type = access.allowed_type(db, user, type_id)
         for _attempt in range(5):
             db.commit()  # end the transaction: what other requests committed is seen from here on
-            desktop = db.scalar(select(Desktop).where(Desktop.user_id == user.id, Desktop.desktop_type_id == type_id)
-                                .execution_options(populate_existing=True))
+            desktop = db.scalar(
+                select(Desktop)
+                .where(Desktop.user_id == user.id, Desktop.desktop_type_id == type_id)
+                .execution_options(populate_existing=True)
+            )
             if desktop is None:
                 desktop = self._claim_new(db, user, desktop_type)
             elif desktop.state == RUNNING:
@@ -132,19 +135,28 @@ class Lifecycle:
         return desktop
 
     def _new_row(self, user: User | None, desktop_type: DesktopType) -> Desktop:
-        return Desktop(id=str(uuid.uuid4()), user_id=user.id if user else None, desktop_type_id=desktop_type.id,
-                       state=CREATING,
-                       vnc_password_encrypted=crypto.encrypt(self.settings.core.secret_key, new_vnc_password()))
+        return Desktop(
+            id=str(uuid.uuid4()),
+            user_id=user.id if user else None,
+            desktop_type_id=desktop_type.id,
+            state=CREATING,
+            vnc_password_encrypted=crypto.encrypt(self.settings.core.secret_key, new_vnc_password()),
+        )
 
     def _take_from_pool(self, db: Session, user: User, desktop_type: DesktopType) -> Desktop | None:
-        waiting = db.scalars(select(Desktop).where(Desktop.user_id.is_(None), Desktop.state == RUNNING,
-                                                   Desktop.desktop_type_id == desktop_type.id)
-                             .order_by(Desktop.created_at)).all()
+        waiting = db.scalars(
+            select(Desktop)
+            .where(Desktop.user_id.is_(None), Desktop.state == RUNNING, Desktop.desktop_type_id == desktop_type.id)
+            .order_by(Desktop.created_at)
+        ).all()
         for desktop in waiting:
             if desktop.language != user.language:  # made without a language: only for those who chose none
                 continue
-            taken = db.execute(update(Desktop).where(Desktop.id == desktop.id, Desktop.user_id.is_(None))
-                               .values(user_id=user.id, state_changed_at=utcnow(), started_at=utcnow())).rowcount
+            taken = db.execute(
+                update(Desktop)
+                .where(Desktop.id == desktop.id, Desktop.user_id.is_(None))
+                .values(user_id=user.id, state_changed_at=utcnow(), started_at=utcnow())
+            ).rowcount
             if taken:
                 return desktop
         return None
@@ -154,8 +166,15 @@ class Lifecycle:
         state = self.provider.inspect(desktop.container_id) if desktop.container_id else None
         if state is not None and state.running:
             return True
-        transition(db, desktop, (RUNNING,), STOPPED, address=None, stopped_at=utcnow(),
-                   state_reason=f"It ended by itself ({state.problem})." if state and state.problem else "")
+        transition(
+            db,
+            desktop,
+            (RUNNING,),
+            STOPPED,
+            address=None,
+            stopped_at=utcnow(),
+            state_reason=f"It ended by itself ({state.problem})." if state and state.problem else "",
+        )
         return False
 
     def _await_start(self, db: Session, desktop: Desktop) -> Desktop:
@@ -178,8 +197,9 @@ class Lifecycle:
             spec = self.spec(desktop)
             folders = [[mount.folder, mount.volume] for mount in spec.folders]
             db.commit()  # no transaction, so no pooled connection, is held while the engine works
-            if desktop.container_id and (desktop.folders != folders or desktop.egress != spec.egress
-                                         or desktop.language != spec.language):
+            if desktop.container_id and (
+                desktop.folders != folders or desktop.egress != spec.egress or desktop.language != spec.language
+            ):
                 # Mounts, egress and language are fixed when a container is made: other ones need a new one.
                 self.provider.remove(desktop.container_id)
                 desktop.container_id = None
@@ -191,8 +211,16 @@ class Lifecycle:
             if not desktop.container_id:
                 ref = self._create(desktop, spec)
                 created = True
-                if not transition(db, desktop, (CREATING, STARTING), STARTING, container_id=ref, folders=folders,
-                                  egress=spec.egress, language=spec.language):
+                if not transition(
+                    db,
+                    desktop,
+                    (CREATING, STARTING),
+                    STARTING,
+                    container_id=ref,
+                    folders=folders,
+                    egress=spec.egress,
+                    language=spec.language,
+                ):
                     self.provider.remove(ref)
                     raise Busy("The desktop was stopped or removed while it was being created.")
             address = self._await_vnc(desktop.container_id, desktop.desktop_type.vnc_port)
@@ -209,8 +237,10 @@ class Lifecycle:
         except NameTaken as taken:
             existing = taken.existing
             if existing is None or existing.instance != self.provider.instance:
-                raise StartFailed(f"The name {spec.name} is taken on the container engine by something "
-                                  "deskbroker did not make; an administrator has to remove it.") from None
+                raise StartFailed(
+                    f"The name {spec.name} is taken on the container engine by something "
+                    "deskbroker did not make; an administrator has to remove it."
+                ) from None
             if existing.desktop_id == desktop.id:  # made by an earlier start of this desktop that was cut short
                 if not existing.running:
                     self.provider.start(existing.ref)
@@ -235,8 +265,10 @@ class Lifecycle:
                 except RFBConnectionError:
                     continue
             time.sleep(min(POLL, remaining))  # not running yet: Swarm is still placing it
-        raise StartTimedOut(f"The desktop did not answer within {timeout} s. Please try again, and tell an "
-                            "administrator if it keeps happening.")
+        raise StartTimedOut(
+            f"The desktop did not answer within {timeout} s. Please try again, and tell an "
+            "administrator if it keeps happening."
+        )
 
     def _start_failed(self, db: Session, desktop: Desktop, created: bool, error: Exception) -> None:
         ref = desktop.container_id
@@ -248,8 +280,11 @@ class Lifecycle:
         try:
             if created:  # no half-made container is left behind
                 self.provider.remove(ref)
-                db.execute(update(Desktop).where(Desktop.id == desktop.id, Desktop.container_id == ref)
-                           .values(container_id=None))
+                db.execute(
+                    update(Desktop)
+                    .where(Desktop.id == desktop.id, Desktop.container_id == ref)
+                    .values(container_id=None)
+                )
                 db.commit()
             else:  # the person's own container is kept for the next try
                 self.provider.stop(ref)
@@ -266,13 +301,23 @@ class Lifecycle:
         persistent = user is not None and self.settings.desktops.desktop_persistent_homes
         folders = access.folder_mounts(object_session(desktop), user, desktop_type.id) if user is not None else ()
         return DesktopSpec(
-            desktop_id=desktop.id, name=name, image=desktop_type.image, desktop_type=desktop_type.id,
-            owner=owner, owner_id=owner_id,
+            desktop_id=desktop.id,
+            name=name,
+            image=desktop_type.image,
+            desktop_type=desktop_type.id,
+            owner=owner,
+            owner_id=owner_id,
             vnc_password=crypto.decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
-            memory_mb=desktop_type.memory_mb, cpus=desktop_type.cpus, pids_limit=desktop_type.pids_limit,
+            memory_mb=desktop_type.memory_mb,
+            cpus=desktop_type.cpus,
+            pids_limit=desktop_type.pids_limit,
             shm_size_mb=desktop_type.shm_size_mb,
-            home_volume=naming.home_volume_name(instance, owner_id) if persistent else None, folders=folders,
-            ports=(desktop_type.vnc_port,), egress=desktop_type.egress, language=user.language if user else None)
+            home_volume=naming.home_volume_name(instance, owner_id) if persistent else None,
+            folders=folders,
+            ports=(desktop_type.vnc_port,),
+            egress=desktop_type.egress,
+            language=user.language if user else None,
+        )
 
     # --- stop and remove
 
@@ -307,8 +352,9 @@ class Lifecycle:
         db.execute(delete(Desktop).where(Desktop.id == desktop.id))
         db.commit()
 
-    def _not_done(self, db: Session, desktop: Desktop, before: tuple[str, str], error: ProviderError,
-                  done: str) -> None:
+    def _not_done(
+        self, db: Session, desktop: Desktop, before: tuple[str, str], error: ProviderError, done: str
+    ) -> None:
         """After a stop or remove the engine did not carry out. An engine that could not be reached did
         nothing, so the desktop is as it was (a running one stays usable); else its state is unknown."""
         if isinstance(error, EngineUnavailable):
@@ -319,8 +365,9 @@ class Lifecycle:
     def stop_all(self) -> tuple[int, list[str]]:
         """Stop every person's running desktop, several at a time; (stopped, problems)."""
         with self.sessions() as db:
-            ids = db.scalars(select(Desktop.id).where(Desktop.state.in_((RUNNING, STARTING)),
-                                                      Desktop.user_id.is_not(None))).all()
+            ids = db.scalars(
+                select(Desktop.id).where(Desktop.state.in_((RUNNING, STARTING)), Desktop.user_id.is_not(None))
+            ).all()
 
         def stop_one(desktop_id: str) -> str | None:
             with self.sessions() as db:
@@ -358,8 +405,11 @@ class Lifecycle:
         desktop = self._new_row(None, desktop_type)
         db.add(desktop)
         db.flush()
-        waiting = db.scalar(select(func.count()).select_from(Desktop).where(
-            Desktop.user_id.is_(None), Desktop.desktop_type_id == desktop_type.id, Desktop.state.in_(ACTIVE)))
+        waiting = db.scalar(
+            select(func.count())
+            .select_from(Desktop)
+            .where(Desktop.user_id.is_(None), Desktop.desktop_type_id == desktop_type.id, Desktop.state.in_(ACTIVE))
+        )
         if waiting > self.settings.desktops.desktop_pool_size:
             db.rollback()
             return None

@@ -17,25 +17,34 @@ from broker.db import utcnow
 from broker.models import Desktop
 
 CREATING, STARTING, RUNNING, STOPPING, STOPPED, ERROR = (
-    "creating", "starting", "running", "stopping", "stopped", "error")
+    "creating",
+    "starting",
+    "running",
+    "stopping",
+    "stopped",
+    "error",
+)
 STATES = (CREATING, STARTING, RUNNING, STOPPING, STOPPED, ERROR)
 ACTIVE = (CREATING, STARTING, RUNNING)  # these count against quotas
 BUSY = (CREATING, STARTING, STOPPING)  # a request is acting on the desktop right now
 
 
-def claim(db: Session, desktop: Desktop, expected: tuple[str, ...], state: str,
-          since: datetime | None = None, **values: Any) -> bool:
+def claim(
+    db: Session, desktop: Desktop, expected: tuple[str, ...], state: str, since: datetime | None = None, **values: Any
+) -> bool:
     """In the current transaction, move `desktop` to `state` if it is still in one of `expected`
     (and, with `since`, has not changed state since then); return whether it moved."""
     guard = [Desktop.id == desktop.id, Desktop.state.in_(expected)]
     if since is not None:
         guard.append(Desktop.state_changed_at == since)
-    return db.execute(update(Desktop).where(*guard).values(
-        state=state, state_changed_at=utcnow(), **values)).rowcount == 1
+    return (
+        db.execute(update(Desktop).where(*guard).values(state=state, state_changed_at=utcnow(), **values)).rowcount == 1
+    )
 
 
-def transition(db: Session, desktop: Desktop, expected: tuple[str, ...], state: str,
-               since: datetime | None = None, **values: Any) -> bool:
+def transition(
+    db: Session, desktop: Desktop, expected: tuple[str, ...], state: str, since: datetime | None = None, **values: Any
+) -> bool:
     """`claim` and commit; when it moved, `desktop` is refreshed. No transaction is left open."""
     moved = claim(db, desktop, expected, state, since, **values)
     db.commit()

@@ -20,13 +20,32 @@ import secrets
 import time
 
 from docker.errors import APIError, NotFound
-from docker.types import (ContainerSpec, EndpointSpec, Mount, NetworkAttachmentConfig, Placement, Resources,
-                          RestartPolicy, SecretReference, ServiceMode, TaskTemplate)
+from docker.types import (
+    ContainerSpec,
+    EndpointSpec,
+    Mount,
+    NetworkAttachmentConfig,
+    Placement,
+    Resources,
+    RestartPolicy,
+    SecretReference,
+    ServiceMode,
+    TaskTemplate,
+)
 
 from broker.config import DesktopSettings
 from broker.desktops.docker import CAPABILITIES, DockerProvider, engine_errors
-from broker.desktops.provider import (BROKER_LABEL, DESKTOP_LABEL, PASSWORD_FILE, STOP_TIMEOUT, ContainerState,
-                                      DesktopSpec, IsolationFailed, NameTaken, Vanished)
+from broker.desktops.provider import (
+    BROKER_LABEL,
+    DESKTOP_LABEL,
+    PASSWORD_FILE,
+    STOP_TIMEOUT,
+    ContainerState,
+    DesktopSpec,
+    IsolationFailed,
+    NameTaken,
+    Vanished,
+)
 
 RUNNING_TASK = ("starting", "running")  # "starting": the container runs, its health check has not passed yet
 ENDED_TASK = ("complete", "shutdown", "failed", "rejected", "orphaned", "remove")
@@ -49,12 +68,17 @@ class SwarmProvider(DockerProvider):
         with engine_errors():
             self.ensure_network()
             labels = spec.labels(self.instance)
-            secret = self.client.secrets.create(name=f"{spec.name[:50]}-{secrets.token_hex(4)}",
-                                                data=spec.vnc_password, labels=labels)
+            secret = self.client.secrets.create(
+                name=f"{spec.name[:50]}-{secrets.token_hex(4)}", data=spec.vnc_password, labels=labels
+            )
             try:
                 ref = self.client.api.create_service(
-                    self._task(spec, secret.id, secret.name), name=spec.name, labels=labels,
-                    mode=ServiceMode("replicated", 1), endpoint_spec=EndpointSpec(mode="dnsrr"))["ID"]
+                    self._task(spec, secret.id, secret.name),
+                    name=spec.name,
+                    labels=labels,
+                    mode=ServiceMode("replicated", 1),
+                    endpoint_spec=EndpointSpec(mode="dnsrr"),
+                )["ID"]
             except BaseException as error:
                 secret.remove()
                 if isinstance(error, APIError) and error.status_code == 409:
@@ -73,17 +97,31 @@ class SwarmProvider(DockerProvider):
         if spec.shm_size_mb:
             mounts.append(Mount("/dev/shm", None, type="tmpfs", tmpfs_size=spec.shm_size_mb * 2**20))
         container = ContainerSpec(
-            spec.image, labels=spec.labels(self.instance), env=self.environment(spec),
-            mounts=mounts, cap_drop=["ALL"], cap_add=CAPABILITIES, stop_grace_period=STOP_TIMEOUT * 10**9,
-            secrets=[SecretReference(secret_id, secret_name, filename=PASSWORD_FILE.rsplit("/", 1)[1],
-                                     uid="0", gid="0", mode=0o400)])
+            spec.image,
+            labels=spec.labels(self.instance),
+            env=self.environment(spec),
+            mounts=mounts,
+            cap_drop=["ALL"],
+            cap_add=CAPABILITIES,
+            stop_grace_period=STOP_TIMEOUT * 10**9,
+            secrets=[
+                SecretReference(
+                    secret_id, secret_name, filename=PASSWORD_FILE.rsplit("/", 1)[1], uid="0", gid="0", mode=0o400
+                )
+            ],
+        )
         memory = spec.memory_mb * 2**20
-        resources = Resources(cpu_limit=int(spec.cpus * 1e9), mem_limit=memory,
-                              mem_reservation=memory // RESERVED_SHARE)
+        resources = Resources(
+            cpu_limit=int(spec.cpus * 1e9), mem_limit=memory, mem_reservation=memory // RESERVED_SHARE
+        )
         resources["Limits"]["Pids"] = spec.pids_limit  # API 1.41; the SDK has no argument for it
-        return TaskTemplate(container, resources=resources, restart_policy=RestartPolicy(condition="none"),
-                            placement=Placement(constraints=self.constraints) if self.constraints else None,
-                            networks=[NetworkAttachmentConfig(network) for network in self.networks_for(spec.egress)])
+        return TaskTemplate(
+            container,
+            resources=resources,
+            restart_policy=RestartPolicy(condition="none"),
+            placement=Placement(constraints=self.constraints) if self.constraints else None,
+            networks=[NetworkAttachmentConfig(network) for network in self.networks_for(spec.egress)],
+        )
 
     def start(self, ref: str) -> None:
         self._scale(ref, 1)
@@ -98,8 +136,9 @@ class SwarmProvider(DockerProvider):
     def _admit(self, ref: str) -> None:
         """Wait for the new task's container, load its rules and cut what it opened before them."""
         container = self._task_container(ref)
-        self.isolate(container, self.policy(self.client.api.inspect_service(ref)["Spec"].get("Labels") or {}),
-                     flush=True)
+        self.isolate(
+            container, self.policy(self.client.api.inspect_service(ref)["Spec"].get("Labels") or {}), flush=True
+        )
 
     def _task_container(self, ref: str) -> str:
         """The id of the running container of the service's current task, on this broker's engine."""
@@ -107,8 +146,11 @@ class SwarmProvider(DockerProvider):
         while time.monotonic() < deadline:
             service = self.client.api.inspect_service(ref)
             generation = service["Spec"]["TaskTemplate"].get("ForceUpdate", 0)
-            tasks = [task for task in self.client.api.tasks(filters={"service": ref})
-                     if task["Spec"].get("ForceUpdate", 0) == generation]
+            tasks = [
+                task
+                for task in self.client.api.tasks(filters={"service": ref})
+                if task["Spec"].get("ForceUpdate", 0) == generation
+            ]
             task = max(tasks, key=lambda t: t["CreatedAt"], default=None)
             status = task["Status"] if task else {}
             if status.get("State") in ENDED_TASK:
@@ -119,7 +161,8 @@ class SwarmProvider(DockerProvider):
                     raise IsolationFailed(
                         "Swarm placed the desktop on another node, whose engine this broker cannot reach to load "
                         "its network rules; keep desktops on the broker's node (DESKBROKER_SWARM_CONSTRAINTS="
-                        "node.role==manager) until every node runs the network guard.")
+                        "node.role==manager) until every node runs the network guard."
+                    )
                 return container
             time.sleep(0.1)
         raise IsolationFailed("Swarm did not start the desktop's container in time.")
@@ -173,8 +216,10 @@ class SwarmProvider(DockerProvider):
             if not services:
                 return []
             tasks = self.client.api.tasks(filters={"service": [service["ID"] for service in services]})
-            return [self._state(service, [task for task in tasks if task["ServiceID"] == service["ID"]])
-                    for service in services]
+            return [
+                self._state(service, [task for task in tasks if task["ServiceID"] == service["ID"]])
+                for service in services
+            ]
 
     def _state(self, service: dict, tasks: list[dict]) -> ContainerState:
         spec = service["Spec"]
@@ -189,9 +234,15 @@ class SwarmProvider(DockerProvider):
         problem = ""
         if wanted and status.get("State") in ENDED_TASK:
             problem = status.get("Err") or f"its task ended ({status['State']})"
-        return ContainerState(ref=service["ID"], name=spec["Name"], instance=labels.get(BROKER_LABEL, ""),
-                              desktop_id=labels.get(DESKTOP_LABEL, ""), running=running,
-                              address=self._task_address(task) if running else None, problem=problem)
+        return ContainerState(
+            ref=service["ID"],
+            name=spec["Name"],
+            instance=labels.get(BROKER_LABEL, ""),
+            desktop_id=labels.get(DESKTOP_LABEL, ""),
+            running=running,
+            address=self._task_address(task) if running else None,
+            problem=problem,
+        )
 
     def _task_address(self, task: dict) -> str | None:
         for attachment in task.get("NetworksAttachments") or []:
@@ -207,6 +258,10 @@ class SwarmProvider(DockerProvider):
                 raise Vanished("Its service is gone from the swarm.") from error
             # A new ForceUpdate makes a fresh task even when the old one ended by itself.
             force = service["Spec"]["TaskTemplate"].get("ForceUpdate", 0) + (1 if replicas else 0)
-            self.client.api.update_service(ref, service["Version"]["Index"], fetch_current_spec=True,
-                                           mode=ServiceMode("replicated", replicas),
-                                           task_template={"ForceUpdate": force})
+            self.client.api.update_service(
+                ref,
+                service["Version"]["Index"],
+                fetch_current_spec=True,
+                mode=ServiceMode("replicated", replicas),
+                task_template={"ForceUpdate": force},
+            )

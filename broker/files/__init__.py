@@ -14,8 +14,9 @@ from broker.models import User
 EXTENSION = "deskbroker.files"
 
 
-def init_app(app: Flask, settings: Settings, volumes: Volumes,
-             more_spaces: Iterable[Callable[[User, str], Space | None]] = ()) -> None:
+def init_app(
+    app: Flask, settings: Settings, volumes: Volumes, more_spaces: Iterable[Callable[[User, str], Space | None]] = ()
+) -> None:
     """`more_spaces`: other packages' spaces (teacher.folder_spaces), each a finder by name."""
     app.extensions[EXTENSION] = FileService(settings.files, settings.desktops, volumes, more_spaces)
 

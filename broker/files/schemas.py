@@ -15,8 +15,9 @@ class FileSpaceSchema(Base):
     title = fields.String(metadata={"description": "an assignment folder's name; empty for the others"})
     quota = fields.Integer(metadata={"description": "bytes uploads may fill the space to"})
     used = fields.Integer(metadata={"description": "bytes in its files (walked at most every 30 s)"})
-    used_complete = fields.Boolean(metadata={"description": "false: the count stopped at its limit of entries or "
-                                                            "time, so `used` is a lower bound"})
+    used_complete = fields.Boolean(
+        metadata={"description": "false: the count stopped at its limit of entries or time, so `used` is a lower bound"}
+    )
     max_file_size = fields.Integer(metadata={"description": "largest file an upload may bring, bytes"})
 
 
@@ -31,8 +32,11 @@ class FileListSchema(Base):
     space = fields.String()
     path = fields.String()
     entries = fields.List(fields.Nested(FileEntrySchema))
-    complete = fields.Boolean(metadata={"description": "false: the folder holds more entries than the listing "
-                                                       "limit; those beyond it are left out"})
+    complete = fields.Boolean(
+        metadata={
+            "description": "false: the folder holds more entries than the listing limit; those beyond it are left out"
+        }
+    )
 
 
 class UploadedFileSchema(Base):

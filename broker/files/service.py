@@ -67,8 +67,13 @@ class Upload:
 
 
 class FileService:
-    def __init__(self, settings: FilesSettings, desktops: DesktopSettings, volumes: Volumes,
-                 more_spaces: Iterable[Callable[[User, str], Space | None]] = ()):
+    def __init__(
+        self,
+        settings: FilesSettings,
+        desktops: DesktopSettings,
+        volumes: Volumes,
+        more_spaces: Iterable[Callable[[User, str], Space | None]] = (),
+    ):
         self.settings = settings
         self.instance, self.homes = desktops.instance, desktops.desktop_persistent_homes
         self.volumes = volumes
@@ -86,11 +91,21 @@ class FileService:
         if name == HOME:
             if not self.homes:
                 raise NotFound("This installation keeps no homes, so there are no files to manage.", code="no_home")
-            space = Space(HOME, naming.home_volume_name(instance, user.subject),
-                          home_labels(instance, user.username, user.subject), self.settings.files_home_quota, True)
+            space = Space(
+                HOME,
+                naming.home_volume_name(instance, user.subject),
+                home_labels(instance, user.username, user.subject),
+                self.settings.files_home_quota,
+                True,
+            )
         elif name == PUBLIC:
-            space = Space(PUBLIC, naming.public_volume_name(instance), public_labels(instance),
-                          self.settings.files_public_quota, user.has_role(ROLE_ADMIN) or user.has_role(ROLE_TEACHER))
+            space = Space(
+                PUBLIC,
+                naming.public_volume_name(instance),
+                public_labels(instance),
+                self.settings.files_public_quota,
+                user.has_role(ROLE_ADMIN) or user.has_role(ROLE_TEACHER),
+            )
         else:
             space = next((found for find in self.more_spaces if (found := find(user, name)) is not None), None)
             if space is None:
@@ -112,9 +127,12 @@ class FileService:
         try:
             tree = Tree(folder, DESKTOP_USER)
         except PermissionError as error:
-            raise Unavailable("The broker may not open this space's folder; it has to run "
-                              "as the desktop user or as root on the container engine's "
-                              "host.", code="files_unavailable") from error
+            raise Unavailable(
+                "The broker may not open this space's folder; it has to run "
+                "as the desktop user or as root on the container engine's "
+                "host.",
+                code="files_unavailable",
+            ) from error
         with tree:
             yield tree
 
@@ -186,8 +204,9 @@ class FileService:
             off_loop(tree.delete, parts)  # a folder may hold any number of files
         self._forget_usage(space)
 
-    def upload(self, space: Space, folder: str, files: Iterable[tuple[str, Iterable[bytes]]],
-               replace: bool = False) -> list[Upload]:
+    def upload(
+        self, space: Space, folder: str, files: Iterable[tuple[str, Iterable[bytes]]], replace: bool = False
+    ) -> list[Upload]:
         """Write each (name, chunks) into `folder`, all or none.
 
         Chunks go straight to disk. A file over the size limit (413) or the space's quota reached
@@ -210,13 +229,18 @@ class FileService:
                     staged.append(file)
                     for chunk in chunks:
                         if file.size + len(chunk) > limit:
-                            raise TooLarge(f"{name} is larger than the {_size(limit)} "
-                                           "a single file may have.", code="file_too_large")
+                            raise TooLarge(
+                                f"{name} is larger than the {_size(limit)} a single file may have.",
+                                code="file_too_large",
+                            )
                         room -= len(chunk)
                         if room < 0:
-                            raise OutOfSpace(f"This upload does not fit: the {space.name} "
-                                             f"space may hold {_size(space.quota)}, and "
-                                             f"{_size(used)} of it are in use.", code="quota_exceeded")
+                            raise OutOfSpace(
+                                f"This upload does not fit: the {space.name} "
+                                f"space may hold {_size(space.quota)}, and "
+                                f"{_size(used)} of it are in use.",
+                                code="quota_exceeded",
+                            )
                         # Off the loop: a disk that is behind blocks here, and a fast sender never
                         # makes the socket wait, so without it one upload held the loop to its end.
                         off_loop(file.write, chunk)
@@ -265,8 +289,7 @@ class FileService:
 
 def _sorted_listing(tree: Tree, parts: tuple[str, ...], limit: int) -> Listing:
     found = tree.list(parts, limit)
-    return Listing(sorted(found.entries, key=lambda e: (e.type != "folder", e.name.casefold(), e.name)),
-                   found.complete)
+    return Listing(sorted(found.entries, key=lambda e: (e.type != "folder", e.name.casefold(), e.name)), found.complete)
 
 
 def _require_writable(space: Space) -> None:

@@ -89,7 +89,7 @@ class Staged:
                 os.close(fd)
                 os.unlink(self.temp, dir_fd=folder)
                 raise
-        self.file: BinaryIO | None = open(fd, "wb")
+        self.file: BinaryIO | None = open(fd, "wb")  # noqa: SIM115 - closed by commit() or discard()
 
     def write(self, chunk: bytes) -> None:
         assert self.file is not None
@@ -162,8 +162,11 @@ class Tree:
                     info = item.stat(follow_symlinks=False)
                 except FileNotFoundError:  # removed from inside the desktop meanwhile
                     continue
-                entries.append(Entry(item.name, kind(info.st_mode), info.st_size if stat.S_ISREG(info.st_mode) else 0,
-                                     info.st_mtime))
+                entries.append(
+                    Entry(
+                        item.name, kind(info.st_mode), info.st_size if stat.S_ISREG(info.st_mode) else 0, info.st_mtime
+                    )
+                )
         return Listing(entries, True)
 
     def open_file(self, parts: tuple[str, ...]) -> tuple[BinaryIO, os.stat_result]:

@@ -20,7 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import docker
@@ -36,9 +36,7 @@ IMAGE_DIRS = (IMAGES_DIR, TIER_DIR)
 DEFAULT_DEBIAN_SUITE = "bookworm"
 DEFAULT_DEBIAN_IMAGE = f"debian:{DEFAULT_DEBIAN_SUITE}-slim"
 DEBIAN_MIRROR = os.environ.get("DESKBROKER_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-DEBIAN_SECURITY_MIRROR = os.environ.get(
-    "DESKBROKER_DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security"
-)
+DEBIAN_SECURITY_MIRROR = os.environ.get("DESKBROKER_DEBIAN_SECURITY_MIRROR", "http://deb.debian.org/debian-security")
 NOTE_PREFIX = "==> "  # Dockerfile output lines meant for the maintainer, always shown
 ERROR_TAIL_LINES = 25
 
@@ -104,18 +102,14 @@ def discover(images_dirs: Path | Sequence[Path] = IMAGE_DIRS) -> dict[str, Image
         for dockerfile in sorted(images_dir.glob("*/Dockerfile")):
             name = dockerfile.parent.name
             if name in sources:
-                raise BuildError(
-                    f"two images named {name!r}: {sources[name].dockerfile} and {dockerfile}"
-                )
+                raise BuildError(f"two images named {name!r}: {sources[name].dockerfile} and {dockerfile}")
             text = dockerfile.read_text()
             parent = _PARENT_PATTERN.search(text)
             suite = _DEBIAN_PATTERN.search(text)
             wider_context = _CONTEXT_PATTERN.search(text)
             sources[name] = ImageSource(
                 name=name,
-                context=(dockerfile.parent / wider_context.group(1)).resolve()
-                if wider_context
-                else dockerfile.parent,
+                context=(dockerfile.parent / wider_context.group(1)).resolve() if wider_context else dockerfile.parent,
                 dockerfile=dockerfile,
                 parent=parent.group(1) if parent else None,
                 debian_suite=suite.group(1) if suite else DEFAULT_DEBIAN_SUITE,
@@ -169,15 +163,13 @@ def build_images(
         )
         for suite in sorted({source.debian_suite for source in order if source.parent is None})
     }
-    date_tag = datetime.now(timezone.utc).strftime("%Y%m%d")
+    date_tag = datetime.now(UTC).strftime("%Y%m%d")
     results = []
     for source in order:
         args = {k: v for k, v in (build_args or {}).items() if k in source.declared_args}
         parent_ref = f"{REPOSITORY}/{source.parent}:{__version__}" if source.parent else None
         args["BASE_IMAGE"] = parent_ref or debian_images[source.debian_suite]
-        results.append(
-            _build_one(client, source, args, ("latest", date_tag), progress, verbose)
-        )
+        results.append(_build_one(client, source, args, ("latest", date_tag), progress, verbose))
     return results
 
 
@@ -185,9 +177,7 @@ def offline_debian_image(suite: str) -> str:
     return f"{REPOSITORY}/debian:{suite}"
 
 
-def ensure_debian_image(
-    client: docker.DockerClient, wanted: str, suite: str, progress: Progress
-) -> str:
+def ensure_debian_image(client: docker.DockerClient, wanted: str, suite: str, progress: Progress) -> str:
     """The Debian image to build on: `wanted` if present or pullable, else an offline one."""
     if _exists(client, wanted):
         return wanted
@@ -353,14 +343,11 @@ def _build_one(
     )
 
 
-def _failure_message(
-    source: ImageSource, steps: list[BuildStep], error: str, tail: Iterable[str]
-) -> str:
+def _failure_message(source: ImageSource, steps: list[BuildStep], error: str, tail: Iterable[str]) -> str:
     where = f"step {steps[-1].number} `{steps[-1].instruction}`" if steps else "the start"
     output = "\n".join(f"    {line}" for line in tail)
-    return (
-        f"building {source.name} failed at {where}: {error.strip()}"
-        + (f"\n  last output:\n{output}" if output else "")
+    return f"building {source.name} failed at {where}: {error.strip()}" + (
+        f"\n  last output:\n{output}" if output else ""
     )
 
 

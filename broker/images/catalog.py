@@ -92,9 +92,7 @@ def entry_from_labels(image: str, labels: Mapping[str, str] | None) -> CatalogEn
     def number(name: str, low: int, high: int) -> int:
         value = text(name)
         if not value.isdigit() or not low <= int(value) <= high:
-            raise LabelError(
-                f"image {image}: label {name}={value!r} is not a whole number in {low}..{high}"
-            )
+            raise LabelError(f"image {image}: label {name}={value!r} is not a whole number in {low}..{high}")
         return int(value)
 
     def localized(label_for_language: Callable[[str], str]) -> LocalizedText:
@@ -102,9 +100,7 @@ def entry_from_labels(image: str, labels: Mapping[str, str] | None) -> CatalogEn
 
     entry_id = text(ID)
     if not ID_PATTERN.fullmatch(entry_id):
-        raise LabelError(
-            f"image {image}: label {ID}={entry_id!r} must be lowercase letters, digits and '-'"
-        )
+        raise LabelError(f"image {image}: label {ID}={entry_id!r} must be lowercase letters, digits and '-'")
     return CatalogEntry(
         id=entry_id,
         image=image,

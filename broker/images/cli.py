@@ -10,6 +10,7 @@ from typing import TypeVar
 import click
 from docker.errors import DockerException
 
+from broker.engine import EngineUnavailable, docker_client
 from broker.images.build import (
     DEFAULT_DEBIAN_IMAGE,
     IMAGE_DIRS,
@@ -18,7 +19,6 @@ from broker.images.build import (
     build_images,
 )
 from broker.images.catalog import LabelError, catalog_images
-from broker.engine import EngineUnavailable, docker_client
 from broker.images.smoke import image_ref, smoke_test_images
 from broker.images.table import format_table, megabytes
 
@@ -40,9 +40,7 @@ def clear_errors(command: Command) -> Command:
     return wrapper  # type: ignore[return-value]
 
 
-def parse_build_args(
-    _context: click.Context, _parameter: click.Parameter, values: tuple[str, ...]
-) -> dict[str, str]:
+def parse_build_args(_context: click.Context, _parameter: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
     pairs = {}
     for value in values:
         key, separator, setting = value.partition("=")
@@ -144,9 +142,7 @@ def test_command(names: tuple[str, ...]) -> None:
         for result in results
     ]
     click.echo()
-    click.echo(
-        format_table(["image", "size", "greeting s", "idle MiB", "stop s", "result"], rows)
-    )
+    click.echo(format_table(["image", "size", "greeting s", "idle MiB", "stop s", "result"], rows))
     failures = [f"{result.image}: {result.failure}" for result in results if not result.ok]
     if failures:
         raise click.ClickException("smoke test failed:\n" + "\n".join(failures))

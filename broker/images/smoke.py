@@ -66,9 +66,7 @@ def smoke_test_images(
         network.remove()
 
 
-def smoke_test_image(
-    client: docker.DockerClient, ref: str, network: str, progress: Progress = print
-) -> SmokeResult:
+def smoke_test_image(client: docker.DockerClient, ref: str, network: str, progress: Progress = print) -> SmokeResult:
     result = SmokeResult(ref)
     container: Container | None = None
     try:
@@ -106,9 +104,7 @@ def smoke_test_image(
     return result
 
 
-def _start(
-    client: docker.DockerClient, entry: CatalogEntry, network: str, password: str
-) -> Container:
+def _start(client: docker.DockerClient, entry: CatalogEntry, network: str, password: str) -> Container:
     return client.containers.run(
         entry.image,
         detach=True,
@@ -138,10 +134,7 @@ def _wait_until_drawn(address: str, port: int, password: str) -> float:
             if drawn >= DRAWN_THRESHOLD:
                 return time.monotonic()
             if time.monotonic() > deadline:
-                raise SmokeFailure(
-                    f"screen still blank {DRAW_TIMEOUT:g} s after login "
-                    f"({drawn:.2%} of pixels drawn)"
-                )
+                raise SmokeFailure(f"screen still blank {DRAW_TIMEOUT:g} s after login ({drawn:.2%} of pixels drawn)")
             time.sleep(0.5)
 
 
@@ -195,7 +188,5 @@ def _stop(container: Container) -> float:
     container.reload()
     exit_code = container.attrs["State"]["ExitCode"]
     if exit_code != 0:
-        raise SmokeFailure(
-            f"did not exit cleanly on docker stop (exit {exit_code} after {seconds:.1f} s)"
-        )
+        raise SmokeFailure(f"did not exit cleanly on docker stop (exit {exit_code} after {seconds:.1f} s)")
     return seconds

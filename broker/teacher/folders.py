@@ -38,5 +38,11 @@ def assignment_space(db: Session, settings: Settings, user: User, name: str) -> 
     writable = may_manage(user, assignment)
     if not writable and not gives(assignment, user):
         return None
-    return Space(name, assignment.volume, folder_labels(settings.desktops.instance, assignment.id),
-                 settings.files.files_public_quota, writable, title=assignment.folder)
+    return Space(
+        name,
+        assignment.volume,
+        folder_labels(settings.desktops.instance, assignment.id),
+        settings.files.files_public_quota,
+        writable,
+        title=assignment.folder,
+    )

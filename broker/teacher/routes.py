@@ -6,6 +6,7 @@ Thin over broker.teacher.service; assignment changes are written to the audit lo
 from __future__ import annotations
 
 import logging
+
 from flask import Blueprint, Response, jsonify, request
 
 from broker import audit, context, ids
@@ -13,15 +14,27 @@ from broker.auth.current import client_ip, require_user, role_required
 from broker.desktops import lifecycle
 from broker.engine import ProviderError
 from broker.errors import Failed, Invalid
-from broker.pages import FOR_TEACHERS, app_page
 from broker.models import DesktopTypeAssignment as Assignment
 from broker.openapi import WHOLE_ID, binary, documented, path_id
+from broker.pages import FOR_TEACHERS, app_page
 from broker.rfb import RFBError
 from broker.teacher import service, thumbnails
-from broker.teacher.schemas import (AssignableTypeListSchema, AssignmentListSchema, AssignmentSchema,
-                                    ClassroomDesktopListSchema, NewAssignmentSchema, RemovedAssignmentSchema,
-                                    TeacherGroupListSchema, TeacherMemberListSchema, assignable_types_json,
-                                    assignment_json, assignments_json, classroom_json, groups_json, members_json)
+from broker.teacher.schemas import (
+    AssignableTypeListSchema,
+    AssignmentListSchema,
+    AssignmentSchema,
+    ClassroomDesktopListSchema,
+    NewAssignmentSchema,
+    RemovedAssignmentSchema,
+    TeacherGroupListSchema,
+    TeacherMemberListSchema,
+    assignable_types_json,
+    assignment_json,
+    assignments_json,
+    classroom_json,
+    groups_json,
+    members_json,
+)
 from broker.tunnels.service import mark_watched
 
 bp = Blueprint("teacher", __name__)
@@ -44,16 +57,21 @@ def classroom_page():
 
 
 @bp.get("/api/teacher/groups")
-@documented("The groups you manage: a teacher's own groups, every group for admins",
-            responses={200: ("The groups", TeacherGroupListSchema), **_ERRORS})
+@documented(
+    "The groups you manage: a teacher's own groups, every group for admins",
+    responses={200: ("The groups", TeacherGroupListSchema), **_ERRORS},
+)
 @role_required(*FOR_TEACHERS)
 def groups():
     return jsonify(groups_json(service.managed_groups(context.db(), require_user())))
 
 
 @bp.get("/api/teacher/groups/<id:group_id>/members")
-@documented("The people in one of your groups", params=[_GROUP_ID],
-            responses={200: ("Its members", TeacherMemberListSchema), **_GROUP_ERRORS})
+@documented(
+    "The people in one of your groups",
+    params=[_GROUP_ID],
+    responses={200: ("Its members", TeacherMemberListSchema), **_GROUP_ERRORS},
+)
 @role_required(*FOR_TEACHERS)
 def members(group_id: int):
     group = service.group_for(context.db(), require_user(), group_id)
@@ -61,8 +79,11 @@ def members(group_id: int):
 
 
 @bp.get("/api/teacher/groups/<id:group_id>/desktops")
-@documented("The classroom: the running desktops in one of your groups you may watch (a teacher: the students')",
-            params=[_GROUP_ID], responses={200: ("The running desktops", ClassroomDesktopListSchema), **_GROUP_ERRORS})
+@documented(
+    "The classroom: the running desktops in one of your groups you may watch (a teacher: the students')",
+    params=[_GROUP_ID],
+    responses={200: ("The running desktops", ClassroomDesktopListSchema), **_GROUP_ERRORS},
+)
 @role_required(*FOR_TEACHERS)
 def classroom(group_id: int):
     user, db = require_user(), context.db()
@@ -71,13 +92,19 @@ def classroom(group_id: int):
 
 
 @bp.get("/api/teacher/desktops/<key:desktop_id>/thumbnail")
-@documented("A small picture of a desktop's screen (PNG, at most 400 x 250), a few seconds old at most",
-            description="For desktops you may watch. While its pictures are fetched, the desktop counts as watched "
-                        "(its owner's viewer says so).",
-            params=[path_id("desktop_id", "The desktop's id")],
-            responses={200: binary("The picture", "image/png"), **_ERRORS,
-                       404: "No such desktop, or not one you may watch", 409: "The desktop is not running",
-                       502: "The desktop's screen could not be read"})
+@documented(
+    "A small picture of a desktop's screen (PNG, at most 400 x 250), a few seconds old at most",
+    description="For desktops you may watch. While its pictures are fetched, the desktop counts as watched "
+    "(its owner's viewer says so).",
+    params=[path_id("desktop_id", "The desktop's id")],
+    responses={
+        200: binary("The picture", "image/png"),
+        **_ERRORS,
+        404: "No such desktop, or not one you may watch",
+        409: "The desktop is not running",
+        502: "The desktop's screen could not be read",
+    },
+)
 @role_required(*FOR_TEACHERS)
 def thumbnail(desktop_id: str):
     db = context.db()
@@ -92,20 +119,28 @@ def thumbnail(desktop_id: str):
 
 
 @bp.get("/api/teacher/desktop-types")
-@documented("The desktop types you may assign, and whether each is still open to everyone",
-            responses={200: ("The enabled types", AssignableTypeListSchema), **_ERRORS})
+@documented(
+    "The desktop types you may assign, and whether each is still open to everyone",
+    responses={200: ("The enabled types", AssignableTypeListSchema), **_ERRORS},
+)
 @role_required(*FOR_TEACHERS)
 def desktop_types():
     return jsonify(assignable_types_json(service.assignable_types(context.db())))
 
 
 @bp.get("/api/teacher/assignments")
-@documented("The assignments you manage",
-            params=[{"name": "group_id", "in": "query", "schema": WHOLE_ID,
-                     "description": "Only those of this group and of its members (a whole number that is no "
-                                    "group's id: 404)"}],
-            responses={200: ("The assignments", AssignmentListSchema), **_GROUP_ERRORS,
-                       400: "group_id not a whole number"})
+@documented(
+    "The assignments you manage",
+    params=[
+        {
+            "name": "group_id",
+            "in": "query",
+            "schema": WHOLE_ID,
+            "description": "Only those of this group and of its members (a whole number that is no group's id: 404)",
+        }
+    ],
+    responses={200: ("The assignments", AssignmentListSchema), **_GROUP_ERRORS, 400: "group_id not a whole number"},
+)
 @role_required(*FOR_TEACHERS)
 def assignments():
     user, db, group_id = require_user(), context.db(), _group_arg()
@@ -114,39 +149,66 @@ def assignments():
 
 
 def _record(action: str, assignment: Assignment) -> None:
-    audit.record(context.db(), action, require_user(), f"assignment:{assignment.id}", client_ip(),
-                 desktop_type=assignment.desktop_type_id, group=assignment.group.key if assignment.group else None,
-                 user=assignment.user.username if assignment.user else None, folder=assignment.folder)
+    audit.record(
+        context.db(),
+        action,
+        require_user(),
+        f"assignment:{assignment.id}",
+        client_ip(),
+        desktop_type=assignment.desktop_type_id,
+        group=assignment.group.key if assignment.group else None,
+        user=assignment.user.username if assignment.user else None,
+        folder=assignment.folder,
+    )
 
 
 @bp.post("/api/teacher/assignments")
-@documented("Assign a desktop type to one of your groups or to one person in them; audited",
-            description="Once a type has an assignment, only those it is assigned to (and admins) may start it. With "
-                        "a folder, the folder appears read-only in their desktops' homes (from their next start); "
-                        "fill it as the file space `space`.",
-            body=NewAssignmentSchema,
-            responses={201: ("Assigned", AssignmentSchema), **_ERRORS, 400: "A bad field (the message names it)",
-                       403: "Not a teacher or admin, not your group or student, or missing CSRF token",
-                       404: "No such desktop type, group or person", 409: "The type is assigned to them already"})
+@documented(
+    "Assign a desktop type to one of your groups or to one person in them; audited",
+    description="Once a type has an assignment, only those it is assigned to (and admins) may start it. With "
+    "a folder, the folder appears read-only in their desktops' homes (from their next start); "
+    "fill it as the file space `space`.",
+    body=NewAssignmentSchema,
+    responses={
+        201: ("Assigned", AssignmentSchema),
+        **_ERRORS,
+        400: "A bad field (the message names it)",
+        403: "Not a teacher or admin, not your group or student, or missing CSRF token",
+        404: "No such desktop type, group or person",
+        409: "The type is assigned to them already",
+    },
+)
 @role_required(*FOR_TEACHERS)
 def assign():
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise Invalid("Send a JSON object: desktop_type, group_id or user_id, and folder.")
     db = context.db()
-    assignment = service.assign(db, require_user(), context.settings().desktops.instance,
-                                desktop_type=body.get("desktop_type"), group_id=body.get("group_id"),
-                                user_id=body.get("user_id"), folder=body.get("folder"))
+    assignment = service.assign(
+        db,
+        require_user(),
+        context.settings().desktops.instance,
+        desktop_type=body.get("desktop_type"),
+        group_id=body.get("group_id"),
+        user_id=body.get("user_id"),
+        folder=body.get("folder"),
+    )
     _record("assignment_create", assignment)
     db.commit()
     return jsonify(assignment_json(assignment)), 201
 
 
 @bp.delete("/api/teacher/assignments/<id:assignment_id>")
-@documented("Remove an assignment you manage; audited (its folder's files are deleted)",
-            params=[path_id("assignment_id", "The assignment's id")],
-            responses={200: ("Removed", RemovedAssignmentSchema), **_ERRORS,
-                       403: "Not a teacher or admin, not yours, or missing CSRF token", 404: "No such assignment"})
+@documented(
+    "Remove an assignment you manage; audited (its folder's files are deleted)",
+    params=[path_id("assignment_id", "The assignment's id")],
+    responses={
+        200: ("Removed", RemovedAssignmentSchema),
+        **_ERRORS,
+        403: "Not a teacher or admin, not yours, or missing CSRF token",
+        404: "No such assignment",
+    },
+)
 @role_required(*FOR_TEACHERS)
 def unassign(assignment_id: int):
     db = context.db()

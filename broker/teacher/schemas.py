@@ -75,11 +75,22 @@ class AssignmentListSchema(Base):
 
 class NewAssignmentSchema(Base):
     desktop_type = fields.String(required=True, metadata={"description": "its id (one no type can have: 404)"})
-    group_id = fields.Integer(validate=Range(1, ID_MAX), metadata={"description": (
-        "the group; or user_id, not both (a whole number that is no group's id: 404; not a whole number: 400)")})
+    group_id = fields.Integer(
+        validate=Range(1, ID_MAX),
+        metadata={
+            "description": (
+                "the group; or user_id, not both (a whole number that is no group's id: 404; not a whole number: 400)"
+            )
+        },
+    )
     user_id = fields.Integer(validate=Range(1, ID_MAX), metadata={"description": "one person (likewise)"})
-    folder = fields.String(allow_none=True, validate=Length(max=64), metadata={"description": (
-        "a folder name for teaching material in their homes (no '/', not starting with '.')")})
+    folder = fields.String(
+        allow_none=True,
+        validate=Length(max=64),
+        metadata={
+            "description": ("a folder name for teaching material in their homes (no '/', not starting with '.')")
+        },
+    )
 
 
 class RemovedAssignmentSchema(Base):

@@ -52,6 +52,7 @@ def gives(assignment: Assignment, person: User) -> bool:
 
 # --- groups and the classroom
 
+
 def managed_groups(db: Session, user: User) -> list[Group]:
     groups = db.scalars(select(Group)).all() if _admin(user) else user.groups if user.has_role(ROLE_TEACHER) else []
     return sorted(groups, key=lambda group: ((group.name or group.key).casefold(), group.key))
@@ -78,12 +79,19 @@ def members(group: Group) -> list[User]:
 
 def classroom(db: Session, user: User, group: Group) -> list[Desktop]:
     """The running desktops of the group's members that `user` may watch (a teacher: the students')."""
-    desktops = db.scalars(select(Desktop)
-                          .where(Desktop.user_id.in_([person.id for person in group.members]),
-                                 Desktop.state == RUNNING, Desktop.address.is_not(None))
-                          .options(selectinload(Desktop.user), selectinload(Desktop.desktop_type)))
-    return sorted((desktop for desktop in desktops if may_watch(user, desktop)),
-                  key=lambda desktop: (*_by_name(desktop.user), desktop.desktop_type_id))
+    desktops = db.scalars(
+        select(Desktop)
+        .where(
+            Desktop.user_id.in_([person.id for person in group.members]),
+            Desktop.state == RUNNING,
+            Desktop.address.is_not(None),
+        )
+        .options(selectinload(Desktop.user), selectinload(Desktop.desktop_type))
+    )
+    return sorted(
+        (desktop for desktop in desktops if may_watch(user, desktop)),
+        key=lambda desktop: (*_by_name(desktop.user), desktop.desktop_type_id),
+    )
 
 
 def watchable(db: Session, user: User, desktop_id: str) -> Desktop:
@@ -98,6 +106,7 @@ def watchable(db: Session, user: User, desktop_id: str) -> Desktop:
 
 # --- assignments
 
+
 def assignable_types(db: Session) -> list[tuple[DesktopType, bool]]:
     """The enabled desktop types, each with whether it is still open to everyone (has no assignment)."""
     assigned = set(db.scalars(select(Assignment.desktop_type_id).distinct()))
@@ -107,12 +116,15 @@ def assignable_types(db: Session) -> list[tuple[DesktopType, bool]]:
 
 def assignments(db: Session, user: User, group: Group | None = None) -> list[Assignment]:
     """The assignments `user` may manage; with `group`, those of the group and of its members."""
-    query = (select(Assignment).options(selectinload(Assignment.group), selectinload(Assignment.user),
-                                        selectinload(Assignment.desktop_type))
-             .order_by(Assignment.desktop_type_id, Assignment.id))
+    query = (
+        select(Assignment)
+        .options(selectinload(Assignment.group), selectinload(Assignment.user), selectinload(Assignment.desktop_type))
+        .order_by(Assignment.desktop_type_id, Assignment.id)
+    )
     if group is not None:
-        query = query.where(or_(Assignment.group_id == group.id,
-                                Assignment.user_id.in_([person.id for person in group.members])))
+        query = query.where(
+            or_(Assignment.group_id == group.id, Assignment.user_id.in_([person.id for person in group.members]))
+        )
     return [assignment for assignment in db.scalars(query) if may_manage(user, assignment)]
 
 
@@ -127,15 +139,25 @@ def check_folder(folder: object) -> str | None:
         return None
     check_name(folder)
     if folder.startswith("."):
-        raise Invalid("A folder name may not start with a dot: the hidden folders of a home "
-                      "belong to the desktop's programs.", code="bad_folder")
+        raise Invalid(
+            "A folder name may not start with a dot: the hidden folders of a home belong to the desktop's programs.",
+            code="bad_folder",
+        )
     if len(folder) > FOLDER_MAX:
         raise Invalid(f"A folder name may be at most {FOLDER_MAX} characters long.", code="bad_folder")
     return folder
 
 
-def assign(db: Session, user: User, instance: str, *, desktop_type: object, group_id: object = None,
-           user_id: object = None, folder: object = None) -> Assignment:
+def assign(
+    db: Session,
+    user: User,
+    instance: str,
+    *,
+    desktop_type: object,
+    group_id: object = None,
+    user_id: object = None,
+    folder: object = None,
+) -> Assignment:
     """Assign the type to a group or to one person (flushed, not committed); a domain error saying why not."""
     kind = ids.find(db, DesktopType, desktop_type)
     if kind is None or not kind.enabled:
@@ -157,8 +179,10 @@ def assign(db: Session, user: User, instance: str, *, desktop_type: object, grou
     assignment.folder = check_folder(folder)
     assignment.volume = naming.folder_volume_name(instance) if assignment.folder else None
     if db.scalar(select(Assignment.id).where(Assignment.desktop_type_id == kind.id, taken)) is not None:
-        raise Conflict("This desktop type is assigned to them already; remove that "
-                       "assignment first to change it.", code="already_assigned")
+        raise Conflict(
+            "This desktop type is assigned to them already; remove that assignment first to change it.",
+            code="already_assigned",
+        )
     db.add(assignment)
     db.flush()
     return assignment

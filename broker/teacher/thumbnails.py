@@ -86,8 +86,11 @@ class Thumbnails:
             kept = self._pictures.get(desktop.id)
             if kept is not None and self.clock() - kept[0] < KEEP_SECONDS:
                 return kept[1]
-            png = grab(desktop.address, desktop.desktop_type.vnc_port,
-                       crypto.decrypt(self.secret_key, desktop.vnc_password_encrypted))
+            png = grab(
+                desktop.address,
+                desktop.desktop_type.vnc_port,
+                crypto.decrypt(self.secret_key, desktop.vnc_password_encrypted),
+            )
             self._pictures[desktop.id] = (self.clock(), png)
         self._forget_old()
         return png

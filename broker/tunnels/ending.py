@@ -35,9 +35,17 @@ REASONS = {
 }
 
 
-def why_ended(*, kill_requested_at: datetime | None, kill_reason: str, user_disabled: bool | None,
-              session_id: str | None, session_revoked_at: datetime | None, session_expires_at: datetime | None,
-              desktop_state: str | None, now: datetime) -> str | None:
+def why_ended(
+    *,
+    kill_requested_at: datetime | None,
+    kill_reason: str,
+    user_disabled: bool | None,
+    session_id: str | None,
+    session_revoked_at: datetime | None,
+    session_expires_at: datetime | None,
+    desktop_state: str | None,
+    now: datetime,
+) -> str | None:
     """The reason code a connection (or a token about to open one) has lost its access, or None.
 
     `user_disabled` None: the account is gone; `session_expires_at` None with a `session_id`: the
@@ -46,8 +54,9 @@ def why_ended(*, kill_requested_at: datetime | None, kill_reason: str, user_disa
         return kill_reason if kill_reason in REASONS else ADMIN
     if user_disabled is None or user_disabled:
         return ACCOUNT_DISABLED
-    if session_id is not None and (session_expires_at is None or session_revoked_at is not None
-                                   or session_expires_at <= now):
+    if session_id is not None and (
+        session_expires_at is None or session_revoked_at is not None or session_expires_at <= now
+    ):
         return SIGNED_OUT
     if desktop_state != "running":
         return DESKTOP_STOPPED

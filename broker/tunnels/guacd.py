@@ -173,9 +173,17 @@ def _handshake_turn(guacd_host: str, guacd_port: int) -> Iterator[None]:
         local.release()
 
 
-def open_connection(guacd_host: str, guacd_port: int, target: VncTarget, screen: Screen, *,
-                    read_only: bool = False, join: str | None = None, name: str = "",
-                    timeout: float = 10.0) -> GuacdConnection:
+def open_connection(
+    guacd_host: str,
+    guacd_port: int,
+    target: VncTarget,
+    screen: Screen,
+    *,
+    read_only: bool = False,
+    join: str | None = None,
+    name: str = "",
+    timeout: float = 10.0,
+) -> GuacdConnection:
     """Handshake a new VNC connection, or join an existing one (`join` = its connection id), in
     turn with the other handshakes to this guacd. `name`: the person's, for guacd 1.5+."""
     with _handshake_turn(guacd_host, guacd_port):
@@ -189,21 +197,34 @@ RESIZE_ARGUMENT = "disable-display-resize"  # left empty: guacd ≥ 1.6 resizes 
 
 
 def connect_values(target: VncTarget, read_only: bool) -> dict[str, str]:
-    values = {"hostname": target.host, "port": str(target.port), "password": target.password,
-              "read-only": "true" if read_only else ""}
+    values = {
+        "hostname": target.host,
+        "port": str(target.port),
+        "password": target.password,
+        "read-only": "true" if read_only else "",
+    }
     assert set(values) <= set(VNC_PARAMETERS)
     return values
 
 
-def _handshake(guacd_host: str, guacd_port: int, target: VncTarget, screen: Screen, read_only: bool,
-               join: str | None, name: str, timeout: float) -> GuacdConnection:
+def _handshake(
+    guacd_host: str,
+    guacd_port: int,
+    target: VncTarget,
+    screen: Screen,
+    read_only: bool,
+    join: str | None,
+    name: str,
+    timeout: float,
+) -> GuacdConnection:
     client = GuacamoleClient(guacd_host, guacd_port, timeout=timeout)
     try:
         try:
             client.send_instruction(Instruction("select", join or "vnc"))
         except OSError as exc:
-            raise GuacdError(f"guacd at {guacd_host}:{guacd_port} is unreachable ({exc.strerror or exc})",
-                             UPSTREAM_NOT_FOUND) from None
+            raise GuacdError(
+                f"guacd at {guacd_host}:{guacd_port} is unreachable ({exc.strerror or exc})", UPSTREAM_NOT_FOUND
+            ) from None
         args = _expect(client, "args").args
         values = connect_values(target, read_only)
         agreed = agreed_version(args[0] if args else "")
@@ -217,12 +238,20 @@ def _handshake(guacd_host: str, guacd_port: int, target: VncTarget, screen: Scre
             client.send_instruction(Instruction("timezone", screen.timezone))
         if name and agreed >= NAME_SINCE:
             client.send_instruction(Instruction("name", name))
-        client.send_instruction(Instruction(
-            "connect", *[version if i == 0 and version else values.get(arg, "") for i, arg in enumerate(args)]))
+        client.send_instruction(
+            Instruction(
+                "connect", *[version if i == 0 and version else values.get(arg, "") for i, arg in enumerate(args)]
+            )
+        )
         ready = _expect(client, "ready")
         # Whatever guacd sent after `ready` is still in pyguacamole's buffer: the relay sends it first.
-        connection = GuacdConnection(client.client, bytes(client._buffer), ready.args[0] if ready.args else "",
-                                     version or "VERSION_1_0_0", RESIZE_ARGUMENT in args)
+        connection = GuacdConnection(
+            client.client,
+            bytes(client._buffer),
+            ready.args[0] if ready.args else "",
+            version or "VERSION_1_0_0",
+            RESIZE_ARGUMENT in args,
+        )
         connection.sock.settimeout(None)
         return connection
     except GuacdError:

@@ -40,8 +40,14 @@ def open_connection(db: Session, key: bytes, token: str) -> tuple[Connection, st
     desktop = db.get(Desktop, grant.desktop_id)
     if (desktop.address, desktop.desktop_type.vnc_port) != (target.host, target.port):
         raise service.AccessEnded("desktop_stopped")
-    record = Connection(id=str(uuid.uuid4()), user_id=grant.user_id, desktop_id=grant.desktop_id, mode="control",
-                        protocol="novnc", session_id=grant.session_id)
+    record = Connection(
+        id=str(uuid.uuid4()),
+        user_id=grant.user_id,
+        desktop_id=grant.desktop_id,
+        mode="control",
+        protocol="novnc",
+        session_id=grant.session_id,
+    )
     db.add(record)
     db.commit()
     return record, connection_key(key, record.id)

@@ -69,7 +69,7 @@ def parse(text: str, max_length: int) -> list[list[str]]:
         while cursor < end:
             dot = text.index(".", cursor)
             stop = dot + 1 + int(text[cursor:dot])
-            elements.append(text[dot + 1:stop])
+            elements.append(text[dot + 1 : stop])
             cursor = stop + 1
         instructions.append(elements)
         pos = end

@@ -9,10 +9,10 @@ from __future__ import annotations
 import base64
 import codecs
 import logging
-import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Protocol
 
 import gevent
 import gevent.lock
@@ -25,23 +25,24 @@ log = logging.getLogger(__name__)
 
 READ_CHUNK = 64 * 1024
 GUACD_MAX_INSTRUCTION = 1024 * 1024  # guacd's own are ≤ 8 KiB; this only stops a runaway stream
-BROWSER_MAX_INSTRUCTION = 8192       # as guacamole-common's parser allows
-KEEPALIVE_SECONDS = 5.0              # the browser gives up after 15 s of silence
+BROWSER_MAX_INSTRUCTION = 8192  # as guacamole-common's parser allows
+KEEPALIVE_SECONDS = 5.0  # the browser gives up after 15 s of silence
 # guacd sends a sync every second even for an idle desktop: this long without a word, its side
 # of the connection hung (a guacd child stuck at its start, seen with 100 opened at once). The
 # viewer is told (514, upstream timeout) and reconnects, instead of waiting on nops for ever.
 GUACD_SILENCE_SECONDS = 15.0
 GUACD_SILENT_MESSAGE = "The desktop service (guacd) stopped answering."
-BROWSER_SILENCE_SECONDS = 30.0       # guacamole-common-js pings every 0.5 s while connected
+BROWSER_SILENCE_SECONDS = 30.0  # guacamole-common-js pings every 0.5 s while connected
 NOP = encode("nop")
 # How often a tunnel asks whether its access ended (an admin's kill, a sign-out, ...: ending.py). With
 # the kill watch's answers at most 0.5 s old, a tunnel ends within about a second, in any broker process.
 KILL_CHECK_SECONDS = 0.5
-SESSION_CLOSED = 0x020B              # Guacamole's SESSION_CLOSED (523); 0x0209 is SESSION_CONFLICT
+SESSION_CLOSED = 0x020B  # Guacamole's SESSION_CLOSED (523); 0x0209 is SESSION_CONFLICT
 
 # What a view-only watcher may not send: input, streams into the desktop, resizing it.
-CONTROL_OPCODES = frozenset({"key", "mouse", "touch", "clipboard", "file", "pipe", "blob", "end",
-                             "argv", "size", "audio"})
+CONTROL_OPCODES = frozenset(
+    {"key", "mouse", "touch", "clipboard", "file", "pipe", "blob", "end", "argv", "size", "audio"}
+)
 ACTIVITY_OPCODES = frozenset({"key", "mouse", "touch"})
 # guacd ≥ 1.3 asks for an argument it lacks (a password) with `required`; the browser cannot
 # answer it (it never has the password), the broker can. Searched for in guacd's stream as text,
@@ -64,11 +65,18 @@ class RelayResult:
 
 
 class Relay:
-    def __init__(self, ws: WebSocket, guacd: GuacdConnection, tunnel_uuid: str, *, view_only: bool,
-                 on_activity: Callable[[], None] = lambda: None,
-                 kill_requested: Callable[[], str | None] | None = None,
-                 on_size: Callable[[list[str]], None] | None = None,
-                 credentials: dict[str, str] | None = None):
+    def __init__(
+        self,
+        ws: WebSocket,
+        guacd: GuacdConnection,
+        tunnel_uuid: str,
+        *,
+        view_only: bool,
+        on_activity: Callable[[], None] = lambda: None,
+        kill_requested: Callable[[], str | None] | None = None,
+        on_size: Callable[[list[str]], None] | None = None,
+        credentials: dict[str, str] | None = None,
+    ):
         self.ws, self.guacd, self.tunnel_uuid = ws, guacd, tunnel_uuid
         self.view_only, self.on_activity = view_only, on_activity
         self.on_size = on_size  # the browser's `size` arguments, as they pass (a control tunnel's only)
@@ -100,7 +108,7 @@ class Relay:
             gevent.sleep(KILL_CHECK_SECONDS)
             try:
                 reason = self.kill_requested()
-            except Exception:  # noqa: BLE001 - a database hiccup must not end a session
+            except Exception:
                 log.warning("could not check for a kill of tunnel %s", self.tunnel_uuid, exc_info=True)
                 continue
             if reason:
@@ -111,7 +119,7 @@ class Relay:
     def _tell_browser_killed(self) -> None:
         try:
             self.ws.send(encode("error", REASONS[self.killed].message, SESSION_CLOSED))
-        except Exception:  # noqa: BLE001 - the browser may be gone already
+        except Exception:
             pass
 
     def _end(self, reason: str) -> None:
@@ -135,7 +143,7 @@ class Relay:
                         self.result.bytes_to_browser += len(complete)
                 try:
                     data = sock.recv(READ_CHUNK)
-                except socket.timeout:
+                except TimeoutError:
                     if time.monotonic() - heard_at >= GUACD_SILENCE_SECONDS:
                         self.ws.send(encode("error", GUACD_SILENT_MESSAGE, UPSTREAM_TIMEOUT))
                         self._end("guacd silent")
@@ -148,13 +156,13 @@ class Relay:
                     break
         except (OSError, ProtocolError, UnicodeDecodeError) as exc:
             self._end(f"guacd side: {type(exc).__name__}")
-        except Exception as exc:  # noqa: BLE001 - the WebSocket library's own close errors
+        except Exception as exc:
             self._end(f"browser gone: {type(exc).__name__}")
 
     def _browser_to_guacd(self) -> None:
         try:
             self._forward_browser_input()
-        except Exception as exc:  # noqa: BLE001 - the WebSocket library's close errors, guacd gone
+        except Exception as exc:
             self._end(f"browser side: {type(exc).__name__}")
 
     def _forward_browser_input(self) -> None:
@@ -201,8 +209,11 @@ class Relay:
             answer = []
             for name in args:
                 value = base64.b64encode(self.credentials.get(name, "").encode()).decode()
-                answer += [encode("argv", ARGV_STREAM, "text/plain", name), encode("blob", ARGV_STREAM, value),
-                           encode("end", ARGV_STREAM)]
+                answer += [
+                    encode("argv", ARGV_STREAM, "text/plain", name),
+                    encode("blob", ARGV_STREAM, value),
+                    encode("end", ARGV_STREAM),
+                ]
             log.info("guacd required %s for tunnel %s: answered", ", ".join(args), self.tunnel_uuid)
             with self.guacd_writes:
                 self.guacd.sock.sendall("".join(answer).encode())
@@ -214,7 +225,7 @@ class Relay:
                 self.ws.close(reason=1000, message=str(SESSION_CLOSED))
             else:
                 self.ws.close()
-        except Exception:  # noqa: BLE001 - already closed
+        except Exception:
             pass
 
 
@@ -230,5 +241,5 @@ class Throttled:
             self.last = now
             try:
                 self.action()
-            except Exception:  # noqa: BLE001 - activity bookkeeping must not end a session
+            except Exception:
                 log.warning("could not record desktop activity", exc_info=True)

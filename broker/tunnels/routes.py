@@ -18,8 +18,13 @@ from broker.openapi import documented, path_id
 from broker.query_args import int_arg
 from broker.tunnels import ending, novnc, service
 from broker.tunnels.guacd import Screen
-from broker.tunnels.schemas import (ConnectAnswerSchema, ConnectRequestSchema, NovncGrantSchema, NovncLiveSchema,
-                                    NovncTokenSchema)
+from broker.tunnels.schemas import (
+    ConnectAnswerSchema,
+    ConnectRequestSchema,
+    NovncGrantSchema,
+    NovncLiveSchema,
+    NovncTokenSchema,
+)
 from broker.tunnels.session import TunnelRefused, TunnelRequest, TunnelSession
 from broker.tunnels.websocket import send_whole_frames
 
@@ -32,14 +37,23 @@ NOVNC_CHECK_SECONDS = 1.0  # how often websockify asks whether a noVNC connectio
 
 
 @bp.post("/api/desktops/<key:desktop_id>/connect")
-@documented("A single-use, 30-second permission to open a desktop in the viewer",
-            description="guacamole: open `WSS /tunnel?token=…&width=…&height=…&dpi=…` (subprotocol `guacamole`). "
-                        "novnc (owner only): open `websockify_url` with `password`. Others' desktops: mode view, "
-                        "for admins and for teachers of the owner's groups.",
-            params=[path_id("desktop_id", "The desktop's id")], body=ConnectRequestSchema, body_required=False,
-            responses={200: ("How to connect", ConnectAnswerSchema), 400: "Bad mode or protocol",
-                       401: "Not signed in", 403: "noVNC for someone else's desktop",
-                       404: "No such desktop (or not yours), or noVNC not set up", 409: "The desktop is not running"})
+@documented(
+    "A single-use, 30-second permission to open a desktop in the viewer",
+    description="guacamole: open `WSS /tunnel?token=…&width=…&height=…&dpi=…` (subprotocol `guacamole`). "
+    "novnc (owner only): open `websockify_url` with `password`. Others' desktops: mode view, "
+    "for admins and for teachers of the owner's groups.",
+    params=[path_id("desktop_id", "The desktop's id")],
+    body=ConnectRequestSchema,
+    body_required=False,
+    responses={
+        200: ("How to connect", ConnectAnswerSchema),
+        400: "Bad mode or protocol",
+        401: "Not signed in",
+        403: "noVNC for someone else's desktop",
+        404: "No such desktop (or not yours), or noVNC not set up",
+        409: "The desktop is not running",
+    },
+)
 def connect(desktop_id: str):
     user = require_user()
     body = request.get_json(silent=True)
@@ -64,11 +78,19 @@ def _novnc_answer(db: Session, user: User, desktop: Desktop) -> dict:
         raise NotFound("The noVNC viewer is not set up on this server.", code="novnc_disabled")
     jti = secrets.token_urlsafe(24)
     service.issue_token(db, user, desktop, "control", current_session().id, token=jti)  # websockify redeems it
-    token = vnc_token.sign(settings.tier.websockify_key.encode(), desktop.address, desktop.desktop_type.vnc_port,
-                           ttl=service.TOKEN_TTL_SECONDS, jti=jti)
-    return {"protocol": "novnc", "websockify_url": f"/websockify?token={token}",
-            "password": decrypt(settings.core.secret_key, desktop.vnc_password_encrypted),
-            "expires_in": service.TOKEN_TTL_SECONDS}
+    token = vnc_token.sign(
+        settings.tier.websockify_key.encode(),
+        desktop.address,
+        desktop.desktop_type.vnc_port,
+        ttl=service.TOKEN_TTL_SECONDS,
+        jti=jti,
+    )
+    return {
+        "protocol": "novnc",
+        "websockify_url": f"/websockify?token={token}",
+        "password": decrypt(settings.core.secret_key, desktop.vnc_password_encrypted),
+        "expires_in": service.TOKEN_TTL_SECONDS,
+    }
 
 
 def _websockify_key() -> bytes:
@@ -79,13 +101,21 @@ def _websockify_key() -> bytes:
 
 
 @bp.post("/api/tunnels/novnc/open")
-@documented("For websockify's token plugin: redeem a websockify token before proxying", public=True,
-            description="Burns the token's record and checks that the sign-in, account and desktop run it was issued "
-                        "under still hold; logs the connection. `key` authorises the calls below.",
-            body=NovncTokenSchema, body_required=False,
-            responses={201: ("Proxy it", NovncGrantSchema), 400: "No token", 401: "Invalid, expired or used token",
-                       403: "Its access ended (error says why: signed_out, account_disabled, ...)",
-                       404: "noVNC not set up"})
+@documented(
+    "For websockify's token plugin: redeem a websockify token before proxying",
+    public=True,
+    description="Burns the token's record and checks that the sign-in, account and desktop run it was issued "
+    "under still hold; logs the connection. `key` authorises the calls below.",
+    body=NovncTokenSchema,
+    body_required=False,
+    responses={
+        201: ("Proxy it", NovncGrantSchema),
+        400: "No token",
+        401: "Invalid, expired or used token",
+        403: "Its access ended (error says why: signed_out, account_disabled, ...)",
+        404: "noVNC not set up",
+    },
+)
 def novnc_open():
     """websockify's plugin, before it proxies: is the token's access still there? Logs the connection."""
     key, body = _websockify_key(), request.get_json(silent=True)
@@ -104,10 +134,16 @@ def _novnc_connection(connection_id: str) -> str:
 
 
 @bp.get("/api/tunnels/novnc/<key:connection_id>")
-@documented("For websockify: does a noVNC connection's access still hold? (asked every second)", public=True,
-            params=[{"name": "key", "in": "query", "required": True, "schema": {"type": "string"}}],
-            responses={200: ("It holds", NovncLiveSchema), 404: "No such connection, or a wrong key",
-                       410: "Its access ended: `error` is the reason, `message` the words for people"})
+@documented(
+    "For websockify: does a noVNC connection's access still hold? (asked every second)",
+    public=True,
+    params=[{"name": "key", "in": "query", "required": True, "schema": {"type": "string"}}],
+    responses={
+        200: ("It holds", NovncLiveSchema),
+        404: "No such connection, or a wrong key",
+        410: "Its access ended: `error` is the reason, `message` the words for people",
+    },
+)
 def novnc_status(connection_id: str):
     """Asked every second by the websockify process relaying it: 410 with the reason once access ended."""
     connection_id = _novnc_connection(connection_id)
@@ -121,15 +157,16 @@ def novnc_status(connection_id: str):
 
 
 @bp.post("/api/tunnels/novnc/<key:connection_id>/end")
-@documented("For websockify: the noVNC connection closed", public=True,
-            params=[{"name": "key", "in": "query", "required": True, "schema": {"type": "string"}}],
-            responses={204: {"description": "Logged"}, 404: "No such connection, or a wrong key"})
+@documented(
+    "For websockify: the noVNC connection closed",
+    public=True,
+    params=[{"name": "key", "in": "query", "required": True, "schema": {"type": "string"}}],
+    responses={204: {"description": "Logged"}, 404: "No such connection, or a wrong key"},
+)
 def novnc_end(connection_id: str):
     """websockify says the connection closed."""
     novnc.end_connection(context.db(), _novnc_connection(connection_id), "closed")
     return "", 204
-
-
 
 
 @bp.before_request
@@ -143,12 +180,19 @@ def tunnel(ws):
     """The Guacamole tunnel: a shell around a TunnelSession."""
     services, user = context.services(), current_user()
     context.close_db()  # a tunnel lasts hours: it must not hold the sign-in check's database connection
-    screen = Screen(int_arg("width", 1024, 64, 8192, lenient=True), int_arg("height", 768, 64, 8192, lenient=True),
-                    int_arg("dpi", 96, 48, 480, lenient=True), request.args.get("timezone", "")[:64])
+    screen = Screen(
+        int_arg("width", 1024, 64, 8192, lenient=True),
+        int_arg("height", 768, 64, 8192, lenient=True),
+        int_arg("dpi", 96, 48, 480, lenient=True),
+        request.args.get("timezone", "")[:64],
+    )
     with TunnelSession(services.settings, services.sessions, _kill_watch(services.sessions)) as session:
         try:
-            session.open(TunnelRequest(request.headers.get("Origin"), request.args.get("token", ""),
-                                       user.id if user else None, screen))
+            session.open(
+                TunnelRequest(
+                    request.headers.get("Origin"), request.args.get("token", ""), user.id if user else None, screen
+                )
+            )
         except TunnelRefused as refusal:
             return refusal.tell(ws)
         session.run(ws)
@@ -159,5 +203,6 @@ def _kill_watch(sessions: sessionmaker[Session]) -> service.KillWatch:
     housekeeping interval; housekeeping ends those nobody vouched for in three (their process died)."""
     if KILL_WATCH not in current_app.extensions:
         current_app.extensions[KILL_WATCH] = service.KillWatch(
-            sessions, vouch_every=context.settings().desktops.housekeeping_interval)
+            sessions, vouch_every=context.settings().desktops.housekeeping_interval
+        )
     return current_app.extensions[KILL_WATCH]

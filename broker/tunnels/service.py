@@ -84,10 +84,14 @@ def may_watch(user: User, desktop: Desktop) -> bool:
 def mark_watched(db: Session, desktop_id: str) -> None:
     """A teacher or admin is looking at the desktop now; at most one write every few seconds."""
     now = utcnow()
-    db.execute(update(Desktop)
-               .where(Desktop.id == desktop_id, or_(Desktop.watched_until.is_(None),
-                                                    Desktop.watched_until < now + timedelta(seconds=WATCHED_REFRESH)))
-               .values(watched_until=now + timedelta(seconds=WATCHED_SECONDS)))
+    db.execute(
+        update(Desktop)
+        .where(
+            Desktop.id == desktop_id,
+            or_(Desktop.watched_until.is_(None), Desktop.watched_until < now + timedelta(seconds=WATCHED_REFRESH)),
+        )
+        .values(watched_until=now + timedelta(seconds=WATCHED_SECONDS))
+    )
     db.commit()
 
 
@@ -108,13 +112,23 @@ def authorize(db: Session, user: User, desktop_id: str, mode: str, protocol: str
     return desktop
 
 
-def issue_token(db: Session, user: User, desktop: Desktop, mode: str, session_id: str | None,
-                token: str | None = None) -> str:
+def issue_token(
+    db: Session, user: User, desktop: Desktop, mode: str, session_id: str | None, token: str | None = None
+) -> str:
     """A token for one tunnel (`token`, or a new random one), bound to the sign-in asking for it."""
     token = token or secrets.token_urlsafe(32)
     now = utcnow()
-    db.add(TunnelToken(id=_hash(token), user_id=user.id, desktop_id=desktop.id, mode=mode, session_id=session_id,
-                       issued_at=now, expires_at=now + timedelta(seconds=TOKEN_TTL_SECONDS)))
+    db.add(
+        TunnelToken(
+            id=_hash(token),
+            user_id=user.id,
+            desktop_id=desktop.id,
+            mode=mode,
+            session_id=session_id,
+            issued_at=now,
+            expires_at=now + timedelta(seconds=TOKEN_TTL_SECONDS),
+        )
+    )
     return token
 
 
@@ -134,10 +148,11 @@ def redeem_token(db: Session, token: str, user_id: int | None = None) -> Grant:
         raise TokenInvalid("The connection link is invalid.")
     now = utcnow()
     holder = [TunnelToken.user_id == user_id] if user_id is not None else []
-    burned = db.execute(update(TunnelToken)
-                        .where(TunnelToken.id == _hash(token), TunnelToken.used_at.is_(None),
-                               TunnelToken.expires_at > now, *holder)
-                        .values(used_at=now))
+    burned = db.execute(
+        update(TunnelToken)
+        .where(TunnelToken.id == _hash(token), TunnelToken.used_at.is_(None), TunnelToken.expires_at > now, *holder)
+        .values(used_at=now)
+    )
     db.commit()
     record = db.get(TunnelToken, _hash(token))
     if burned.rowcount != 1 or record is None:
@@ -154,10 +169,15 @@ def _access_ended(db: Session, record: TunnelToken, now) -> str | None:
     user, desktop = db.get(User, record.user_id), db.get(Desktop, record.desktop_id)
     sign_in = db.get(AuthSession, record.session_id) if record.session_id else None
     reason = ending.why_ended(
-        kill_requested_at=None, kill_reason="", user_disabled=user.disabled if user else None,
-        session_id=record.session_id, session_revoked_at=sign_in.revoked_at if sign_in else None,
+        kill_requested_at=None,
+        kill_reason="",
+        user_disabled=user.disabled if user else None,
+        session_id=record.session_id,
+        session_revoked_at=sign_in.revoked_at if sign_in else None,
         session_expires_at=sign_in.expires_at if sign_in else None,
-        desktop_state=desktop.state if desktop else None, now=now)
+        desktop_state=desktop.state if desktop else None,
+        now=now,
+    )
     if reason:
         return reason
     if record.issued_at and desktop.started_at and desktop.started_at > record.issued_at:
@@ -177,20 +197,29 @@ def end_abandoned(db: Session, silent_for: int) -> int:
     """End the connections whose broker process died without logging their end (kill -9, a crash, a
     lost host): no KillWatch has vouched for them for `silent_for` seconds. They end when last seen."""
     last_seen = func.coalesce(Connection.seen_at, Connection.started_at)
-    result = db.execute(update(Connection)
-                        .where(Connection.ended_at.is_(None), last_seen < utcnow() - timedelta(seconds=silent_for))
-                        .values(ended_at=last_seen, end_reason=ABANDONED)
-                        .execution_options(synchronize_session=False))
+    result = db.execute(
+        update(Connection)
+        .where(Connection.ended_at.is_(None), last_seen < utcnow() - timedelta(seconds=silent_for))
+        .values(ended_at=last_seen, end_reason=ABANDONED)
+        .execution_options(synchronize_session=False)
+    )
     db.commit()
     return result.rowcount
 
 
 def live_connection_id(db: Session, desktop_id: str) -> str | None:
     """guacd's id of the owner's open control connection, for watchers to join."""
-    return db.scalar(select(Connection.guacd_connection_id)
-                     .where(Connection.desktop_id == desktop_id, Connection.mode == "control",
-                            Connection.ended_at.is_(None), Connection.guacd_connection_id != "")
-                     .order_by(Connection.started_at.desc()).limit(1))
+    return db.scalar(
+        select(Connection.guacd_connection_id)
+        .where(
+            Connection.desktop_id == desktop_id,
+            Connection.mode == "control",
+            Connection.ended_at.is_(None),
+            Connection.guacd_connection_id != "",
+        )
+        .order_by(Connection.started_at.desc())
+        .limit(1)
+    )
 
 
 class KillWatch:
@@ -229,8 +258,10 @@ class KillWatch:
                     self._vouch(db)
         except (OperationalError, InterfaceError) as error:
             # The tunnels go on meanwhile; one line a look, not a stack trace per tunnel.
-            log.warning("could not look for kills of tunnels: the database is unreachable (%s)",
-                        type(error.orig or error).__name__)
+            log.warning(
+                "could not look for kills of tunnels: the database is unreachable (%s)",
+                type(error.orig or error).__name__,
+            )
         finally:
             self._looked_at = time.monotonic()  # also after a failure: no stampede on a database coming back
 
@@ -238,9 +269,12 @@ class KillWatch:
         alive, self._alive = self._alive, set()  # ended tunnels ask no more and drop out here
         # Also back to life: a connection housekeeping took for abandoned while the database was away.
         live_or_given_up = or_(Connection.ended_at.is_(None), Connection.end_reason == ABANDONED)
-        db.execute(update(Connection).where(Connection.id.in_(alive), live_or_given_up)
-                   .values(seen_at=utcnow(), ended_at=None, end_reason="")
-                   .execution_options(synchronize_session=False))
+        db.execute(
+            update(Connection)
+            .where(Connection.id.in_(alive), live_or_given_up)
+            .values(seen_at=utcnow(), ended_at=None, end_reason="")
+            .execution_options(synchronize_session=False)
+        )
         db.commit()
         self._vouched_at = time.monotonic()
 
@@ -250,18 +284,42 @@ def ended_connections(db: Session, connection_ids: set[str]) -> dict[str, str]:
     if not connection_ids:
         return {}
     rows = db.execute(
-        select(Connection.id, Connection.kill_requested_at, Connection.kill_reason, Connection.session_id,
-               User.disabled, AuthSession.revoked_at, AuthSession.expires_at, Desktop.state)
+        select(
+            Connection.id,
+            Connection.kill_requested_at,
+            Connection.kill_reason,
+            Connection.session_id,
+            User.disabled,
+            AuthSession.revoked_at,
+            AuthSession.expires_at,
+            Desktop.state,
+        )
         .outerjoin(User, User.id == Connection.user_id)
         .outerjoin(AuthSession, AuthSession.id == Connection.session_id)
         .outerjoin(Desktop, Desktop.id == Connection.desktop_id)
-        .where(Connection.id.in_(connection_ids)))
+        .where(Connection.id.in_(connection_ids))
+    )
     now, ended = utcnow(), {}
-    for (connection_id, kill_requested_at, kill_reason, session_id, disabled, revoked_at, expires_at,
-         desktop_state) in rows:
-        reason = ending.why_ended(kill_requested_at=kill_requested_at, kill_reason=kill_reason,
-                                  user_disabled=disabled, session_id=session_id, session_revoked_at=revoked_at,
-                                  session_expires_at=expires_at, desktop_state=desktop_state, now=now)
+    for (
+        connection_id,
+        kill_requested_at,
+        kill_reason,
+        session_id,
+        disabled,
+        revoked_at,
+        expires_at,
+        desktop_state,
+    ) in rows:
+        reason = ending.why_ended(
+            kill_requested_at=kill_requested_at,
+            kill_reason=kill_reason,
+            user_disabled=disabled,
+            session_id=session_id,
+            session_revoked_at=revoked_at,
+            session_expires_at=expires_at,
+            desktop_state=desktop_state,
+            now=now,
+        )
         if reason:
             ended[connection_id] = reason
     return ended
@@ -275,20 +333,32 @@ def request_kill(db: Session, record: Connection, reason: str = ending.ADMIN) ->
         record.kill_requested_at = utcnow()
         record.kill_reason = reason
     if reason == ending.ADMIN and record.user_id is not None and record.desktop_id is not None:
-        db.execute(update(TunnelToken)
-                   .where(TunnelToken.user_id == record.user_id, TunnelToken.desktop_id == record.desktop_id,
-                          TunnelToken.used_at.is_(None))
-                   .values(used_at=utcnow()).execution_options(synchronize_session=False))
+        db.execute(
+            update(TunnelToken)
+            .where(
+                TunnelToken.user_id == record.user_id,
+                TunnelToken.desktop_id == record.desktop_id,
+                TunnelToken.used_at.is_(None),
+            )
+            .values(used_at=utcnow())
+            .execution_options(synchronize_session=False)
+        )
 
 
 def end_watches_no_longer_allowed(db: Session, user: User) -> int:
     """After `user`'s roles or groups changed: end the live watches they may no longer keep, theirs
     of others' desktops and others' of theirs. The caller commits."""
     db.flush()
-    watches = db.scalars(select(Connection).outerjoin(Desktop, Desktop.id == Connection.desktop_id)
-                         .where(Connection.mode == "view", Connection.ended_at.is_(None),
-                                Connection.kill_requested_at.is_(None),
-                                or_(Connection.user_id == user.id, Desktop.user_id == user.id))).all()
+    watches = db.scalars(
+        select(Connection)
+        .outerjoin(Desktop, Desktop.id == Connection.desktop_id)
+        .where(
+            Connection.mode == "view",
+            Connection.ended_at.is_(None),
+            Connection.kill_requested_at.is_(None),
+            or_(Connection.user_id == user.id, Desktop.user_id == user.id),
+        )
+    ).all()
     ended = 0
     for watch in watches:
         if watch.user is None or watch.desktop is None or not may_watch(watch.user, watch.desktop):
@@ -308,8 +378,14 @@ def await_tunnels_ended(sessions: sessionmaker[Session], desktop_id: str, timeou
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with sessions() as db:
-            if db.scalar(select(func.count()).select_from(Connection)
-                         .where(Connection.desktop_id == desktop_id, Connection.ended_at.is_(None))) == 0:
+            if (
+                db.scalar(
+                    select(func.count())
+                    .select_from(Connection)
+                    .where(Connection.desktop_id == desktop_id, Connection.ended_at.is_(None))
+                )
+                == 0
+            ):
                 return
         time.sleep(0.1)
 

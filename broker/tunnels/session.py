@@ -21,8 +21,16 @@ from broker.db import utcnow
 from broker.models import Connection, Desktop, User
 from broker.origins import allowed_origins, check_origin
 from broker.tunnels import service
-from broker.tunnels.guacd import (CLIENT_FORBIDDEN, CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, GuacdConnection,
-                                  GuacdError, Screen, VncTarget, open_connection)
+from broker.tunnels.guacd import (
+    CLIENT_FORBIDDEN,
+    CLIENT_UNAUTHORIZED,
+    RESOURCE_NOT_FOUND,
+    GuacdConnection,
+    GuacdError,
+    Screen,
+    VncTarget,
+    open_connection,
+)
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
 from broker.tunnels.relay import SESSION_CLOSED, Relay, RelayResult, Throttled, WebSocket
 from broker.tunnels.resize import DesktopResizer
@@ -75,8 +83,9 @@ class TunnelSession:
     def open(self, request: TunnelRequest) -> None:
         """Everything before the first byte is relayed; TunnelRefused saying why it cannot open."""
         # First of all: a foreign page must not use the browser's cookies to drive a desktop.
-        refused = check_origin(request.origin,
-                               allowed_origins(self.settings.core.public_url, self.settings.core.allowed_origins))
+        refused = check_origin(
+            request.origin, allowed_origins(self.settings.core.public_url, self.settings.core.allowed_origins)
+        )
         if refused:
             log.warning("tunnel refused: %s (allowed: DESKBROKER_PUBLIC_URL and DESKBROKER_ALLOWED_ORIGINS)", refused)
             raise TunnelRefused(f"Tunnel refused: {refused}.", CLIENT_FORBIDDEN)
@@ -89,19 +98,30 @@ class TunnelSession:
             desktop = db.get(Desktop, grant.desktop_id)
             if desktop is None or desktop.state != "running" or not desktop.address:
                 raise TunnelRefused("This desktop is not running any more.", RESOURCE_NOT_FOUND)
-            target = VncTarget(desktop.address, desktop.desktop_type.vnc_port,
-                               decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted))
+            target = VncTarget(
+                desktop.address,
+                desktop.desktop_type.vnc_port,
+                decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
+            )
             join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
             person = db.get(User, grant.user_id)
             name = (person.display_name or person.username) if person else ""
         self.target, self.screen = target, request.screen
         try:
-            self.guacd = open_connection(self.settings.tier.guacd_host, self.settings.tier.guacd_port, target, request.screen,
-                                         read_only=grant.mode == "view", join=join, name=name)
+            self.guacd = open_connection(
+                self.settings.tier.guacd_host,
+                self.settings.tier.guacd_port,
+                target,
+                request.screen,
+                read_only=grant.mode == "view",
+                join=join,
+                name=name,
+            )
         except GuacdError as exc:
             log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
-            raise TunnelRefused("The desktop service (guacd) cannot be reached. Try again in a moment.",
-                                exc.status) from None
+            raise TunnelRefused(
+                "The desktop service (guacd) cannot be reached. Try again in a moment.", exc.status
+            ) from None
         self.record_id = self._log_start()
 
     def run(self, ws: WebSocket) -> RelayResult:
@@ -122,9 +142,16 @@ class TunnelSession:
             resizer = DesktopResizer.for_desktop(self.target)
             resizer.ask([str(self.screen.width), str(self.screen.height)])  # the window it opens in
         try:
-            result = Relay(ws, guacd, str(uuid.uuid4()), view_only=grant.mode == "view", on_activity=activity,
-                           kill_requested=check_in, on_size=resizer and resizer.ask,
-                           credentials={"password": self.target.password} if control else None).run()
+            result = Relay(
+                ws,
+                guacd,
+                str(uuid.uuid4()),
+                view_only=grant.mode == "view",
+                on_activity=activity,
+                kill_requested=check_in,
+                on_size=resizer and resizer.ask,
+                credentials={"password": self.target.password} if control else None,
+            ).run()
         finally:
             if resizer is not None:
                 resizer.stop()
@@ -139,9 +166,15 @@ class TunnelSession:
     def _log_start(self) -> str:
         grant = self.grant
         with self.sessions() as db:
-            record = Connection(id=str(uuid.uuid4()), user_id=grant.user_id, desktop_id=grant.desktop_id,
-                                mode=grant.mode, protocol="guacamole", guacd_connection_id=self.guacd.connection_id,
-                                session_id=grant.session_id)
+            record = Connection(
+                id=str(uuid.uuid4()),
+                user_id=grant.user_id,
+                desktop_id=grant.desktop_id,
+                mode=grant.mode,
+                protocol="guacamole",
+                guacd_connection_id=self.guacd.connection_id,
+                session_id=grant.session_id,
+            )
             db.add(record)
             db.commit()
             if grant.mode == "view":  # the owner's viewer says so at once, not only at the first check-in

@@ -31,15 +31,38 @@ def people(app, db):
     db.flush()
     db.add(Desktop(id="d-anna", user_id=anna.id, desktop_type_id="base", state="running"))
     now = utcnow()
-    db.add_all([
-        Connection(id="c-old", user_id=anna.id, desktop_id="d-anna", mode="control", protocol="guacamole",
-                   started_at=now - timedelta(hours=2), ended_at=now - timedelta(hours=1),
-                   bytes_to_client=1000, bytes_from_client=10, end_reason="browser silent"),
-        Connection(id="c-live", user_id=anna.id, desktop_id="d-anna", mode="control", protocol="guacamole",
-                   started_at=now - timedelta(minutes=5)),
-        Connection(id="c-watch", user_id=None, desktop_id="d-anna", mode="view", protocol="guacamole",
-                   started_at=now - timedelta(minutes=1)),
-    ])
+    db.add_all(
+        [
+            Connection(
+                id="c-old",
+                user_id=anna.id,
+                desktop_id="d-anna",
+                mode="control",
+                protocol="guacamole",
+                started_at=now - timedelta(hours=2),
+                ended_at=now - timedelta(hours=1),
+                bytes_to_client=1000,
+                bytes_from_client=10,
+                end_reason="browser silent",
+            ),
+            Connection(
+                id="c-live",
+                user_id=anna.id,
+                desktop_id="d-anna",
+                mode="control",
+                protocol="guacamole",
+                started_at=now - timedelta(minutes=5),
+            ),
+            Connection(
+                id="c-watch",
+                user_id=None,
+                desktop_id="d-anna",
+                mode="view",
+                protocol="guacamole",
+                started_at=now - timedelta(minutes=1),
+            ),
+        ]
+    )
     db.commit()
     return {name: bearer(app, name) for name in ("boss", "tom", "anna")}
 
@@ -103,8 +126,10 @@ def test_a_cookie_signed_in_kill_needs_the_csrf_token(app, people):
     answer = client.post("/api/auth/local/login", json={"username": "boss", "password": PASSWORD}).get_json()
     client.set_cookie(COOKIE_NAME, answer["session_token"])
     assert client.post("/api/admin/connections/c-live/kill").status_code == 403
-    assert client.post("/api/admin/connections/c-live/kill",
-                       headers={"X-CSRF-Token": answer["csrf_token"]}).status_code == 202
+    assert (
+        client.post("/api/admin/connections/c-live/kill", headers={"X-CSRF-Token": answer["csrf_token"]}).status_code
+        == 202
+    )
 
 
 def test_the_audit_log_newest_first_filtered_by_action(app, people):
@@ -128,8 +153,7 @@ def test_users_with_roles_groups_desktops_and_a_search(app, people, db):
     anna = every["users"][0]
     assert anna["auth_source"] == "local" and anna["roles"] == [] and not anna["disabled"]
     assert anna["groups"] == [{"key": "5a", "name": "Klasse 5a"}] and anna["last_login_at"].endswith("Z")
-    assert anna["desktops"] == [{"id": "d-anna", "desktop_type": "base", "state": "running",
-                                 "last_activity_at": None}]
+    assert anna["desktops"] == [{"id": "d-anna", "desktop_type": "base", "state": "running", "last_activity_at": None}]
     assert every["users"][1]["roles"] == ["admin"] and every["users"][1]["desktops"] == []
     found = client.get("/api/admin/users?query=TEACH", headers=people["boss"]).get_json()
     assert [u["username"] for u in found["users"]] == ["tom"]

@@ -20,18 +20,28 @@ from sqlalchemy import select
 from broker.desktops import make_provider
 from broker.models import Group, User
 from tests.admin.test_admin_catalog import png
+from tests.desktops.test_dashboard import api_client
 from tests.fixtures.broker import make_settings, start_live_broker
 from tests.fixtures.browser import ARTIFACTS, VIEWPORT
 from tests.fixtures.desktops import desktop_overrides, remove_everything_of, run_guacd
 from tests.fixtures.pages import create_local_account, sign_in_page
-from tests.desktops.test_dashboard import api_client
 
 pytestmark = pytest.mark.usefixtures("built_viewer")
 
-ADMIN_GETS = ["/api/admin/stats", "/api/admin/containers", "/api/admin/connections", "/api/admin/audit",
-              "/api/admin/users", "/api/admin/desktop-types"]
-ADMIN_CHANGES = [("POST", "/api/admin/containers/stop-all"), ("PATCH", "/api/admin/desktop-types/base"),
-                 ("POST", "/api/admin/desktop-types"), ("DELETE", "/api/admin/desktop-types/base")]
+ADMIN_GETS = [
+    "/api/admin/stats",
+    "/api/admin/containers",
+    "/api/admin/connections",
+    "/api/admin/audit",
+    "/api/admin/users",
+    "/api/admin/desktop-types",
+]
+ADMIN_CHANGES = [
+    ("POST", "/api/admin/containers/stop-all"),
+    ("PATCH", "/api/admin/desktop-types/base"),
+    ("POST", "/api/admin/desktop-types"),
+    ("DELETE", "/api/admin/desktop-types/base"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -43,8 +53,9 @@ def admin_stack(tmp_path_factory, postgres, docker_engine, desktop_images):
     make_provider(make_settings(**overrides)).ensure_network()
     try:
         with run_guacd(docker_engine, instance, overrides["desktop_network"]) as (_guacd, address):
-            broker = start_live_broker(tmp_path_factory.mktemp("admin-e2e"), postgres.new_database(), **overrides,
-                                       guacd_host=address)
+            broker = start_live_broker(
+                tmp_path_factory.mktemp("admin-e2e"), postgres.new_database(), **overrides, guacd_host=address
+            )
             try:
                 for name, roles in (("root", ("admin",)), ("tess", ("teacher",)), ("pia", ()), ("max", ())):
                     create_local_account(broker, name, *roles)
@@ -54,8 +65,10 @@ def admin_stack(tmp_path_factory, postgres, docker_engine, desktop_images):
                     db.commit()
                 root = api_client(broker, "root")
                 deadline = time.monotonic() + 30
-                while not any(kind["id"] == "base" for kind in root.get(broker.url + "/api/admin/desktop-types",
-                                                                         timeout=10).json()["desktop_types"]):
+                while not any(
+                    kind["id"] == "base"
+                    for kind in root.get(broker.url + "/api/admin/desktop-types", timeout=10).json()["desktop_types"]
+                ):
                     assert time.monotonic() < deadline, "the catalog was not synced from the images"
                     time.sleep(0.3)
                 yield broker
@@ -67,10 +80,12 @@ def admin_stack(tmp_path_factory, postgres, docker_engine, desktop_images):
 
 def start_desktops(broker, *usernames: str) -> dict[str, dict]:
     """Each person's base desktop, started at the same time."""
+
     def start(username: str) -> dict:
         answer = api_client(broker, username).post(broker.url + "/api/container/start?desktop_type=base", timeout=90)
         assert answer.ok, answer.text
         return answer.json()
+
     with ThreadPoolExecutor(len(usernames)) as workers:
         return dict(zip(usernames, workers.map(start, usernames)))
 
@@ -144,7 +159,10 @@ def test_an_admin_finds_stops_and_disconnects_other_peoples_desktops_live(admin_
 
     # Pia's desktop stopped from its row, Max's by "stop all"; both after a confirmation.
     page.get_by_role("tab", name="Desktops").click()
-    pia_row, max_row = page.locator("#desktops-rows tr[data-owner=pia]"), page.locator("#desktops-rows tr[data-owner=max]")
+    pia_row, max_row = (
+        page.locator("#desktops-rows tr[data-owner=pia]"),
+        page.locator("#desktops-rows tr[data-owner=max]"),
+    )
     pia_row.get_by_role("button", name="Stop pia’s desktop").click()
     confirm(page, "Stop", "pia")
     expect(pia_row).to_have_count(0, timeout=30_000)  # the filter shows running ones only
@@ -164,8 +182,12 @@ def test_an_admin_finds_stops_and_disconnects_other_peoples_desktops_live(admin_
 
     # The audit log: who did it, paged and filtered.
     page.get_by_role("tab", name="Audit log").click()
-    for action, target in (("admin_connection_kill", None), ("admin_desktop_stop", desktops["pia"]["id"]),
-                           ("admin_desktops_stop_all", None), ("desktop_remove", desktops["pia"]["id"])):
+    for action, target in (
+        ("admin_connection_kill", None),
+        ("admin_desktop_stop", desktops["pia"]["id"]),
+        ("admin_desktops_stop_all", None),
+        ("desktop_remove", desktops["pia"]["id"]),
+    ):
         event = page.locator(f"#audit-rows tr[data-action={action}]").first
         expect(event).to_contain_text("root" if action.startswith("admin") else "pia")
         if target:
@@ -219,7 +241,8 @@ def test_the_catalog_editor_changes_what_people_see(admin_stack, watched, browse
     expect(page.locator("#type-error")).to_contain_text("memory_mb is a whole number from 64")
     page.get_by_label("Memory (MB)", exact=True).fill("1536")
     page.get_by_label("Icon", exact=True).set_input_files(
-        files=[{"name": "icon.png", "mimeType": "image/png", "buffer": png(16, 16, (20, 140, 60))}])
+        files=[{"name": "icon.png", "mimeType": "image/png", "buffer": png(16, 16, (20, 140, 60))}]
+    )
     expect(dialog.locator("#type-icon-preview img")).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
     page.screenshot(path=str(ARTIFACTS / "admin-catalog-editor.png"), full_page=True)
     dialog.get_by_role("button", name="Save").click()
@@ -271,8 +294,12 @@ def test_the_catalog_editor_changes_what_people_see(admin_stack, watched, browse
             assert text == strings["de"][key], key
     audit = api_client(broker, "root").get(broker.url + "/api/admin/audit?limit=500", timeout=10).json()["events"]
     actions = [e["action"] for e in audit if e["action"].startswith("admin_desktop_type")]
-    assert sorted(set(actions)) == ["admin_desktop_type_create", "admin_desktop_type_delete",
-                                    "admin_desktop_type_icon", "admin_desktop_type_update"]
+    assert sorted(set(actions)) == [
+        "admin_desktop_type_create",
+        "admin_desktop_type_delete",
+        "admin_desktop_type_icon",
+        "admin_desktop_type_update",
+    ]
     assert watched.problems(expected_failures=("/api/admin/desktop-types/base",)) == []  # the refused memory
 
 

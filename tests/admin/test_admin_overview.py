@@ -11,10 +11,16 @@ from broker.db import utcnow
 from broker.models import Connection, Desktop, DesktopType
 from tests.admin.test_admin import PASSWORD, bearer
 
-ADMIN_API = [("get", "/api/admin/stats"), ("get", "/api/admin/containers"), ("get", "/api/admin/desktop-types"),
-             ("post", "/api/admin/desktop-types"), ("patch", "/api/admin/desktop-types/base"),
-             ("delete", "/api/admin/desktop-types/base"), ("post", "/api/admin/desktop-types/base/icon"),
-             ("post", "/api/admin/containers/stop-all")]
+ADMIN_API = [
+    ("get", "/api/admin/stats"),
+    ("get", "/api/admin/containers"),
+    ("get", "/api/admin/desktop-types"),
+    ("post", "/api/admin/desktop-types"),
+    ("patch", "/api/admin/desktop-types/base"),
+    ("delete", "/api/admin/desktop-types/base"),
+    ("post", "/api/admin/desktop-types/base/icon"),
+    ("post", "/api/admin/containers/stop-all"),
+]
 
 
 @pytest.fixture
@@ -24,22 +30,50 @@ def people(app, db):
     create_local_user(db, "tom", PASSWORD, ["teacher"], "Tom Teacher")
     anna, _ = create_local_user(db, "anna", PASSWORD, [], "Anna Schmidt")
     ben, _ = create_local_user(db, "ben", PASSWORD, [], "Ben Berg")
-    db.add_all([DesktopType(id="base", image="deskbroker/base", title_en="Base", title_de="Basis"),
-                DesktopType(id="xfce", image="deskbroker/xfce", title_en="XFCE desktop", title_de="XFCE-Desktop"),
-                DesktopType(id="idle", image="x/idle", title_en="Unused", title_de="Unbenutzt", enabled=False)])
+    db.add_all(
+        [
+            DesktopType(id="base", image="deskbroker/base", title_en="Base", title_de="Basis"),
+            DesktopType(id="xfce", image="deskbroker/xfce", title_en="XFCE desktop", title_de="XFCE-Desktop"),
+            DesktopType(id="idle", image="x/idle", title_en="Unused", title_de="Unbenutzt", enabled=False),
+        ]
+    )
     db.flush()
     now = utcnow()
-    db.add_all([Desktop(id="d-anna", user_id=anna.id, desktop_type_id="base", state="running",
-                        created_at=now - timedelta(minutes=3)),
-                Desktop(id="d-anna-x", user_id=anna.id, desktop_type_id="xfce", state="stopped",
-                        created_at=now - timedelta(minutes=2)),
-                Desktop(id="d-ben", user_id=ben.id, desktop_type_id="base", state="running",
-                        created_at=now - timedelta(minutes=1)),
-                Desktop(id="d-pool", user_id=None, desktop_type_id="base", state="running", created_at=now)])
+    db.add_all(
+        [
+            Desktop(
+                id="d-anna",
+                user_id=anna.id,
+                desktop_type_id="base",
+                state="running",
+                created_at=now - timedelta(minutes=3),
+            ),
+            Desktop(
+                id="d-anna-x",
+                user_id=anna.id,
+                desktop_type_id="xfce",
+                state="stopped",
+                created_at=now - timedelta(minutes=2),
+            ),
+            Desktop(
+                id="d-ben",
+                user_id=ben.id,
+                desktop_type_id="base",
+                state="running",
+                created_at=now - timedelta(minutes=1),
+            ),
+            Desktop(id="d-pool", user_id=None, desktop_type_id="base", state="running", created_at=now),
+        ]
+    )
     db.flush()
-    db.add_all([Connection(id="c-live", user_id=anna.id, desktop_id="d-anna", mode="control", protocol="guacamole"),
-                Connection(id="c-old", user_id=ben.id, desktop_id="d-ben", mode="control", protocol="guacamole",
-                           ended_at=now)])
+    db.add_all(
+        [
+            Connection(id="c-live", user_id=anna.id, desktop_id="d-anna", mode="control", protocol="guacamole"),
+            Connection(
+                id="c-old", user_id=ben.id, desktop_id="d-ben", mode="control", protocol="guacamole", ended_at=now
+            ),
+        ]
+    )
     db.commit()
     return {name: bearer(app, name) for name in ("boss", "tom", "anna")}
 
@@ -72,7 +106,8 @@ def test_the_figures(app, people):
     assert figures["per_type"] == [
         {"desktop_type": "base", "total": 3, "running": 3, "live_connections": 1},
         {"desktop_type": "idle", "total": 0, "running": 0, "live_connections": 0},
-        {"desktop_type": "xfce", "total": 1, "running": 0, "live_connections": 0}]
+        {"desktop_type": "xfce", "total": 1, "running": 0, "live_connections": 0},
+    ]
 
 
 def ids(app, people, query: str = "") -> list[str]:

@@ -14,9 +14,9 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import requests
 import websocket
@@ -31,9 +31,9 @@ from broker.images.build import build_images
 from broker.tunnels.protocol import encode, parse
 from tests.fixtures.broker import LiveBroker, free_port, make_settings, start_live_broker
 from tests.fixtures.desktops import containers_of, desktop_overrides, remove_everything_of
-from tests.tier.containers import GUACD_PORT, WEBSOCKIFY_PORT, wait_for_port
 from tests.fixtures.tunnel_viewer import Viewer
 from tests.support.proxy import PathProxy
+from tests.tier.containers import GUACD_PORT, WEBSOCKIFY_PORT, wait_for_port
 from tests.viewer.test_viewer_end_to_end import DRAWN_COLOURS
 
 PASSWORD = "a fault test password"
@@ -92,16 +92,20 @@ class FaultStack:
         build_images(self.docker, ["base", "guacd", "websockify", "netguard"], progress=lambda _line: None)
         make_provider(make_settings(**self.overrides())).ensure_network()
         guacd_ip = self._run_tier("guacd", "deskbroker/guacd:latest")
-        websockify_ip = self._run_tier("websockify", "deskbroker/websockify:latest",
-                                       environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY,
-                                                    "ALLOWED_ORIGINS": self.proxy_url}, read_only=True,
-                                       tmpfs={"/tmp": ""})
+        websockify_ip = self._run_tier(
+            "websockify",
+            "deskbroker/websockify:latest",
+            environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY, "ALLOWED_ORIGINS": self.proxy_url},
+            read_only=True,
+            tmpfs={"/tmp": ""},
+        )
         wait_for_port(guacd_ip, GUACD_PORT)
         wait_for_port(websockify_ip, WEBSOCKIFY_PORT)
         self.guacd_ip = guacd_ip  # a restart keeps a container's address on its network
         self.start_broker()
-        self.proxy = PathProxy(("127.0.0.1", self.port), {"/websockify": (websockify_ip, WEBSOCKIFY_PORT)},
-                               port=self.proxy_port)
+        self.proxy = PathProxy(
+            ("127.0.0.1", self.port), {"/websockify": (websockify_ip, WEBSOCKIFY_PORT)}, port=self.proxy_port
+        )
         self.wait_for_catalog()
 
     def overrides(self, **more: str) -> dict[str, str]:
@@ -109,8 +113,9 @@ class FaultStack:
 
     def _run_tier(self, role: str, image: str, **options) -> str:
         # Not labelled as the broker's: its housekeeping would remove them as orphans.
-        container = self.docker.containers.run(image, detach=True, network=self.network,
-                                               name=f"{self.instance}-{role}", **options)
+        container = self.docker.containers.run(
+            image, detach=True, network=self.network, name=f"{self.instance}-{role}", **options
+        )
         self.tier[role] = container
         container.reload()
         return container.attrs["NetworkSettings"]["Networks"][self.network]["IPAddress"]
@@ -132,9 +137,12 @@ class FaultStack:
     # --- the broker process
 
     def start_broker(self) -> LiveBroker:
-        self.broker = start_live_broker(self.folder, self.database_url, self.port,
-                                        **self.overrides(guacd_host=self.guacd_ip, websockify_key=WEBSOCKIFY_KEY,
-                                                         allowed_origins=self.proxy_url))
+        self.broker = start_live_broker(
+            self.folder,
+            self.database_url,
+            self.port,
+            **self.overrides(guacd_host=self.guacd_ip, websockify_key=WEBSOCKIFY_KEY, allowed_origins=self.proxy_url),
+        )
         return self.broker
 
     def kill_broker(self) -> None:
@@ -162,8 +170,9 @@ class FaultStack:
         with self.session() as db:
             create_local_user(db, username, PASSWORD, list(roles))
             db.commit()
-        answer = requests.post(self.url + "/api/auth/local/login", timeout=30,
-                               json={"username": username, "password": PASSWORD})
+        answer = requests.post(
+            self.url + "/api/auth/local/login", timeout=30, json={"username": username, "password": PASSWORD}
+        )
         assert answer.status_code == 200, answer.text
         return Person(self.url, username, answer.json()["session_token"])
 
@@ -184,8 +193,9 @@ class FaultStack:
     # --- viewers
 
     def sign_in_page(self, page: Page, person: Person) -> None:
-        answer = page.context.request.post(self.proxy.url + "/api/auth/local/login",
-                                           data={"username": person.username, "password": PASSWORD})
+        answer = page.context.request.post(
+            self.proxy.url + "/api/auth/local/login", data={"username": person.username, "password": PASSWORD}
+        )
         assert answer.ok, answer.text()
 
     def open_viewer(self, page: Page, desktop_id: str, protocol: str = "guacamole") -> None:

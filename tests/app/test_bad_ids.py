@@ -13,8 +13,22 @@ from tests.teacher.test_teacher import assign, school  # noqa: F401 - the fixtur
 
 _ARGUMENT = re.compile(r"<(?:([^:<>]+):)?([^<>]+)>")
 # Percent-encoded as they would travel; the test client decodes them as a server does.
-NOT_WHOLE_IDS = ["0", "00", "-1", "2147483648", str(2**63), str(2**64 + 1), "9" * 40, "1e3", "0x10", "1.0", "abc",
-                 "%00", "%EF%BC%91", "1%00"]
+NOT_WHOLE_IDS = [
+    "0",
+    "00",
+    "-1",
+    "2147483648",
+    str(2**63),
+    str(2**64 + 1),
+    "9" * 40,
+    "1e3",
+    "0x10",
+    "1.0",
+    "abc",
+    "%00",
+    "%EF%BC%91",
+    "1%00",
+]
 NOT_TEXT_IDS = ["%00", "a%00b", "%ff%fe", "x" * 65, "a%20b", "%C3%A9", "a%0Ab", "%F0%9F%98%80", "a%2Fb"]
 BODY_IDS = [0, -1, 2**31, 2**63, 2**64 + 1, 10**40]
 PEOPLE = ("anna", "tess", "boss")  # a student, a teacher, an admin
@@ -36,8 +50,12 @@ def url(rule: str, arguments: list[tuple[str, str]], bad_name: str, bad: str) ->
 
 
 def test_every_id_in_a_route_is_a_bounded_whole_number_or_a_bounded_text(app):
-    plain = [f"{rule.rule}: {name}" for rule in app.url_map.iter_rules()
-             for kind, name in _ARGUMENT.findall(rule.rule) if name.endswith("_id") and kind not in ("id", "key")]
+    plain = [
+        f"{rule.rule}: {name}"
+        for rule in app.url_map.iter_rules()
+        for kind, name in _ARGUMENT.findall(rule.rule)
+        if name.endswith("_id") and kind not in ("id", "key")
+    ]
     assert not plain, f"id arguments without the id or key converter: {plain}"
     assert len(routes_with_ids(app)) >= 12
 
@@ -50,8 +68,9 @@ def test_ids_no_row_can_have_are_404_in_every_route_for_everyone(app, school):  
                 continue
             for bad in NOT_WHOLE_IDS if kind == "id" else NOT_TEXT_IDS:
                 for person in PEOPLE:
-                    answer = client.open(url(rule, arguments, name, bad), method=method, json={},
-                                         headers=school[person])
+                    answer = client.open(
+                        url(rule, arguments, name, bad), method=method, json={}, headers=school[person]
+                    )
                     answers.append((person, method, rule, bad, answer.status_code))
                     said = answer.get_json()["message"] if rule.startswith("/api/") else answer.get_data(as_text=True)
                     assert said, answers[-1]  # JSON for the API, the error page for the viewer page
@@ -96,7 +115,11 @@ def test_ids_in_bodies_and_queries_that_name_nothing_are_404(app, school, db):  
 
 def test_search_text_with_nul_is_refused_not_a_server_error(app, school):  # noqa: F811
     client = app.test_client()
-    for path in ("/api/admin/users?query=a%00b", "/api/admin/containers?query=%00", "/api/admin/audit?action=%00",
-                 "/api/admin/containers?desktop_type=%00"):
+    for path in (
+        "/api/admin/users?query=a%00b",
+        "/api/admin/containers?query=%00",
+        "/api/admin/audit?action=%00",
+        "/api/admin/containers?desktop_type=%00",
+    ):
         answer = client.get(path, headers=school["boss"])
         assert answer.status_code == 400 and answer.get_json()["error"] == "bad_text", (path, answer.get_json())

@@ -15,6 +15,7 @@ def run(database_url, monkeypatch, tmp_path):
 
     def run(*args, input=None):
         return CliRunner().invoke(cli, list(args), input=input)
+
     return run
 
 

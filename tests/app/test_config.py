@@ -32,18 +32,21 @@ def test_missing_secret_key_names_the_variable():
         load_settings({}, dotenv=None)
 
 
-@pytest.mark.parametrize("name, value, expected", [
-    ("session_lifetime", "soon", "DESKBROKER_SESSION_LIFETIME is malformed: expected a duration"),
-    ("local_login", "maybe", "DESKBROKER_LOCAL_LOGIN is malformed: expected true or false"),
-    ("public_url", "localhost:8080", "DESKBROKER_PUBLIC_URL is malformed: expected an http"),
-    ("listen", "8080", "DESKBROKER_LISTEN is malformed: expected HOST:PORT"),
-    ("workers", "0", "DESKBROKER_WORKERS is malformed: expected a whole number of at least 1"),
-    ("database_url", "mysql://x", "DESKBROKER_DATABASE_URL is malformed: expected a SQLAlchemy URL"),
-    ("secret_key", "short", "DESKBROKER_SECRET_KEY is malformed: expected at least 32 characters"),
-    ("trusted_proxies", "1", "DESKBROKER_TRUSTED_PROXIES is malformed: expected addresses, networks or host names"),
-    ("trusted_proxies", "nginx, 10.0.0.0/33", "expected an address, network or host name, not '10.0.0.0/33'"),
-    ("allowed_origins", "desk.example", "DESKBROKER_ALLOWED_ORIGINS is malformed: expected an http"),
-])
+@pytest.mark.parametrize(
+    "name, value, expected",
+    [
+        ("session_lifetime", "soon", "DESKBROKER_SESSION_LIFETIME is malformed: expected a duration"),
+        ("local_login", "maybe", "DESKBROKER_LOCAL_LOGIN is malformed: expected true or false"),
+        ("public_url", "localhost:8080", "DESKBROKER_PUBLIC_URL is malformed: expected an http"),
+        ("listen", "8080", "DESKBROKER_LISTEN is malformed: expected HOST:PORT"),
+        ("workers", "0", "DESKBROKER_WORKERS is malformed: expected a whole number of at least 1"),
+        ("database_url", "mysql://x", "DESKBROKER_DATABASE_URL is malformed: expected a SQLAlchemy URL"),
+        ("secret_key", "short", "DESKBROKER_SECRET_KEY is malformed: expected at least 32 characters"),
+        ("trusted_proxies", "1", "DESKBROKER_TRUSTED_PROXIES is malformed: expected addresses, networks or host names"),
+        ("trusted_proxies", "nginx, 10.0.0.0/33", "expected an address, network or host name, not '10.0.0.0/33'"),
+        ("allowed_origins", "desk.example", "DESKBROKER_ALLOWED_ORIGINS is malformed: expected an http"),
+    ],
+)
 def test_malformed_settings_are_named_with_what_they_expect(name, value, expected):
     with pytest.raises(ConfigError) as info:
         load(**{name: value})
@@ -69,10 +72,13 @@ def test_single_sign_on_needs_discovery_or_all_endpoints():
     message = str(info.value)
     assert "DESKBROKER_OIDC_DISCOVERY_URL" in message
     assert "DESKBROKER_OIDC_TOKEN_URL" in message and "DESKBROKER_OIDC_AUTHORIZE_URL" not in message.split("all of:")[1]
-    iserv = load(oidc_client_id="deskbroker", oidc_issuer="https://school.example",
-                 oidc_authorize_url="https://school.example/iserv/oauth/v2/auth",
-                 oidc_token_url="https://school.example/iserv/oauth/v2/token",
-                 oidc_jwks_url="https://school.example/iserv/public/jwk")
+    iserv = load(
+        oidc_client_id="deskbroker",
+        oidc_issuer="https://school.example",
+        oidc_authorize_url="https://school.example/iserv/oauth/v2/auth",
+        oidc_token_url="https://school.example/iserv/oauth/v2/token",
+        oidc_jwks_url="https://school.example/iserv/public/jwk",
+    )
     assert iserv.oidc.enabled
 
 
@@ -110,6 +116,7 @@ def test_each_setting_sits_in_its_section_under_its_own_name():
 
 
 def test_secrets_are_gathered_from_every_section():
-    secrets = load(websockify_key="w" * 32, oidc_client_secret="sso-secret",
-                   database_url="postgresql://u:p@db/x").secrets()
+    secrets = load(
+        websockify_key="w" * 32, oidc_client_secret="sso-secret", database_url="postgresql://u:p@db/x"
+    ).secrets()
     assert set(secrets) == {load().core.secret_key, "w" * 32, "sso-secret", "postgresql://u:p@db/x"}

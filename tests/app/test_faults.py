@@ -16,20 +16,28 @@ import requests
 from sqlalchemy import func, select
 
 from broker.auth.current import COOKIE_NAME
-from broker.housekeeping import ABANDONED_AFTER, VANISHED
 from broker.db import utcnow
+from broker.housekeeping import ABANDONED_AFTER, VANISHED
 from broker.models import Connection, Desktop, User
 from broker.tunnels.service import ABANDONED
+from tests.app.faults_stack import (
+    HOUSEKEEPING_SECONDS,
+    DesktopEvents,
+    FaultStack,
+    WireViewer,
+    expect_drawn,
+    seconds_until_redrawn,
+    watch_states,
+)
 from tests.fixtures.broker import start_live_broker
 from tests.fixtures.browser import VIEWPORT
-from tests.app.faults_stack import (HOUSEKEEPING_SECONDS, DesktopEvents, FaultStack, WireViewer,
-                                           expect_drawn, seconds_until_redrawn, watch_states)
 
 pytestmark = pytest.mark.reliability
 
 DATABASE_DOWN = "The database is not reachable right now. Please try again in a moment."
-ENGINE_DOWN = ("The container engine is not reachable, so desktops cannot be started or stopped right now. "
-               "Please try again later.")
+ENGINE_DOWN = (
+    "The container engine is not reachable, so desktops cannot be started or stopped right now. Please try again later."
+)
 FAST = 2.0  # seconds: an answer during an outage comes at once, it does not hang
 IN_USE = 20  # desktops in use when the broker is killed
 
@@ -67,10 +75,14 @@ def test_postgresql_down_answers_503_at_once_and_all_recovers_without_a_restart(
     stack.postgres.stop()
     try:
         api, api_seconds = timed(lambda: anna.call("get", "/api/container/list", timeout=30))
-        page, page_seconds = timed(lambda: requests.get(stack.url + "/", headers=page_headers, cookies=cookies,
-                                                        timeout=30))
-        login, login_seconds = timed(lambda: requests.post(stack.url + "/api/auth/local/login", timeout=30,
-                                                           json={"username": "pg-anna", "password": "x" * 12}))
+        page, page_seconds = timed(
+            lambda: requests.get(stack.url + "/", headers=page_headers, cookies=cookies, timeout=30)
+        )
+        login, login_seconds = timed(
+            lambda: requests.post(
+                stack.url + "/api/auth/local/login", timeout=30, json={"username": "pg-anna", "password": "x" * 12}
+            )
+        )
         ready, ready_seconds = timed(lambda: requests.get(stack.url + "/readyz", timeout=30))
         alive = requests.get(stack.url + "/healthz", timeout=10)
         # Longer than housekeeping gives a silent connection (ABANDONED_AFTER intervals): the tunnel
@@ -80,12 +92,15 @@ def test_postgresql_down_answers_503_at_once_and_all_recovers_without_a_restart(
     finally:
         stack.postgres.start()
     slowest = max(api_seconds, page_seconds, login_seconds, ready_seconds)
-    figures.record("PostgreSQL down: slowest answer (API, page, sign-in, /readyz)", f"{slowest:.2f} s",
-                   f"< {FAST:.0f} s", slowest < FAST)
+    figures.record(
+        "PostgreSQL down: slowest answer (API, page, sign-in, /readyz)",
+        f"{slowest:.2f} s",
+        f"< {FAST:.0f} s",
+        slowest < FAST,
+    )
 
     for answer in (api, login):
-        assert (answer.status_code, answer.json()) == (503, {"error": "database_unavailable",
-                                                             "message": DATABASE_DOWN})
+        assert (answer.status_code, answer.json()) == (503, {"error": "database_unavailable", "message": DATABASE_DOWN})
         assert answer.headers["Retry-After"] == "5"
     assert page.status_code == 503 and page.headers["Content-Type"].startswith("text/html")
     assert DATABASE_DOWN in page.text and "Traceback" not in page.text
@@ -99,8 +114,9 @@ def test_postgresql_down_answers_503_at_once_and_all_recovers_without_a_restart(
         assert time.monotonic() - started < 30, answer.text
         time.sleep(0.1)
     recovered = time.monotonic() - started
-    figures.record("PostgreSQL back: API answers again, same broker process", f"{recovered:.2f} s", "< 5 s",
-                   recovered < 5)
+    figures.record(
+        "PostgreSQL back: API answers again, same broker process", f"{recovered:.2f} s", "< 5 s", recovered < 5
+    )
     assert recovered < 5
     assert requests.get(stack.url + "/readyz", timeout=10).status_code == 200
     assert requests.get(stack.url + "/", headers=page_headers, cookies=cookies, timeout=10).status_code == 200
@@ -129,9 +145,12 @@ def test_a_desktop_killed_or_removed_outside_is_shown_stopped_then_error_within_
         killed = time.monotonic()
         stack.docker.containers.get(desktop["container_id"]).kill()
         seen = stream.wait_for(lambda d: state_of(desktop["id"])(d).get("state") == "stopped", timeout=30)
-        figures.record("desktop killed outside (docker kill) → stopped on the dashboard's stream",
-                       f"{seen - killed:.1f} s", f"< {limit} s (housekeeping every {HOUSEKEEPING_SECONDS} s)",
-                       seen - killed < limit)
+        figures.record(
+            "desktop killed outside (docker kill) → stopped on the dashboard's stream",
+            f"{seen - killed:.1f} s",
+            f"< {limit} s (housekeeping every {HOUSEKEEPING_SECONDS} s)",
+            seen - killed < limit,
+        )
         status = ben.status()
         assert status["state"] == "stopped" and "ended by itself" in status["reason"], status
         assert seen - killed < limit
@@ -143,8 +162,12 @@ def test_a_desktop_killed_or_removed_outside_is_shown_stopped_then_error_within_
         removed = time.monotonic()
         stack.docker.containers.get(desktop["container_id"]).remove(force=True)
         seen = stream.wait_for(lambda d: state_of(desktop["id"])(d).get("state") == "error", timeout=30)
-        figures.record("desktop removed outside (docker rm -f) → error on the dashboard's stream",
-                       f"{seen - removed:.1f} s", f"< {limit} s", seen - removed < limit)
+        figures.record(
+            "desktop removed outside (docker rm -f) → error on the dashboard's stream",
+            f"{seen - removed:.1f} s",
+            f"< {limit} s",
+            seen - removed < limit,
+        )
         status = ben.status()
         assert (status["state"], status["reason"], status["container_id"]) == ("error", VANISHED, None)
         assert seen - removed < limit
@@ -170,30 +193,51 @@ def test_an_unreachable_engine_answers_503_and_leaves_nothing_half_made(stack, f
     blind = start_live_broker(tmp_path, stack.database_url, **stack.overrides())
     monkeypatch.delenv("DOCKER_HOST")
     try:
-        start, start_seconds = timed(lambda: requests.post(f"{blind.url}/api/container/start?desktop_type=base",
-                                                           headers={"Authorization": f"Bearer {carl.token}"},
-                                                           timeout=60))
-        stop, stop_seconds = timed(lambda: requests.post(f"{blind.url}/api/container/stop?desktop_type=base",
-                                                         headers={"Authorization": f"Bearer {dana.token}"},
-                                                         timeout=60))
+        start, start_seconds = timed(
+            lambda: requests.post(
+                f"{blind.url}/api/container/start?desktop_type=base",
+                headers={"Authorization": f"Bearer {carl.token}"},
+                timeout=60,
+            )
+        )
+        stop, stop_seconds = timed(
+            lambda: requests.post(
+                f"{blind.url}/api/container/stop?desktop_type=base",
+                headers={"Authorization": f"Bearer {dana.token}"},
+                timeout=60,
+            )
+        )
         # Nothing was stopped: Dana's desktop is as it was, and she goes on using it.
-        after_stop = requests.get(f"{blind.url}/api/container/status", timeout=10,
-                                  headers={"Authorization": f"Bearer {dana.token}"}).json()
-        still_usable = requests.post(f"{blind.url}/api/desktops/{running['id']}/connect", json={}, timeout=10,
-                                     headers={"Authorization": f"Bearer {dana.token}"})
-        listing = requests.get(f"{blind.url}/api/container/list", headers={"Authorization": f"Bearer {carl.token}"},
-                               timeout=10)
+        after_stop = requests.get(
+            f"{blind.url}/api/container/status", timeout=10, headers={"Authorization": f"Bearer {dana.token}"}
+        ).json()
+        still_usable = requests.post(
+            f"{blind.url}/api/desktops/{running['id']}/connect",
+            json={},
+            timeout=10,
+            headers={"Authorization": f"Bearer {dana.token}"},
+        )
+        listing = requests.get(
+            f"{blind.url}/api/container/list", headers={"Authorization": f"Bearer {carl.token}"}, timeout=10
+        )
         ready = requests.get(f"{blind.url}/readyz", timeout=10)
         time.sleep(HOUSEKEEPING_SECONDS * 2)  # its housekeeping passes cannot see the engine either
         with stack.session() as db:
-            rows = {d.user.username: (d.state, d.state_reason) for d in db.scalars(select(Desktop))
-                    if d.user and d.user.username in ("engine-carl", "engine-dana")}
+            rows = {
+                d.user.username: (d.state, d.state_reason)
+                for d in db.scalars(select(Desktop))
+                if d.user and d.user.username in ("engine-carl", "engine-dana")
+            }
         blind_log = blind.output()
     finally:
         blind.stop()
     slowest = max(start_seconds, stop_seconds)
-    figures.record("engine unreachable: start and stop answer 503 engine_unavailable", f"{slowest:.2f} s",
-                   f"< {FAST:.0f} s", slowest < FAST and start.status_code == stop.status_code == 503)
+    figures.record(
+        "engine unreachable: start and stop answer 503 engine_unavailable",
+        f"{slowest:.2f} s",
+        f"< {FAST:.0f} s",
+        slowest < FAST and start.status_code == stop.status_code == 503,
+    )
     for answer in (start, stop):
         assert (answer.status_code, answer.json()) == (503, {"error": "engine_unavailable", "message": ENGINE_DOWN})
         assert answer.headers["Retry-After"] == "30"
@@ -203,8 +247,7 @@ def test_an_unreachable_engine_answers_503_and_leaves_nothing_half_made(stack, f
     assert listing.status_code == 200 and ready.status_code == 200  # the rest of the broker works on
     assert "housekeeping skipped" in blind_log and "Traceback" not in blind_log
     stuck = {name: state for name, (state, _) in rows.items() if state in ("creating", "starting", "stopping")}
-    figures.record("engine unreachable: desktops left creating, starting or stopping", str(len(stuck)), "0",
-                   not stuck)
+    figures.record("engine unreachable: desktops left creating, starting or stopping", str(len(stuck)), "0", not stuck)
     assert not stuck, rows
     assert rows["engine-carl"] == ("error", ENGINE_DOWN), rows
     assert stack.containers_of({carl.status()["id"]}) == []
@@ -229,8 +272,9 @@ def test_both_viewers_draw_again_when_websockify_and_guacd_restart(stack, browse
             restarted = time.monotonic()
             stack.tier[role].restart(timeout=1)
             seconds = seconds_until_redrawn(pages[protocol], restarted)
-            figures.record(f"{role} restarted → the {protocol} viewer draws again", f"{seconds:.1f} s", "< 30 s",
-                           seconds < 30)
+            figures.record(
+                f"{role} restarted → the {protocol} viewer draws again", f"{seconds:.1f} s", "< 30 s", seconds < 30
+            )
             assert seconds < 30
         for page in pages.values():  # the other viewer was never disturbed, or is back as well
             expect_drawn(page)
@@ -244,8 +288,11 @@ def wait_until_ended(stack: FaultStack, connection_ids: set[str], since: float) 
     deadline = since + 60
     while True:
         with stack.session() as db:
-            ended = [c for c in db.scalars(select(Connection).where(Connection.id.in_(connection_ids)))
-                     if c.ended_at is not None]
+            ended = [
+                c
+                for c in db.scalars(select(Connection).where(Connection.id.in_(connection_ids)))
+                if c.ended_at is not None
+            ]
         if len(ended) == len(connection_ids) or time.monotonic() > deadline:
             return ended, time.monotonic() - since
         time.sleep(0.2)
@@ -261,12 +308,15 @@ def test_a_broker_killed_with_20_desktops_in_use_loses_nothing_and_its_viewers_c
     try:
         stack.sign_in_page(page, people[0])
         stack.open_viewer(page, desktops[0]["id"])
-        wires += [WireViewer(stack.url, person.tunnel_token(desktop["id"]))
-                  for person, desktop in zip(people[1:], desktops[1:])]
+        wires += [
+            WireViewer(stack.url, person.tunnel_token(desktop["id"]))
+            for person, desktop in zip(people[1:], desktops[1:])
+        ]
         assert all(wire.drew for wire in wires)
         with stack.session() as db:
-            open_before = set(db.scalars(select(Connection.id).where(Connection.desktop_id.in_(ids),
-                                                                     Connection.ended_at.is_(None))))
+            open_before = set(
+                db.scalars(select(Connection.id).where(Connection.desktop_id.in_(ids), Connection.ended_at.is_(None)))
+            )
         assert len(open_before) == IN_USE
 
         watch_states(page)
@@ -278,18 +328,28 @@ def test_a_broker_killed_with_20_desktops_in_use_loses_nothing_and_its_viewers_c
             stack.start_broker()
 
             redrawn = seconds_until_redrawn(page, killed, timeout=60)
-            figures.record("broker kill -9 → the viewer in Chromium draws again by itself", f"{redrawn:.1f} s",
-                           "< 30 s", redrawn < 30)
+            figures.record(
+                "broker kill -9 → the viewer in Chromium draws again by itself",
+                f"{redrawn:.1f} s",
+                "< 30 s",
+                redrawn < 30,
+            )
             assert redrawn < 30
-            again = [WireViewer(stack.url, person.tunnel_token(desktop["id"]))
-                     for person, desktop in zip(people[1:], desktops[1:])]
+            again = [
+                WireViewer(stack.url, person.tunnel_token(desktop["id"]))
+                for person, desktop in zip(people[1:], desktops[1:])
+            ]
             wires += again
             assert all(wire.drew for wire in again)  # every desktop is usable again, through the new process
 
             # The dead process's connections are closed by housekeeping, dated when last seen alive.
             ended, closed_after = closing.result()
-        figures.record("broker kill -9: its 20 open connections closed by housekeeping", f"{closed_after:.1f} s",
-                       "< 30 s", len(ended) == IN_USE and closed_after < 30)
+        figures.record(
+            "broker kill -9: its 20 open connections closed by housekeeping",
+            f"{closed_after:.1f} s",
+            "< 30 s",
+            len(ended) == IN_USE and closed_after < 30,
+        )
         assert len(ended) == IN_USE and closed_after < 30
         assert all(c.end_reason == ABANDONED and c.ended_at <= killed_at for c in ended)
 
@@ -297,12 +357,18 @@ def test_a_broker_killed_with_20_desktops_in_use_loses_nothing_and_its_viewers_c
         containers = stack.containers_of(ids)
         with stack.session() as db:
             rows = db.scalars(select(Desktop).join(Desktop.user).where(User.username.like("crash%"))).all()
-            live = db.scalar(select(func.count()).select_from(Connection).where(
-                Connection.desktop_id.in_(ids), Connection.ended_at.is_(None)))
+            live = db.scalar(
+                select(func.count())
+                .select_from(Connection)
+                .where(Connection.desktop_id.in_(ids), Connection.ended_at.is_(None))
+            )
         kept = sorted((row.id, row.state, row.container_id) for row in rows)
-        figures.record("broker kill -9 with 20 desktops in use: desktop rows / containers after the restart",
-                       f"{len(kept)} / {len(containers)}", f"{IN_USE} / {IN_USE}, the same as before",
-                       len(kept) == len(containers) == IN_USE)
+        figures.record(
+            "broker kill -9 with 20 desktops in use: desktop rows / containers after the restart",
+            f"{len(kept)} / {len(containers)}",
+            f"{IN_USE} / {IN_USE}, the same as before",
+            len(kept) == len(containers) == IN_USE,
+        )
         assert kept == sorted((d["id"], "running", d["container_id"]) for d in desktops)
         assert sorted(c.id for c in containers) == sorted(d["container_id"] for d in desktops)
         assert all(c.status == "running" for c in containers)

@@ -15,8 +15,8 @@ import websocket
 
 from broker.tunnels.guacd import CLIENT_BAD_REQUEST
 from broker.tunnels.protocol import encode
-from tests.support.hostile_routes import Route, http_routes, read
 from tests.fixtures.hostile_stack import Person, Stack
+from tests.support.hostile_routes import Route, http_routes, read
 
 pytestmark = pytest.mark.reliability
 
@@ -35,29 +35,65 @@ BODIES: dict[str, tuple[bytes | str, str | None]] = {
     "deeply nested object": ('{"a":' * DEEP + "1" + "}" * DEEP, JSON),
     "invalid UTF-8": (b'{"path": "\xff\xfe", "desktop_type": "\xc3"}', JSON),
     "UTF-16": ('{"path": "x", "desktop_type": "base"}'.encode("utf-16"), JSON),
-    "lone surrogates": ('{"path": "\\ud800", "name": "\\udfff", "to": "\\ud800", "desktop_type": "\\ud800", '
-                        '"username": "\\ud800", "password": "\\udfff", "mode": "\\ud800"}', JSON),
+    "lone surrogates": (
+        '{"path": "\\ud800", "name": "\\udfff", "to": "\\ud800", "desktop_type": "\\ud800", '
+        '"username": "\\ud800", "password": "\\udfff", "mode": "\\ud800"}',
+        JSON,
+    ),
     "NaN and Infinity": ('{"path": NaN, "name": Infinity, "limit": -Infinity, "max_running": NaN}', JSON),
-    "wrong types": ('{"path": 1, "name": [], "to": {}, "desktop_type": 5, "mode": null, "protocol": true, '
-                    '"username": 1, "password": [], "group_id": "x", "user_id": [], "folder": 3, "title_en": {}, '
-                    '"enabled": "yes", "memory_mb": "lots", "cpus": -1, "colors": 7}', JSON),
-    "huge numbers": ('{"group_id": 1e400, "user_id": 123456789012345678901234567890, "memory_mb": -1e308, '
-                     '"max_running": 99999999999999999999}', JSON),
+    "wrong types": (
+        '{"path": 1, "name": [], "to": {}, "desktop_type": 5, "mode": null, "protocol": true, '
+        '"username": 1, "password": [], "group_id": "x", "user_id": [], "folder": 3, "title_en": {}, '
+        '"enabled": "yes", "memory_mb": "lots", "cpus": -1, "colors": 7}',
+        JSON,
+    ),
+    "huge numbers": (
+        '{"group_id": 1e400, "user_id": 123456789012345678901234567890, "memory_mb": -1e308, '
+        '"max_running": 99999999999999999999}',
+        JSON,
+    ),
     "XML": ("<path>x</path>", "application/xml"),
     "urlencoded form": ("path=x&desktop_type=base", "application/x-www-form-urlencoded"),
     "no content type": (b"\x00\x01\x02garbage", None),
     "multipart without boundary": ("--x--", "multipart/form-data"),
-    "multipart cut short": ('--b\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\nabc',
-                            "multipart/form-data; boundary=b"),
-    "multipart with a field": ('--b\r\nContent-Disposition: form-data; name="path"\r\n\r\nx\r\n--b--\r\n',
-                               "multipart/form-data; boundary=b"),
+    "multipart cut short": (
+        '--b\r\nContent-Disposition: form-data; name="files"; filename="a.txt"\r\n\r\nabc',
+        "multipart/form-data; boundary=b",
+    ),
+    "multipart with a field": (
+        '--b\r\nContent-Disposition: form-data; name="path"\r\n\r\nx\r\n--b--\r\n',
+        "multipart/form-data; boundary=b",
+    ),
 }
 OVERSIZED = 17 << 20  # over the broker's 16 MiB request limit
 
 # Names and paths: traversal, NUL and control characters, overlong, and Unicode that looks like something else.
-NAMES = ["..", "../x", "a/../../x", "/etc/passwd", "..\\x", "a\x00b", "a\nb", "x" * 256, "€" * 86,
-         "\u202egnp.exe", "\u2215etc\u2215passwd", "\uff0e\uff0e", "%2e%2e", "..%2f..%2fx", "a\ud800b", "\ufeff",
-         " ", "CON", "-rf", "😀" * 64, "\u0000", "./", "a//b", "a/"]
+NAMES = [
+    "..",
+    "../x",
+    "a/../../x",
+    "/etc/passwd",
+    "..\\x",
+    "a\x00b",
+    "a\nb",
+    "x" * 256,
+    "€" * 86,
+    "\u202egnp.exe",
+    "\u2215etc\u2215passwd",
+    "\uff0e\uff0e",
+    "%2e%2e",
+    "..%2f..%2fx",
+    "a\ud800b",
+    "\ufeff",
+    " ",
+    "CON",
+    "-rf",
+    "😀" * 64,
+    "\u0000",
+    "./",
+    "a//b",
+    "a/",
+]
 
 
 @pytest.fixture(autouse=True)
@@ -83,8 +119,10 @@ def clean(answer: requests.Response, text: str) -> str | None:
 
 
 def placeholders(route: Route) -> dict[str, object]:
-    return {name: 999999 if converter == "id" else "home" if name == "space" else "no-such-thing"
-            for name, converter in route.arguments}
+    return {
+        name: 999999 if converter == "id" else "home" if name == "space" else "no-such-thing"
+        for name, converter in route.arguments
+    }
 
 
 def still_signed_in(stack: Stack, person: Person) -> Person:
@@ -145,24 +183,37 @@ def test_malformed_requests_headers_and_queries_are_refused_cleanly(hostile_stac
     hana = stack.person("hana")
     auth = f"Authorization: Bearer {hana.token}\r\n".encode()
     requests_ = {
-        "header of 9000 bytes": b"GET /api/auth/session HTTP/1.1\r\nHost: x\r\n" + auth + b"X-Big: " + b"a" * 9000
-                                + b"\r\nConnection: close\r\n\r\n",
-        "200 headers": b"GET /api/auth/session HTTP/1.1\r\nHost: x\r\n" + auth
-                       + b"".join(b"X-%d: y\r\n" % i for i in range(200)) + b"Connection: close\r\n\r\n",
-        "URL of 10000 bytes": b"GET /api/files/home/list?path=" + b"a" * 10000 + b" HTTP/1.1\r\nHost: x\r\n" + auth
-                              + b"Connection: close\r\n\r\n",
+        "header of 9000 bytes": b"GET /api/auth/session HTTP/1.1\r\nHost: x\r\n"
+        + auth
+        + b"X-Big: "
+        + b"a" * 9000
+        + b"\r\nConnection: close\r\n\r\n",
+        "200 headers": b"GET /api/auth/session HTTP/1.1\r\nHost: x\r\n"
+        + auth
+        + b"".join(b"X-%d: y\r\n" % i for i in range(200))
+        + b"Connection: close\r\n\r\n",
+        "URL of 10000 bytes": b"GET /api/files/home/list?path="
+        + b"a" * 10000
+        + b" HTTP/1.1\r\nHost: x\r\n"
+        + auth
+        + b"Connection: close\r\n\r\n",
         "bad request line": b"GARBAGE\r\n\r\n",
-        "bad Content-Length": b"POST /api/files/home/folder HTTP/1.1\r\nHost: x\r\n" + auth
-                              + b"Content-Length: abc\r\nConnection: close\r\n\r\n{}",
-        "negative Content-Length": b"POST /api/files/home/folder HTTP/1.1\r\nHost: x\r\n" + auth
-                                   + b"Content-Length: -5\r\nConnection: close\r\n\r\n{}",
-        "non-ASCII header": b"GET /api/auth/session HTTP/1.1\r\nHost: x\r\n" + auth
-                            + b"X-Name: \xff\xfe\xc3\r\nConnection: close\r\n\r\n",
-        "NUL in the path": b"GET /api/files/home/list?path=a%00b HTTP/1.1\r\nHost: x\r\n" + auth
-                           + b"Connection: close\r\n\r\n",
-        "bad chunked body": b"POST /api/files/home/folder HTTP/1.1\r\nHost: x\r\n" + auth
-                            + b"Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n"
-                              b"Connection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+        "bad Content-Length": b"POST /api/files/home/folder HTTP/1.1\r\nHost: x\r\n"
+        + auth
+        + b"Content-Length: abc\r\nConnection: close\r\n\r\n{}",
+        "negative Content-Length": b"POST /api/files/home/folder HTTP/1.1\r\nHost: x\r\n"
+        + auth
+        + b"Content-Length: -5\r\nConnection: close\r\n\r\n{}",
+        "non-ASCII header": b"GET /api/auth/session HTTP/1.1\r\nHost: x\r\n"
+        + auth
+        + b"X-Name: \xff\xfe\xc3\r\nConnection: close\r\n\r\n",
+        "NUL in the path": b"GET /api/files/home/list?path=a%00b HTTP/1.1\r\nHost: x\r\n"
+        + auth
+        + b"Connection: close\r\n\r\n",
+        "bad chunked body": b"POST /api/files/home/folder HTTP/1.1\r\nHost: x\r\n"
+        + auth
+        + b"Transfer-Encoding: chunked\r\nContent-Type: application/json\r\n"
+        b"Connection: close\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
     }
     unclean = []
     for name, request in requests_.items():
@@ -172,10 +223,24 @@ def test_malformed_requests_headers_and_queries_are_refused_cleanly(hostile_stac
             unclean.append(f"{name}: {status} {text[:200]}")
 
     # Query strings and path arguments: bad percent-encodings, NUL, overlong, non-numbers where numbers go.
-    queries = ["path=%ff%fe", "path=%00", "path=" + "a" * 4000, "limit=-1&offset=abc", "limit=1e309&offset=-0",
-               "live=maybe", "desktop_type=%00", "desktop_type=" + "x" * 3000, "query=%ff", "group_id=abc",
-               "group_id=-1", "mode=%ff&protocol=%00", "next=//evil.example", "width=abc&height=-1&dpi=1e9",
-               "path=a&path=b", "%zz=%zz"]
+    queries = [
+        "path=%ff%fe",
+        "path=%00",
+        "path=" + "a" * 4000,
+        "limit=-1&offset=abc",
+        "limit=1e309&offset=-0",
+        "live=maybe",
+        "desktop_type=%00",
+        "desktop_type=" + "x" * 3000,
+        "query=%ff",
+        "group_id=abc",
+        "group_id=-1",
+        "mode=%ff&protocol=%00",
+        "next=//evil.example",
+        "width=abc&height=-1&dpi=1e9",
+        "path=a&path=b",
+        "%zz=%zz",
+    ]
     arguments = ["%00", "%ff%fe", "..%2f..%2f", "a" * 2000, "%F0%9F%98%80", "-1", "0", "99999999999999999999"]
     count = len(requests_)
     for route in http_routes(stack.app):
@@ -185,15 +250,21 @@ def test_malformed_requests_headers_and_queries_are_refused_cleanly(hostile_stac
         tries = [(argument, "") for argument in (arguments if route.arguments else [])]
         tries += [("x", query) for query in queries]
         for argument, query in tries:
-            values = {name: ("home" if name == "space" else argument if converter != "id" else argument.lstrip("-"))
-                      for name, converter in route.arguments}
+            values = {
+                name: ("home" if name == "space" else argument if converter != "id" else argument.lstrip("-"))
+                for name, converter in route.arguments
+            }
             url = f"{_raw_url(route, values)}?{query}"
             count += 1
             answer = hana.call("GET", url, stream=True)
             if why := clean(answer, read(answer)):
                 unclean.append(f"{route} {url[:80]}: {why}")
-    figures.record("malformed requests, headers and queries answered other than cleanly",
-                   f"{len(unclean)} of {count}", "0", not unclean)
+    figures.record(
+        "malformed requests, headers and queries answered other than cleanly",
+        f"{len(unclean)} of {count}",
+        "0",
+        not unclean,
+    )
     assert not unclean, "\n".join(unclean)
 
 
@@ -240,8 +311,12 @@ def test_hostile_file_names_are_refused_cleanly_and_touch_nothing_outside(hostil
         unclean.append(f"something was made next to the home in {home.parent}")
     if stack.state_of(stack.anna.person) != anna_before:
         unclean.append("anna's things changed")
-    figures.record("hostile file names answered other than cleanly or reaching outside the home",
-                   f"{len(unclean)} of {count}", "0", not unclean)
+    figures.record(
+        "hostile file names answered other than cleanly or reaching outside the home",
+        f"{len(unclean)} of {count}",
+        "0",
+        not unclean,
+    )
     assert not unclean, "\n".join(unclean)
 
 
@@ -296,8 +371,12 @@ def test_malformed_guacamole_instructions_end_the_tunnel_cleanly(hostile_stack, 
     if not ended:
         unclean.append("a message over 64 KiB did not end the tunnel")
     assert stack.viewer(stack.tunnel_token(anna)).drawn(), "the broker does not open tunnels any more"
-    figures.record("malformed Guacamole instructions not refused with an error instruction",
-                   f"{len(unclean)} of {len(INSTRUCTIONS) + 1}", "0", not unclean)
+    figures.record(
+        "malformed Guacamole instructions not refused with an error instruction",
+        f"{len(unclean)} of {len(INSTRUCTIONS) + 1}",
+        "0",
+        not unclean,
+    )
     assert not unclean, "\n".join(unclean)
 
 

@@ -20,14 +20,14 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select
 from schemathesis.config import SchemathesisConfig
 from schemathesis.core.failures import FailureGroup
 from schemathesis.generation.modes import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
+from sqlalchemy import select
 
-from broker.models import DesktopTypeAssignment, Group, User
 from broker.app import api_document
+from broker.models import DesktopTypeAssignment, Group, User
 from tests.fixtures.hostile_stack import Person, Stack
 
 pytestmark = pytest.mark.reliability
@@ -42,8 +42,29 @@ SKIPPED = {
 
 # A schema-breaking request is rejected by any 4xx with a message; 414 is the HTTP server refusing an
 # overlong URL (a path longer than the document allows, in the query string).
-CONFIG = SchemathesisConfig.from_dict({"checks": {"negative_data_rejection": {"expected-statuses": [
-    "400", "401", "403", "404", "405", "406", "409", "413", "414", "415", "422", "428", "429"]}}})
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "checks": {
+            "negative_data_rejection": {
+                "expected-statuses": [
+                    "400",
+                    "401",
+                    "403",
+                    "404",
+                    "405",
+                    "406",
+                    "409",
+                    "413",
+                    "414",
+                    "415",
+                    "422",
+                    "428",
+                    "429",
+                ]
+            }
+        }
+    }
+)
 
 
 @pytest.fixture(autouse=True)
@@ -68,18 +89,26 @@ def operations(stack: Stack):
 
 
 def transport(stack: Stack, person: Person) -> dict:
-    return {"base_url": stack.url, "headers": {"X-CSRF-Token": person.csrf},
-            "cookies": {"deskbroker_session": person.token}, "allow_redirects": False, "timeout": 30}
+    return {
+        "base_url": stack.url,
+        "headers": {"X-CSRF-Token": person.csrf},
+        "cookies": {"deskbroker_session": person.token},
+        "allow_redirects": False,
+        "timeout": 30,
+    }
 
 
 def check(case, response, person: Person, sent: dict, failures: list[str]) -> None:
     try:
-        case.validate_response(response, headers=sent["headers"], excluded_checks=[positive_data_acceptance],
-                               transport_kwargs=sent)
+        case.validate_response(
+            response, headers=sent["headers"], excluded_checks=[positive_data_acceptance], transport_kwargs=sent
+        )
     except FailureGroup as group:
         for failure in group.exceptions:
-            failures.append(f"{person.username} {case.method} {case.formatted_path}: {failure.title}: "
-                            f"{failure.message[:300]} [{response.status_code} {response.text[:150]!r}]")
+            failures.append(
+                f"{person.username} {case.method} {case.formatted_path}: {failure.title}: "
+                f"{failure.message[:300]} [{response.status_code} {response.text[:150]!r}]"
+            )
 
 
 def fuzz(stack: Stack, people: list[Person], failures: list[str]) -> tuple[int, int]:
@@ -88,10 +117,19 @@ def fuzz(stack: Stack, people: list[Person], failures: list[str]) -> tuple[int, 
     for operation in operations(stack):
         count += 1
 
-        @given(case=st.one_of(operation.as_strategy(GenerationMode.POSITIVE),
-                              operation.as_strategy(GenerationMode.NEGATIVE)))
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck), phases=[Phase.explicit, Phase.generate])
+        @given(
+            case=st.one_of(
+                operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE)
+            )
+        )
+        @settings(
+            max_examples=EXAMPLES,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.generate],
+        )
         def run(case) -> None:
             nonlocal requests_
             for index, current in enumerate(people):
@@ -108,16 +146,25 @@ def fuzz(stack: Stack, people: list[Person], failures: list[str]) -> tuple[int, 
 
 def id_fields(operation) -> tuple[list[tuple[str, bool]], list[tuple[str, bool]], list[str]]:
     """The operation's ids in its path and in its JSON body, (name, whole number?), and in its query."""
-    path = [(parameter.name, parameter.definition["schema"].get("type") == "integer")
-            for parameter in operation.path_parameters if parameter.name.endswith("_id")]
+    path = [
+        (parameter.name, parameter.definition["schema"].get("type") == "integer")
+        for parameter in operation.path_parameters
+        if parameter.name.endswith("_id")
+    ]
     documented = SPEC["paths"][operation.path][operation.method.lower()]  # what the broker serves
-    query = [parameter["name"] for parameter in documented.get("parameters", [])  # not ?session_id=, the sign-in
-             if parameter["in"] == "query" and parameter["name"].endswith("_id")]
+    query = [
+        parameter["name"]
+        for parameter in documented.get("parameters", [])  # not ?session_id=, the sign-in
+        if parameter["in"] == "query" and parameter["name"].endswith("_id")
+    ]
     fields = documented.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
     if "$ref" in fields:
         fields = SPEC["components"]["schemas"][fields["$ref"].split("/")[-1]]
-    body = [(name, field.get("type") == "integer")
-            for name, field in fields.get("properties", {}).items() if name.endswith("_id")]
+    body = [
+        (name, field.get("type") == "integer")
+        for name, field in fields.get("properties", {}).items()
+        if name.endswith("_id")
+    ]
     return path, body, query
 
 
@@ -129,8 +176,9 @@ def wanted(where: str, bad: object, privileged: bool, student: bool) -> int:
         return 404
     if privileged and student:
         return 403
-    whole = isinstance(bad, int) and (where == "body" or bad >= 0) or \
+    whole = (isinstance(bad, int) and (where == "body" or bad >= 0)) or (
         where == "query" and isinstance(bad, str) and bad.isascii() and bad.isdigit()
+    )
     return 404 if whole else 400
 
 
@@ -141,13 +189,25 @@ def bad_ids(stack: Stack, people: list[Person], valid: dict, failures: list[str]
     for operation in operations(stack):
         path, body, query = id_fields(operation)
         good = {parameter.name: valid.get(parameter.name, "x") for parameter in operation.path_parameters}
-        tries = [("path", bad, {"path_parameters": {**good, name: quote(str(bad), safe="")}})
-                 for name, whole in path for bad in (BAD_WHOLE_IDS + NOT_WHOLE_NUMBERS if whole else BAD_TEXT_IDS)]
-        tries += [("body", bad, {"path_parameters": good, "body": {**valid["body"], name: bad},
-                                 "media_type": "application/json"})
-                  for name, whole in body for bad in (BAD_WHOLE_IDS + NOT_WHOLE_NUMBERS if whole else BAD_TEXT_IDS)]
-        tries += [("query", bad, {"path_parameters": good, "query": {name: bad}})
-                  for name in query for bad in BAD_WHOLE_IDS + NOT_WHOLE_NUMBERS]
+        tries = [
+            ("path", bad, {"path_parameters": {**good, name: quote(str(bad), safe="")}})
+            for name, whole in path
+            for bad in (BAD_WHOLE_IDS + NOT_WHOLE_NUMBERS if whole else BAD_TEXT_IDS)
+        ]
+        tries += [
+            (
+                "body",
+                bad,
+                {"path_parameters": good, "body": {**valid["body"], name: bad}, "media_type": "application/json"},
+            )
+            for name, whole in body
+            for bad in (BAD_WHOLE_IDS + NOT_WHOLE_NUMBERS if whole else BAD_TEXT_IDS)
+        ]
+        tries += [
+            ("query", bad, {"path_parameters": good, "query": {name: bad}})
+            for name in query
+            for bad in BAD_WHOLE_IDS + NOT_WHOLE_NUMBERS
+        ]
         privileged = operation.path.startswith(("/api/admin/", "/api/teacher/"))
         for where, bad, parts in tries:
             for current in people:
@@ -158,8 +218,10 @@ def bad_ids(stack: Stack, people: list[Person], valid: dict, failures: list[str]
                 check(case, response, current, sent, failures)
                 expected = wanted(where, bad, privileged, current is people[0])
                 if response.status_code != expected:
-                    failures.append(f"{current.username} {case.method} {case.formatted_path} {where} {bad!r:.40}: "
-                                    f"{response.status_code}, not {expected} [{response.text[:150]!r}]")
+                    failures.append(
+                        f"{current.username} {case.method} {case.formatted_path} {where} {bad!r:.40}: "
+                        f"{response.status_code}, not {expected} [{response.text[:150]!r}]"
+                    )
     return requests_
 
 
@@ -175,21 +237,25 @@ def own_class(stack: Stack) -> tuple[Person, Person, Person, dict]:
         assignment = DesktopTypeAssignment(desktop_type_id="base", user_id=kim.user_id, created_by_id=tia.user_id)
         db.add(assignment)
         db.commit()
-        valid = {"group_id": group.id, "assignment_id": assignment.id,
-                 "body": {"desktop_type": "base", "folder": None}}
+        valid = {"group_id": group.id, "assignment_id": assignment.id, "body": {"desktop_type": "base", "folder": None}}
     return kim, tia, lea, valid
 
 
 def test_generated_requests_get_documented_answers_and_no_5xx(hostile_stack, figures):
     stack = hostile_stack
     failures: list[str] = []
-    kim, tia, lea, valid = own_class(stack)
+    kim, tia, lea, _valid = own_class(stack)
     count, requests_ = fuzz(stack, [kim, tia, lea], failures)
     server_errors = [failure for failure in failures if "Server error" in failure]
-    figures.record("schemathesis: 5xx answers (student, teacher, admin)", f"{len(server_errors)} of {requests_} "
-                   f"requests ({count} operations)", "0", not server_errors)
-    figures.record("schemathesis: answers not matching /api/openapi.json", f"{len(failures)} of {requests_}", "0",
-                   not failures)
+    figures.record(
+        "schemathesis: 5xx answers (student, teacher, admin)",
+        f"{len(server_errors)} of {requests_} requests ({count} operations)",
+        "0",
+        not server_errors,
+    )
+    figures.record(
+        "schemathesis: answers not matching /api/openapi.json", f"{len(failures)} of {requests_}", "0", not failures
+    )
     assert stack.state_of(stack.anna.person)["desktops"][0][1] == "running"
     assert not failures, "\n".join(sorted(set(failures)))
 
@@ -199,8 +265,12 @@ def test_ids_no_row_can_have_are_404_in_every_path_and_body_for_everyone(hostile
     failures: list[str] = []
     kim, tia, lea, valid = own_class(stack)
     requests_ = bad_ids(stack, [kim, tia, lea], valid, failures)
-    figures.record("ids beyond 64 bits, 0, negative, NUL, text: answers other than a documented 404",
-                   f"{len(failures)} of {requests_} requests", "0", not failures)
+    figures.record(
+        "ids beyond 64 bits, 0, negative, NUL, text: answers other than a documented 404",
+        f"{len(failures)} of {requests_} requests",
+        "0",
+        not failures,
+    )
     assert stack.state_of(stack.anna.person)["desktops"][0][1] == "running"
     with stack.sessions() as db:  # the class's own assignment is still there: no bad id reached it
         assert db.get(DesktopTypeAssignment, valid["assignment_id"]) is not None

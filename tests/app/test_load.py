@@ -146,15 +146,18 @@ class School:
         return f"{state['Status']} (exit code {state['ExitCode']}, OOM killed {state['OOMKilled']})", lines
 
     def of_instance(self, kind: str) -> list:
-        return getattr(self.docker, kind).list(filters={"label": f"{BROKER_LABEL}={self.instance}"},
-                                               **({"all": True} if kind == "containers" else {}))
+        return getattr(self.docker, kind).list(
+            filters={"label": f"{BROKER_LABEL}={self.instance}"}, **({"all": True} if kind == "containers" else {})
+        )
 
     def memory_mib(self, container_ids: list[str]) -> list[float]:
         """Each container's memory in use (without the page cache), as `docker stats` shows it."""
+
         def one(ref: str) -> float:
             memory = self.docker.api.stats(ref, stream=False, one_shot=True)["memory_stats"]
             cache = memory.get("stats", {}).get("inactive_file", memory.get("stats", {}).get("cache", 0))
             return (memory["usage"] - cache) / 2**20
+
         with ThreadPoolExecutor(8) as pool:
             return list(pool.map(one, container_ids))
 
@@ -164,8 +167,9 @@ class Dashboard:
 
     def __init__(self, calls: Calls, url: str, token: str):
         started = time.monotonic()
-        self.answer = requests.get(url + "/api/events", headers={"Authorization": f"Bearer {token}"}, stream=True,
-                                   timeout=60)
+        self.answer = requests.get(
+            url + "/api/events", headers={"Authorization": f"Bearer {token}"}, stream=True, timeout=60
+        )
         calls.add("GET /api/events", started, self.answer.status_code)
         assert self.answer.ok, f"GET /api/events: {self.answer.status_code}"
         self.running = threading.Event()
@@ -199,7 +203,8 @@ class Class:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     INPUT = "".join(encode("mouse", 100 + 7 * i, 100 + 5 * i, 0) for i in range(30)) + "".join(
-        encode("key", keysym, pressed) for keysym in b"hallo klasse 8b" for pressed in (1, 0))
+        encode("key", keysym, pressed) for keysym in b"hallo klasse 8b" for pressed in (1, 0)
+    )
 
     def person(self, n: int) -> None:
         time.sleep(n * ARRIVALS_SECONDS / PEOPLE)
@@ -209,17 +214,28 @@ class Class:
         # `Connection: close` upstream); so no request races gunicorn's closing of an idle keep-alive.
         http.headers["Connection"] = "close"
         try:
-            token = calls.http("POST /api/auth/local/login", http, "post", url + "/api/auth/local/login",
-                               json={"username": f"pupil{n:03}", "password": PASSWORD}).json()["session_token"]
+            token = calls.http(
+                "POST /api/auth/local/login",
+                http,
+                "post",
+                url + "/api/auth/local/login",
+                json={"username": f"pupil{n:03}", "password": PASSWORD},
+            ).json()["session_token"]
             http.headers["Authorization"] = f"Bearer {token}"
             calls.http("GET /api/container/list", http, "get", url + "/api/container/list")
             dashboard = Dashboard(calls, url, token)
             try:
-                desktop = calls.http("POST /api/container/start", http, "post",
-                                     url + "/api/container/start?desktop_type=base", timeout=180).json()
+                desktop = calls.http(
+                    "POST /api/container/start",
+                    http,
+                    "post",
+                    url + "/api/container/start?desktop_type=base",
+                    timeout=180,
+                ).json()
                 answered = time.monotonic()
-                assert dashboard.running.wait(DASHBOARD_NEVER), \
+                assert dashboard.running.wait(DASHBOARD_NEVER), (
                     f"the dashboard was not told within {DASHBOARD_NEVER} s that the desktop runs"
+                )
                 calls.add(DASHBOARD_TOLD, answered, 200)
             finally:
                 dashboard.close()
@@ -228,13 +244,17 @@ class Class:
                 viewer = self.use(http, desktop["id"], viewer)
             finally:
                 viewer.close()
-            calls.http("POST /api/container/stop", http, "post", url + "/api/container/stop?desktop_type=base",
-                       timeout=120)
+            calls.http(
+                "POST /api/container/stop", http, "post", url + "/api/container/stop?desktop_type=base", timeout=120
+            )
             calls.http("POST /api/container/remove", http, "post", url + "/api/container/remove?desktop_type=base")
             calls.http("POST /api/auth/logout", http, "post", url + "/api/auth/logout")
-        except Exception as error:  # noqa: BLE001 - every person's failure is reported, none hides another's
-            where = [frame.line for frame in traceback.extract_tb(error.__traceback__)
-                     if frame.name in ("person", "open_desktop", "use")]
+        except Exception as error:
+            where = [
+                frame.line
+                for frame in traceback.extract_tb(error.__traceback__)
+                if frame.name in ("person", "open_desktop", "use")
+            ]
             with self.lock:
                 self.failures.append(f"pupil{n:03} at `{where[-1]}`: {type(error).__name__}: {error}")
             self.all_open.set()  # nobody waits for a tunnel that will not come
@@ -247,8 +267,13 @@ class Class:
         viewer does by itself (guacd 1.3 may leave one of 100 connections opened at once hanging)."""
         started = time.monotonic()
         for attempt in range(1, TUNNEL_ATTEMPTS + 1):
-            token = self.calls.http("POST /api/desktops/ID/connect", http, "post",
-                                    f"{self.school.broker.url}/api/desktops/{desktop_id}/connect", json={}).json()
+            token = self.calls.http(
+                "POST /api/desktops/ID/connect",
+                http,
+                "post",
+                f"{self.school.broker.url}/api/desktops/{desktop_id}/connect",
+                json={},
+            ).json()
             viewer = None
             try:
                 viewer = Viewer(self.school.broker.url, token["token"])
@@ -341,10 +366,15 @@ def test_a_class_of_100_at_the_same_minute(database_url, instance, docker_engine
 
     calls = [call for call in run.calls.items if call.endpoint != DASHBOARD_TOLD]  # requests only
     server_errors = [c for c in calls if c.status >= 500]
-    figures.record(f"{PEOPLE} people: signed in → desktop used → signed out", f"{seconds:.0f} s",
-                   f"≤ {RUN_SECONDS} s", seconds <= RUN_SECONDS and not run.failures)
-    figures.record("requests per second, all endpoints", f"{len(calls) / seconds:.1f} ({len(calls)} requests)",
-                   "—", True)
+    figures.record(
+        f"{PEOPLE} people: signed in → desktop used → signed out",
+        f"{seconds:.0f} s",
+        f"≤ {RUN_SECONDS} s",
+        seconds <= RUN_SECONDS and not run.failures,
+    )
+    figures.record(
+        "requests per second, all endpoints", f"{len(calls) / seconds:.1f} ({len(calls)} requests)", "—", True
+    )
     for endpoint, limit in TARGETS.items():
         mine = run.calls.by_endpoint().get(endpoint, [])
         times = [c.seconds for c in mine]
@@ -354,32 +384,54 @@ def test_a_class_of_100_at_the_same_minute(database_url, instance, docker_engine
             continue
         span = max(c.started + c.seconds for c in mine) - min(c.started for c in mine)
         p99 = percentile(times, 0.99)
-        figures.record(f"{endpoint} p50 / p99",
-                       f"{statistics.median(times):.2f} / {p99:.2f} s ({len(mine) / span:.1f}/s)",
-                       f"p99 < {limit} s", ok and p99 < limit)
-    figures.record("tunnels tried again (the viewer does so by itself)", str(run.tunnel_retries),
-                   f"< {PEOPLE // 10}", run.tunnel_retries < PEOPLE // 10)
-    figures.record("open tunnels that ended and were opened again", describe_drops(run.dropped),
-                   f"< {PEOPLE // 10}", len(run.dropped) < PEOPLE // 10)
+        figures.record(
+            f"{endpoint} p50 / p99",
+            f"{statistics.median(times):.2f} / {p99:.2f} s ({len(mine) / span:.1f}/s)",
+            f"p99 < {limit} s",
+            ok and p99 < limit,
+        )
+    figures.record(
+        "tunnels tried again (the viewer does so by itself)",
+        str(run.tunnel_retries),
+        f"< {PEOPLE // 10}",
+        run.tunnel_retries < PEOPLE // 10,
+    )
+    figures.record(
+        "open tunnels that ended and were opened again",
+        describe_drops(run.dropped),
+        f"< {PEOPLE // 10}",
+        len(run.dropped) < PEOPLE // 10,
+    )
     figures.record("HTTP 5xx answers", str(len(server_errors)), "0", not server_errors)
     figures.record("people whose run failed", str(len(run.failures)), "0", not run.failures)
-    figures.record(f"broker CPU ({WORKERS} workers) during the run",
-                   f"{broker_cpu:.0f} s = {100 * broker_cpu / seconds:.0f} % of one core", "—", True)
+    figures.record(
+        f"broker CPU ({WORKERS} workers) during the run",
+        f"{broker_cpu:.0f} s = {100 * broker_cpu / seconds:.0f} % of one core",
+        "—",
+        True,
+    )
     if peak:
         desktops = peak["desktops"]
-        figures.record(f"broker RSS ({WORKERS} workers) with {PEOPLE} tunnels", f"{peak['broker']:.0f} MiB",
-                       "—", True)
-        figures.record(f"desktop memory ({len(desktops)} base desktops in use)",
-                       f"{statistics.median(desktops):.0f} MiB each (median), {sum(desktops) / 1024:.1f} GiB all",
-                       "—", True)
+        figures.record(f"broker RSS ({WORKERS} workers) with {PEOPLE} tunnels", f"{peak['broker']:.0f} MiB", "—", True)
+        figures.record(
+            f"desktop memory ({len(desktops)} base desktops in use)",
+            f"{statistics.median(desktops):.0f} MiB each (median), {sum(desktops) / 1024:.1f} GiB all",
+            "—",
+            True,
+        )
         figures.record(f"guacd memory with {PEOPLE} connections", f"{peak['guacd']:.0f} MiB", "—", True)
-    figures.record("tunnels logged as ended after closing",
-                   "never" if tunnels_ended is None else f"{tunnels_ended:.1f} s", "< 15 s", tunnels_ended is not None)
+    figures.record(
+        "tunnels logged as ended after closing",
+        "never" if tunnels_ended is None else f"{tunnels_ended:.1f} s",
+        "< 15 s",
+        tunnels_ended is not None,
+    )
     for what, found in leftovers.items():
         figures.record(f"leaked afterwards: {what}", str(len(found)), "0", not found)
     broker_failures = [line for line in log.splitlines() if "Traceback" in line or "WORKER TIMEOUT" in line]
-    figures.record("broker tracebacks and worker timeouts in its log", str(len(broker_failures)), "0",
-                   not broker_failures)
+    figures.record(
+        "broker tracebacks and worker timeouts in its log", str(len(broker_failures)), "0", not broker_failures
+    )
 
     # Timings are figures with targets in the report (`python -m tests.reliability` fails on a missed
     # one), not assertions: on a shared machine they vary. What must never happen is asserted.
@@ -391,8 +443,9 @@ def test_a_class_of_100_at_the_same_minute(database_url, instance, docker_engine
     assert not any(leftovers.values()), leftovers
     assert not broker_failures, log[-5000:]
     with school.broker.session() as db:
-        typed = db.scalars(select(Connection.user_id).distinct()
-                           .where(Connection.bytes_from_client >= len(Class.INPUT))).all()
+        typed = db.scalars(
+            select(Connection.user_id).distinct().where(Connection.bytes_from_client >= len(Class.INPUT))
+        ).all()
     assert len(typed) == PEOPLE  # everyone's typing reached guacd
 
 
@@ -413,12 +466,14 @@ def leftovers_of(school: School) -> dict[str, list]:
             "desktop rows": db.scalars(select(Desktop.id)).all(),
             "tunnel tokens": db.scalars(select(TunnelToken.id)).all(),
             "live connection rows": db.scalars(select(Connection.id).where(Connection.ended_at.is_(None))).all(),
-            "sessions not signed out": db.scalars(select(AuthSession.id)
-                                                  .where(AuthSession.revoked_at.is_(None))).all(),
+            "sessions not signed out": db.scalars(select(AuthSession.id).where(AuthSession.revoked_at.is_(None))).all(),
             # A housekeeping pass may be between two statements just now; a transaction left open is not.
-            "database connections idle in a transaction for 5 s": db.execute(text(
-                "SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() "
-                "AND state LIKE 'idle in transaction%' AND now() - state_change > interval '5 seconds'")).all(),
+            "database connections idle in a transaction for 5 s": db.execute(
+                text(
+                    "SELECT pid, query FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND state LIKE 'idle in transaction%' AND now() - state_change > interval '5 seconds'"
+                )
+            ).all(),
         }
     return {
         "containers": [c.name for c in school.of_instance("containers")],
@@ -448,21 +503,40 @@ def test_one_broker_process_holds_500_idle_tunnels_cheaply(tmp_path, postgres_db
     world = TunnelWorld(tmp_path, "127.0.0.1", guacd.port, database_url=postgres_db)
     held = {}
     try:
-        cost = hold_idle_tunnels(world, IDLE_TUNNELS, IDLE_SECONDS,
-                                 while_held=lambda: held.update(live=live_connections(world.broker.session)))
+        cost = hold_idle_tunnels(
+            world,
+            IDLE_TUNNELS,
+            IDLE_SECONDS,
+            while_held=lambda: held.update(live=live_connections(world.broker.session)),
+        )
         ended_after = wait_until(lambda: live_connections(world.broker.session) == 0, 15)
     finally:
         world.broker.stop()
 
-    figures.record(f"{IDLE_TUNNELS} idle tunnels held for {IDLE_SECONDS} s", str(held["live"]),
-                   str(IDLE_TUNNELS), held["live"] == IDLE_TUNNELS)
-    figures.record("broker RSS per idle tunnel",
-                   f"{cost.kib_per_tunnel:.0f} KiB ({cost.rss_before:.0f} → {cost.rss_after:.0f} MiB)",
-                   f"< {IDLE_KIB_PER_TUNNEL} KiB", cost.kib_per_tunnel < IDLE_KIB_PER_TUNNEL)
-    figures.record(f"broker CPU with {IDLE_TUNNELS} idle tunnels", f"{cost.cpu_percent:.1f} % of a core",
-                   f"< {IDLE_CPU_PERCENT} %", cost.cpu_percent < IDLE_CPU_PERCENT)
-    figures.record("closed tunnels logged as ended", "never" if ended_after is None else f"{ended_after:.1f} s",
-                   "< 15 s", ended_after is not None)
+    figures.record(
+        f"{IDLE_TUNNELS} idle tunnels held for {IDLE_SECONDS} s",
+        str(held["live"]),
+        str(IDLE_TUNNELS),
+        held["live"] == IDLE_TUNNELS,
+    )
+    figures.record(
+        "broker RSS per idle tunnel",
+        f"{cost.kib_per_tunnel:.0f} KiB ({cost.rss_before:.0f} → {cost.rss_after:.0f} MiB)",
+        f"< {IDLE_KIB_PER_TUNNEL} KiB",
+        cost.kib_per_tunnel < IDLE_KIB_PER_TUNNEL,
+    )
+    figures.record(
+        f"broker CPU with {IDLE_TUNNELS} idle tunnels",
+        f"{cost.cpu_percent:.1f} % of a core",
+        f"< {IDLE_CPU_PERCENT} %",
+        cost.cpu_percent < IDLE_CPU_PERCENT,
+    )
+    figures.record(
+        "closed tunnels logged as ended",
+        "never" if ended_after is None else f"{ended_after:.1f} s",
+        "< 15 s",
+        ended_after is not None,
+    )
     assert held["live"] == IDLE_TUNNELS, world.broker.output()[-3000:]
     assert cost.kib_per_tunnel < IDLE_KIB_PER_TUNNEL  # the CPU figure is the report's (see above)
     assert ended_after is not None, "closed tunnels were still logged as live after 15 s"

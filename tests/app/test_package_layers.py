@@ -74,9 +74,12 @@ def _reachable(graph: dict[str, dict[str, list[str]]], start: str) -> set[str]:
 def loops(graph: dict[str, dict[str, list[str]]]) -> list[str]:
     """Every import that closes a loop: A imports B while B reaches A again, with where it happens."""
     reach = {node: _reachable(graph, node) for node in graph}
-    return [f"{source} -> {target} ({', '.join(where)}), and {target} reaches {source} again"
-            for source, targets in sorted(graph.items()) for target, where in sorted(targets.items())
-            if source in reach.get(target, set())]
+    return [
+        f"{source} -> {target} ({', '.join(where)}), and {target} reaches {source} again"
+        for source, targets in sorted(graph.items())
+        for target, where in sorted(targets.items())
+        if source in reach.get(target, set())
+    ]
 
 
 def test_the_graph_sees_imports_of_every_kind():

@@ -22,8 +22,9 @@ PASSWORD = "correct horse battery"
 NO_PROXY, PROXY_BY_NAME, PROXY_BY_NETWORK = "127.0.0.2", "127.0.0.1", "127.0.0.3"
 
 
-def sign_in(broker, source: str, password: str = PASSWORD, forwarded_for: str | None = None,
-            username: str = "alice") -> tuple[int, dict]:
+def sign_in(
+    broker, source: str, password: str = PASSWORD, forwarded_for: str | None = None, username: str = "alice"
+) -> tuple[int, dict]:
     """POST /api/auth/local/login from the loopback address `source`."""
     port = urlsplit(broker.url).port
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30, source_address=(source, 0))
@@ -31,8 +32,12 @@ def sign_in(broker, source: str, password: str = PASSWORD, forwarded_for: str | 
     if forwarded_for:
         headers["X-Forwarded-For"] = forwarded_for
     try:
-        connection.request("POST", "/api/auth/local/login", headers=headers,
-                           body=json.dumps({"username": username, "password": password}))
+        connection.request(
+            "POST",
+            "/api/auth/local/login",
+            headers=headers,
+            body=json.dumps({"username": username, "password": password}),
+        )
         answer = connection.getresponse()
         return answer.status, dict(answer.getheaders()) | {"body": answer.read()}
     finally:
@@ -67,8 +72,7 @@ def test_forwarded_for_is_believed_from_configured_proxies_only(live_broker_fact
     assert '198.51.100.7 "POST' not in access_log and "203.0.113.5" not in access_log
 
 
-def test_a_client_that_is_no_proxy_cannot_escape_throttling_with_forwarded_for(live_broker_factory,
-                                                                                database_url):
+def test_a_client_that_is_no_proxy_cannot_escape_throttling_with_forwarded_for(live_broker_factory, database_url):
     broker = with_alice(live_broker_factory(database_url, trusted_proxies="127.0.0.3", login_max_failures="3"))
     answers = [sign_in(broker, NO_PROXY, "guess", forwarded_for=f"198.51.100.{n}")[0] for n in range(4)]
     assert answers == [401, 401, 401, 429]
@@ -114,5 +118,7 @@ def test_only_pages_of_the_public_url_and_allowed_origins_open_the_tunnel(live_b
     assert answer(origin=f"http://127.0.0.1:{port + 1}") == "771"
     assert answer(origin="null") == "771"
     assert answer(suppress_origin=True) == "771"
-    assert "tunnel refused: its Origin 'https://desk.other.example.evil.example' is not this server's address" \
+    assert (
+        "tunnel refused: its Origin 'https://desk.other.example.evil.example' is not this server's address"
         in broker.output()
+    )

@@ -62,8 +62,10 @@ def vnc_server(conn: socket.socket) -> None:
     conn.sendall(
         b"\x02"  # a Bell first, which the client must skip
         + struct.pack(">BxH", 0, 2)
-        + struct.pack(">HHHHi", 0, 0, WIDTH, 1, 0) + top_row
-        + struct.pack(">HHHHi", 0, 1, WIDTH, 1, 0) + bottom_row
+        + struct.pack(">HHHHi", 0, 0, WIDTH, 1, 0)
+        + top_row
+        + struct.pack(">HHHHi", 0, 1, WIDTH, 1, 0)
+        + bottom_row
     )
 
 
@@ -120,7 +122,7 @@ def test_wait_for_greeting_returns_the_version(serve) -> None:
 def test_wait_for_greeting_times_out_when_nothing_listens() -> None:
     with socket.create_server(("127.0.0.1", 0)) as placeholder:
         port = placeholder.getsockname()[1]
-    with pytest.raises(RFBConnectionError, match="no RFB greeting .* within 0.3 s"):
+    with pytest.raises(RFBConnectionError, match=r"no RFB greeting .* within 0.3 s"):
         wait_for_greeting("127.0.0.1", port, timeout=0.3)
 
 

@@ -24,8 +24,14 @@ MIB = 1 << 20
 PIECE = b"c" * MIB  # made before any measurement: tracemalloc counts the servers' threads too
 
 
-def login(conn: socket.socket, width: int, height: int, name: bytes = b"hostile", name_length: int | None = None,
-          drip: float = 0.0) -> None:
+def login(
+    conn: socket.socket,
+    width: int,
+    height: int,
+    name: bytes = b"hostile",
+    name_length: int | None = None,
+    drip: float = 0.0,
+) -> None:
     """RFB 3.8, VNC authentication (any answer is taken), ServerInit announcing width x height and the name
     (`name_length` may lie about it; `drip`: seconds between the name's bytes)."""
     conn.sendall(b"RFB 003.008\n")
@@ -36,8 +42,9 @@ def login(conn: socket.socket, width: int, height: int, name: bytes = b"hostile"
     recv_exact(conn, 16)
     conn.sendall(struct.pack(">I", 0))
     recv_exact(conn, 1)  # ClientInit
-    conn.sendall(struct.pack(">HH16x", width, height) + struct.pack(">I", len(name) if name_length is None
-                                                                    else name_length))
+    conn.sendall(
+        struct.pack(">HH16x", width, height) + struct.pack(">I", len(name) if name_length is None else name_length)
+    )
     for byte in name:
         conn.sendall(bytes([byte]))
         time.sleep(drip)
@@ -80,6 +87,7 @@ def hostile(handler: Callable[[socket.socket], None]) -> Callable[[socket.socket
             handler(conn)
         except OSError:  # the client gave up on it, as it should
             pass
+
     return run
 
 
@@ -97,8 +105,9 @@ def test_screens_just_beyond_the_bounds_or_empty_are_refused(serve, width, heigh
 
 
 def test_a_desktop_name_of_4_gib_is_refused_without_reading_it(serve):  # noqa: F811
-    port = serve(hostile(lambda conn: (login(conn, 800, 600, name=b"x" * 100, name_length=2**32 - 1),
-                                       until_closed(conn))))
+    port = serve(
+        hostile(lambda conn: (login(conn, 800, 600, name=b"x" * 100, name_length=2**32 - 1), until_closed(conn)))
+    )
     error, seconds, peak = refused(port)
     assert isinstance(error, RFBLimitError) and "text (name or reason) of 4294967295 bytes" in str(error)
     assert seconds < 1 and peak < MIB
@@ -110,6 +119,7 @@ def test_a_refusal_with_a_reason_of_2_gib_is_refused_too(serve):  # noqa: F811
         recv_exact(conn, 12)
         conn.sendall(b"\x00" + struct.pack(">I", 2**31))  # no security types, and why: 2 GiB of text
         until_closed(conn)
+
     error, seconds, peak = refused(serve(hostile(server)))
     assert isinstance(error, RFBLimitError) and seconds < 1 and peak < MIB
 
@@ -129,6 +139,7 @@ def test_endless_messages_instead_of_the_screen_end_at_the_deadline(serve):  # n
         while True:  # bells and empty updates, never a pixel
             conn.sendall(b"\x02" + struct.pack(">BxH", 0, 0))
             time.sleep(0.001)
+
     error, seconds, peak = refused(serve(hostile(server)), timeout=1.0, grab_screen=True)
     assert isinstance(error, RFBConnectionError) and "within 1 s" in str(error)
     assert seconds < 1.5 and peak < 4 * MIB
@@ -145,8 +156,12 @@ def test_clipboard_text_over_16_mib_is_refused_and_below_it_is_dropped_in_pieces
         until_closed(conn)
 
     error, seconds, peak = refused(serve(hostile(lambda conn: server(conn, 2**32 - 1, 0))), grab_screen=True)
-    assert isinstance(error, RFBLimitError) and f"clipboard text of 4294967295 bytes (at most {MAX_CUT_TEXT})" \
-        in str(error) and seconds < 1 and peak < MIB
+    assert (
+        isinstance(error, RFBLimitError)
+        and f"clipboard text of 4294967295 bytes (at most {MAX_CUT_TEXT})" in str(error)
+        and seconds < 1
+        and peak < MIB
+    )
 
     port = serve(hostile(lambda conn: server(conn, 8 * MIB, 8 * MIB)))
     tracemalloc.start()
@@ -164,6 +179,7 @@ def test_a_rectangle_outside_the_screen_is_refused(serve, rectangle):  # noqa: F
         after_login(conn)
         conn.sendall(struct.pack(">BxH", 0, 1) + struct.pack(">HHHHi", *rectangle, 0))
         until_closed(conn)
+
     error, seconds, peak = refused(serve(hostile(server)), grab_screen=True)
     assert isinstance(error, RFBLimitError) and "outside its 800x600 screen" in str(error)
     assert seconds < 1 and peak < 4 * MIB
@@ -176,6 +192,7 @@ def test_a_resize_to_65535_x_65535_is_refused(serve):  # noqa: F811
         report = struct.pack(">HHHHi", 0, 0, 65535, 65535, -308) + struct.pack(">B3x", 1) + b"\x00" * 16
         conn.sendall(struct.pack(">BxH", 0, 1) + report)
         until_closed(conn)
+
     error, seconds, peak = refused(serve(hostile(server)), grab_screen=True)
     assert isinstance(error, RFBLimitError) and "65535x65535 screen" in str(error) and seconds < 1 and peak < 4 * MIB
 

@@ -1,6 +1,6 @@
 """The shared pieces of the JSON shapes: one time format, one bilingual text, one int query-arg parser."""
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
@@ -15,7 +15,7 @@ def test_times_are_utc_with_a_z_from_database_datetimes_and_file_times():
     assert utc_text(None) is None
     assert utc_text(datetime(2024, 5, 1, 12, 30)) == "2024-05-01T12:30:00Z"
     assert utc_text(datetime(2024, 5, 1, 12, 30, 0, 250000)) == "2024-05-01T12:30:00.250000Z"
-    moment = datetime(2024, 5, 1, 12, 30, 0, 250000, tzinfo=timezone.utc)
+    moment = datetime(2024, 5, 1, 12, 30, 0, 250000, tzinfo=UTC)
     assert utc_text(moment.timestamp()) == "2024-05-01T12:30:00.250000Z"
     assert utc_text(0) == "1970-01-01T00:00:00Z"
 
@@ -25,9 +25,20 @@ def test_a_bilingual_text_is_its_two_columns():
     assert bilingual(kind, "title") == {"de": "Büro", "en": "Office"}
 
 
-@pytest.mark.parametrize(("raw", "strict", "lenient"), [
-    (None, 50, 50), ("", 50, 50), ("7", 7, 7), ("900", 500, 500), ("1", 1, 1),
-    ("0", "at least 1", 1), ("-5", "at least 1", 1), ("x", "whole number", 50), ("1.5", "whole number", 50)])
+@pytest.mark.parametrize(
+    ("raw", "strict", "lenient"),
+    [
+        (None, 50, 50),
+        ("", 50, 50),
+        ("7", 7, 7),
+        ("900", 500, 500),
+        ("1", 1, 1),
+        ("0", "at least 1", 1),
+        ("-5", "at least 1", 1),
+        ("x", "whole number", 50),
+        ("1.5", "whole number", 50),
+    ],
+)
 def test_int_args_refuse_or_fall_back(raw, strict, lenient):
     app = Flask(__name__)
     query = {} if raw is None else {"n": raw}

@@ -76,8 +76,7 @@ def test_sso_endpoints_say_when_single_sign_on_is_off(client):
 
 
 def test_oversized_bodies_are_refused(client):
-    answer = client.post("/api/auth/local/login", data=b"x" * (17 * 1024 * 1024),
-                         content_type="application/json")
+    answer = client.post("/api/auth/local/login", data=b"x" * (17 * 1024 * 1024), content_type="application/json")
     assert answer.status_code == 413
 
 
@@ -86,8 +85,10 @@ def test_connect_refuses_a_body_that_is_not_an_object_with_a_clear_answer(app):
         create_local_user(db, "otto", "otto's password")
         db.commit()
     client = app.test_client()
-    token = client.post("/api/auth/local/login", json={"username": "otto", "password": "otto's password"}
-                        ).get_json()["session_token"]
-    answer = client.post("/api/desktops/nothing/connect", json=["not", "an", "object"],
-                         headers={"Authorization": f"Bearer {token}"})
+    token = client.post("/api/auth/local/login", json={"username": "otto", "password": "otto's password"}).get_json()[
+        "session_token"
+    ]
+    answer = client.post(
+        "/api/desktops/nothing/connect", json=["not", "an", "object"], headers={"Authorization": f"Bearer {token}"}
+    )
     assert answer.status_code == 404 and answer.get_json()["error"] == "desktop_not_found"

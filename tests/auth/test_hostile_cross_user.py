@@ -12,11 +12,11 @@ import pytest
 import requests
 import websocket
 
-from broker.rfb import AuthenticationFailed, RFBClient
 from broker.auth.sessions import hash_token as _hash
+from broker.rfb import AuthenticationFailed, RFBClient
 from broker.tunnels.guacd import CLIENT_UNAUTHORIZED
-from tests.support.hostile_routes import http_routes, read
 from tests.fixtures.hostile_stack import Owner, revealed
+from tests.support.hostile_routes import http_routes, read
 from tests.tier.containers import WebSocketStream
 
 pytestmark = pytest.mark.reliability
@@ -55,20 +55,33 @@ def combinations(arguments: tuple[tuple[str, str], ...], anna: Owner) -> list[di
 
 def variants(method: str, anna: Owner) -> list[dict]:
     """The request's query and body: bare, then full of anna's references."""
-    refs = {"desktop_type": "base", "path": anna.file, "desktop_id": anna.desktop_id, "id": anna.desktop_id,
-            "connection_id": anna.connection_id, "user_id": anna.person.user_id, "group_id": anna.group_id}
+    refs = {
+        "desktop_type": "base",
+        "path": anna.file,
+        "desktop_id": anna.desktop_id,
+        "id": anna.desktop_id,
+        "connection_id": anna.connection_id,
+        "user_id": anna.person.user_id,
+        "group_id": anna.group_id,
+    }
     found = [{}, {"params": refs}]
     if method != "GET":
         body = {**refs, "name": "renamed-by-bert", "to": anna.folder}
-        found += [{"params": refs, "json": {**body, "mode": "view", "protocol": "guacamole"}},
-                  {"params": refs, "json": {**body, "mode": "control", "protocol": "novnc"}},
-                  {"params": refs, "files": [("files", (anna.file, b"bert's"))]}]
+        found += [
+            {"params": refs, "json": {**body, "mode": "view", "protocol": "guacamole"}},
+            {"params": refs, "json": {**body, "mode": "control", "protocol": "novnc"}},
+            {"params": refs, "files": [("files", (anna.file, b"bert's"))]},
+        ]
     return found
 
 
 def sent_text(url: str, variant: dict) -> str:
-    return url + json.dumps(variant.get("params", {})) + json.dumps(variant.get("json", {})) + \
-        json.dumps([name for _, (name, _) in variant.get("files", [])])
+    return (
+        url
+        + json.dumps(variant.get("params", {}))
+        + json.dumps(variant.get("json", {}))
+        + json.dumps([name for _, (name, _) in variant.get("files", [])])
+    )
 
 
 def test_another_persons_requests_reveal_and_change_nothing_of_hers(hostile_stack, figures):
@@ -102,9 +115,11 @@ def test_another_persons_requests_reveal_and_change_nothing_of_hers(hostile_stac
     # Her tunnel token, with his sign-in in each of the ways a session travels: refused, and not burned.
     token = stack.tunnel_token(anna.person)
     before = stack.state_of(anna.person)
-    transports = {"bearer": {"header": [f"Authorization: Bearer {bert.token}"]},
-                  "cookie": {"cookie": f"deskbroker_session={bert.token}"},
-                  "session header": {"header": [f"X-Session-ID: {bert.token}"]}}
+    transports = {
+        "bearer": {"header": [f"Authorization: Bearer {bert.token}"]},
+        "cookie": {"cookie": f"deskbroker_session={bert.token}"},
+        "session header": {"header": [f"X-Session-ID: {bert.token}"]},
+    }
     for how, options in transports.items():
         count += 1
         seen = stack.viewer(token, **options).until("sync")
@@ -141,11 +156,14 @@ def test_another_persons_requests_reveal_and_change_nothing_of_hers(hostile_stac
         pass
 
     assert stack.state_of(anna.person)["desktops"][0][1] == "running"
-    figures.record("cross-user leaks", f"{len(leaks)} of {count} requests ({answered} answered 2xx)", "0",
-                   not leaks)
+    figures.record("cross-user leaks", f"{len(leaks)} of {count} requests ({answered} answered 2xx)", "0", not leaks)
     figures.record("cross-user 5xx answers", f"{len(server_errors)} of {count} requests", "0", not server_errors)
-    figures.record("plain user on admin/teacher routes: answers other than 403", str(len(privileged_answers)), "0",
-                   not privileged_answers)
+    figures.record(
+        "plain user on admin/teacher routes: answers other than 403",
+        str(len(privileged_answers)),
+        "0",
+        not privileged_answers,
+    )
     assert not leaks, "\n".join(leaks)
     assert answered > 20, "bert's own requests hardly ever worked: the matrix tested nothing"
     assert not server_errors, "\n".join(server_errors)
@@ -158,15 +176,26 @@ def test_nobody_signed_out_gets_past_the_sign_in(hostile_stack, figures):
     stack, anna = hostile_stack, hostile_stack.anna.person
     wrong, count = [], 0
     routes = [route for route in http_routes(stack.app) if not route.public]
-    credentials = [{}, {"Authorization": "Bearer forged-" + "x" * 40}, {"X-Session-ID": "y" * 5000},
-                   {"Cookie": "deskbroker_session=" + "z" * 300}, {"Authorization": f"Bearer {_hash(anna.token)}"},
-                   {"X-Session-ID": anna.csrf}]
+    credentials = [
+        {},
+        {"Authorization": "Bearer forged-" + "x" * 40},
+        {"X-Session-ID": "y" * 5000},
+        {"Cookie": "deskbroker_session=" + "z" * 300},
+        {"Authorization": f"Bearer {_hash(anna.token)}"},
+        {"X-Session-ID": anna.csrf},
+    ]
     for route in routes:
         for values in combinations(route.arguments, stack.anna):
             for headers in credentials:
                 count += 1
-                answer = requests.request(route.method, stack.url + route.url(values), headers=headers,
-                                                        timeout=30, allow_redirects=False, stream=True)
+                answer = requests.request(
+                    route.method,
+                    stack.url + route.url(values),
+                    headers=headers,
+                    timeout=30,
+                    allow_redirects=False,
+                    stream=True,
+                )
                 text = read(answer)
                 sent = route.url(values) + json.dumps(headers)
                 if answer.status_code != 401 or revealed(text, stack.anna.secrets(), sent):

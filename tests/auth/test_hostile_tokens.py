@@ -20,8 +20,8 @@ from broker.rfb import RFBClient
 from broker.tunnels.guacd import CLIENT_UNAUTHORIZED
 from broker.tunnels.service import TOKEN_TTL_SECONDS, _hash
 from broker.tunnels.vnc_token import sign
-from tests.fixtures.oidc import login_with_requests
 from tests.fixtures.hostile_stack import WEBSOCKIFY_KEY, Stack
+from tests.fixtures.oidc import login_with_requests
 from tests.tier.containers import VNC_PORT, WebSocketStream
 
 pytestmark = pytest.mark.reliability
@@ -85,8 +85,9 @@ def test_a_tunnel_token_opens_one_tunnel_within_thirty_seconds(hostile_stack, fi
         tries += 1
         if not refused(stack, requests.utils.quote(candidate)):
             accepted.append(f"token {candidate[:20]!r}")
-    figures.record("tunnel tokens accepted after use, expiry or forged", f"{len(accepted)} of {tries}", "0",
-                   not accepted)
+    figures.record(
+        "tunnel tokens accepted after use, expiry or forged", f"{len(accepted)} of {tries}", "0", not accepted
+    )
     assert not accepted, accepted
 
 
@@ -129,16 +130,22 @@ def test_a_websockify_token_opens_one_connection_within_its_lifetime(hostile_sta
             accepted.append(name)
         except (websocket.WebSocketException, OSError):
             pass
-    figures.record("websockify tokens accepted after use, expiry or tampering", f"{len(accepted)} of "
-                   f"{len(candidates)}", "0", not accepted)
+    figures.record(
+        "websockify tokens accepted after use, expiry or tampering",
+        f"{len(accepted)} of {len(candidates)}",
+        "0",
+        not accepted,
+    )
     assert not accepted, accepted
 
 
 def _transports(stack: Stack, token: str) -> dict[str, dict]:
-    return {"bearer": {"headers": {"Authorization": f"Bearer {token}"}},
-            "header": {"headers": {"X-Session-ID": token}},
-            "query": {"params": {"session_id": token}},
-            "cookie": {"cookies": {"deskbroker_session": token}}}
+    return {
+        "bearer": {"headers": {"Authorization": f"Bearer {token}"}},
+        "header": {"headers": {"X-Session-ID": token}},
+        "query": {"params": {"session_id": token}},
+        "cookie": {"cookies": {"deskbroker_session": token}},
+    }
 
 
 def _accepted(stack: Stack, token: str) -> list[str]:
@@ -158,8 +165,9 @@ def test_a_session_ends_with_sign_out_expiry_revocation_and_a_disabled_account(h
     carol = stack.person("carol")
     assert len(_accepted(stack, carol.token)) == 8  # signed in: no 401 any way the session travels
 
-    events = requests.get(stack.url + "/api/events", headers={"Authorization": f"Bearer {carol.token}"},
-                          stream=True, timeout=30)
+    events = requests.get(
+        stack.url + "/api/events", headers={"Authorization": f"Bearer {carol.token}"}, stream=True, timeout=30
+    )
     lines = events.iter_lines(decode_unicode=True)
     assert any(line.startswith("event: desktops") for line in (next(lines), next(lines), next(lines)))
     signed_out = carol.call("post", "/api/auth/logout")
@@ -214,9 +222,13 @@ def test_a_session_id_set_before_sign_in_never_becomes_the_signed_in_session(hos
             http = requests.Session()
             if "cookies" in options:
                 http.cookies.set("deskbroker_session", planted, domain="127.0.0.1", path="/")
-            answer = http.post(stack.url + "/api/auth/local/login", json={"username": dave.username,
-                               "password": "desktop test password"}, timeout=30,
-                               headers=options.get("headers", {}), params=options.get("params", {}))
+            answer = http.post(
+                stack.url + "/api/auth/local/login",
+                json={"username": dave.username, "password": "desktop test password"},
+                timeout=30,
+                headers=options.get("headers", {}),
+                params=options.get("params", {}),
+            )
             assert answer.status_code == 200, answer.text
             issued = answer.json()["session_token"]
             cookie = answer.cookies.get("deskbroker_session")
@@ -231,8 +243,11 @@ def test_a_session_id_set_before_sign_in_never_becomes_the_signed_in_session(hos
     final = login_with_requests(http, f"{stack.url}/api/auth/login?session_id={mallory.token}", "bob")
     assert final.status_code == 200, final.text[:500]
     cookie = http.cookies.get("deskbroker_session", domain="127.0.0.1")
-    if cookie == mallory.token or _session_user(stack, cookie) != "bob" or \
-            _session_user(stack, mallory.token) != mallory.username:
+    if (
+        cookie == mallory.token
+        or _session_user(stack, cookie) != "bob"
+        or _session_user(stack, mallory.token) != mallory.username
+    ):
         kept.append("single sign-on")
     figures.record("sign-ins that kept a session id chosen beforehand", f"{len(kept)} of {tries}", "0", not kept)
     assert not kept, kept

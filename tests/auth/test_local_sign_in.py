@@ -23,8 +23,12 @@ def alice(db):
 
 
 def sign_in(client, username="alice", password=PASSWORD, ip="10.1.2.3", **kwargs):
-    return client.post("/api/auth/local/login", json={"username": username, "password": password},
-                       environ_base={"REMOTE_ADDR": ip}, **kwargs)
+    return client.post(
+        "/api/auth/local/login",
+        json={"username": username, "password": password},
+        environ_base={"REMOTE_ADDR": ip},
+        **kwargs,
+    )
 
 
 def four_ways(app, token):
@@ -69,7 +73,9 @@ def test_https_public_url_marks_the_cookie_secure(app_factory, db, alice):
 def test_ended_or_forged_sessions_are_refused_on_all_four_ways(app, alice, db, spoil):
     token = sign_in(app.test_client()).get_json()["session_token"]
     if spoil == "logout":
-        assert app.test_client().post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        assert (
+            app.test_client().post("/api/auth/logout", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+        )
     elif spoil == "expire":
         record = db.get(AuthSession, hash_token(token))
         record.expires_at = utcnow() - timedelta(seconds=1)
@@ -116,13 +122,16 @@ def test_guessing_is_throttled_even_for_the_right_password(app_factory, db, alic
     assert failures == 3
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"data": {"username": "alice", "password": PASSWORD}},          # a form post (login CSRF)
-    {"json": {"username": "alice"}},
-    {"json": {"username": ["alice"], "password": PASSWORD}},
-    {"json": {"username": "a" * 65, "password": PASSWORD}},
-    {"data": "{not json", "content_type": "application/json"},
-])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"data": {"username": "alice", "password": PASSWORD}},  # a form post (login CSRF)
+        {"json": {"username": "alice"}},
+        {"json": {"username": ["alice"], "password": PASSWORD}},
+        {"json": {"username": "a" * 65, "password": PASSWORD}},
+        {"data": "{not json", "content_type": "application/json"},
+    ],
+)
 def test_malformed_sign_in_requests_get_a_clear_400(app, alice, kwargs):
     answer = app.test_client().post("/api/auth/local/login", **kwargs)
     assert answer.status_code == 400
@@ -160,9 +169,10 @@ ATTACKER = "203.0.113.66"
 
 def lockouts(db):
     db.expire_all()
-    return [(event.target, event.ip, event.details["scope"])
-            for event in db.scalars(select(AuditEvent).where(AuditEvent.action == "login_lockout")
-                                    .order_by(AuditEvent.id))]
+    return [
+        (event.target, event.ip, event.details["scope"])
+        for event in db.scalars(select(AuditEvent).where(AuditEvent.action == "login_lockout").order_by(AuditEvent.id))
+    ]
 
 
 @pytest.fixture

@@ -24,13 +24,16 @@ def sso(postgres, oidc_provider_factory, live_broker_factory):
 
     class SSO:
         port = free_port()
-        provider = oidc_provider_factory(redirect_uris=[f"http://127.0.0.1:{port}/api/auth/authorize"],
-                                         require_pkce=True)
+        provider = oidc_provider_factory(
+            redirect_uris=[f"http://127.0.0.1:{port}/api/auth/authorize"], require_pkce=True
+        )
 
         def make(self, **overrides):
-            settings = {"oidc_client_id": self.provider.client_id,
-                        "oidc_client_secret": self.provider.client_secret,
-                        "oidc_discovery_url": self.provider.discovery_url} | overrides
+            settings = {
+                "oidc_client_id": self.provider.client_id,
+                "oidc_client_secret": self.provider.client_secret,
+                "oidc_discovery_url": self.provider.discovery_url,
+            } | overrides
             return live_broker_factory(postgres.new_database(), port=self.port, **settings)
 
     return SSO()
@@ -104,14 +107,20 @@ def test_plain_claims_sign_in_over_http(sso):
     assert me["email"] == "alice@example.org"
 
 
-@pytest.mark.parametrize("username, roles, groups", [
-    ("iadmin", ["admin", "teacher"], [{"key": "admins", "name": "Administratoren"},
-                                      {"key": "teachers", "name": "Lehrer"}]),
-    ("iteacher", ["teacher"], [{"key": "teachers", "name": "Lehrer"}]),
-    ("istudent", [], [{"key": "5a", "name": "Klasse 5a"}, {"key": "students", "name": "Schüler"}]),
-    ("adam", ["admin", "teacher"], [{"key": "admins", "name": "admins"}, {"key": "teachers", "name": "teachers"}]),
-    ("bob", [], []),
-])
+@pytest.mark.parametrize(
+    "username, roles, groups",
+    [
+        (
+            "iadmin",
+            ["admin", "teacher"],
+            [{"key": "admins", "name": "Administratoren"}, {"key": "teachers", "name": "Lehrer"}],
+        ),
+        ("iteacher", ["teacher"], [{"key": "teachers", "name": "Lehrer"}]),
+        ("istudent", [], [{"key": "5a", "name": "Klasse 5a"}, {"key": "students", "name": "Schüler"}]),
+        ("adam", ["admin", "teacher"], [{"key": "admins", "name": "admins"}, {"key": "teachers", "name": "teachers"}]),
+        ("bob", [], []),
+    ],
+)
 def test_roles_come_from_both_group_shapes(sso, username, roles, groups):
     broker = sso.make()
     http = requests.Session()
@@ -133,9 +142,14 @@ def test_iserv_accounts_are_keyed_by_uuid_and_renamed_groups_follow(sso):
 
 def test_explicit_endpoints_as_iserv_publishes_them(sso):
     meta = sso.provider.metadata()
-    broker = sso.make(oidc_discovery_url="", oidc_issuer=meta["issuer"],
-                      oidc_authorize_url=meta["authorization_endpoint"], oidc_token_url=meta["token_endpoint"],
-                      oidc_userinfo_url=meta["userinfo_endpoint"], oidc_jwks_url=meta["jwks_uri"])
+    broker = sso.make(
+        oidc_discovery_url="",
+        oidc_issuer=meta["issuer"],
+        oidc_authorize_url=meta["authorization_endpoint"],
+        oidc_token_url=meta["token_endpoint"],
+        oidc_userinfo_url=meta["userinfo_endpoint"],
+        oidc_jwks_url=meta["jwks_uri"],
+    )
     http = requests.Session()
     login_with_requests(http, broker.url + "/api/auth/login", "istudent")
     assert session_of(http, broker)["user"]["username"] == "istudent"
@@ -163,12 +177,15 @@ def test_a_replayed_callback_is_refused(sso):
     assert count(broker, AuthSession) == 1
 
 
-@pytest.mark.parametrize("change, status, words", [
-    ({"state": "forged-state"}, 400, "expired or was already used"),
-    ({"code": None}, 400, "sent no authorization code"),
-    ({"code": "forged-code"}, 400, "could not be verified"),
-    ({"error": "access_denied", "error_description": "The user cancelled"}, 400, "The user cancelled"),
-])
+@pytest.mark.parametrize(
+    "change, status, words",
+    [
+        ({"state": "forged-state"}, 400, "expired or was already used"),
+        ({"code": None}, 400, "sent no authorization code"),
+        ({"code": "forged-code"}, 400, "could not be verified"),
+        ({"error": "access_denied", "error_description": "The user cancelled"}, 400, "The user cancelled"),
+    ],
+)
 def test_bad_callbacks_get_a_clear_page_and_change_nothing(sso, change, status, words):
     broker = sso.make()
     http = requests.Session()
@@ -224,8 +241,14 @@ def test_sign_in_in_chromium_through_the_providers_page(sso, page):
 
 def test_local_sign_in_in_chromium(postgres, live_broker_factory, page):
     broker = live_broker_factory(postgres.new_database())
-    subprocess.run([sys.executable, "-m", "broker", "users", "create", "lehrer", "--teacher", "--password-stdin"],
-                   input="ein gutes passwort\n", text=True, env=broker.env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "broker", "users", "create", "lehrer", "--teacher", "--password-stdin"],
+        input="ein gutes passwort\n",
+        text=True,
+        env=broker.env,
+        check=True,
+        capture_output=True,
+    )
     page.goto(broker.url + "/")
     page.fill("#username", "lehrer")
     page.fill("#password", "wrong password!")

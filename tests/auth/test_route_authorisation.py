@@ -11,14 +11,28 @@ from broker.auth.users import create_local_user
 from tests.admin.test_admin import PASSWORD, bearer
 
 # Reachable signed out, on purpose: signing in, the OpenAPI document, what the sign-in page shows.
-PUBLIC_API = {"/api/auth/login", "/api/auth/authorize", "/api/auth/local/login", "/api/openapi.json",
-              "/api/branding",
-              # websockify's: authorised by a broker-signed token, then by a key per connection (tests/tunnels/).
-              "/api/tunnels/novnc/open", "/api/tunnels/novnc/<key:connection_id>",
-              "/api/tunnels/novnc/<key:connection_id>/end"}
+PUBLIC_API = {
+    "/api/auth/login",
+    "/api/auth/authorize",
+    "/api/auth/local/login",
+    "/api/openapi.json",
+    "/api/branding",
+    # websockify's: authorised by a broker-signed token, then by a key per connection (tests/tunnels/).
+    "/api/tunnels/novnc/open",
+    "/api/tunnels/novnc/<key:connection_id>",
+    "/api/tunnels/novnc/<key:connection_id>/end",
+}
 # /tunnel: a WebSocket, authorised by its single-use token (tests/tunnels/).
-PUBLIC_PAGES = {"/", "/healthz", "/readyz", "/branding.css", "/branding/<kind>", "/favicon.ico",
-                "/static/<path:filename>", "/tunnel"}
+PUBLIC_PAGES = {
+    "/",
+    "/healthz",
+    "/readyz",
+    "/branding.css",
+    "/branding/<kind>",
+    "/favicon.ico",
+    "/static/<path:filename>",
+    "/tunnel",
+}
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
@@ -34,11 +48,11 @@ def routes(app, matches) -> list[tuple[str, str]]:
 
 
 def admin_only(rule: str) -> bool:
-    return rule.startswith("/api/admin/") or rule == "/admin" or rule.startswith("/admin/")
+    return rule.startswith(("/api/admin/", "/admin/")) or rule == "/admin"
 
 
 def teachers_only(rule: str) -> bool:
-    return rule.startswith("/api/teacher/") or rule == "/classroom" or rule.startswith("/classroom/")
+    return rule.startswith(("/api/teacher/", "/classroom/")) or rule == "/classroom"
 
 
 @pytest.fixture

@@ -28,8 +28,8 @@ from broker.auth.users import create_local_user
 from broker.db import make_engine, upgrade
 from broker.desktops.catalog import sync_catalog
 from broker.desktops.provider import BROKER_LABEL
-from broker.images.build import build_images
 from broker.engine import docker_client
+from broker.images.build import build_images
 from broker.images.table import format_table
 from broker.models import DesktopType
 from broker.rfb import wait_for_greeting
@@ -48,9 +48,16 @@ class Broker:
         engine = make_engine(url)
         upgrade(engine)
         engine.dispose()
-        self.app = create_app(make_settings(database_url=url, instance=instance,
-                                            desktop_network=f"{instance}-desktops", log_level="ERROR",
-                                            desktops_per_user="5", **overrides))
+        self.app = create_app(
+            make_settings(
+                database_url=url,
+                instance=instance,
+                desktop_network=f"{instance}-desktops",
+                log_level="ERROR",
+                desktops_per_user="5",
+                **overrides,
+            )
+        )
         self.lifecycle = self.app.extensions[desktops.EXTENSION]
         with self.lifecycle.sessions() as db:
             sync_catalog(db, self.lifecycle.provider.catalog())
@@ -91,8 +98,13 @@ def bare_engine(client: docker.DockerClient, image: str, network: str, instance:
 
         def run():
             nonlocal container
-            container = client.containers.run(image, detach=True, network=network, labels={BROKER_LABEL: instance},
-                                              environment={"VNC_PASSWORD": "benchpw1"})
+            container = client.containers.run(
+                image,
+                detach=True,
+                network=network,
+                labels={BROKER_LABEL: instance},
+                environment={"VNC_PASSWORD": "benchpw1"},
+            )
             greet(container)
 
         def greet(target):
@@ -101,7 +113,7 @@ def bare_engine(client: docker.DockerClient, image: str, network: str, instance:
 
         runs.append(timed(run))
         container.stop()
-        starts.append(timed(lambda: (container.start(), greet(container))))
+        starts.append(timed(lambda container=container: (container.start(), greet(container))))
         container.remove(force=True)
     return runs, starts
 
@@ -118,9 +130,9 @@ def measure(client: docker.DockerClient, workdir: Path, type_id: str, rounds: in
         cold, warm = [], []
         for _ in range(rounds):
             headers = broker.person()
-            cold.append(timed(lambda: broker.call(start, headers)))
+            cold.append(timed(lambda headers=headers: broker.call(start, headers)))
             broker.call("/api/container/stop", headers)
-            warm.append(timed(lambda: broker.call(start, headers)))
+            warm.append(timed(lambda headers=headers: broker.call(start, headers)))
             broker.call("/api/container/remove", headers)
 
         pooled = Broker(workdir, instance, desktop_pool_size="1", desktop_persistent_homes="false")
@@ -130,7 +142,7 @@ def measure(client: docker.DockerClient, workdir: Path, type_id: str, rounds: in
             with pooled.lifecycle.sessions() as db:
                 pooled.lifecycle.fill_pool(db)
             headers = pooled.person()
-            pool.append(timed(lambda: pooled.call(start, headers)))
+            pool.append(timed(lambda headers=headers: pooled.call(start, headers)))
             pooled.call("/api/container/remove", headers)
 
         runs, starts = bare_engine(client, image, f"{instance}-desktops", instance, rounds)
@@ -141,18 +153,28 @@ def measure(client: docker.DockerClient, workdir: Path, type_id: str, rounds: in
 
     def row(label: str, samples: list[float], target: str = "") -> list[str]:
         median = statistics.median(samples)
-        return [type_id, label, f"{median:.3f} s", f"{min(samples):.3f} s", f"{max(samples):.3f} s",
-                f"{median / bare_run:.2f}", f"{median / bare_start:.2f}", target]
+        return [
+            type_id,
+            label,
+            f"{median:.3f} s",
+            f"{min(samples):.3f} s",
+            f"{max(samples):.3f} s",
+            f"{median / bare_run:.2f}",
+            f"{median / bare_start:.2f}",
+            target,
+        ]
 
     def goal(kind: str, samples: list[float]) -> str:
         met = statistics.median(samples) <= TARGETS[kind]
         return f"<= {TARGETS[kind]:.1f} s {'met' if met else 'MISSED'}"
 
-    return [row("docker run -> greeting (bare)", runs),
-            row("docker start -> greeting (bare)", starts),
-            row("cold: create -> running", cold, goal("cold", cold)),
-            row("warm: stopped container -> running", warm, goal("warm", warm)),
-            row("pool: pre-started -> running", pool, goal("pool", pool))]
+    return [
+        row("docker run -> greeting (bare)", runs),
+        row("docker start -> greeting (bare)", starts),
+        row("cold: create -> running", cold, goal("cold", cold)),
+        row("warm: stopped container -> running", warm, goal("warm", warm)),
+        row("pool: pre-started -> running", pool, goal("pool", pool)),
+    ]
 
 
 def main() -> None:
@@ -168,10 +190,13 @@ def main() -> None:
         build_images(client, args.types)
     with tempfile.TemporaryDirectory(prefix="deskbroker-bench-") as workdir:
         rows = [row for type_id in args.types for row in measure(client, Path(workdir), type_id, args.rounds)]
-    print(f"\nstart request -> running, {args.rounds} rounds each (median, min, max; ratios: median / the bare "
-          "engine's median for the same image, docker run or docker start of a stopped container -> greeting)\n")
-    print(format_table(["image", "scenario", "median", "min", "max", "vs docker run", "vs docker start", "target"],
-                       rows))
+    print(
+        f"\nstart request -> running, {args.rounds} rounds each (median, min, max; ratios: median / the bare "
+        "engine's median for the same image, docker run or docker start of a stopped container -> greeting)\n"
+    )
+    print(
+        format_table(["image", "scenario", "median", "min", "max", "vs docker run", "vs docker start", "target"], rows)
+    )
 
 
 if __name__ == "__main__":

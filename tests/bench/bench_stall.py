@@ -38,8 +38,8 @@ from broker.engine import docker_client
 from broker.images.table import format_table
 from broker.tunnels.protocol import encode, parse
 from tests.bench.bench_tunnel import BusyDesktop
-from tests.fixtures.desktops import PASSWORD, desktop_overrides, remove_everything_of
 from tests.files.test_large_upload import BLOCK, BOUNDARY, Body
+from tests.fixtures.desktops import PASSWORD, desktop_overrides, remove_everything_of
 from tests.fixtures.fake_guacd import FakeGuacd, TunnelWorld
 
 PEOPLE = 6
@@ -133,42 +133,60 @@ def copy_linked(source: Path, target: Path) -> None:
 
 def six_requests(url: str, tokens: list[str]) -> bool:
     """Usage figure and top listing, six at once (one per token); True when every figure was complete."""
+
     def one(token: str) -> bool:
         headers = {"Authorization": f"Bearer {token}"}
         info = requests.get(url + "/api/files/home", headers=headers, timeout=120)
         listing = requests.get(url + "/api/files/home/list", headers=headers, timeout=120)
         assert info.ok and listing.ok, (info.text, listing.text)
         return info.json().get("used_complete", True)
+
     with ThreadPoolExecutor(len(tokens)) as pool:
         return all(pool.map(one, tokens))
 
 
 def six_uploads(url: str, tokens: list[str]) -> bool:
     """A 200 MiB file streamed up by each token's person at once (and downloaded again)."""
+
     def one(token: str) -> bool:
         address = urlsplit(url)
         body = Body("big.bin")
         connection = http.client.HTTPConnection(address.hostname, address.port, timeout=300, blocksize=BLOCK)
-        connection.request("POST", "/api/files/home/upload?replace=true", body=body, headers={
-            "Authorization": f"Bearer {token}", "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
-            "Content-Length": str(len(body))})
+        connection.request(
+            "POST",
+            "/api/files/home/upload?replace=true",
+            body=body,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Content-Type": f"multipart/form-data; boundary={BOUNDARY}",
+                "Content-Length": str(len(body)),
+            },
+        )
         answer = connection.getresponse()
         assert answer.status == 201, answer.read()
         connection.close()
         return True
+
     with ThreadPoolExecutor(len(tokens)) as pool:
         return all(pool.map(one, tokens))
 
 
 def six_downloads(url: str, tokens: list[str]) -> bool:
     """The 200 MiB file of each token's person downloaded at once."""
+
     def one(token: str) -> bool:
-        with requests.get(url + "/api/files/home/download", params={"path": "big.bin"}, stream=True, timeout=300,
-                          headers={"Authorization": f"Bearer {token}"}) as answer:
+        with requests.get(
+            url + "/api/files/home/download",
+            params={"path": "big.bin"},
+            stream=True,
+            timeout=300,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as answer:
             assert answer.ok, answer.text
             received = sum(len(chunk) for chunk in answer.iter_content(BLOCK))
         assert received == len(Body("")) - len(Body("").head) - len(Body("").tail), received
         return True
+
     with ThreadPoolExecutor(len(tokens)) as pool:
         return all(pool.map(one, tokens))
 
@@ -191,8 +209,14 @@ def main() -> None:
     try:
         with tempfile.TemporaryDirectory() as workdir:
             if busy:
-                world = TunnelWorld(Path(workdir), busy.address(busy.guacd), 4822, busy.address(busy.desktop),
-                                    busy.password, **desktop_overrides(instance))
+                world = TunnelWorld(
+                    Path(workdir),
+                    busy.address(busy.guacd),
+                    4822,
+                    busy.address(busy.desktop),
+                    busy.password,
+                    **desktop_overrides(instance),
+                )
             else:
                 world = TunnelWorld(Path(workdir), "127.0.0.1", guacd.port, **desktop_overrides(instance))
             try:
@@ -203,18 +227,30 @@ def main() -> None:
                         create_local_user(db, f"big{n}", PASSWORD)
                     db.commit()
                 for n in range(PEOPLE + 1):
-                    tokens.append(requests.post(url + "/api/auth/local/login", timeout=30, json={
-                        "username": f"big{n}", "password": PASSWORD}).json()["session_token"])
-                    assert requests.get(url + "/api/files/home/list", timeout=30,  # makes the home volume
-                                        headers={"Authorization": f"Bearer {tokens[-1]}"}).ok
-                homes = [Path(engine.api.inspect_volume(home_volume_name(instance, f"local:big{n}"))["Mountpoint"])
-                         for n in range(PEOPLE + 1)]
+                    tokens.append(
+                        requests.post(
+                            url + "/api/auth/local/login",
+                            timeout=30,
+                            json={"username": f"big{n}", "password": PASSWORD},
+                        ).json()["session_token"]
+                    )
+                    assert requests.get(
+                        url + "/api/files/home/list",
+                        timeout=30,  # makes the home volume
+                        headers={"Authorization": f"Bearer {tokens[-1]}"},
+                    ).ok
+                homes = [
+                    Path(engine.api.inspect_volume(home_volume_name(instance, f"local:big{n}"))["Mountpoint"])
+                    for n in range(PEOPLE + 1)
+                ]
                 made = time.monotonic()
                 fill(homes[0], options.files)
                 for home in homes[1:]:
                     copy_linked(homes[0], home)
-                print(f"{PEOPLE + 1} homes of {options.files} files made in {time.monotonic() - made:.0f} s",
-                      file=sys.stderr)
+                print(
+                    f"{PEOPLE + 1} homes of {options.files} files made in {time.monotonic() - made:.0f} s",
+                    file=sys.stderr,
+                )
 
                 watchers = Watchers(url, world, 1280 if busy else FakeGuacd.PACED_WIDTH)
                 watchers.measure(1.0)  # past the tunnel's opening
@@ -236,18 +272,36 @@ def main() -> None:
     print(f"{options.files} files per home; tunnel: {tunnel}; one gevent worker")
     phases = [owner, six, uploads, downloads]
     rows = []
-    for name, pick in (("/healthz p50", lambda w: statistics.median(w.health)),
-                       ("/healthz p99", lambda w: percentile(w.health, 0.99)),
-                       ("/healthz max", lambda w: max(w.health)),
-                       ("frame gap p99", lambda w: percentile(w.gaps(), 0.99)),
-                       ("frame gap max", lambda w: max(w.gaps()))):
+    for name, pick in (
+        ("/healthz p50", lambda w: statistics.median(w.health)),
+        ("/healthz p99", lambda w: percentile(w.health, 0.99)),
+        ("/healthz max", lambda w: max(w.health)),
+        ("frame gap p99", lambda w: percentile(w.gaps(), 0.99)),
+        ("frame gap max", lambda w: max(w.gaps())),
+    ):
         base = pick(idle)
         rows.append([name, ms(base), *(f"{ms(pick(phase))} ({pick(phase) / base:.1f}x)" for phase in phases)])
     rows.append(["frames", str(len(idle.frames)), *(str(len(phase.frames)) for phase in phases)])
-    rows.append(["all 6 answered in", "",
-                 *(f"{phase.answered:.2f} s" + ("" if phase.complete else " (usage cut short)") for phase in phases)])
-    print(format_table(["figure", "idle", "6 usage+list, one home", "6 usage+list, 6 homes",
-                        "6 uploads of 200 MiB", "6 downloads of 200 MiB"], rows))
+    rows.append(
+        [
+            "all 6 answered in",
+            "",
+            *(f"{phase.answered:.2f} s" + ("" if phase.complete else " (usage cut short)") for phase in phases),
+        ]
+    )
+    print(
+        format_table(
+            [
+                "figure",
+                "idle",
+                "6 usage+list, one home",
+                "6 usage+list, 6 homes",
+                "6 uploads of 200 MiB",
+                "6 downloads of 200 MiB",
+            ],
+            rows,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from broker.images.build import build_images
 from broker.engine import docker_client
+from broker.images.build import build_images
 from broker.images.table import format_table
 from broker.rfb import wait_for_greeting
 from broker.tunnels.guacd import Screen, VncTarget, open_connection
@@ -35,6 +35,7 @@ from broker.tunnels.protocol import encode, parse, split_complete
 from tests.fixtures.fake_guacd import FakeGuacd, TunnelWorld, hold_idle_tunnels
 
 DRAWING = "while :; do ls -lR /usr; done"
+
 
 def direct_handshake(port: int, width: int) -> socket.socket:
     sock = socket.create_connection(("127.0.0.1", port))
@@ -79,8 +80,24 @@ class BusyDesktop:
         self.desktop = self._run("deskbroker/base:latest", environment={"VNC_PASSWORD": self.password})
         self.guacd = self._run("deskbroker/guacd:latest")
         wait_for_greeting(self.address(self.desktop), 5901, 30)
-        self.desktop.exec_run(["setpriv", "--reuid=user", "--regid=user", "--init-groups", "env", "DISPLAY=:1",
-                               "xterm", "-geometry", "160x50+0+0", "-e", "sh", "-c", DRAWING], detach=True)
+        self.desktop.exec_run(
+            [
+                "setpriv",
+                "--reuid=user",
+                "--regid=user",
+                "--init-groups",
+                "env",
+                "DISPLAY=:1",
+                "xterm",
+                "-geometry",
+                "160x50+0+0",
+                "-e",
+                "sh",
+                "-c",
+                DRAWING,
+            ],
+            detach=True,
+        )
         time.sleep(2)
 
     def _run(self, image: str, **options):
@@ -99,8 +116,9 @@ class BusyDesktop:
 
 def drawing_direct(busy: BusyDesktop, seconds: float) -> float:
     """Characters per second read straight from guacd, answering syncs."""
-    connection = open_connection(busy.address(busy.guacd), 4822,
-                                 VncTarget(busy.address(busy.desktop), 5901, busy.password), Screen(1280, 800))
+    connection = open_connection(
+        busy.address(busy.guacd), 4822, VncTarget(busy.address(busy.desktop), 5901, busy.password), Screen(1280, 800)
+    )
     sock, pending, received = connection.sock, connection.leftover.decode(), 0
     started = time.monotonic()
     while time.monotonic() - started < seconds:
@@ -161,39 +179,69 @@ def main() -> None:
     busy = BusyDesktop()
     try:
         with tempfile.TemporaryDirectory() as workdir:
-            world = TunnelWorld(Path(workdir), busy.address(busy.guacd), 4822, busy.address(busy.desktop),
-                                busy.password)
+            world = TunnelWorld(
+                Path(workdir), busy.address(busy.guacd), 4822, busy.address(busy.desktop), busy.password
+            )
             try:
                 direct, tunnelled = drawing_direct(busy, options.seconds), drawing_tunnel(world, options.seconds)
             finally:
                 world.broker.stop()
-        rows.append(["desktop drawing", f"{direct / mb:.2f} MB/s", f"{tunnelled / mb:.2f} MB/s",
-                     f"{tunnelled / direct:.2f}", "≥ 0.80"])
+        rows.append(
+            [
+                "desktop drawing",
+                f"{direct / mb:.2f} MB/s",
+                f"{tunnelled / mb:.2f} MB/s",
+                f"{tunnelled / direct:.2f}",
+                "≥ 0.80",
+            ]
+        )
     finally:
         busy.remove()
     guacd = FakeGuacd()
     with tempfile.TemporaryDirectory() as workdir:
         tunnels = TunnelWorld(Path(workdir), "127.0.0.1", guacd.port)
         try:
-            direct_bps, tunnel_bps = throughput_direct(guacd.port, options.seconds), throughput_tunnel(
-                tunnels, options.seconds)
+            direct_bps, tunnel_bps = (
+                throughput_direct(guacd.port, options.seconds),
+                throughput_tunnel(tunnels, options.seconds),
+            )
             direct_rtt = statistics.median(latency_direct(guacd.port, options.rounds))
             tunnel_rtt = statistics.median(latency_tunnel(tunnels, options.rounds))
             idle = hold_idle_tunnels(tunnels, options.tunnels, options.seconds)
         finally:
             tunnels.broker.stop()
     rows += [
-        ["stand-in, unbounded", f"{direct_bps / mb:.0f} MB/s", f"{tunnel_bps / mb:.0f} MB/s",
-         f"{tunnel_bps / direct_bps:.2f}", "(ceiling)"],
-        ["round trip p50", f"{direct_rtt * 1e3:.3f} ms", f"{tunnel_rtt * 1e3:.3f} ms",
-         f"+{(tunnel_rtt - direct_rtt) * 1e3:.3f} ms", "≤ +1 ms"],
+        [
+            "stand-in, unbounded",
+            f"{direct_bps / mb:.0f} MB/s",
+            f"{tunnel_bps / mb:.0f} MB/s",
+            f"{tunnel_bps / direct_bps:.2f}",
+            "(ceiling)",
+        ],
+        [
+            "round trip p50",
+            f"{direct_rtt * 1e3:.3f} ms",
+            f"{tunnel_rtt * 1e3:.3f} ms",
+            f"+{(tunnel_rtt - direct_rtt) * 1e3:.3f} ms",
+            "≤ +1 ms",
+        ],
     ]
     print(format_table(["figure", "direct to guacd", "through the broker", "ratio / added", "target"], rows))
     print()
-    print(format_table(["idle tunnels", "broker RSS before", "with the tunnels", "per tunnel", "CPU"], [
-        [str(idle.tunnels), f"{idle.rss_before:.0f} MiB", f"{idle.rss_after:.0f} MiB",
-         f"{idle.kib_per_tunnel:.0f} KiB", f"{idle.cpu_percent:.0f} %"],
-    ]))
+    print(
+        format_table(
+            ["idle tunnels", "broker RSS before", "with the tunnels", "per tunnel", "CPU"],
+            [
+                [
+                    str(idle.tunnels),
+                    f"{idle.rss_before:.0f} MiB",
+                    f"{idle.rss_after:.0f} MiB",
+                    f"{idle.kib_per_tunnel:.0f} KiB",
+                    f"{idle.cpu_percent:.0f} %",
+                ],
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

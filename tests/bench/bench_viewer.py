@@ -47,8 +47,9 @@ def main() -> None:
     busy = BusyDesktop()
     try:
         with tempfile.TemporaryDirectory() as workdir, sync_playwright() as playwright:
-            world = TunnelWorld(Path(workdir), busy.address(busy.guacd), 4822, busy.address(busy.desktop),
-                                busy.password)
+            world = TunnelWorld(
+                Path(workdir), busy.address(busy.guacd), 4822, busy.address(busy.desktop), busy.password
+            )
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1280, "height": 800})
@@ -70,10 +71,18 @@ def main() -> None:
                 world.broker.stop()
     finally:
         busy.remove()
-    print(format_table(["figure", "median", "best", "worst"], [
-        ["open viewer → drawn desktop (Chromium)", *(f"{f(viewer):.3f} s" for f in (statistics.median, min, max))],
-        ["tunnel alone → first image", *(f"{f(tunnel):.3f} s" for f in (statistics.median, min, max))],
-    ]))
+    print(
+        format_table(
+            ["figure", "median", "best", "worst"],
+            [
+                [
+                    "open viewer → drawn desktop (Chromium)",
+                    *(f"{f(viewer):.3f} s" for f in (statistics.median, min, max)),
+                ],
+                ["tunnel alone → first image", *(f"{f(tunnel):.3f} s" for f in (statistics.median, min, max))],
+            ],
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -17,12 +17,14 @@ from tests.fixtures.broker import make_settings
 
 def admin_requests() -> list[tuple[str, str, dict]]:
     """Every admin-only branding request (method, path, arguments), each with a body of its own."""
-    return [("patch", "/api/admin/branding", {"json": {"app_name": "X"}}),
-            ("put", "/api/admin/branding", {"json": {}}),
-            ("delete", "/api/admin/branding", {}),
-            ("get", "/api/admin/branding/palette", {}),
-            ("post", "/api/admin/branding/logo", {"data": {"logo": (io.BytesIO(png()), "l.png")}}),
-            ("delete", "/api/admin/branding/favicon", {})]
+    return [
+        ("patch", "/api/admin/branding", {"json": {"app_name": "X"}}),
+        ("put", "/api/admin/branding", {"json": {}}),
+        ("delete", "/api/admin/branding", {}),
+        ("get", "/api/admin/branding/palette", {}),
+        ("post", "/api/admin/branding/logo", {"data": {"logo": (io.BytesIO(png()), "l.png")}}),
+        ("delete", "/api/admin/branding/favicon", {}),
+    ]
 
 
 ICO = b"\x00\x00\x01\x00\x01\x00\x10\x10\x00\x00\x01\x00\x20\x00" + bytes(60)
@@ -42,8 +44,14 @@ def as_admin(app, people, method: str, path: str, **kwargs):
 
 
 def upload(app, people, kind: str, data: bytes, name: str = "picture.png", field: str | None = None):
-    return as_admin(app, people, "post", f"/api/admin/branding/{kind}", data={field or kind: (io.BytesIO(data), name)},
-                    content_type="multipart/form-data")
+    return as_admin(
+        app,
+        people,
+        "post",
+        f"/api/admin/branding/{kind}",
+        data={field or kind: (io.BytesIO(data), name)},
+        content_type="multipart/form-data",
+    )
 
 
 def audited(db, action: str) -> list[AuditEvent]:
@@ -62,14 +70,19 @@ def test_everyone_sees_the_defaults_until_an_admin_changes_them(client):
     assert favicon.mimetype == "image/svg+xml" and b'fill="#0b57d0"' in favicon.data and b">D</text>" in favicon.data
     assert client.get("/branding/logo").status_code == 404
     page = client.get("/").text
-    assert "<title data-i18n=\"login.title\">Sign in · deskbroker</title>" in page
+    assert '<title data-i18n="login.title">Sign in · deskbroker</title>' in page
     assert f'<link rel="icon" href="{look["favicon_url"]}">' in page and look["stylesheet_url"] in page
 
 
 def test_an_admin_changes_name_and_colours_and_every_page_follows(app, people, db):
     before = app.test_client().get("/api/branding").get_json()
-    answer = as_admin(app, people, "patch", "/api/admin/branding",
-                      json={"app_name": "  Gymnasium   Nord ", "primary_colour": "#FFD700"})
+    answer = as_admin(
+        app,
+        people,
+        "patch",
+        "/api/admin/branding",
+        json={"app_name": "  Gymnasium   Nord ", "primary_colour": "#FFD700"},
+    )
     assert answer.status_code == 200, answer.get_json()
     look = answer.get_json()
     assert (look["app_name"], look["primary_colour"], look["accent_colour"]) == ("Gymnasium Nord", "#ffd700", "#8ab4f8")
@@ -80,8 +93,13 @@ def test_an_admin_changes_name_and_colours_and_every_page_follows(app, people, d
 
     css = app.test_client().get(look["stylesheet_url"]).text
     assert "--brand: #ffd700;" in css and f"--brand-ink: {look['palette']['brand-ink']};" in css
-    for path, person in (("/", None), ("/", "anna"), ("/files", "anna"), ("/desktops/x/view", "anna"),
-                         ("/admin/branding", "boss")):
+    for path, person in (
+        ("/", None),
+        ("/", "anna"),
+        ("/files", "anna"),
+        ("/desktops/x/view", "anna"),
+        ("/admin/branding", "boss"),
+    ):
         client = app.test_client()
         if person:
             client.set_cookie(COOKIE_NAME, people[person]["Authorization"].split()[1])
@@ -90,30 +108,38 @@ def test_an_admin_changes_name_and_colours_and_every_page_follows(app, people, d
         assert look["stylesheet_url"] in page and look["favicon_url"] in page, path
         assert "deskbroker" not in page, path
 
-    event, = audited(db, "branding_update")
+    (event,) = audited(db, "branding_update")
     assert event.actor == "boss" and event.details == {"app_name": "Gymnasium Nord", "primary_colour": "#ffd700"}
 
 
 def test_put_sets_every_field_and_empty_means_the_default(app, people):
-    as_admin(app, people, "patch", "/api/admin/branding",
-             json={"app_name": "Schule", "primary_colour": "#123456", "accent_colour": "#654321"})
+    as_admin(
+        app,
+        people,
+        "patch",
+        "/api/admin/branding",
+        json={"app_name": "Schule", "primary_colour": "#123456", "accent_colour": "#654321"},
+    )
     look = as_admin(app, people, "put", "/api/admin/branding", json={"accent_colour": "#00aa00"}).get_json()
     assert (look["app_name"], look["primary_colour"], look["accent_colour"]) == ("deskbroker", "#0b57d0", "#00aa00")
     look = as_admin(app, people, "patch", "/api/admin/branding", json={"accent_colour": None}).get_json()
     assert look["accent_colour"] == "#8ab4f8"
 
 
-@pytest.mark.parametrize("body, code", [
-    ({"primary_colour": "red"}, "bad_colour"),
-    ({"primary_colour": "#12345"}, "bad_colour"),
-    ({"accent_colour": "#12345g"}, "bad_colour"),
-    ({"accent_colour": 1193046}, "bad_colour"),
-    ({"app_name": "x" * 61}, "bad_app_name"),
-    ({"app_name": "bell\x07"}, "bad_app_name"),
-    ({"app_name": ["a"]}, "bad_app_name"),
-    ({"logo": "data:image/png;base64,AAAA"}, "bad_request"),
-    (["app_name"], "bad_request"),
-])
+@pytest.mark.parametrize(
+    "body, code",
+    [
+        ({"primary_colour": "red"}, "bad_colour"),
+        ({"primary_colour": "#12345"}, "bad_colour"),
+        ({"accent_colour": "#12345g"}, "bad_colour"),
+        ({"accent_colour": 1193046}, "bad_colour"),
+        ({"app_name": "x" * 61}, "bad_app_name"),
+        ({"app_name": "bell\x07"}, "bad_app_name"),
+        ({"app_name": ["a"]}, "bad_app_name"),
+        ({"logo": "data:image/png;base64,AAAA"}, "bad_request"),
+        (["app_name"], "bad_request"),
+    ],
+)
 def test_bad_changes_are_refused_with_a_reason_and_nothing_changes(app, people, body, code):
     answer = as_admin(app, people, "patch", "/api/admin/branding", json=body)
     assert answer.status_code == 400 and answer.get_json()["error"] == code, answer.get_json()
@@ -137,10 +163,13 @@ def test_pictures_are_checked_by_their_bytes_and_served_as_uploaded(app, people,
     assert favicon.data == ICO and favicon.mimetype == "image/x-icon"
     assert upload(app, people, "logo", SVG, "logo.svg").status_code == 200
 
-    for data, name in [(b"<html><body>hi</body></html>", "page.svg"), (b"", "empty.png"),
-                       (b"GIF89a" + bytes(20), "a.gif"),
-                       (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "x.svg"),
-                       (b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "y.svg")]:
+    for data, name in [
+        (b"<html><body>hi</body></html>", "page.svg"),
+        (b"", "empty.png"),
+        (b"GIF89a" + bytes(20), "a.gif"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "x.svg"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "y.svg"),
+    ]:
         refused = upload(app, people, "logo", data, name)
         assert refused.status_code == 400 and refused.get_json()["error"] == "bad_image", name
     too_big = upload(app, people, "favicon", png() + bytes(256 * 1024))
@@ -155,7 +184,8 @@ def test_pictures_are_checked_by_their_bytes_and_served_as_uploaded(app, people,
     assert [e.details for e in audited(db, "branding_image")] == [
         {"image": "logo", "type": "image/png", "bytes": len(logo)},
         {"image": "favicon", "type": "image/x-icon", "bytes": len(ICO)},
-        {"image": "logo", "type": "image/svg+xml", "bytes": len(SVG)}]
+        {"image": "logo", "type": "image/svg+xml", "bytes": len(SVG)},
+    ]
     assert [e.details for e in audited(db, "branding_image_remove")] == [{"image": "logo"}]
 
 
@@ -181,7 +211,11 @@ def test_reset_brings_back_every_default(app, people, db):
     upload(app, people, "favicon", png())
     look = as_admin(app, people, "delete", "/api/admin/branding").get_json()
     assert (look["app_name"], look["primary_colour"], look["logo_url"], look["custom_favicon"]) == (
-        "deskbroker", "#0b57d0", None, False)
+        "deskbroker",
+        "#0b57d0",
+        None,
+        False,
+    )
     assert b'fill="#0b57d0"' in app.test_client().get(look["favicon_url"]).data
     assert len(audited(db, "branding_reset")) == 1
 
@@ -197,8 +231,9 @@ def test_the_stylesheet_and_pictures_are_kept_only_for_their_version(app, people
 
 
 def test_the_palette_preview_checks_its_colours(app, people):
-    answer = as_admin(app, people, "get",
-                      "/api/admin/branding/palette?primary_colour=%23ffffff&accent_colour=%23000000")
+    answer = as_admin(
+        app, people, "get", "/api/admin/branding/palette?primary_colour=%23ffffff&accent_colour=%23000000"
+    )
     assert answer.status_code == 200
     palette = answer.get_json()["palette"]
     assert (palette["brand"], palette["brand-on"], palette["brand-accent-on"]) == ("#ffffff", "#000000", "#ffffff")
@@ -230,12 +265,14 @@ def test_changes_with_the_session_cookie_need_the_csrf_token(app, people):
     login = browser.post("/api/auth/local/login", json={"username": "boss", "password": PASSWORD}).get_json()
     refused = browser.patch("/api/admin/branding", json={"app_name": "Forged"})
     assert refused.status_code == 403 and refused.get_json()["error"] == "csrf_failed"
-    refused = browser.post("/api/admin/branding/logo", data={"logo": (io.BytesIO(png()), "l.png")},
-                           headers={"X-CSRF-Token": "wrong"})
+    refused = browser.post(
+        "/api/admin/branding/logo", data={"logo": (io.BytesIO(png()), "l.png")}, headers={"X-CSRF-Token": "wrong"}
+    )
     assert refused.status_code == 403 and refused.get_json()["error"] == "csrf_failed"
     assert browser.get("/api/branding").get_json()["app_name"] == "deskbroker"
-    saved = browser.patch("/api/admin/branding", json={"app_name": "Real"},
-                          headers={"X-CSRF-Token": login["csrf_token"]})
+    saved = browser.patch(
+        "/api/admin/branding", json={"app_name": "Real"}, headers={"X-CSRF-Token": login["csrf_token"]}
+    )
     assert saved.status_code == 200 and saved.get_json()["app_name"] == "Real"
 
 

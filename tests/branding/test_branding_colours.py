@@ -7,8 +7,17 @@ import pytest
 from broker.branding.colours import DARK_SURFACES, LIGHT_SURFACES, contrast, palette
 
 rng = random.Random(6)
-PICKS = ["#000000", "#ffffff", "#ffff00", "#777777", "#0b57d0", "#8ab4f8", "#e60000", "#00ff00",
-         *(f"#{rng.randrange(1 << 24):06x}" for _ in range(200))]
+PICKS = [
+    "#000000",
+    "#ffffff",
+    "#ffff00",
+    "#777777",
+    "#0b57d0",
+    "#8ab4f8",
+    "#e60000",
+    "#00ff00",
+    *(f"#{rng.randrange(1 << 24):06x}" for _ in range(200)),
+]
 
 
 def test_contrast_matches_the_wcag_reference_values():

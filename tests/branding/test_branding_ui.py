@@ -20,7 +20,7 @@ LOGO, FAVICON = png(40, 20, (122, 31, 92)), png(16, 16, (240, 180, 41))
 
 
 def rgb(colour: str) -> str:
-    return "rgb({}, {}, {})".format(*(int(colour[i:i + 2], 16) for i in (1, 3, 5)))
+    return "rgb({}, {}, {})".format(*(int(colour[i : i + 2], 16) for i in (1, 3, 5)))
 
 
 def style(page: Page, selector: str, prop: str) -> str:
@@ -125,8 +125,10 @@ def test_bad_input_is_explained_on_the_page(app_broker, watched):
     sign_in_page(page, broker, "ada")
     page.goto(broker.url + "/admin/branding")
     expect(page.locator("#name-input")).not_to_have_value("")
-    page.locator("#logo-file").set_input_files({"name": "logo.png", "mimeType": "image/png",
-                                                 "buffer": b"<html>not a picture</html>"})
+    page.locator("#logo-file").set_input_files(
+        {"name": "logo.png", "mimeType": "image/png", "buffer": b"<html>not a picture</html>"}
+    )
     expect(page.locator("#branding-error")).to_have_text(
-        "That is not a PNG, JPEG, WebP, SVG (without scripts) or ICO image.")
+        "That is not a PNG, JPEG, WebP, SVG (without scripts) or ICO image."
+    )
     assert watched.problems(expected_failures=("/api/admin/branding/logo",)) == []

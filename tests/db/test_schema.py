@@ -49,8 +49,13 @@ def test_an_empty_database_reports_pending_migrations(tmp_path):
 
 
 def identity(groups, username="max"):
-    return Identity(subject="uuid-1", username=username, display_name="Max", email="max@school.example",
-                    groups=tuple(GroupClaim(key, name) for key, name in groups))
+    return Identity(
+        subject="uuid-1",
+        username=username,
+        display_name="Max",
+        email="max@school.example",
+        groups=tuple(GroupClaim(key, name) for key, name in groups),
+    )
 
 
 def test_groups_and_roles_follow_the_provider_at_every_sign_in(db):
@@ -85,10 +90,23 @@ def test_sessions_cascade_with_their_user(db):
 def test_desktops_types_and_audit(db):
     user, _ = create_local_user(db, "ben", "long enough password")
     kind = DesktopType(id="xfce", image="deskbroker/xfce:latest", title_en="XFCE desktop", title_de="XFCE-Desktop")
-    desktop = Desktop(id="0f5b7c1e-0000-4000-8000-000000000001", user=user, desktop_type=kind, state="running",
-                      started_at=utcnow(), last_activity_at=utcnow() - timedelta(minutes=5))
-    db.add_all([kind, desktop, AuditEvent(action="desktop_start", actor_id=user.id, actor="ben",
-                                          target=desktop.id, details={"type": "xfce"})])
+    desktop = Desktop(
+        id="0f5b7c1e-0000-4000-8000-000000000001",
+        user=user,
+        desktop_type=kind,
+        state="running",
+        started_at=utcnow(),
+        last_activity_at=utcnow() - timedelta(minutes=5),
+    )
+    db.add_all(
+        [
+            kind,
+            desktop,
+            AuditEvent(
+                action="desktop_start", actor_id=user.id, actor="ben", target=desktop.id, details={"type": "xfce"}
+            ),
+        ]
+    )
     db.commit()
     loaded = db.scalar(select(Desktop))
     assert loaded.desktop_type.title_de == "XFCE-Desktop" and loaded.user.username == "ben"
@@ -96,7 +114,11 @@ def test_desktops_types_and_audit(db):
 
 
 def test_usernames_are_unique(db):
-    db.add_all([User(subject="oidc:a", username="same", auth_source="oidc"),
-                User(subject="oidc:b", username="same", auth_source="oidc")])
+    db.add_all(
+        [
+            User(subject="oidc:a", username="same", auth_source="oidc"),
+            User(subject="oidc:b", username="same", auth_source="oidc"),
+        ]
+    )
     with pytest.raises(IntegrityError):
         db.commit()

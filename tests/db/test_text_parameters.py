@@ -18,8 +18,12 @@ def test_several_rows_at_once_and_nul_refused(database_url):
         with pytest.raises(NulInText):
             db.scalar(select(DesktopType).where(DesktopType.id == "t\0"))
         db.rollback()
-        db.add_all([DesktopType(id="ok", image="x/y:1", title_en="A", title_de="A"),
-                    DesktopType(id="bad", image="x/y:1", title_en="B\0", title_de="B")])
+        db.add_all(
+            [
+                DesktopType(id="ok", image="x/y:1", title_en="A", title_de="A"),
+                DesktopType(id="bad", image="x/y:1", title_en="B\0", title_de="B"),
+            ]
+        )
         with pytest.raises(Exception) as refused:
             db.commit()
         assert isinstance(refused.value, NulInText) or isinstance(getattr(refused.value, "orig", None), NulInText)

@@ -43,8 +43,12 @@ RUN apt-get update \\
 
 def fresh_copy(target: Path) -> Path:
     """The repository's files as a clone would have them (untracked ones not ignored included)."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, check=True, capture_output=True).stdout
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    ).stdout
     for name in filter(None, listed.decode().split("\0")):
         source = ROOT / name
         if source.is_file():
@@ -61,19 +65,32 @@ class Compose:
 
     directory: Path
 
-    def __call__(self, *args: str, input: str | None = None, check: bool = True,
-                 timeout: float = 1200) -> subprocess.CompletedProcess:
+    def __call__(
+        self, *args: str, input: str | None = None, check: bool = True, timeout: float = 1200
+    ) -> subprocess.CompletedProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "DESKBROKER_", "DOCKER_"))}
-        done = subprocess.run(["docker-compose", *args], cwd=self.directory, env=env, input=input, text=True,
-                              capture_output=True, timeout=timeout)
+        done = subprocess.run(
+            ["docker-compose", *args],
+            cwd=self.directory,
+            env=env,
+            input=input,
+            text=True,
+            capture_output=True,
+            timeout=timeout,
+        )
         if check and done.returncode != 0:
-            raise AssertionError(f"docker-compose {' '.join(args)} failed ({done.returncode}):\n"
-                                 f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+            raise AssertionError(
+                f"docker-compose {' '.join(args)} failed ({done.returncode}):\n"
+                f"{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+            )
         return done
 
     def setting(self, name: str) -> str:
-        values = dict(line.split("=", 1) for line in (self.directory / ".env").read_text().splitlines()
-                      if "=" in line and not line.startswith("#"))
+        values = dict(
+            line.split("=", 1)
+            for line in (self.directory / ".env").read_text().splitlines()
+            if "=" in line and not line.startswith("#")
+        )
         return values[name]
 
     def set(self, **values: str) -> None:
@@ -108,13 +125,19 @@ def wait_until(check, timeout: float, what: str, interval: float = 0.5):
 def debian_images(docker_engine) -> str:
     """The DEBIAN_REPOSITORY the stack builds from: `deskbroker/debian` offline, else `debian`."""
     build_images(docker_engine, ["base", "guacd", "websockify", "netguard"], progress=lambda _line: None)
-    offline = {tag for image in docker_engine.images.list(offline_debian_image("bookworm").split(":")[0])
-               for tag in image.tags}
+    offline = {
+        tag for image in docker_engine.images.list(offline_debian_image("bookworm").split(":")[0]) for tag in image.tags
+    }
     return "deskbroker/debian" if offline_debian_image("bookworm") in offline else "debian"
 
 
 @pytest.fixture(scope="session")
 def apache_image(docker_engine, debian_images) -> str:
-    docker_engine.images.build(fileobj=io.BytesIO(APACHE_DOCKERFILE), tag=APACHE_IMAGE, rm=True, forcerm=True,
-                               buildargs={"BASE_IMAGE": f"{debian_images}:bookworm"})
+    docker_engine.images.build(
+        fileobj=io.BytesIO(APACHE_DOCKERFILE),
+        tag=APACHE_IMAGE,
+        rm=True,
+        forcerm=True,
+        buildargs={"BASE_IMAGE": f"{debian_images}:bookworm"},
+    )
     return APACHE_IMAGE

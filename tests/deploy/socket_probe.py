@@ -19,14 +19,18 @@ me = socket.gethostname()  # this container's id
 
 
 def create(image=IMAGE, command=None, **host_config):
-    return api.create_container(image, command, labels={"io.deskbroker.broker": LABEL},
-                                host_config=api.create_host_config(**host_config))
+    return api.create_container(
+        image, command, labels={"io.deskbroker.broker": LABEL}, host_config=api.create_host_config(**host_config)
+    )
 
 
 def raw_create(body: str, chunked: bool = False):
     data = body.encode()
-    response = api._post(api._url("/containers/create"), data=iter([data]) if chunked else data,
-                         headers={"Content-Type": "application/json"})
+    response = api._post(
+        api._url("/containers/create"),
+        data=iter([data]) if chunked else data,
+        headers={"Content-Type": "application/json"},
+    )
     api._raise_for_status(response)
 
 
@@ -73,8 +77,11 @@ PROBES = {
     "privileged container": lambda: create(privileged=True),
     "bind mount (Binds)": lambda: create(binds=["/:/host"]),
     "bind mount (Mounts)": lambda: create(mounts=[Mount("/host", "/", type="bind")]),
-    "volume with bind options": lambda: create(mounts=[Mount("/host", "probe", driver_config=DriverConfig(
-        "local", {"type": "none", "o": "bind", "device": "/"}))]),
+    "volume with bind options": lambda: create(
+        mounts=[
+            Mount("/host", "probe", driver_config=DriverConfig("local", {"type": "none", "o": "bind", "device": "/"}))
+        ]
+    ),
     "host network": lambda: create(network_mode="host"),
     "host pid namespace": lambda: create(pid_mode="host"),
     "another container's namespace": lambda: create(network_mode=f"container:{me}"),
@@ -90,17 +97,19 @@ PROBES = {
     "padded spec, chunked": lambda: raw_create(padded(30000), chunked=True),
     "spec larger than the buffer": lambda: raw_create(padded(70000)),
     "spec larger than the buffer, chunked": lambda: raw_create(padded(70000), chunked=True),
-    "volume with options": lambda: api.create_volume("probe", driver_opts={"type": "none", "o": "bind",
-                                                                           "device": "/"}),
+    "volume with options": lambda: api.create_volume("probe", driver_opts={"type": "none", "o": "bind", "device": "/"}),
     "macvlan network": lambda: api.create_network("probe", driver="macvlan"),
     "connect and disconnect a network": lambda: beside_a_plain_container(connect_and_disconnect),
     "network guard in a container's network namespace": lambda: beside_a_plain_container(in_namespace_of),
     "network guard with a command of its own": lambda: beside_a_plain_container(
-        lambda plain: in_namespace_of(plain, command=["sh", "-c", "id"])),
+        lambda plain: in_namespace_of(plain, command=["sh", "-c", "id"])
+    ),
     "network guard with NET_ADMIN and more": lambda: beside_a_plain_container(
-        lambda plain: in_namespace_of(plain, cap_add=("NET_ADMIN", "NET_RAW"))),
+        lambda plain: in_namespace_of(plain, cap_add=("NET_ADMIN", "NET_RAW"))
+    ),
     "another image with NET_ADMIN in a namespace": lambda: beside_a_plain_container(
-        lambda plain: in_namespace_of(plain, image=IMAGE)),
+        lambda plain: in_namespace_of(plain, image=IMAGE)
+    ),
     "NET_ADMIN on a container's own network": lambda: create(cap_add=["NET_ADMIN"]),
     "leave the swarm": lambda: api._raise_for_status(api._post(api._url("/swarm/leave"))),
     "engine events": lambda: api._raise_for_status(api._get(api._url("/events"), params={"until": 1})),

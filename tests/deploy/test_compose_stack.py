@@ -42,7 +42,8 @@ STACK_IMAGES = ("broker", "postgres", "guacd", "websockify", "nginx", "socket-pr
 BUILT = (*STACK_IMAGES, "desktop-base")  # services; the other desktop images are left to the images tool
 # Distinct colours among sampled pixels of the viewer's largest canvas: a drawn desktop has many.
 DRAWN = """() => {
-  const canvas = [...document.querySelectorAll('#screen canvas')].sort((a, b) => b.width * b.height - a.width * a.height)[0];
+  const canvas = [...document.querySelectorAll('#screen canvas')]
+    .sort((a, b) => b.width * b.height - a.width * a.height)[0];
   if (!canvas || !canvas.width) return false;
   const data = canvas.getContext('2d').getImageData(0, 0, canvas.width, canvas.height).data;
   const colours = new Set();
@@ -63,8 +64,18 @@ class Stack:
 
     def create_user(self, username: str, *roles: str) -> None:
         """A local account; `roles` as the command's options, e.g. "--admin"."""
-        self.compose("exec", "-T", "broker", "broker", "users", "create", username, *roles, "--password-stdin",
-                     input=PASSWORD + "\n")
+        self.compose(
+            "exec",
+            "-T",
+            "broker",
+            "broker",
+            "users",
+            "create",
+            username,
+            *roles,
+            "--password-stdin",
+            input=PASSWORD + "\n",
+        )
 
     def sign_in(self, username: str) -> str:
         answer = self.api("POST", "/api/auth/local/login", json={"username": username, "password": PASSWORD})
@@ -94,8 +105,11 @@ class Stack:
 def through_the_socket_proxy(stack: Stack) -> None:
     """The broker reaches the engine through the socket proxy from now on (turned on as docs/operations.md says)."""
     if "socket-proxy" not in stack.compose.setting("COMPOSE_PROFILES"):
-        stack.compose.set(COMPOSE_PROFILES="proxy,socket-proxy", BROKER_DOCKER_HOST="tcp://socket-proxy:2375",
-                          BROKER_DOCKER_SOCKET="/dev/null")
+        stack.compose.set(
+            COMPOSE_PROFILES="proxy,socket-proxy",
+            BROKER_DOCKER_HOST="tcp://socket-proxy:2375",
+            BROKER_DOCKER_SOCKET="/dev/null",
+        )
         up(stack)
 
 
@@ -115,9 +129,16 @@ def stack(tmp_path_factory, docker_engine, request):
     https_port = free_port()
     url = f"https://127.0.0.1:{https_port}"
     directory = fresh_copy(tmp_path_factory.mktemp("deskbroker-install"))
-    compose = init_install(directory, COMPOSE_PROJECT_NAME=instance, DESKBROKER_INSTANCE=instance,
-                           DEBIAN_REPOSITORY=debian_images, PROXY_ADDRESS="127.0.0.1",
-                           HTTPS_PORT=str(https_port), HTTP_PORT=str(free_port()), DESKBROKER_PUBLIC_URL=url)
+    compose = init_install(
+        directory,
+        COMPOSE_PROJECT_NAME=instance,
+        DESKBROKER_INSTANCE=instance,
+        DEBIAN_REPOSITORY=debian_images,
+        PROXY_ADDRESS="127.0.0.1",
+        HTTPS_PORT=str(https_port),
+        HTTP_PORT=str(free_port()),
+        DESKBROKER_PUBLIC_URL=url,
+    )
     stack = Stack(compose, url, instance)
     try:
         compose("config", "-q")
@@ -162,8 +183,13 @@ def report(request, figures: dict[str, str]) -> None:
 
 def guacamole_opcodes(stack: Stack, token: str, origin: str | None = None) -> set[str]:
     """What guacamole-common-js sees over /tunnel until guacd's first frame is complete."""
-    ws = websocket.create_connection(stack.wss(f"/tunnel?token={token}&width=1024&height=768&dpi=96"),
-                                     subprotocols=["guacamole"], sslopt=NO_VERIFY, timeout=15, origin=origin)
+    ws = websocket.create_connection(
+        stack.wss(f"/tunnel?token={token}&width=1024&height=768&dpi=96"),
+        subprotocols=["guacamole"],
+        sslopt=NO_VERIFY,
+        timeout=15,
+        origin=origin,
+    )
     assert ws.getsubprotocol() == "guacamole"
     seen: set[str] = set()
     deadline = time.monotonic() + 20
@@ -231,8 +257,9 @@ def test_sign_in_start_a_desktop_and_see_it_through_the_proxy(stack, docker_engi
     assert rfb_framebuffer_width(stack.wss(novnc["websockify_url"]), novnc["password"]) > 0
     assert (first_event_seconds(stack, token) or 0) < 5  # not held back in a proxy's buffer
 
-    uploaded = stack.api("POST", "/api/files/home/upload?path=", token,
-                         files={"files": ("Übung.txt", "through the proxy".encode())})
+    uploaded = stack.api(
+        "POST", "/api/files/home/upload?path=", token, files={"files": ("Übung.txt", b"through the proxy")}
+    )
     assert uploaded.status_code in (200, 201), uploaded.text
     home_file = docker_engine.containers.get(desktop["container_id"]).exec_run(["cat", "/home/user/Übung.txt"])
     assert home_file.output.decode() == "through the proxy"
@@ -240,8 +267,9 @@ def test_sign_in_start_a_desktop_and_see_it_through_the_proxy(stack, docker_engi
     context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
     try:
         page = context.new_page()
-        answer = context.request.post(stack.url + "/api/auth/local/login",
-                                      data={"username": "admin", "password": PASSWORD})
+        answer = context.request.post(
+            stack.url + "/api/auth/local/login", data={"username": "admin", "password": PASSWORD}
+        )
         assert answer.ok, answer.text()
         console: list[str] = []
         page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
@@ -258,14 +286,17 @@ def test_sign_in_start_a_desktop_and_see_it_through_the_proxy(stack, docker_engi
                     # Chromium on the engine's own host aborts what it is loading when the engine adds
                     # or removes a network interface (a container's veth): a browser elsewhere never
                     # sees that. Such a page is loaded once more, as a person would reload it.
-                    changed = "ERR_NETWORK_CHANGED" in str(error) or any("ERR_NETWORK_CHANGED" in line
-                                                                         for line in console)
+                    changed = "ERR_NETWORK_CHANGED" in str(error) or any(
+                        "ERR_NETWORK_CHANGED" in line for line in console
+                    )
                     if attempt < 3 and changed:
                         continue
                     page.screenshot(path=str(ARTIFACTS / f"deploy-viewer-{protocol}-failed.png"))
                     state = page.locator("#viewer").get_attribute("data-state")
-                    raise AssertionError(f"{protocol} viewer: state {state}, overlay "
-                                         f"{page.locator('#overlay').inner_text()!r}, console {console}") from error
+                    raise AssertionError(
+                        f"{protocol} viewer: state {state}, overlay "
+                        f"{page.locator('#overlay').inner_text()!r}, console {console}"
+                    ) from error
             page.screenshot(path=str(ARTIFACTS / f"deploy-viewer-{protocol}.png"))
     finally:
         context.close()
@@ -275,9 +306,13 @@ def test_the_broker_believes_its_nginx_only_and_answers_only_the_public_urls_pag
     """The address the audit log and throttling see is the one nginx saw (not nginx's own, not one a
     client wrote); /tunnel and websockify through nginx refuse another site's page."""
     stack.create_user("grace", "--admin")
-    answer = requests.post(stack.url + "/api/auth/local/login", verify=False, timeout=60,
-                           headers={"X-Forwarded-For": "203.0.113.9"}, json={"username": "grace",
-                                                                                "password": PASSWORD})
+    answer = requests.post(
+        stack.url + "/api/auth/local/login",
+        verify=False,
+        timeout=60,
+        headers={"X-Forwarded-For": "203.0.113.9"},
+        json={"username": "grace", "password": PASSWORD},
+    )
     assert answer.status_code == 200, answer.text
     token = answer.json()["session_token"]
     logins = stack.api("GET", "/api/admin/audit?action=login&limit=1", token).json()["events"]
@@ -287,15 +322,21 @@ def test_the_broker_believes_its_nginx_only_and_answers_only_the_public_urls_pag
 
     desktop = stack.start_desktop(token)
     evil = "https://evil.example"
-    ws = websocket.create_connection(stack.wss(f"/tunnel?token={stack.connect(token, desktop)['token']}"),
-                                     subprotocols=["guacamole"], sslopt=NO_VERIFY, timeout=15, origin=evil)
+    ws = websocket.create_connection(
+        stack.wss(f"/tunnel?token={stack.connect(token, desktop)['token']}"),
+        subprotocols=["guacamole"],
+        sslopt=NO_VERIFY,
+        timeout=15,
+        origin=evil,
+    )
     instructions = [instruction for _ in range(2) for instruction in parse(ws.recv(), 1 << 20)]
     ws.close()
     assert instructions[-1][0] == "error" and instructions[-1][2] == "771", instructions
     novnc = stack.connect(token, desktop, protocol="novnc")
     with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        websocket.create_connection(stack.wss(novnc["websockify_url"]), subprotocols=["binary"], sslopt=NO_VERIFY,
-                                    timeout=15, origin=evil)
+        websocket.create_connection(
+            stack.wss(novnc["websockify_url"]), subprotocols=["binary"], sslopt=NO_VERIFY, timeout=15, origin=evil
+        )
     assert refused.value.status_code == 403
 
 
@@ -303,8 +344,12 @@ def test_the_image_serves_every_asset_the_pages_name(stack):
     token = stack.sign_in("admin")
     desktop = stack.start_desktop(token)
     assets: set[str] = set()
-    for page in ("/", "/files", f"/desktops/{desktop['id']}/view?protocol=guacamole",
-                 f"/desktops/{desktop['id']}/view?protocol=novnc"):
+    for page in (
+        "/",
+        "/files",
+        f"/desktops/{desktop['id']}/view?protocol=guacamole",
+        f"/desktops/{desktop['id']}/view?protocol=novnc",
+    ):
         answer = stack.api("GET", page, token)
         assert answer.status_code == 200, page
         assets |= set(re.findall(r'(?:src|href)="(/static/[^"?]+)', answer.text))
@@ -319,14 +364,20 @@ def test_the_image_serves_every_asset_the_pages_name(stack):
 
 def test_the_apache_example_carries_pages_and_both_websockets(stack, docker_engine, apache_image):
     site = (ROOT / "deploy" / "apache" / "deskbroker.conf").read_text()
-    site = site.replace("http://127.0.0.1:8080", "http://broker:8080").replace("http://127.0.0.1:6080",
-                                                                             "http://websockify:6080")
+    site = site.replace("http://127.0.0.1:8080", "http://broker:8080").replace(
+        "http://127.0.0.1:6080", "http://websockify:6080"
+    )
     path = Path(stack.compose.directory) / "apache-site.conf"
     path.write_text(site)
     apache = docker_engine.containers.run(
-        apache_image, ["apache2ctl", "-D", "FOREGROUND"], detach=True, network=f"{stack.instance}_frontend",
-        name=f"{stack.instance}-apache", labels={"io.deskbroker.broker": stack.instance},
-        volumes={str(path): {"bind": "/etc/apache2/sites-enabled/deskbroker.conf", "mode": "ro"}})
+        apache_image,
+        ["apache2ctl", "-D", "FOREGROUND"],
+        detach=True,
+        network=f"{stack.instance}_frontend",
+        name=f"{stack.instance}-apache",
+        labels={"io.deskbroker.broker": stack.instance},
+        volumes={str(path): {"bind": "/etc/apache2/sites-enabled/deskbroker.conf", "mode": "ro"}},
+    )
     try:
         apache.reload()
         address = apache.attrs["NetworkSettings"]["Networks"][f"{stack.instance}_frontend"]["IPAddress"]
@@ -352,8 +403,11 @@ def test_down_and_up_keeps_people_homes_and_the_database_now_through_the_socket_
     assert container.exec_run(["sh", "-c", "echo kept > /home/user/kept.txt"], user="user").exit_code == 0
 
     stack.compose("down", timeout=300)
-    stack.compose.set(COMPOSE_PROFILES="proxy,socket-proxy", BROKER_DOCKER_HOST="tcp://socket-proxy:2375",
-                      BROKER_DOCKER_SOCKET="/dev/null")
+    stack.compose.set(
+        COMPOSE_PROFILES="proxy,socket-proxy",
+        BROKER_DOCKER_HOST="tcp://socket-proxy:2375",
+        BROKER_DOCKER_SOCKET="/dev/null",
+    )
     stack.figures["down, then up again → ready"] = f"{up(stack):.1f} s"
     broker = docker_engine.containers.get(stack.compose.container("broker"))
     socket = next(m for m in broker.attrs["Mounts"] if m["Destination"] == "/var/run/docker.sock")
@@ -409,17 +463,33 @@ def download(stack: Stack, token: str, space: str, path: str) -> bytes:
 def test_the_socket_proxy_refuses_what_the_broker_does_not_need(stack):
     through_the_socket_proxy(stack)
     probe = (Path(__file__).parent / "socket_probe.py").read_text()
-    answers = json.loads(stack.compose("exec", "-T", "broker", "python3", "-", "deskbroker/base:latest",
-                                       stack.instance, input=probe).stdout)
-    allowed = {"ping", "list containers", "inspect a container", "list images", "create and remove a plain container",
-               "connect and disconnect a network", "network guard in a container's network namespace"}
+    answers = json.loads(
+        stack.compose(
+            "exec", "-T", "broker", "python3", "-", "deskbroker/base:latest", stack.instance, input=probe
+        ).stdout
+    )
+    allowed = {
+        "ping",
+        "list containers",
+        "inspect a container",
+        "list images",
+        "create and remove a plain container",
+        "connect and disconnect a network",
+        "network guard in a container's network namespace",
+    }
     assert {name for name, status in answers.items() if status == 200} == allowed, answers
     assert {status for name, status in answers.items() if name not in allowed} == {403}, answers
 
 
 def test_the_backup_command_dumps_the_database(stack):
-    dump = stack.compose("exec", "-T", "postgres", "sh", "-c",
-                         "pg_dump -U postgres -Fc deskbroker > /tmp/db.dump && pg_restore --list /tmp/db.dump")
+    dump = stack.compose(
+        "exec",
+        "-T",
+        "postgres",
+        "sh",
+        "-c",
+        "pg_dump -U postgres -Fc deskbroker > /tmp/db.dump && pg_restore --list /tmp/db.dump",
+    )
     assert "TABLE DATA public users" in dump.stdout and "TABLE DATA public desktops" in dump.stdout
 
 

@@ -28,8 +28,13 @@ def config(checkout: Compose, **variant: str) -> dict:
         text = checkout("config").stdout
     finally:
         (checkout.directory / ".env").write_text(MINIMAL_ENV)
-    as_json = subprocess.run(["/usr/bin/python3", "-c", "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"],
-                             input=text, text=True, capture_output=True, check=True).stdout
+    as_json = subprocess.run(
+        ["/usr/bin/python3", "-c", "import json, sys, yaml; json.dump(yaml.safe_load(sys.stdin), sys.stdout)"],
+        input=text,
+        text=True,
+        capture_output=True,
+        check=True,
+    ).stdout
     return json.loads(as_json)
 
 
@@ -52,21 +57,36 @@ def test_the_compose_file_validates_and_publishes_only_the_proxy(checkout):
 
 def test_only_the_proxy_profile_publishes_and_a_host_proxy_gets_loopback(checkout):
     assert config(checkout)["services"]["nginx"]["profiles"] == ["proxy"]
-    host_proxy = published(config(checkout, COMPOSE_FILE="docker-compose.yml:deploy/compose.host-proxy.yml",
-                                  HTTPS_PORT="8443", PROXY_ADDRESS="127.0.0.1")["services"])
-    assert host_proxy == {"nginx": ["127.0.0.1:80:80/tcp", "127.0.0.1:8443:443/tcp"],
-                          "broker": ["127.0.0.1:8080:8080/tcp"], "websockify": ["127.0.0.1:6080:6080/tcp"]}
+    host_proxy = published(
+        config(
+            checkout,
+            COMPOSE_FILE="docker-compose.yml:deploy/compose.host-proxy.yml",
+            HTTPS_PORT="8443",
+            PROXY_ADDRESS="127.0.0.1",
+        )["services"]
+    )
+    assert host_proxy == {
+        "nginx": ["127.0.0.1:80:80/tcp", "127.0.0.1:8443:443/tcp"],
+        "broker": ["127.0.0.1:8080:8080/tcp"],
+        "websockify": ["127.0.0.1:6080:6080/tcp"],
+    }
 
 
 def test_the_broker_believes_the_stacks_proxy_and_websockify_only_the_public_urls_pages(checkout):
     services = config(checkout, DESKBROKER_PUBLIC_URL="https://desk.school.example")["services"]
     assert services["broker"]["environment"]["DESKBROKER_TRUSTED_PROXIES"] == "nginx"
     assert services["websockify"]["environment"]["ALLOWED_ORIGINS"].split() == ["https://desk.school.example"]
-    services = config(checkout, DESKBROKER_PUBLIC_URL="https://desk.school.example", DESKBROKER_TRUSTED_PROXIES=
-                      "172.31.0.1", DESKBROKER_ALLOWED_ORIGINS="https://desk.other.example")["services"]
+    services = config(
+        checkout,
+        DESKBROKER_PUBLIC_URL="https://desk.school.example",
+        DESKBROKER_TRUSTED_PROXIES="172.31.0.1",
+        DESKBROKER_ALLOWED_ORIGINS="https://desk.other.example",
+    )["services"]
     assert services["broker"]["environment"]["DESKBROKER_TRUSTED_PROXIES"] == "172.31.0.1"
-    assert services["websockify"]["environment"]["ALLOWED_ORIGINS"].split() == ["https://desk.school.example",
-                                                                                 "https://desk.other.example"]
+    assert services["websockify"]["environment"]["ALLOWED_ORIGINS"].split() == [
+        "https://desk.school.example",
+        "https://desk.other.example",
+    ]
 
 
 def test_a_missing_secret_is_named(checkout):
@@ -80,17 +100,28 @@ def test_a_missing_secret_is_named(checkout):
 
 def nginx_t(docker_engine, image: str, upstream: str) -> str:
     output = docker_engine.containers.run(
-        image, entrypoint=["sh", "-c"], remove=True, stderr=True,
-        command=["openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=t -keyout /etc/nginx/tls/tls.key "
-                 "-out /etc/nginx/tls/tls.crt 2>/dev/null && nginx -t 2>&1"],
-        volumes={str(ROOT / "deploy" / "nginx" / upstream): {"bind": "/etc/nginx/deskbroker/upstream.conf",
-                                                            "mode": "ro"}})
+        image,
+        entrypoint=["sh", "-c"],
+        remove=True,
+        stderr=True,
+        command=[
+            "openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=t -keyout /etc/nginx/tls/tls.key "
+            "-out /etc/nginx/tls/tls.crt 2>/dev/null && nginx -t 2>&1"
+        ],
+        volumes={
+            str(ROOT / "deploy" / "nginx" / upstream): {"bind": "/etc/nginx/deskbroker/upstream.conf", "mode": "ro"}
+        },
+    )
     return output.decode()
 
 
 def test_nginx_accepts_the_site_in_the_stack_and_on_a_host(docker_engine, debian_images):
-    image, _ = docker_engine.images.build(path=str(ROOT / "deploy" / "nginx"), tag="deskbroker/nginx:latest",
-                                          buildargs={"BASE_IMAGE": f"{debian_images}:bookworm"}, rm=True)
+    image, _ = docker_engine.images.build(
+        path=str(ROOT / "deploy" / "nginx"),
+        tag="deskbroker/nginx:latest",
+        buildargs={"BASE_IMAGE": f"{debian_images}:bookworm"},
+        rm=True,
+    )
     for upstream in ("upstream-compose.conf", "upstream-host.conf"):
         output = nginx_t(docker_engine, image.id, upstream)
         assert "syntax is ok" in output and "test is successful" in output, output
@@ -98,18 +129,29 @@ def test_nginx_accepts_the_site_in_the_stack_and_on_a_host(docker_engine, debian
 
 def test_apache_accepts_the_example(docker_engine, apache_image):
     output = docker_engine.containers.run(
-        apache_image, ["sh", "-c", "apache2ctl -v && apache2ctl configtest 2>&1"], remove=True,
-        volumes={str(ROOT / "deploy" / "apache" / "deskbroker.conf"): {
-            "bind": "/etc/apache2/sites-enabled/deskbroker.conf", "mode": "ro"}}).decode()
+        apache_image,
+        ["sh", "-c", "apache2ctl -v && apache2ctl configtest 2>&1"],
+        remove=True,
+        volumes={
+            str(ROOT / "deploy" / "apache" / "deskbroker.conf"): {
+                "bind": "/etc/apache2/sites-enabled/deskbroker.conf",
+                "mode": "ro",
+            }
+        },
+    ).decode()
     assert "Syntax OK" in output, output
     version = tuple(map(int, re.search(r"Apache/(\d+)\.(\d+)\.(\d+)", output).groups()))
     assert version >= (2, 4, 47), "upgrade=websocket needs Apache 2.4.47 or newer"
 
 
 def test_haproxy_accepts_the_socket_proxy(docker_engine, debian_images):
-    image, _ = docker_engine.images.build(path=str(ROOT / "deploy" / "socket-proxy"),
-                                          tag="deskbroker/socket-proxy:latest", rm=True,
-                                          buildargs={"BASE_IMAGE": f"{debian_images}:bookworm"})
-    output = docker_engine.containers.run(image.id, ["-c", "-f", "/etc/haproxy/deskbroker.cfg"], remove=True,
-                                          entrypoint=["haproxy"], stderr=True).decode()
+    image, _ = docker_engine.images.build(
+        path=str(ROOT / "deploy" / "socket-proxy"),
+        tag="deskbroker/socket-proxy:latest",
+        rm=True,
+        buildargs={"BASE_IMAGE": f"{debian_images}:bookworm"},
+    )
+    output = docker_engine.containers.run(
+        image.id, ["-c", "-f", "/etc/haproxy/deskbroker.cfg"], remove=True, entrypoint=["haproxy"], stderr=True
+    ).decode()
     assert "Configuration file is valid" in output, output

@@ -45,11 +45,21 @@ def test_quickstart_runs_the_product_with_a_working_admin(tmp_path):
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DESKBROKER_", "VIRTUAL_ENV"))}
     instance = "qs" + secrets.token_hex(4)
-    env.update(DESKBROKER_LISTEN=f"127.0.0.1:{port}", DESKBROKER_PUBLIC_URL=f"http://127.0.0.1:{port}",
-               DESKBROKER_INSTANCE=instance, DESKBROKER_DESKTOP_NETWORK=f"{instance}-desktops")
+    env.update(
+        DESKBROKER_LISTEN=f"127.0.0.1:{port}",
+        DESKBROKER_PUBLIC_URL=f"http://127.0.0.1:{port}",
+        DESKBROKER_INSTANCE=instance,
+        DESKBROKER_DESKTOP_NETWORK=f"{instance}-desktops",
+    )
     log = tmp_path / "quickstart.log"
-    process = subprocess.Popen(["./scripts/quickstart.sh"], cwd=repo, env=env, stdout=log.open("w"),
-                               stderr=subprocess.STDOUT, start_new_session=True)
+    process = subprocess.Popen(
+        ["./scripts/quickstart.sh"],
+        cwd=repo,
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         password = None
         deadline = time.monotonic() + 600
@@ -63,8 +73,11 @@ def test_quickstart_runs_the_product_with_a_working_admin(tmp_path):
                 pass
             time.sleep(0.5)
         assert password and process.poll() is None, log.read_text()[-3000:]
-        answer = requests.post(f"http://127.0.0.1:{port}/api/auth/local/login",
-                               json={"username": "admin", "password": password}, timeout=10)
+        answer = requests.post(
+            f"http://127.0.0.1:{port}/api/auth/local/login",
+            json={"username": "admin", "password": password},
+            timeout=10,
+        )
         assert answer.status_code == 200 and answer.json()["user"]["roles"] == ["admin"]
         assert (repo / "var" / "deskbroker.db").exists()
         assert password not in (repo / ".env").read_text()
@@ -86,8 +99,11 @@ def assert_desktop_is_drawn(url: str, token: str) -> None:
     desktop = http.post(url + "/api/container/start?desktop_type=base", timeout=90).json()
     assert desktop["state"] == "running", desktop
     tunnel = http.post(f"{url}/api/desktops/{desktop['id']}/connect", json={}).json()
-    ws = websocket.create_connection(url.replace("http", "ws") + f"/tunnel?token={tunnel['token']}&width=800&height=600",
-                                     subprotocols=["guacamole"], timeout=20)
+    ws = websocket.create_connection(
+        url.replace("http", "ws") + f"/tunnel?token={tunnel['token']}&width=800&height=600",
+        subprotocols=["guacamole"],
+        timeout=20,
+    )
     seen = set()
     while not seen & {"img", "png"}:
         for opcode, *args in parse(ws.recv(), 1 << 20):

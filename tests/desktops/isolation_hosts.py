@@ -22,7 +22,7 @@ HELLO_PORT = 8000
 PROXY_PORT = 3128
 
 # Run inside a namespace by the host's Python: hello on HELLO_PORT, and with --proxy a CONNECT proxy.
-SERVER = r'''
+SERVER = r"""
 import socket, sys, threading
 name, address, proxy = sys.argv[1], sys.argv[2], "--proxy" in sys.argv
 
@@ -74,7 +74,7 @@ if proxy:
     threading.Thread(target=serve_proxy, daemon=True).start()
 print("ready", flush=True)
 hello(%(hello_port)d)
-''' % {"proxy_port": PROXY_PORT, "hello_port": HELLO_PORT}
+""" % {"proxy_port": PROXY_PORT, "hello_port": HELLO_PORT}  # noqa: UP031 - the script holds braces of its own
 
 
 @dataclass
@@ -106,9 +106,23 @@ def namespace_host(name: str, prefix: str, proxy: bool = False) -> Iterator[Test
         _ip("netns", "exec", namespace, "ip", "link", "set", inner, "up")
         _ip("netns", "exec", namespace, "ip", "link", "set", "lo", "up")
         _ip("netns", "exec", namespace, "ip", "route", "add", "default", "via", host.gateway)
-        process = subprocess.Popen(["ip", "netns", "exec", namespace, sys.executable, "-c", SERVER, name,
-                                    host.address, *(["--proxy"] if proxy else [])],
-                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        process = subprocess.Popen(
+            [
+                "ip",
+                "netns",
+                "exec",
+                namespace,
+                sys.executable,
+                "-c",
+                SERVER,
+                name,
+                host.address,
+                *(["--proxy"] if proxy else []),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         if process.stdout.readline().strip() != "ready":
             raise RuntimeError(f"the {name} test host did not start: {process.stdout.read()}")
         yield host
@@ -156,5 +170,3 @@ def host_listener() -> Iterator[int]:
         stop.set()
         thread.join(2)
         server.close()
-
-

@@ -12,8 +12,9 @@ from tests.fixtures.broker import make_settings
 
 
 def kind(type_id, **values):
-    return DesktopType(id=type_id, image=f"deskbroker/{type_id}:latest", title_en=type_id.upper(),
-                       title_de=type_id.upper(), **values)
+    return DesktopType(
+        id=type_id, image=f"deskbroker/{type_id}:latest", title_en=type_id.upper(), title_de=type_id.upper(), **values
+    )
 
 
 @pytest.fixture
@@ -26,8 +27,12 @@ def people(db):
     ben.groups.append(class_6b)
     db.add_all([kind("base"), kind("xfce"), kind("chromium"), kind("old", enabled=False), class_5a, class_6b])
     db.flush()
-    db.add_all([DesktopTypeAssignment(desktop_type_id="xfce", group_id=class_5a.id),
-                DesktopTypeAssignment(desktop_type_id="chromium", user_id=ben.id)])
+    db.add_all(
+        [
+            DesktopTypeAssignment(desktop_type_id="xfce", group_id=class_5a.id),
+            DesktopTypeAssignment(desktop_type_id="chromium", user_id=ben.id),
+        ]
+    )
     db.commit()
     return anna, ben, root
 
@@ -49,7 +54,7 @@ def test_types_without_assignments_are_open_and_assigned_ones_only_for_their_gro
 def test_an_assignment_is_for_a_group_or_a_person_not_both(db, people):
     anna, _ben, _root = people
     db.add(DesktopTypeAssignment(desktop_type_id="base", group_id=anna.groups[0].id, user_id=anna.id))
-    with pytest.raises(Exception, match="(?i)constraint"):
+    with pytest.raises(Exception, match=r"(?i)constraint"):
         db.commit()
 
 
@@ -69,12 +74,14 @@ def test_quotas_count_active_desktops_with_a_clear_message(db, people):
     assert quota_problem(db, settings, anna.id, base) is None
     add_desktop(db, anna, "chromium", "starting")
     assert quota_problem(db, settings, anna.id, base) == (
-        "You already have 1 desktop(s) running, and one person may run 1 at a time. Stop one first.")
+        "You already have 1 desktop(s) running, and one person may run 1 at a time. Stop one first."
+    )
     add_desktop(db, ben, "base", "creating")
     assert quota_problem(db, settings, ben.id, base) is None
     add_desktop(db, root, "base", "running")
     assert quota_problem(db, settings, ben.id, base) == (
-        "All 3 desktops this server may run are in use. Please try again later.")
+        "All 3 desktops this server may run are in use. Please try again later."
+    )
     xfce.max_running = 1
     add_desktop(db, ben, "xfce", "starting")
     unlimited = make_settings(desktops_per_user="5")

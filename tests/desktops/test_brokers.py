@@ -15,15 +15,19 @@ from broker.models import Desktop
 from tests.fixtures.desktops import containers_of, desktop_overrides, lifecycle_of, sign_in
 
 
-def test_two_brokers_starting_one_desktop_at_once_make_one_container(desktop_app, database_url,
-                                                                     live_broker_factory, docker_engine, instance):
+def test_two_brokers_starting_one_desktop_at_once_make_one_container(
+    desktop_app, database_url, live_broker_factory, docker_engine, instance
+):
     app = desktop_app()
     anna = sign_in(app, "anna")
     brokers = [live_broker_factory(database_url, **desktop_overrides(instance)) for _ in range(2)]
 
     def start(n: int) -> requests.Response:
-        return requests.post(f"{brokers[n % 2].url}/api/container/start?desktop_type=base", timeout=60,
-                             headers={"Authorization": f"Bearer {anna.token}"})
+        return requests.post(
+            f"{brokers[n % 2].url}/api/container/start?desktop_type=base",
+            timeout=60,
+            headers={"Authorization": f"Bearer {anna.token}"},
+        )
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(start, range(8)))
@@ -34,17 +38,20 @@ def test_two_brokers_starting_one_desktop_at_once_make_one_container(desktop_app
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_a_broker_restart_adopts_running_desktops_and_duplicates_nothing(desktop_app, database_url,
-                                                                         live_broker_factory, docker_engine,
-                                                                         instance):
+def test_a_broker_restart_adopts_running_desktops_and_duplicates_nothing(
+    desktop_app, database_url, live_broker_factory, docker_engine, instance
+):
     app = desktop_app()
     lifecycle = lifecycle_of(app)
     anna, ben = sign_in(app, "anna"), sign_in(app, "ben")
     first = live_broker_factory(database_url, **desktop_overrides(instance))
 
     def start(broker, person) -> dict:
-        answer = requests.post(f"{broker.url}/api/container/start?desktop_type=base", timeout=60,
-                               headers={"Authorization": f"Bearer {person.token}"})
+        answer = requests.post(
+            f"{broker.url}/api/container/start?desktop_type=base",
+            timeout=60,
+            headers={"Authorization": f"Bearer {person.token}"},
+        )
         assert answer.status_code == 200, answer.text
         return answer.json()
 
@@ -55,10 +62,22 @@ def test_a_broker_restart_adopts_running_desktops_and_duplicates_nothing(desktop
         db.get(Desktop, bens["id"]).state = "starting"
         db.get(Desktop, bens["id"]).state_changed_at = utcnow() - timedelta(minutes=5)
         db.commit()
-    lifecycle.provider.create(DesktopSpec(
-        desktop_id="forgotten", name=f"{instance}-forgotten", image="deskbroker/base:latest", desktop_type="base",
-        owner="", owner_id="", vnc_password="x", memory_mb=256, cpus=0.5, pids_limit=100, shm_size_mb=None,
-        home_volume=None))
+    lifecycle.provider.create(
+        DesktopSpec(
+            desktop_id="forgotten",
+            name=f"{instance}-forgotten",
+            image="deskbroker/base:latest",
+            desktop_type="base",
+            owner="",
+            owner_id="",
+            vnc_password="x",
+            memory_mb=256,
+            cpus=0.5,
+            pids_limit=100,
+            shm_size_mb=None,
+            home_volume=None,
+        )
+    )
 
     second = live_broker_factory(database_url, **desktop_overrides(instance))
     deadline = time.monotonic() + 30
@@ -70,8 +89,9 @@ def test_a_broker_restart_adopts_running_desktops_and_duplicates_nothing(desktop
         time.sleep(0.2)
     assert {c.id for c in containers_of(docker_engine, instance)} == {annas["container_id"], bens["container_id"]}
     for person, before in ((anna, annas), (ben, bens)):
-        status = requests.get(f"{second.url}/api/container/status", timeout=10,
-                              headers={"Authorization": f"Bearer {person.token}"}).json()
+        status = requests.get(
+            f"{second.url}/api/container/status", timeout=10, headers={"Authorization": f"Bearer {person.token}"}
+        ).json()
         assert (status["state"], status["container_id"]) == ("running", before["container_id"])
         assert start(second, person)["container_id"] == before["container_id"]
     assert "housekeeping: " in second.output()
@@ -79,15 +99,17 @@ def test_a_broker_restart_adopts_running_desktops_and_duplicates_nothing(desktop
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_a_desktop_stopped_or_removed_behind_the_brokers_back_shows_within_seconds(
-        desktop_app, database_url, live_broker_factory, docker_engine, instance):
+    desktop_app, database_url, live_broker_factory, docker_engine, instance
+):
     """Not at the next housekeeping pass (an hour away here): the engine's events say it at once."""
     app = desktop_app()
     anna, ben = sign_in(app, "anna"), sign_in(app, "ben")
     broker = live_broker_factory(database_url, **{**desktop_overrides(instance), "housekeeping_interval": "3600"})
 
     def call(method, path, person) -> dict:
-        answer = requests.request(method, f"{broker.url}{path}", timeout=60,
-                                  headers={"Authorization": f"Bearer {person.token}"})
+        answer = requests.request(
+            method, f"{broker.url}{path}", timeout=60, headers={"Authorization": f"Bearer {person.token}"}
+        )
         assert answer.status_code == 200, answer.text
         return answer.json()
 
@@ -99,8 +121,10 @@ def test_a_desktop_stopped_or_removed_behind_the_brokers_back_shows_within_secon
 
     deadline, states = time.monotonic() + 5, {}
     while time.monotonic() < deadline:
-        states = {name: call("get", "/api/container/status", person)["state"]
-                  for name, person in (("anna", anna), ("ben", ben))}
+        states = {
+            name: call("get", "/api/container/status", person)["state"]
+            for name, person in (("anna", anna), ("ben", ben))
+        }
         if states == {"anna": "stopped", "ben": "error"}:
             break
         time.sleep(0.2)

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.usefixtures("built_viewer")
 def api_client(broker, username: str) -> requests.Session:
     """Another client of the same person: a Bearer token, no browser."""
     client = requests.Session()
-    token = client.post(broker.url + "/api/auth/local/login", timeout=10,
-                        json={"username": username, "password": PASSWORD}).json()["session_token"]
+    token = client.post(
+        broker.url + "/api/auth/local/login", timeout=10, json={"username": username, "password": PASSWORD}
+    ).json()["session_token"]
     client.headers["Authorization"] = f"Bearer {token}"
     return client
 
@@ -55,8 +56,11 @@ def test_start_from_the_card_and_see_an_outside_stop_arrive_by_itself(desktop_br
     admin = api_client(broker, "alma")
     with broker.session() as db:
         dora_id = db.query(User.id).filter(User.username == "dora").scalar()
-    made = admin.post(broker.url + "/api/teacher/assignments", timeout=10,
-                      json={"desktop_type": "base", "user_id": dora_id, "folder": "Material"})
+    made = admin.post(
+        broker.url + "/api/teacher/assignments",
+        timeout=10,
+        json={"desktop_type": "base", "user_id": dora_id, "folder": "Material"},
+    )
     assert made.status_code == 201, made.text
     notice = card.get_by_role("status")
     expect(notice).to_have_text(strings["en"]["dash.newFolder"].replace("{folders}", "“Material”"))
@@ -113,9 +117,14 @@ def test_a_failed_start_is_explained_in_words(desktop_broker, watched):
     page.goto(broker.url + "/")
     card = page.locator(".desktop-card[data-type=base]")
     expect(card).to_be_visible()
-    page.route("**/api/container/start*", lambda route: route.fulfill(
-        status=409, content_type="application/json",
-        body='{"error": "quota_exceeded", "message": "You have 1 running desktop; the limit is 1."}'))
+    page.route(
+        "**/api/container/start*",
+        lambda route: route.fulfill(
+            status=409,
+            content_type="application/json",
+            body='{"error": "quota_exceeded", "message": "You have 1 running desktop; the limit is 1."}',
+        ),
+    )
     card.get_by_role("button", name="Start").click()
     expect(page.locator("#dashboard-error")).to_contain_text("You have reached your limit of running desktops")
     expect(card.get_by_role("button", name="Start")).to_be_enabled()

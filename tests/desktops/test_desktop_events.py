@@ -30,8 +30,11 @@ def setup_person(app, db):
     user, _ = create_local_user(db, "erin", PASSWORD)
     db.add(DesktopType(id="base", image="deskbroker/base:latest", title_en="Base", title_de="Basis"))
     db.commit()
-    token = app.test_client().post("/api/auth/local/login",
-                                   json={"username": "erin", "password": PASSWORD}).get_json()["session_token"]
+    token = (
+        app.test_client()
+        .post("/api/auth/local/login", json={"username": "erin", "password": PASSWORD})
+        .get_json()["session_token"]
+    )
     return user, token
 
 
@@ -39,14 +42,16 @@ def test_changes_are_sent_once_with_keep_alives_between_and_the_stream_ends_when
     user, token = setup_person(app, db)
     sessions = app.extensions["deskbroker"].sessions
     now = [0.0]
-    script = iter([
-        lambda: None,  # nothing changes: no second event
-        lambda: db.add(Desktop(id="d1", user_id=user.id, desktop_type_id="base", state="starting")),
-        lambda: db.get(Desktop, "d1").__setattr__("state", "running"),
-        lambda: None,
-        lambda: None,  # quiet for 16 s: a keep-alive
-        lambda: db.get(AuthSession, hash_token(token)).__setattr__("revoked_at", utcnow()),
-    ])
+    script = iter(
+        [
+            lambda: None,  # nothing changes: no second event
+            lambda: db.add(Desktop(id="d1", user_id=user.id, desktop_type_id="base", state="starting")),
+            lambda: db.get(Desktop, "d1").__setattr__("state", "running"),
+            lambda: None,
+            lambda: None,  # quiet for 16 s: a keep-alive
+            lambda: db.get(AuthSession, hash_token(token)).__setattr__("revoked_at", utcnow()),
+        ]
+    )
 
     def sleep(seconds):
         now[0] += 8
@@ -54,8 +59,9 @@ def test_changes_are_sent_once_with_keep_alives_between_and_the_stream_ends_when
         db.commit()
 
     with app.app_context():
-        chunks = list(desktop_events(sessions, hash_token(token), user.id, desktop_json, sleep=sleep,
-                                     clock=lambda: now[0]))
+        chunks = list(
+            desktop_events(sessions, hash_token(token), user.id, desktop_json, sleep=sleep, clock=lambda: now[0])
+        )
     assert chunks[0].startswith("retry: ")
     events = events_of(chunks)
     assert [name for name, _ in events] == ["desktops", "desktops", "desktops", "comment", "signed_out"]
@@ -78,8 +84,9 @@ def test_the_route_streams_and_ends_for_a_revoked_session(app, db):
     stream = iter(answer.response)
     assert next(stream).decode().startswith("retry: ")
     name, data = events_of([next(stream).decode()])[0]
-    assert name == "desktops" and [(d["id"], d["state"], d["reason"]) for d in data["desktops"]] == \
-        [("d2", "stopped", "Idle.")]
+    assert name == "desktops" and [(d["id"], d["state"], d["reason"]) for d in data["desktops"]] == [
+        ("d2", "stopped", "Idle.")
+    ]
     db.get(AuthSession, hash_token(token)).revoked_at = utcnow()
     db.commit()
     assert [name for name, _ in events_of([chunk.decode() for chunk in stream])] == ["signed_out"]

@@ -21,8 +21,10 @@ from tests.fixtures.desktops import containers_of, lifecycle_of, sign_in
 sqlite_only = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
 # The environment of the running XFCE session, as its own programs see it.
-SESSION_ENV = ('export $(tr "\\0" "\\n" < /proc/$(pgrep -o -u user xfce4-session)/environ '
-               '| grep -E "^(LANG|LANGUAGE|LC_[A-Z]+)=" | xargs)')
+SESSION_ENV = (
+    'export $(tr "\\0" "\\n" < /proc/$(pgrep -o -u user xfce4-session)/environ '
+    '| grep -E "^(LANG|LANGUAGE|LC_[A-Z]+)=" | xargs)'
+)
 CHRISTMAS = "date -d 2026-12-24 '+%x %A'"
 XFCE_LABEL = "xfce4-panel --help | grep -e --help-sm-client"  # a string of XFCE's own translations
 
@@ -31,8 +33,7 @@ def in_session(container, command: str, timeout: float = 30) -> str:
     """Run `command` as the desktop user in the session's environment, once the session runs."""
     deadline = time.monotonic() + timeout
     while True:
-        code, output = container.exec_run(["sh", "-c", f"{SESSION_ENV} && export DISPLAY=:1 && {command}"],
-                                          user="user")
+        code, output = container.exec_run(["sh", "-c", f"{SESSION_ENV} && export DISPLAY=:1 && {command}"], user="user")
         if code == 0 or time.monotonic() > deadline:
             assert code == 0, output.decode()
             return output.decode().strip()
@@ -41,16 +42,26 @@ def in_session(container, command: str, timeout: float = 30) -> str:
 
 def what_it_speaks(docker_engine, container_id: str) -> dict[str, str]:
     container = docker_engine.containers.get(container_id)
-    return {"LANG": in_session(container, "echo $LANG"),
-            "layout": in_session(container, "setxkbmap -query | sed -n 's/^layout: *//p'"),
-            "date": in_session(container, CHRISTMAS),
-            "xfce": in_session(container, XFCE_LABEL).split(None, 1)[1]}
+    return {
+        "LANG": in_session(container, "echo $LANG"),
+        "layout": in_session(container, "setxkbmap -query | sed -n 's/^layout: *//p'"),
+        "date": in_session(container, CHRISTMAS),
+        "xfce": in_session(container, XFCE_LABEL).split(None, 1)[1],
+    }
 
 
-ENGLISH = {"LANG": "en_GB.UTF-8", "layout": "us", "date": "24/12/26 Thursday",
-           "xfce": "Show session management options"}
-GERMAN = {"LANG": "de_DE.UTF-8", "layout": "de", "date": "24.12.2026 Donnerstag",
-          "xfce": "Optionen der Sitzungsverwaltung anzeigen"}
+ENGLISH = {
+    "LANG": "en_GB.UTF-8",
+    "layout": "us",
+    "date": "24/12/26 Thursday",
+    "xfce": "Show session management options",
+}
+GERMAN = {
+    "LANG": "de_DE.UTF-8",
+    "layout": "de",
+    "date": "24.12.2026 Donnerstag",
+    "xfce": "Optionen der Sitzungsverwaltung anzeigen",
+}
 
 
 def start(person) -> dict:
@@ -115,8 +126,9 @@ def test_sixty_distinct_characters_outside_the_layout_all_arrive(desktop_app, do
         password = crypto.decrypt(SECRET, row.vnc_password_encrypted)
     container = docker_engine.containers.get(desktop["container_id"])
     # A terminal with the focus, writing what is typed into a file.
-    container.exec_run(["xterm", "-e", "sh", "-c", "cat > /tmp/typed"], user="user",
-                       environment={"DISPLAY": ":1"}, detach=True)
+    container.exec_run(
+        ["xterm", "-e", "sh", "-c", "cat > /tmp/typed"], user="user", environment={"DISPLAY": ":1"}, detach=True
+    )
     deadline = time.monotonic() + 20
     while container.exec_run(["pgrep", "-u", "user", "-f", "cat"], user="user").exit_code != 0:
         assert time.monotonic() < deadline, "the terminal did not start"

@@ -91,10 +91,16 @@ def test_a_desktop_is_locked_down_and_publishes_no_port(desktop_app, docker_engi
     assert host["Memory"] == host["MemorySwap"] == 1024 * 2**20
     assert host["NanoCpus"] == 10**9 and host["PidsLimit"] == 1024
     assert sorted((m["Type"], m["Destination"], m["RW"]) for m in attrs["Mounts"]) == [
-        ("volume", "/home/user", True), ("volume", "/srv/public", False)]  # the public files, read-only
+        ("volume", "/home/user", True),
+        ("volume", "/srv/public", False),
+    ]  # the public files, read-only
     labels = attrs["Config"]["Labels"]
     assert {labels[BROKER_LABEL], labels[DESKTOP_LABEL], labels[TYPE_LABEL], labels[OWNER_LABEL]} == {
-        instance, desktop["id"], "xfce", "ben"} and labels[OWNER_ID_LABEL] == "local:ben"
+        instance,
+        desktop["id"],
+        "xfce",
+        "ben",
+    } and labels[OWNER_ID_LABEL] == "local:ben"
 
     # The password is in no label, no environment variable, nothing `docker inspect` shows, no log.
     assert password not in str(attrs) and password not in caplog.text
@@ -104,7 +110,8 @@ def test_a_desktop_is_locked_down_and_publishes_no_port(desktop_app, docker_engi
         pass
     # The desktop's user cannot read the password file either.
     exit_code, _ = docker_engine.containers.get(desktop["container_id"]).exec_run(
-        ["cat", "/run/secrets/vnc-password"], user="user")
+        ["cat", "/run/secrets/vnc-password"], user="user"
+    )
     assert exit_code != 0
 
 
@@ -116,14 +123,19 @@ def test_nobody_sees_stops_or_removes_another_persons_desktop(desktop_app, docke
     assert desktop["state"] == "running"
 
     assert ben.call("get", "/api/container/list").get_json()["desktops"] == []
-    for method, path in [("get", "/api/container/status"), ("post", "/api/container/stop"),
-                         ("post", "/api/container/remove")]:
+    for method, path in [
+        ("get", "/api/container/status"),
+        ("post", "/api/container/stop"),
+        ("post", "/api/container/remove"),
+    ]:
         for query in ("", "?desktop_type=base"):
             answer = ben.call(method, path + query)
             assert answer.status_code == 404 and answer.get_json()["error"] == "no_desktop", (path, query)
     for ident in (desktop["id"], desktop["container_id"]):
-        for method, path in [("post", f"/api/admin/container/{ident}/stop"),
-                             ("delete", f"/api/admin/container/{ident}/remove")]:
+        for method, path in [
+            ("post", f"/api/admin/container/{ident}/stop"),
+            ("delete", f"/api/admin/container/{ident}/remove"),
+        ]:
             assert ben.call(method, path).status_code == 403
     assert ben.call("get", "/api/admin/containers").status_code == 403
     assert ben.call("post", "/api/admin/containers/stop-all").status_code == 403
@@ -167,12 +179,13 @@ def test_quotas_refuse_with_a_clear_message(desktop_app, instance):
     assert second.status_code == 409 and second.get_json()["error"] == "quota_exceeded"
     assert "one person may run 1 at a time" in second.get_json()["message"]
     per_type = ben.call("post", "/api/container/start?desktop_type=base")
-    assert per_type.status_code == 409 and "desktops of the type 'Minimal desktop' are in use" in \
-        per_type.get_json()["message"]
+    assert (
+        per_type.status_code == 409
+        and "desktops of the type 'Minimal desktop' are in use" in per_type.get_json()["message"]
+    )
     assert ben.call("post", "/api/container/start?desktop_type=xfce").get_json()["state"] == "running"
     total = cleo.call("post", "/api/container/start?desktop_type=xfce")
-    assert total.status_code == 409 and "All 2 desktops this server may run are in use" in \
-        total.get_json()["message"]
+    assert total.status_code == 409 and "All 2 desktops this server may run are in use" in total.get_json()["message"]
     # Refused starts leave nothing behind; a stop frees the place.
     assert anna.call("get", "/api/container/status?desktop_type=xfce").status_code == 404
     assert anna.call("post", "/api/container/stop").get_json()["state"] == "stopped"
@@ -186,8 +199,9 @@ def test_concurrent_starts_of_one_desktop_make_one_container(desktop_app, docker
 
     def start():
         client = app.test_client()
-        answers.append(client.post("/api/container/start?desktop_type=base",
-                                   headers={"Authorization": f"Bearer {anna.token}"}))
+        answers.append(
+            client.post("/api/container/start?desktop_type=base", headers={"Authorization": f"Bearer {anna.token}"})
+        )
 
     threads = [threading.Thread(target=start) for _ in range(6)]
     for thread in threads:
@@ -197,7 +211,8 @@ def test_concurrent_starts_of_one_desktop_make_one_container(desktop_app, docker
     bodies = [answer.get_json() for answer in answers]
     assert [answer.status_code for answer in answers] == [200] * 6, bodies
     assert {(body["id"], body["container_id"], body["state"]) for body in bodies} == {
-        (bodies[0]["id"], bodies[0]["container_id"], "running")}
+        (bodies[0]["id"], bodies[0]["container_id"], "running")
+    }
     assert [c.id for c in containers_of(docker_engine, instance)] == [bodies[0]["container_id"]]
 
 

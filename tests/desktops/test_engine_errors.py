@@ -35,17 +35,20 @@ def test_a_missing_image_is_named_and_leaves_nothing(desktop_app, docker_engine,
     assert containers_of(docker_engine, instance) == []
 
 
-def test_an_unreachable_engine_says_so_and_leaves_nothing(desktop_app, docker_engine, instance, monkeypatch,
-                                                          tmp_path):
+def test_an_unreachable_engine_says_so_and_leaves_nothing(desktop_app, docker_engine, instance, monkeypatch, tmp_path):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine-here.sock")
     app = desktop_app(catalog=False)
     add_type(app, "base")
     anna = sign_in(app, "anna")
     answer = anna.call("post", "/api/container/start?desktop_type=base")
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "30"
-    assert answer.get_json() == {"error": "engine_unavailable", "message": (
-        "The container engine is not reachable, so desktops cannot be started or stopped right now. "
-        "Please try again later.")}
+    assert answer.get_json() == {
+        "error": "engine_unavailable",
+        "message": (
+            "The container engine is not reachable, so desktops cannot be started or stopped right now. "
+            "Please try again later."
+        ),
+    }
     assert stored(app, "base").state == "error"
     assert anna.call("get", "/api/container/list").status_code == 200  # the rest of the broker works on
     monkeypatch.delenv("DOCKER_HOST")

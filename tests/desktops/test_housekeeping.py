@@ -11,9 +11,9 @@ from sqlalchemy import select
 from broker.cli import cli
 from broker.db import utcnow
 from broker.desktops.catalog import sync_catalog
-from broker.housekeeping import run_once
 from broker.desktops.naming import home_volume_name, public_volume_name
 from broker.desktops.provider import BROKER_LABEL, DesktopSpec
+from broker.housekeeping import run_once
 from broker.images.catalog import CatalogEntry, CatalogImage, LocalizedText
 from broker.models import AuditEvent, Desktop, DesktopType
 from tests.fixtures.broker import settings_env
@@ -50,10 +50,22 @@ def test_reconcile_adopts_marks_vanished_and_removes_orphans(desktop_app, docker
     edit(app, interrupted["id"], state="starting", state_changed_at=long_ago)  # its broker died mid-start
     docker_engine.containers.get(vanished["container_id"]).remove(force=True)  # removed behind our back
     edit(app, restarted["id"], state="stopped", state_changed_at=long_ago, address=None)  # `docker start`ed
-    orphan = lifecycle.provider.create(DesktopSpec(
-        desktop_id="no-such-desktop", name=f"{instance}-orphan", image="deskbroker/base:latest",
-        desktop_type="base", owner="", owner_id="", vnc_password="x", memory_mb=256, cpus=0.5, pids_limit=100,
-        shm_size_mb=None, home_volume=None))
+    orphan = lifecycle.provider.create(
+        DesktopSpec(
+            desktop_id="no-such-desktop",
+            name=f"{instance}-orphan",
+            image="deskbroker/base:latest",
+            desktop_type="base",
+            owner="",
+            owner_id="",
+            vnc_password="x",
+            memory_mb=256,
+            cpus=0.5,
+            pids_limit=100,
+            shm_size_mb=None,
+            home_volume=None,
+        )
+    )
     foreign = docker_engine.containers.create("deskbroker/base:latest", labels={BROKER_LABEL: "someone-else"})
     # guacd or websockify of this installation (compose labels them too): not a desktop, never an orphan.
     tier = docker_engine.containers.create("deskbroker/base:latest", labels={BROKER_LABEL: instance})
@@ -67,7 +79,11 @@ def test_reconcile_adopts_marks_vanished_and_removes_orphans(desktop_app, docker
         gone = load(app, vanished["id"])
         assert gone.state == "error" and gone.container_id is None and "disappeared" in gone.state_reason
         assert {c.id for c in containers_of(docker_engine, instance)} == {
-            kept["container_id"], interrupted["container_id"], restarted["container_id"], tier.id}
+            kept["container_id"],
+            interrupted["container_id"],
+            restarted["container_id"],
+            tier.id,
+        }
         assert orphan not in {c.id for c in docker_engine.containers.list(all=True)}
         docker_engine.containers.get(foreign.id)  # not made by this broker: left alone
         docker_engine.containers.get(tier.id)
@@ -80,8 +96,7 @@ def test_reconcile_adopts_marks_vanished_and_removes_orphans(desktop_app, docker
         tier.remove(force=True)
 
 
-def test_idle_desktops_stop_and_old_stopped_ones_are_removed_but_homes_stay(desktop_app, docker_engine,
-                                                                            instance):
+def test_idle_desktops_stop_and_old_stopped_ones_are_removed_but_homes_stay(desktop_app, docker_engine, instance):
     app = desktop_app(desktops_per_user="2", desktop_idle_timeout="6h", desktop_remove_after="7d")
     anna = sign_in(app, "anna")
     idle, busy = start(anna, "base"), start(anna, "xfce")
@@ -106,28 +121,39 @@ def test_idle_desktops_stop_and_old_stopped_ones_are_removed_but_homes_stay(desk
 
 
 def image(entry_id, ref, title="Title", min_memory_mb=256):
-    entry = CatalogEntry(id=entry_id, image=ref, title=LocalizedText(de=title, en=title),
-                         description=LocalizedText(de="d", en="e"), icon="i", vnc_port=5901,
-                         min_memory_mb=min_memory_mb)
+    entry = CatalogEntry(
+        id=entry_id,
+        image=ref,
+        title=LocalizedText(de=title, en=title),
+        description=LocalizedText(de="d", en="e"),
+        icon="i",
+        vnc_port=5901,
+        min_memory_mb=min_memory_mb,
+    )
     return CatalogImage(ref, (ref,), 0, entry, None)
 
 
 def test_catalog_sync_follows_images_and_keeps_what_admins_made(db):
-    db.add(DesktopType(id="custom", image="deskbroker/base:latest", title_en="Mine", title_de="Meins",
-                       source="admin"))
+    db.add(DesktopType(id="custom", image="deskbroker/base:latest", title_en="Mine", title_de="Meins", source="admin"))
     db.commit()
-    first = sync_catalog(db, [image("base", "deskbroker/base:latest"), image("big", "x/big:latest",
-                                                                             min_memory_mb=4096),
-                              image("custom", "x/custom:latest"),
-                              CatalogImage("x/broken:latest", (), 0, None, "label missing")])
+    first = sync_catalog(
+        db,
+        [
+            image("base", "deskbroker/base:latest"),
+            image("big", "x/big:latest", min_memory_mb=4096),
+            image("custom", "x/custom:latest"),
+            CatalogImage("x/broken:latest", (), 0, None, "label missing"),
+        ],
+    )
     assert sorted(first.added) == ["base", "big"] and first.updated == []
     assert db.get(DesktopType, "big").memory_mb == 4096 and db.get(DesktopType, "base").memory_mb == 1024
     assert db.get(DesktopType, "custom").image == "deskbroker/base:latest"  # the admin's stays
     db.get(DesktopType, "base").cpus = 2.5  # an admin's tuning
     db.commit()
 
-    second = sync_catalog(db, [image("base", "deskbroker/base:0.1.0", title="Old"),
-                               image("base", "deskbroker/base:latest", title="New")])
+    second = sync_catalog(
+        db, [image("base", "deskbroker/base:0.1.0", title="Old"), image("base", "deskbroker/base:latest", title="New")]
+    )
     assert second.updated == ["base"] and second.missing == ["big"]
     base = db.get(DesktopType, "base")
     assert (base.title_en, base.image, base.cpus) == ("New", "deskbroker/base:latest", 2.5)
@@ -149,7 +175,8 @@ def test_a_pool_desktop_is_taken_at_once_and_the_pool_refilled(desktop_app, dock
     desktop = start(anna)
     assert desktop["container_id"] == pooled[0].id and desktop["owner"] == "anna"  # taken, not made
     assert [m["Destination"] for m in docker_engine.api.inspect_container(desktop["container_id"])["Mounts"]] == [
-        "/srv/public"]  # no home
+        "/srv/public"
+    ]  # no home
 
     assert run_once(lifecycle).pool_started == 1
     assert len(containers_of(docker_engine, instance)) == 2
@@ -175,8 +202,9 @@ def test_cli_lists_reconciles_syncs_and_deletes_homes(desktop_app, database_url,
     assert anna.call("post", "/api/container/remove").status_code == 200
     deleted = runner.invoke(cli, ["desktops", "delete-home", "anna"], env=env)
     assert deleted.exit_code == 0 and home_volume_name(instance, "local:anna") in deleted.output
-    assert [volume.name for volume in docker_engine.volumes.list(filters={"label": f"{BROKER_LABEL}={instance}"})] \
-        == [public_volume_name(instance)]  # the public files stay
+    assert [volume.name for volume in docker_engine.volumes.list(filters={"label": f"{BROKER_LABEL}={instance}"})] == [
+        public_volume_name(instance)
+    ]  # the public files stay
 
     dead = runner.invoke(cli, ["desktops", "reconcile"], env={**env, "DOCKER_HOST": "unix:///nonexistent.sock"})
     assert dead.exit_code == 1 and "container engine is not reachable" in dead.output

@@ -21,9 +21,16 @@ import requests
 from broker.desktops import make_provider
 from broker.desktops.provider import BROKER_LABEL
 from broker.models import Desktop, DesktopType
-from tests.fixtures.desktops import (containers_of, desktop_overrides, lifecycle_of, run_beside_desktops, run_guacd,
-                                     sign_in, start_broker_in)
 from tests.desktops.isolation_hosts import HELLO_PORT, PROXY_PORT, host_listener, link, namespace_host
+from tests.fixtures.desktops import (
+    containers_of,
+    desktop_overrides,
+    lifecycle_of,
+    run_beside_desktops,
+    run_guacd,
+    sign_in,
+    start_broker_in,
+)
 
 MODES = ("none", "internet", "proxy")
 NEIGHBOUR_PORT = 8080
@@ -31,7 +38,7 @@ NEIGHBOUR_PORT = 8080
 pytestmark = [pytest.mark.reliability, pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 
 # Connect to each HOST:PORT argument; print "HOST:PORT open <first line>" or "HOST:PORT closed".
-PROBE = r'''
+PROBE = r"""
 use IO::Socket::INET;
 for my $target (@ARGV) {
     my ($host, $port) = split /:/, $target;
@@ -41,27 +48,30 @@ for my $target (@ARGV) {
     eval { local $SIG{ALRM} = sub { die }; alarm 2; $line = <$s> // ""; alarm 0 };
     chomp $line; print "$target open $line\n";
 }
-'''
+"""
 # Through the HTTP proxy PROXY (CONNECT), fetch the first line of TARGET.
-VIA_PROXY = r'''
+VIA_PROXY = r"""
 use IO::Socket::INET;
 my ($proxy, $target) = @ARGV;
 my $s = IO::Socket::INET->new(PeerAddr => $proxy, Proto => "tcp", Timeout => 3) or do { print "closed\n"; exit };
 print $s "CONNECT $target HTTP/1.1\r\nHost: $target\r\n\r\n";
 my $status = <$s>; while (my $l = <$s>) { last if $l eq "\r\n" }
 my $line = <$s> // ""; print "$status$line";
-'''
-LISTEN = r'''
+"""
+LISTEN = r"""
 use IO::Socket::INET;
 my $s = IO::Socket::INET->new(LocalPort => $ARGV[0], Listen => 5, ReuseAddr => 1) or die "listen: $!";
 while (my $c = $s->accept) { print $c "hello neighbour\n"; close $c }
-'''
+"""
 
 
 @pytest.fixture(scope="module")
 def test_hosts():
-    with namespace_host("public", "198.51.100") as public, \
-            namespace_host("private", "10.213.77", proxy=True) as private, host_listener() as host_port:
+    with (
+        namespace_host("public", "198.51.100") as public,
+        namespace_host("private", "10.213.77", proxy=True) as private,
+        host_listener() as host_port,
+    ):
         link(private, public, "10.213.78")  # the proxy's way to "the internet"
         yield public, private, host_port
 
@@ -80,8 +90,11 @@ def probe(container, targets: dict[str, str], user: str = "1000") -> dict[str, s
 
 def host_addresses() -> list[str]:
     output = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=True).stdout
-    return [line.split()[3].split("/")[0] for line in output.splitlines()
-            if line.split()[1] != "lo" and not line.split()[1].startswith(("docker", "br-", "veth", "dbt"))]
+    return [
+        line.split()[3].split("/")[0]
+        for line in output.splitlines()
+        if line.split()[1] != "lo" and not line.split()[1].startswith(("docker", "br-", "veth", "dbt"))
+    ]
 
 
 def desktop_container(docker_engine, instance: str, desktop_id: str):
@@ -96,8 +109,9 @@ def gateways(docker_engine, network: str) -> list[str]:
 
 
 @pytest.mark.parametrize("provider", ["docker", "swarm"])
-def test_a_desktop_reaches_nothing_but_its_own_screen(provider, request, desktop_app, docker_engine, instance,
-                                                      database_url, test_hosts, figures, tmp_path):
+def test_a_desktop_reaches_nothing_but_its_own_screen(
+    provider, request, desktop_app, docker_engine, instance, database_url, test_hosts, figures, tmp_path
+):
     if provider == "swarm":
         request.getfixturevalue("swarm")
     public, private, host_port = test_hosts
@@ -110,35 +124,61 @@ def test_a_desktop_reaches_nothing_but_its_own_screen(provider, request, desktop
     with lifecycle_of(app).sessions() as db:
         base = db.get(DesktopType, "base")
         for mode in MODES:
-            db.add(DesktopType(id=f"egress-{mode}", image=base.image, title_en=mode, title_de=mode,
-                               vnc_port=base.vnc_port, memory_mb=512, egress=mode))
+            db.add(
+                DesktopType(
+                    id=f"egress-{mode}",
+                    image=base.image,
+                    title_en=mode,
+                    title_de=mode,
+                    vnc_port=base.vnc_port,
+                    memory_mb=512,
+                    egress=mode,
+                )
+            )
         db.commit()
 
     with contextlib.ExitStack() as stack:
         # The broker as in the compose stack: `broker serve` in a container on the desktop network,
         # reached by the tests through a bridge of their own (the host cannot reach an overlay).
-        access = docker_engine.networks.create(f"{instance}-access", driver="bridge",
-                                               labels={BROKER_LABEL: instance})
-        holder = docker_engine.containers.run(settings.desktops.netguard_image, ["infinity"], entrypoint=["sleep"],
-                                              detach=True, name=f"{instance}-broker", network=access.name,
-                                              labels={BROKER_LABEL: instance})
+        access = docker_engine.networks.create(f"{instance}-access", driver="bridge", labels={BROKER_LABEL: instance})
+        holder = docker_engine.containers.run(
+            settings.desktops.netguard_image,
+            ["infinity"],
+            entrypoint=["sleep"],
+            detach=True,
+            name=f"{instance}-broker",
+            network=access.name,
+            labels={BROKER_LABEL: instance},
+        )
         stack.callback(holder.remove, force=True)
         docker_engine.networks.get(network).connect(holder)
         holder.reload()
         broker_address = holder.attrs["NetworkSettings"]["Networks"][network]["IPAddress"]
-        broker = start_broker_in(holder, holder.attrs["NetworkSettings"]["Networks"][access.name]["IPAddress"],
-                                 tmp_path, database_url, **overrides)
+        broker = start_broker_in(
+            holder,
+            holder.attrs["NetworkSettings"]["Networks"][access.name]["IPAddress"],
+            tmp_path,
+            database_url,
+            **overrides,
+        )
         stack.callback(broker.stop)
 
         desktops = {}
         for who, type_id in [("neighbour", "base"), *((f"attacker-{m}", f"egress-{m}") for m in MODES)]:
             person = sign_in(app, who)
-            answer = requests.post(f"{broker.url}/api/container/start?desktop_type={type_id}", timeout=90,
-                                   headers={"Authorization": f"Bearer {person.token}"})
+            answer = requests.post(
+                f"{broker.url}/api/container/start?desktop_type={type_id}",
+                timeout=90,
+                headers={"Authorization": f"Bearer {person.token}"},
+            )
             assert answer.status_code == 200, answer.text + broker.output()
             desktops[who] = answer.json()
         assert {who: desktop["egress"] for who, desktop in desktops.items()} == {
-            "neighbour": "none", "attacker-none": "none", "attacker-internet": "internet", "attacker-proxy": "proxy"}
+            "neighbour": "none",
+            "attacker-none": "none",
+            "attacker-internet": "internet",
+            "attacker-proxy": "proxy",
+        }
         with lifecycle_of(app).sessions() as db:
             addresses = {who: db.get(Desktop, desktop["id"]).address for who, desktop in desktops.items()}
 
@@ -146,8 +186,12 @@ def test_a_desktop_reaches_nothing_but_its_own_screen(provider, request, desktop
         neighbour.exec_run(["perl", "-e", LISTEN, str(NEIGHBOUR_PORT)], user="1000", detach=True)
         guacd, guacd_address = stack.enter_context(run_guacd(docker_engine, instance, network))
         websockify, websockify_address = run_beside_desktops(
-            docker_engine, instance, network, "deskbroker/websockify:latest",
-            environment={"VNC_TOKEN_KEY": "k" * 40, "ALLOWED_ORIGINS": "http://localhost:8080"})
+            docker_engine,
+            instance,
+            network,
+            "deskbroker/websockify:latest",
+            environment={"VNC_TOKEN_KEY": "k" * 40, "ALLOWED_ORIGINS": "http://localhost:8080"},
+        )
         stack.callback(websockify.remove, force=True)
         deadline = time.monotonic() + 15
         while "open" not in probe(websockify, {"x": "127.0.0.1:6080"}, user="0")["x"]:  # it listens
@@ -156,7 +200,9 @@ def test_a_desktop_reaches_nothing_but_its_own_screen(provider, request, desktop
 
         controls = {
             "neighbour's listener, from the neighbour itself": (
-                probe(neighbour, {"x": f"127.0.0.1:{NEIGHBOUR_PORT}"})["x"], "open hello neighbour"),
+                probe(neighbour, {"x": f"127.0.0.1:{NEIGHBOUR_PORT}"})["x"],
+                "open hello neighbour",
+            ),
         }
         for who in (f"attacker-{m}" for m in MODES):
             greeting = guacd.exec_run(["bash", "-c", f"exec 3<>/dev/tcp/{addresses[who]}/5901 && head -c 12 <&3"])
@@ -167,8 +213,12 @@ def test_a_desktop_reaches_nothing_but_its_own_screen(provider, request, desktop
         host_targets = {f"host via gateway {gw}": f"{gw}:{host_port}" for gw in gateways(docker_engine, network)}
         host_targets.update({f"host at its address {a}": f"{a}:{host_port}" for a in host_addresses()})
         if provider == "swarm":
-            host_targets.update({f"host via docker_gwbridge {gw}": f"{gw}:{host_port}"
-                                 for gw in gateways(docker_engine, "docker_gwbridge")})
+            host_targets.update(
+                {
+                    f"host via docker_gwbridge {gw}": f"{gw}:{host_port}"
+                    for gw in gateways(docker_engine, "docker_gwbridge")
+                }
+            )
         failures = []
         for mode in MODES:
             who = f"attacker-{mode}"
@@ -185,8 +235,12 @@ def test_a_desktop_reaches_nothing_but_its_own_screen(provider, request, desktop
                 "the proxy": f"{private.address}:{PROXY_PORT}",
             }
             if mode == "internet":
-                targets.update({f"host via egress gateway {gw}": f"{gw}:{host_port}"
-                                for gw in gateways(docker_engine, settings.desktops.egress_network)})
+                targets.update(
+                    {
+                        f"host via egress gateway {gw}": f"{gw}:{host_port}"
+                        for gw in gateways(docker_engine, settings.desktops.egress_network)
+                    }
+                )
             expected_open = {"internet": {"public test host"}, "proxy": {"the proxy"}}.get(mode, set())
             for name, seen in probe(attacker, targets).items():
                 wanted = "open" if name in expected_open else "closed"
@@ -198,8 +252,12 @@ def test_a_desktop_reaches_nothing_but_its_own_screen(provider, request, desktop
             figures.record(f"{provider} egress {mode}: its own VNC on loopback", own, "open", own.startswith("open"))
             through = run(attacker, VIA_PROXY, f"{private.address}:{PROXY_PORT}", f"{public.address}:{HELLO_PORT}")
             wanted = "hello public" if mode == "proxy" else "closed"
-            figures.record(f"{provider} egress {mode}: public host through the proxy", through.strip()[-40:] or "-",
-                           wanted, wanted in through)
+            figures.record(
+                f"{provider} egress {mode}: public host through the proxy",
+                through.strip()[-40:] or "-",
+                wanted,
+                wanted in through,
+            )
             if wanted not in through:
                 failures.append(f"{mode}: through the proxy: {through!r}")
     assert not failures, "\n".join(failures)

@@ -30,11 +30,18 @@ pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def on_overlay(swarm, instance, tmp_path, database_url, desktop_app):
     """(app for the tests' own database work, a function starting `broker serve` on the overlay)."""
     overrides = desktop_overrides(instance, desktop_provider="swarm")
-    overlay = swarm.networks.create(overrides["desktop_network"], driver="overlay", attachable=True,
-                                    internal=True, labels={BROKER_LABEL: instance})
+    overlay = swarm.networks.create(
+        overrides["desktop_network"], driver="overlay", attachable=True, internal=True, labels={BROKER_LABEL: instance}
+    )
     access = swarm.networks.create(f"{instance}-access", driver="bridge", labels={BROKER_LABEL: instance})
-    holder = swarm.containers.run("deskbroker/base:latest", entrypoint=["sleep", "infinity"], detach=True,
-                                  name=f"{instance}-broker", network=access.name, labels={BROKER_LABEL: instance})
+    holder = swarm.containers.run(
+        "deskbroker/base:latest",
+        entrypoint=["sleep", "infinity"],
+        detach=True,
+        name=f"{instance}-broker",
+        network=access.name,
+        labels={BROKER_LABEL: instance},
+    )
     overlay.connect(holder)
     holder.reload()
     address = holder.attrs["NetworkSettings"]["Networks"][access.name]["IPAddress"]
@@ -50,15 +57,15 @@ def on_overlay(swarm, instance, tmp_path, database_url, desktop_app):
 
 
 def call(broker, person, method, path):
-    return requests.request(method, broker.url + path, headers={"Authorization": f"Bearer {person.token}"},
-                            timeout=90)
+    return requests.request(method, broker.url + path, headers={"Authorization": f"Bearer {person.token}"}, timeout=90)
 
 
 def task_container(swarm, service_id):
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        running = swarm.containers.list(filters={"label": f"com.docker.swarm.service.id={service_id}"},
-                                        ignore_removed=True)
+        running = swarm.containers.list(
+            filters={"label": f"com.docker.swarm.service.id={service_id}"}, ignore_removed=True
+        )
         if running:
             return running[0]
         time.sleep(0.1)
@@ -71,8 +78,7 @@ def in_home(container, command: str) -> str:
     return output.decode().strip()
 
 
-def test_a_desktop_service_lives_starts_again_with_its_home_and_survives_a_broker_restart(on_overlay, swarm,
-                                                                                          instance):
+def test_a_desktop_service_lives_starts_again_with_its_home_and_survives_a_broker_restart(on_overlay, swarm, instance):
     app, start_broker, holder = on_overlay
     broker = start_broker()
     anna = sign_in(app, "anna")
@@ -99,15 +105,24 @@ def test_a_desktop_service_lives_starts_again_with_its_home_and_survives_a_broke
     assert password not in str(service) and password not in str(container.attrs)
     # Only a process on the overlay network can reach the desktop; the password logs in there.
     login = f"from broker.rfb import RFBClient; RFBClient({stored.address!r}, 5901, {password!r}).close()"
-    subprocess.run(["nsenter", f"--net=/proc/{holder.attrs['State']['Pid']}/ns/net", "--", sys.executable, "-c",
-                    login], check=True, timeout=30)
+    subprocess.run(
+        ["nsenter", f"--net=/proc/{holder.attrs['State']['Pid']}/ns/net", "--", sys.executable, "-c", login],
+        check=True,
+        timeout=30,
+    )
     in_home(container, "echo kept > ~/notes.txt")
     # The file manager reaches the same home on the swarm's node; the public files are mounted read-only.
     assert [(m["Target"], m.get("ReadOnly", False)) for m in task["ContainerSpec"]["Mounts"]] == [
-        ("/home/user", False), ("/srv/public", True)]
+        ("/home/user", False),
+        ("/srv/public", True),
+    ]
     assert call(broker, anna, "get", "/api/files/home/download?path=notes.txt").text == "kept\n"
-    uploaded = requests.post(broker.url + "/api/files/home/upload", files={"files": ("up.txt", b"uploaded")},
-                             headers={"Authorization": f"Bearer {anna.token}"}, timeout=30)
+    uploaded = requests.post(
+        broker.url + "/api/files/home/upload",
+        files={"files": ("up.txt", b"uploaded")},
+        headers={"Authorization": f"Bearer {anna.token}"},
+        timeout=30,
+    )
     assert uploaded.status_code == 201, uploaded.text
     assert in_home(container, "stat -c %U ~/up.txt && cat ~/up.txt") == "user\nuploaded"
 

@@ -55,5 +55,7 @@ def test_a_teacher_sees_a_real_desktop_as_its_screen_shrunk(desktop_app):
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < screen.width * screen.height * 4, (peak, screen.width, screen.height)
-    print(f"{screen.width}x{screen.height} desktop: thumbnail {picture.size}, mean difference {difference}, "
-          f"peak {peak / 2**20:.1f} MiB vs {screen.width * screen.height * 4 / 2**20:.1f} MiB for the screen")
+    print(
+        f"{screen.width}x{screen.height} desktop: thumbnail {picture.size}, mean difference {difference}, "
+        f"peak {peak / 2**20:.1f} MiB vs {screen.width * screen.height * 4 / 2**20:.1f} MiB for the screen"
+    )

@@ -29,8 +29,13 @@ def database_url(tmp_path) -> str:
 def upload(person, space: str, folder: str = "", files: dict[str, bytes] | None = None, **query: str):
     """POST the files as multipart/form-data, as a browser's FormData does."""
     data = {"files": [(io.BytesIO(content), name) for name, content in (files or {}).items()]}
-    return person.call("post", f"/api/files/{space}/upload", query_string={"path": folder, **query}, data=data,
-                       content_type="multipart/form-data")
+    return person.call(
+        "post",
+        f"/api/files/{space}/upload",
+        query_string={"path": folder, **query},
+        data=data,
+        content_type="multipart/form-data",
+    )
 
 
 def listing(person, space: str, path: str = "") -> dict[str, dict]:

@@ -29,16 +29,20 @@ def test_a_folder_the_teacher_fills_appears_read_only_in_the_students_desktop(de
     app = desktop_app()
     tess, anna, ben = sign_in(app, "tess", ("teacher",)), sign_in(app, "anna"), sign_in(app, "ben")
     with lifecycle_of(app).sessions() as db:
-        group = Group(key="5a", name="Klasse 5a",
-                      members=list(db.scalars(select(User).where(User.username.in_(["tess", "anna"])))))
+        group = Group(
+            key="5a",
+            name="Klasse 5a",
+            members=list(db.scalars(select(User).where(User.username.in_(["tess", "anna"])))),
+        )
         db.add(group)
         db.commit()
         group_id = group.id
 
     before = anna.call("post", "/api/container/start?desktop_type=base").get_json()
     assert before["state"] == "running" and before["folders_pending"] == [], before
-    made = tess.call("post", "/api/teacher/assignments",
-                     json={"desktop_type": "base", "group_id": group_id, "folder": "Mathe"})
+    made = tess.call(
+        "post", "/api/teacher/assignments", json={"desktop_type": "base", "group_id": group_id, "folder": "Mathe"}
+    )
     assert made.status_code == 201, made.get_json()
     space = made.get_json()["space"]
     # Her running desktop cannot mount it yet (mounts are fixed per container): her list says it is due.
@@ -66,8 +70,11 @@ def test_a_folder_the_teacher_fills_appears_read_only_in_the_students_desktop(de
     assert run(container, "cat ~/Mathe/'Blatt 1.txt'") == (0, "Aufgabe 1")
     code, output = run(container, "LC_ALL=C touch ~/Mathe/mine")
     assert code != 0 and "Read-only file system" in output
-    assert mounts_of(docker_engine, container.id) == {"/home/user": True, "/srv/public": False,
-                                                      "/home/user/Mathe": False}
+    assert mounts_of(docker_engine, container.id) == {
+        "/home/user": True,
+        "/srv/public": False,
+        "/home/user/Mathe": False,
+    }
     # What the teacher adds later is there at once.
     assert upload(tess, space, "Lösungen", {"1.txt": b"42\n"}).status_code == 201
     assert run(container, "cat ~/Mathe/Lösungen/1.txt") == (0, "42")

@@ -79,7 +79,7 @@ def test_upload_list_folder_rename_move_download_delete(desktop_broker, watched,
         row(page, "dropped.bin").get_by_role("link", name="Download").click()
     download = info.value
     assert download.suggested_filename == "dropped.bin"
-    assert hashlib.sha256(open(download.path(), "rb").read()).hexdigest() == hashlib.sha256(dropped).hexdigest()
+    assert hashlib.sha256(Path(download.path()).read_bytes()).hexdigest() == hashlib.sha256(dropped).hexdigest()
 
     row(page, "readme.txt").get_by_role("button", name="Move").click()
     page.get_by_label("Move to folder").fill("Archiv")
@@ -129,8 +129,7 @@ def test_the_public_space_is_writable_for_teachers_and_read_only_for_students(de
         expect(student.locator("#drop-zone")).to_be_hidden()
         expect(student.locator("#new-folder")).to_be_hidden()
         expect(row(student, "worksheet.txt").locator("button")).to_have_count(0)
-        student.screenshot(path=str(ARTIFACTS
-                                    / "file_manager_public_read_only_student.png"), full_page=True)
+        student.screenshot(path=str(ARTIFACTS / "file_manager_public_read_only_student.png"), full_page=True)
     finally:
         student.context.close()
     assert watched.problems() == []
@@ -152,7 +151,8 @@ def test_size_and_quota_refusals_are_explained_in_words(desktop_broker, watched)
     for number in (1, 2, 3):
         page.evaluate(DROP, [zone, [[f"part{number}.bin", b64(bytes([number]) * 400_000)]]])
         expect(page.locator(f"#uploads li[data-name='part{number}.bin']")).to_have_attribute(
-            "data-state", "failed" if number == 3 else "done")
+            "data-state", "failed" if number == 3 else "done"
+        )
     expect(page.locator("#files-error")).to_have_text("There is not enough space left (quota reached).")
     expect(row(page, "part3.bin")).to_have_count(0)
     assert watched.problems(expected_failures=("/api/files/home/upload",)) == []
@@ -162,10 +162,15 @@ def test_a_home_too_big_to_count_or_list_whole_says_so(desktop_broker, watched, 
     """The broker's limits here (tests/fixtures/pages.py): 50 entries listed per folder, 100 counted per home."""
     page, broker = watched.page, desktop_broker
     create_local_account(broker, "bea")
-    token = requests.post(broker.url + "/api/auth/local/login", json={"username": "bea", "password": PASSWORD},
-                          timeout=10).json()["session_token"]
-    assert requests.get(broker.url + "/api/files/home/list", headers={"Authorization": f"Bearer {token}"},
-                        timeout=30).json()["entries"] == []  # makes the home volume
+    token = requests.post(
+        broker.url + "/api/auth/local/login", json={"username": "bea", "password": PASSWORD}, timeout=10
+    ).json()["session_token"]
+    assert (
+        requests.get(
+            broker.url + "/api/files/home/list", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ).json()["entries"]
+        == []
+    )  # makes the home volume
     home = Path(docker_engine.api.inspect_volume(home_volume_name(broker.instance, "local:bea"))["Mountpoint"])
     for number in range(120):  # as a desktop would, behind the file manager's back
         (home / f"note-{number:03d}.txt").write_text("x")
@@ -174,7 +179,8 @@ def test_a_home_too_big_to_count_or_list_whole_says_so(desktop_broker, watched, 
     page.goto(broker.url + "/files")
     expect(page.locator("#entries tr")).to_have_count(50)
     expect(page.locator("#incomplete")).to_have_text(
-        "This folder holds more entries than the 50 shown here; all of them are there in your desktop.")
+        "This folder holds more entries than the 50 shown here; all of them are there in your desktop."
+    )
     expect(page.locator("#usage")).to_have_text("At least 100 B of 1 MB used (too many files to count them all)")
     expect(page.locator("#empty")).to_be_hidden()
 
@@ -183,7 +189,8 @@ def test_a_home_too_big_to_count_or_list_whole_says_so(desktop_broker, watched, 
         sign_in_page(german, broker, "bea")
         german.goto(broker.url + "/files")
         expect(german.locator("#incomplete")).to_have_text(
-            "Dieser Ordner enthält mehr als die 50 Einträge, die hier stehen; im Desktop sind alle da.")
+            "Dieser Ordner enthält mehr als die 50 Einträge, die hier stehen; im Desktop sind alle da."
+        )
         expect(german.locator("#usage")).to_contain_text("Mindestens")
     finally:
         german.context.close()

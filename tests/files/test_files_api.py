@@ -17,8 +17,7 @@ from tests.fixtures.desktops import lifecycle_of, sign_in
 def test_upload_list_download_round_trip_before_any_desktop(desktop_app, docker_engine, instance):
     app = desktop_app()
     anna = sign_in(app, "anna")
-    files = {"Übung 1 – Brüche.txt": "Grüße ✓\n".encode(), "random.bin": os.urandom(3 * 2**20 + 7),
-             "empty": b""}
+    files = {"Übung 1 – Brüche.txt": "Grüße ✓\n".encode(), "random.bin": os.urandom(3 * 2**20 + 7), "empty": b""}
     answer = upload(anna, "home", files=files)
     assert answer.status_code == 201, answer.get_json()
     assert answer.get_json() == {"uploaded": [{"name": name, "size": len(data)} for name, data in files.items()]}
@@ -35,8 +34,9 @@ def test_upload_list_download_round_trip_before_any_desktop(desktop_app, docker_
         assert download.headers["Content-Type"] == "application/octet-stream"
         assert download.headers["X-Content-Type-Options"] == "nosniff"
         assert int(download.headers["Content-Length"]) == len(data)
-    disposition = anna.call("get", "/api/files/home/download",
-                            query_string={"path": "Übung 1 – Brüche.txt"}).headers["Content-Disposition"]
+    disposition = anna.call("get", "/api/files/home/download", query_string={"path": "Übung 1 – Brüche.txt"}).headers[
+        "Content-Disposition"
+    ]
     assert disposition.startswith("attachment;")
     assert "filename*=UTF-8''%C3%9Cbung%201%20%E2%80%93%20Br%C3%BCche.txt" in disposition
 
@@ -47,8 +47,15 @@ def test_upload_list_download_round_trip_before_any_desktop(desktop_app, docker_
         assert (path.stat().st_uid, path.stat().st_gid) == DESKTOP_USER
 
     info = anna.call("get", "/api/files/home").get_json()
-    assert info == {"space": "home", "title": "", "writable": True, "quota": 5 * 2**30,
-                    "used": sum(map(len, files.values())), "used_complete": True, "max_file_size": 2 * 2**30}
+    assert info == {
+        "space": "home",
+        "title": "",
+        "writable": True,
+        "quota": 5 * 2**30,
+        "used": sum(map(len, files.values())),
+        "used_complete": True,
+        "max_file_size": 2 * 2**30,
+    }
 
 
 def test_folders_rename_move_delete_and_the_audit_log(desktop_app, docker_engine, instance):
@@ -84,10 +91,16 @@ def test_folders_rename_move_delete_and_the_audit_log(desktop_app, docker_engine
     assert anna.call("post", "/api/files/home/rename", json={"path": "x"}).status_code == 400  # no name
 
     with lifecycle_of(app).sessions() as db:
-        events = [(e.action, e.target, e.actor) for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))
-                  if e.action.startswith("files_")]
-    assert events[:3] == [("files_folder", "home:/Mathe", "anna"), ("files_folder", "home:/Mathe/Brüche", "anna"),
-                          ("files_upload", "home:/Mathe", "anna")]
+        events = [
+            (e.action, e.target, e.actor)
+            for e in db.scalars(select(AuditEvent).order_by(AuditEvent.id))
+            if e.action.startswith("files_")
+        ]
+    assert events[:3] == [
+        ("files_folder", "home:/Mathe", "anna"),
+        ("files_folder", "home:/Mathe/Brüche", "anna"),
+        ("files_upload", "home:/Mathe", "anna"),
+    ]
     assert ("files_rename", "home:/Mathe/a.txt", "anna") in events
     assert ("files_move", "home:/Mathe/b.txt", "anna") in events
     assert events[-1] == ("files_delete", "home:/Mathe", "anna")
@@ -110,8 +123,9 @@ def test_size_limit_and_quota_refuse_and_leave_nothing_behind(desktop_app, docke
     assert sorted(os.listdir(home)) == ["kept.bin"]  # no partial file, no staging file
 
     # Larger than the quota as announced: refused before a byte is read.
-    huge = anna.call("post", "/api/files/home/upload", data=b"x" * (12 * 2**20),
-                     content_type="multipart/form-data; boundary=x")
+    huge = anna.call(
+        "post", "/api/files/home/upload", data=b"x" * (12 * 2**20), content_type="multipart/form-data; boundary=x"
+    )
     assert huge.status_code == 413 and huge.get_json()["error"] == "upload_too_large"
     info = anna.call("get", "/api/files/home").get_json()
     assert (info["used"], info["quota"], info["max_file_size"]) == (3 * 2**20, 10 * 2**20, 4 * 2**20)
@@ -123,11 +137,15 @@ def test_malformed_uploads_are_refused_cleanly(desktop_app, docker_engine, insta
     cases = [
         ("application/json", b"{}"),
         ("multipart/form-data", b"no boundary"),
-        ("multipart/form-data; boundary=b",
-         b"--b\r\nContent-Disposition: form-data; name=files; filename=a\r\n\r\ncut"),
+        (
+            "multipart/form-data; boundary=b",
+            b"--b\r\nContent-Disposition: form-data; name=files; filename=a\r\n\r\ncut",
+        ),
         ("multipart/form-data; boundary=b", b"--b\r\nContent-Disposition: form-data; name=note\r\n\r\nhi\r\n--b--\r\n"),
-        ("multipart/form-data; boundary=b", b"--b\r\nContent-Disposition: form-data; name=files; filename=\xff\r\n"
-                                            b"\r\nx\r\n--b--\r\n"),
+        (
+            "multipart/form-data; boundary=b",
+            b"--b\r\nContent-Disposition: form-data; name=files; filename=\xff\r\n\r\nx\r\n--b--\r\n",
+        ),
         ("multipart/form-data; boundary=b", b"--b\r\nX: " + b"h" * 400_000),
     ]
     for content_type, body in cases:
@@ -149,16 +167,19 @@ def test_public_space_is_read_by_all_and_written_by_teachers_and_admins(desktop_
     assert teacher.call("get", "/api/files/public").get_json()["writable"] is True
 
     for method, path, kwargs in [
-            ("post", "/api/files/public/folder", {"json": {"path": "mine"}}),
-            ("post", "/api/files/public/rename", {"json": {"path": "Arbeitsblatt.pdf", "name": "x.pdf"}}),
-            ("post", "/api/files/public/move", {"json": {"path": "Arbeitsblatt.pdf", "to": "Klasse 5a"}}),
-            ("post", "/api/files/public/delete", {"json": {"path": "Arbeitsblatt.pdf"}})]:
+        ("post", "/api/files/public/folder", {"json": {"path": "mine"}}),
+        ("post", "/api/files/public/rename", {"json": {"path": "Arbeitsblatt.pdf", "name": "x.pdf"}}),
+        ("post", "/api/files/public/move", {"json": {"path": "Arbeitsblatt.pdf", "to": "Klasse 5a"}}),
+        ("post", "/api/files/public/delete", {"json": {"path": "Arbeitsblatt.pdf"}}),
+    ]:
         refused = student.call(method, path, **kwargs)
         assert refused.status_code == 403 and refused.get_json()["error"] == "read_only", path
     assert upload(student, "public", files={"mine.txt": b"x"}).status_code == 403
 
-    assert admin.call("post", "/api/files/public/move", json={"path": "Arbeitsblatt.pdf", "to": "Klasse 5a"}
-                      ).status_code == 200
+    assert (
+        admin.call("post", "/api/files/public/move", json={"path": "Arbeitsblatt.pdf", "to": "Klasse 5a"}).status_code
+        == 200
+    )
     assert admin.call("post", "/api/files/public/delete", json={"path": "Klasse 5a"}).status_code == 200
     assert listing(student, "public") == {}
     assert list(public_of(docker_engine, instance).iterdir()) == []
@@ -176,15 +197,23 @@ def test_nobody_reaches_another_persons_home(desktop_app, docker_engine, instanc
     for person in (ben, admin):  # admins too: a home is its owner's alone
         assert listing(person, "home") == {}
         assert person.call("get", "/api/files/home/download", query_string={"path": "geheim.txt"}).status_code == 404
-        for path, body in [("rename", {"path": "geheim.txt", "name": "x"}), ("move", {"path": "geheim.txt", "to": ""}),
-                           ("delete", {"path": "geheim.txt"}), ("delete", {"path": "Tagebuch"}),
-                           ("move", {"path": "Tagebuch", "to": ""})]:
+        for path, body in [
+            ("rename", {"path": "geheim.txt", "name": "x"}),
+            ("move", {"path": "geheim.txt", "to": ""}),
+            ("delete", {"path": "geheim.txt"}),
+            ("delete", {"path": "Tagebuch"}),
+            ("move", {"path": "Tagebuch", "to": ""}),
+        ]:
             assert person.call("post", f"/api/files/home/{path}", json=body).status_code == 404
         # There is no way to name another space: only home and public exist.
         for space in ("anna", "home-anna", "..", anna_home.parent.name, str(anna_home)):
             assert person.call("get", f"/api/files/{space}/list").status_code == 404
-        assert person.call("get", "/api/files/home/list",
-                           query_string={"path": f"../../{anna_home.parent.name}/_data"}).status_code == 400
+        assert (
+            person.call(
+                "get", "/api/files/home/list", query_string={"path": f"../../{anna_home.parent.name}/_data"}
+            ).status_code
+            == 400
+        )
     assert sorted(os.listdir(anna_home)) == before
 
 
@@ -210,8 +239,9 @@ def test_volumes_the_engine_made_for_root_are_handed_to_the_desktop_user(desktop
     assert not docker_engine.containers.list(all=True, filters={"label": f"{BROKER_LABEL}={instance}"})
 
     # Root's files in a home are not the file manager's to take over: it says how to hand them over.
-    home = docker_engine.volumes.create(home_volume_name(instance, "local:anna"),
-                                        labels=home_labels(instance, "anna", "local:anna"))
+    home = docker_engine.volumes.create(
+        home_volume_name(instance, "local:anna"), labels=home_labels(instance, "anna", "local:anna")
+    )
     (Path(home.attrs["Mountpoint"]) / "root.txt").write_text("root's")
     answer = sign_in(app, "anna").call("get", "/api/files/home/list")
     assert answer.status_code == 503 and answer.get_json()["error"] == "files_unavailable"

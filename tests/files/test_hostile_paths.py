@@ -11,8 +11,23 @@ from tests.files.conftest import home_of, listing, sha256, snapshot, upload
 from tests.fixtures.desktops import sign_in
 
 HOSTILE_PATHS = [
-    "..", "../", "../x", "a/../../x", "./x", ".", "/etc/passwd", "/", "a//b", "a/", "a\\..\\b", "..\\x",
-    "a\x00b", "a\nb", "x" * 256, "ä" * 128, "/".join(["a"] * 2100),
+    "..",
+    "../",
+    "../x",
+    "a/../../x",
+    "./x",
+    ".",
+    "/etc/passwd",
+    "/",
+    "a//b",
+    "a/",
+    "a\\..\\b",
+    "..\\x",
+    "a\x00b",
+    "a\nb",
+    "x" * 256,
+    "ä" * 128,
+    "/".join(["a"] * 2100),
 ]
 # Backslashes in a multipart file name are quoting (dropped by the parser); names with them are tried by rename.
 HOSTILE_NAMES = ["..", ".", "", "a/b", "../evil", "a\x00b", "x" * 256]
@@ -66,10 +81,19 @@ def test_traversal_and_malformed_paths_are_refused_everywhere(people, docker_eng
         assert answer.status_code == 400, name
 
     # Percent-encoded: decoded once, then refused like the plain one; decoded twice is just a name.
-    assert anna.client.get("/api/files/home/list?path=%2e%2e%2f%2e%2e%2fetc",
-                           headers={"Authorization": f"Bearer {anna.token}"}).status_code == 400
-    assert anna.client.get("/api/files/home/download?path=%252e%252e%252fetc%252fpasswd",
-                           headers={"Authorization": f"Bearer {anna.token}"}).status_code == 404
+    assert (
+        anna.client.get(
+            "/api/files/home/list?path=%2e%2e%2f%2e%2e%2fetc", headers={"Authorization": f"Bearer {anna.token}"}
+        ).status_code
+        == 400
+    )
+    assert (
+        anna.client.get(
+            "/api/files/home/download?path=%252e%252e%252fetc%252fpasswd",
+            headers={"Authorization": f"Bearer {anna.token}"},
+        ).status_code
+        == 404
+    )
     for url in ("/api/files/%2e%2e/list", "/api/files/..%2fhome/list", "/api/files/home%2f..%2f../list"):
         assert anna.call("get", url).status_code == 404, url
 
@@ -89,16 +113,26 @@ def test_links_planted_in_a_running_desktop_are_never_followed(people, docker_en
     container = docker_engine.containers.get(desktop["container_id"])
     # Inside the container these point nowhere (or at its own files); on the broker's host they would
     # point at the host's files, if the broker followed them.
-    exec_as_user(container, f"""cd ~ && ln -s {outside} out && ln -s {outside}/secret.txt secret && ln -s / root \
-        && ln -s ../../../../../.. up && mkdir box && ln -s {outside} box/inner && mkfifo pipe""")
+    exec_as_user(
+        container,
+        f"""cd ~ && ln -s {outside} out && ln -s {outside}/secret.txt secret && ln -s / root \
+        && ln -s ../../../../../.. up && mkdir box && ln -s {outside} box/inner && mkfifo pipe""",
+    )
     anna_home, ben_home = home_of(docker_engine, instance, "anna"), home_of(docker_engine, instance, "ben")
     before = snapshot(outside), snapshot(ben_home)
 
     entries = listing(anna, "home")
     assert {name: entries[name]["type"] for name in ("out", "secret", "root", "up", "pipe", "box")} == {
-        "out": "link", "secret": "link", "root": "link", "up": "link", "pipe": "other", "box": "folder"}
+        "out": "link",
+        "secret": "link",
+        "root": "link",
+        "up": "link",
+        "pipe": "other",
+        "box": "folder",
+    }
     refused = [("list", path) for path in ("out", "root", "up", "box/inner")] + [
-        ("download", path) for path in ("secret", "out/secret.txt", "root/etc/passwd", "box/inner/secret.txt")]
+        ("download", path) for path in ("secret", "out/secret.txt", "root/etc/passwd", "box/inner/secret.txt")
+    ]
     for action, path in refused:
         answer = anna.call("get", f"/api/files/home/{action}", query_string={"path": path})
         assert answer.status_code == 400 and answer.get_json()["error"] in ("not_a_folder", "is_a_link"), path
@@ -107,11 +141,16 @@ def test_links_planted_in_a_running_desktop_are_never_followed(people, docker_en
     assert pipe.status_code == 400 and pipe.get_json()["error"] == "not_a_file"
     assert time.monotonic() - started < 2  # refused, not hanging on the FIFO
 
-    for action, body in [("folder", {"path": "out/new"}), ("folder", {"path": "root/tmp/new"}),
-                         ("rename", {"path": "out/secret.txt", "name": "x"}),
-                         ("move", {"path": "out/secret.txt", "to": ""}), ("move", {"path": "notes.txt", "to": "out"}),
-                         ("move", {"path": "notes.txt", "to": "box/inner"}), ("delete", {"path": "out/secret.txt"}),
-                         ("delete", {"path": "box/inner/secret.txt"})]:
+    for action, body in [
+        ("folder", {"path": "out/new"}),
+        ("folder", {"path": "root/tmp/new"}),
+        ("rename", {"path": "out/secret.txt", "name": "x"}),
+        ("move", {"path": "out/secret.txt", "to": ""}),
+        ("move", {"path": "notes.txt", "to": "out"}),
+        ("move", {"path": "notes.txt", "to": "box/inner"}),
+        ("delete", {"path": "out/secret.txt"}),
+        ("delete", {"path": "box/inner/secret.txt"}),
+    ]:
         answer = anna.call("post", f"/api/files/home/{action}", json=body)
         assert answer.status_code == 400, (action, body, answer.get_json())
     for folder in ("out", "root/tmp", "up", "box/inner"):
@@ -136,19 +175,28 @@ def test_a_folder_swapped_for_a_link_meanwhile_is_never_followed(people, docker_
     container = docker_engine.containers.get(desktop["container_id"])
     exec_as_user(container, "mkdir ~/d && echo inside > ~/d/inside.txt")
     before = snapshot(outside)
-    container.exec_run(["sh", "-c", f"""cd ~ && end=$(($(date +%s) + 4)); while [ $(date +%s) -lt $end ]; do
-        mv d d.real; ln -s {outside} d; rm d; mv d.real d; done"""], user="user", detach=True)
+    container.exec_run(
+        [
+            "sh",
+            "-c",
+            f"""cd ~ && end=$(($(date +%s) + 4)); while [ $(date +%s) -lt $end ]; do
+        mv d d.real; ln -s {outside} d; rm d; mv d.real d; done""",
+        ],
+        user="user",
+        detach=True,
+    )
     statuses: dict[int, int] = {}
     deadline = time.monotonic() + 3.5
     round_ = 0
     while time.monotonic() < deadline:
         round_ += 1
         for answer in (
-                upload(anna, "home", "d", {f"up{round_}.txt": b"up"}),
-                anna.call("get", "/api/files/home/list", query_string={"path": "d"}),
-                anna.call("get", "/api/files/home/download", query_string={"path": "d/inside.txt"}),
-                anna.call("post", "/api/files/home/folder", json={"path": f"d/f{round_}"}),
-                anna.call("post", "/api/files/home/delete", json={"path": f"d/up{round_}.txt"})):
+            upload(anna, "home", "d", {f"up{round_}.txt": b"up"}),
+            anna.call("get", "/api/files/home/list", query_string={"path": "d"}),
+            anna.call("get", "/api/files/home/download", query_string={"path": "d/inside.txt"}),
+            anna.call("post", "/api/files/home/folder", json={"path": f"d/f{round_}"}),
+            anna.call("post", "/api/files/home/delete", json={"path": f"d/up{round_}.txt"}),
+        ):
             statuses[answer.status_code] = statuses.get(answer.status_code, 0) + 1
             assert answer.status_code in (200, 201, 400, 404), answer.get_json()
             if answer.status_code == 200 and answer.headers["Content-Type"] == "application/octet-stream":

@@ -56,16 +56,18 @@ class HealthProbe(threading.Thread):
         return self.answered
 
 
-def test_healthz_answers_while_six_big_home_listings_run(live_broker_factory, database_url, docker_engine,
-                                                         instance):
+def test_healthz_answers_while_six_big_home_listings_run(live_broker_factory, database_url, docker_engine, instance):
     broker = live_broker_factory(database_url, **desktop_overrides(instance))
     with broker.session() as db:
         create_local_user(db, "anna", PASSWORD)
         db.commit()
     http = requests.Session()
-    http.headers["Authorization"] = "Bearer " + http.post(
-        broker.url + "/api/auth/local/login", json={"username": "anna", "password": PASSWORD},
-        timeout=10).json()["session_token"]
+    http.headers["Authorization"] = (
+        "Bearer "
+        + http.post(
+            broker.url + "/api/auth/local/login", json={"username": "anna", "password": PASSWORD}, timeout=10
+        ).json()["session_token"]
+    )
     assert http.get(broker.url + "/api/files/home/list", timeout=30).ok  # makes the home volume
     size = fill(home_of(docker_engine, instance, "anna"), FOLDERS, FILES_PER_FOLDER)
 
@@ -107,7 +109,11 @@ def test_a_bounded_walk_and_listing_stop_and_say_so(desktop_app, docker_engine, 
 
     top = anna.call("get", "/api/files/home/list").get_json()
     assert top["complete"] is True and [entry["name"] for entry in top["entries"]] == [
-        "folder-0000", "folder-0001", "folder-0002", "a.txt"]
+        "folder-0000",
+        "folder-0001",
+        "folder-0002",
+        "a.txt",
+    ]
     big = anna.call("get", "/api/files/home/list", query_string={"path": "folder-0001"}).get_json()
     assert big["complete"] is False and len(big["entries"]) == 40
     names = [entry["name"] for entry in big["entries"]]

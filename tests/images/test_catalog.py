@@ -74,7 +74,7 @@ def test_malformed_label_is_named(name: str, value: str) -> None:
 
 
 def test_no_labels_at_all() -> None:
-    with pytest.raises(LabelError, match="io.deskbroker.catalog.id is missing"):
+    with pytest.raises(LabelError, match=r"io\.deskbroker\.catalog\.id is missing"):
         entry_from_labels("img", None)
 
 

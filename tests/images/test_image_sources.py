@@ -52,9 +52,7 @@ def test_a_name_in_two_folders_is_an_error(tmp_path: Path) -> None:
 
 def test_suite_defaults_to_bookworm(tmp_path: Path) -> None:
     (tmp_path / "plain").mkdir()
-    (tmp_path / "plain" / "Dockerfile").write_text(
-        "ARG BASE_IMAGE=example/os:1\nFROM ${BASE_IMAGE}\n"
-    )
+    (tmp_path / "plain" / "Dockerfile").write_text("ARG BASE_IMAGE=example/os:1\nFROM ${BASE_IMAGE}\n")
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "Dockerfile").write_text(
         "ARG BASE_IMAGE=registry.example/debian:bullseye-slim\nFROM ${BASE_IMAGE}\n"

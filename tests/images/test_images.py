@@ -19,10 +19,10 @@ from docker.errors import NotFound
 from docker.models.containers import Container
 from docker.models.networks import Network
 
+from broker.engine import EngineUnavailable, docker_client
 from broker.images.build import BuildError, BuildResult, build_images
 from broker.images.catalog import entry_from_labels
 from broker.images.cli import images
-from broker.engine import EngineUnavailable, docker_client
 from broker.rfb import AuthenticationFailed, RFBClient, wait_for_greeting
 
 pytestmark = pytest.mark.docker  # its own client (docker_client()), no shared fixture
@@ -53,9 +53,7 @@ def network(client: docker.DockerClient) -> Iterator[Network]:
 
 
 @pytest.fixture
-def start_desktop(
-    client: docker.DockerClient, network: Network, built: dict[str, BuildResult]
-) -> Iterator:
+def start_desktop(client: docker.DockerClient, network: Network, built: dict[str, BuildResult]) -> Iterator:
     """Start a desktop like the broker does; everything started is removed afterwards."""
     containers: list[Container] = []
 
@@ -88,7 +86,7 @@ def exec_as_user(container: Container, script: str) -> str:
 
 
 def test_no_engine_is_a_clear_error() -> None:
-    with pytest.raises(EngineUnavailable, match="no Docker engine reachable.*ensure-docker.sh"):
+    with pytest.raises(EngineUnavailable, match=r"no Docker engine reachable.*ensure-docker\.sh"):
         docker_client("unix:///nonexistent/docker.sock")
 
 
@@ -163,9 +161,7 @@ def test_a_killed_desktop_starts_again(start_desktop, network: Network) -> None:
         wait_until_drawn(session)
 
 
-def test_home_volume_survives_a_new_container(
-    client: docker.DockerClient, start_desktop, tmp_path: Path
-) -> None:
+def test_home_volume_survives_a_new_container(client: docker.DockerClient, start_desktop, tmp_path: Path) -> None:
     volume = client.volumes.create(f"deskbroker-test-home-{secrets.token_hex(4)}")
     password_file = tmp_path / "vnc-password"
     password_file.write_text(PASSWORD + "\n")
@@ -210,8 +206,7 @@ def test_list_command_shows_the_catalog(built) -> None:
 def test_failing_build_names_the_step(client: docker.DockerClient, built, tmp_path: Path) -> None:
     (tmp_path / "broken").mkdir()
     (tmp_path / "broken" / "Dockerfile").write_text(
-        "ARG BASE_IMAGE=debian:bookworm-slim\nFROM ${BASE_IMAGE}\n"
-        "RUN echo preparing the broken step && exit 3\n"
+        "ARG BASE_IMAGE=debian:bookworm-slim\nFROM ${BASE_IMAGE}\nRUN echo preparing the broken step && exit 3\n"
     )
     with pytest.raises(BuildError) as failure:
         build_images(
@@ -233,13 +228,10 @@ def test_unknown_image_is_a_clear_error(client: docker.DockerClient) -> None:
         build_images(client, ["nosuch"])
 
 
-def test_missing_label_fails_the_smoke_test(
-    client: docker.DockerClient, built, tmp_path: Path
-) -> None:
+def test_missing_label_fails_the_smoke_test(client: docker.DockerClient, built, tmp_path: Path) -> None:
     (tmp_path / "unlabelled").mkdir()
     (tmp_path / "unlabelled" / "Dockerfile").write_text(
-        "ARG BASE_IMAGE=debian:bookworm-slim\nFROM ${BASE_IMAGE}\n"
-        'LABEL io.deskbroker.catalog.min-memory-mb=""\n'
+        'ARG BASE_IMAGE=debian:bookworm-slim\nFROM ${BASE_IMAGE}\nLABEL io.deskbroker.catalog.min-memory-mb=""\n'
     )
     [result] = build_images(
         client,

@@ -23,29 +23,85 @@ class AppPage:
     failing: tuple[str, ...] = ()  # loads that fail on purpose (URL parts; see Watched.problems)
 
 
-ADMIN_TABS = tuple(f"#tab-{section}" for section in
-                   ("overview", "desktops", "connections", "history", "audit", "users", "catalog"))
+ADMIN_TABS = tuple(
+    f"#tab-{section}" for section in ("overview", "desktops", "connections", "history", "audit", "users", "catalog")
+)
 
 PAGES = [
-    AppPage("sign-in", "/", None, "#language-button:not(:empty)",
-            ("#username", "#password", "#local-login [type=submit]", "#language-button")),
-    AppPage("dashboard", "/", "uwe", ".desktop-card[data-type=office] .status",
-            ('.topbar a[href="/files"]', ".desktop-card[data-type=office] [data-action=start]", "#language-button",
-             "#logout")),
-    AppPage("files", "/files", "uwe", "#listing[aria-busy=false]",
-            ("#tab-home", "#new-folder", "#file-input", "#language-button", "#logout"), views=("#tab-public",)),
-    AppPage("viewer", "/desktops/no-such-desktop/view", "uwe", "#viewer[data-state=error] .overlay-actions button",
-            ('.toolbar a[href="/"]', "#clipboard-button", "#fullscreen-button", "#language-button"),
-            failing=("/connect",)),
-    AppPage("admin", "/admin", "ada", "[role=tab][aria-selected=true]",
-            ("#tab-overview", "#branding-link", "#language-button", "#logout"), views=ADMIN_TABS[1:]),
-    AppPage("branding", "/admin/branding", "ada", "#preview-name:not(:empty)",
-            ("#name-input", "#primary-input", "#accent-input", "#save", "#logo-upload", "#favicon-upload", "#reset",
-             "#language-button")),
-    AppPage("classroom", "/classroom", "tess", "#screens[aria-busy=false]",
-            ("#group-select", "#assign-type", "#assign-target", "#assign-button", "#language-button")),
-    AppPage("error", "/no-such-page", None, "#language-button:not(:empty)", ('main a[href="/"]', "#language-button"),
-            failing=("/no-such-page",)),
+    AppPage(
+        "sign-in",
+        "/",
+        None,
+        "#language-button:not(:empty)",
+        ("#username", "#password", "#local-login [type=submit]", "#language-button"),
+    ),
+    AppPage(
+        "dashboard",
+        "/",
+        "uwe",
+        ".desktop-card[data-type=office] .status",
+        (
+            '.topbar a[href="/files"]',
+            ".desktop-card[data-type=office] [data-action=start]",
+            "#language-button",
+            "#logout",
+        ),
+    ),
+    AppPage(
+        "files",
+        "/files",
+        "uwe",
+        "#listing[aria-busy=false]",
+        ("#tab-home", "#new-folder", "#file-input", "#language-button", "#logout"),
+        views=("#tab-public",),
+    ),
+    AppPage(
+        "viewer",
+        "/desktops/no-such-desktop/view",
+        "uwe",
+        "#viewer[data-state=error] .overlay-actions button",
+        ('.toolbar a[href="/"]', "#clipboard-button", "#fullscreen-button", "#language-button"),
+        failing=("/connect",),
+    ),
+    AppPage(
+        "admin",
+        "/admin",
+        "ada",
+        "[role=tab][aria-selected=true]",
+        ("#tab-overview", "#branding-link", "#language-button", "#logout"),
+        views=ADMIN_TABS[1:],
+    ),
+    AppPage(
+        "branding",
+        "/admin/branding",
+        "ada",
+        "#preview-name:not(:empty)",
+        (
+            "#name-input",
+            "#primary-input",
+            "#accent-input",
+            "#save",
+            "#logo-upload",
+            "#favicon-upload",
+            "#reset",
+            "#language-button",
+        ),
+    ),
+    AppPage(
+        "classroom",
+        "/classroom",
+        "tess",
+        "#screens[aria-busy=false]",
+        ("#group-select", "#assign-type", "#assign-target", "#assign-button", "#language-button"),
+    ),
+    AppPage(
+        "error",
+        "/no-such-page",
+        None,
+        "#language-button:not(:empty)",
+        ('main a[href="/"]', "#language-button"),
+        failing=("/no-such-page",),
+    ),
 ]
 
 

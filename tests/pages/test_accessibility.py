@@ -14,8 +14,8 @@ from playwright.sync_api import Page, expect
 
 from broker.branding.colours import contrast
 from tests.fixtures.browser import ARTIFACTS
-from tests.pages.app_pages import PAGES, AppPage, open_page
 from tests.fixtures.pages import PASSWORD, WEB
+from tests.pages.app_pages import PAGES, AppPage, open_page
 
 pytestmark = pytest.mark.usefixtures("built_viewer")
 
@@ -29,8 +29,11 @@ def axe_violations(page: Page) -> list[str]:
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.evaluate(AXE)
     results = page.evaluate("() => axe.run(document, { resultTypes: ['violations'] })")
-    return [f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(n["target"][0] for n in v["nodes"][:5])
-            for v in results["violations"] if v["impact"] in ("serious", "critical")]
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} — " + "; ".join(n["target"][0] for n in v["nodes"][:5])
+        for v in results["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]
 
 
 def each_view(page: Page, app_page: AppPage):
@@ -45,11 +48,15 @@ def each_view(page: Page, app_page: AppPage):
 def light_brand(app_broker):
     """A pale primary colour and a white accent for the test, then the defaults again."""
     admin = requests.Session()
-    token = admin.post(app_broker.url + "/api/auth/local/login", timeout=10,
-                       json={"username": "ada", "password": PASSWORD}).json()["session_token"]
+    token = admin.post(
+        app_broker.url + "/api/auth/local/login", timeout=10, json={"username": "ada", "password": PASSWORD}
+    ).json()["session_token"]
     admin.headers["Authorization"] = f"Bearer {token}"
-    answer = admin.patch(app_broker.url + "/api/admin/branding", timeout=10,
-                         json={"primary_colour": "#fff3a0", "accent_colour": "#ffffff", "app_name": "Helle Schule"})
+    answer = admin.patch(
+        app_broker.url + "/api/admin/branding",
+        timeout=10,
+        json={"primary_colour": "#fff3a0", "accent_colour": "#ffffff", "app_name": "Helle Schule"},
+    )
     assert answer.ok, answer.text
     yield
     assert admin.delete(app_broker.url + "/api/admin/branding", timeout=10).ok
@@ -63,8 +70,9 @@ def test_axe_finds_nothing_serious(app_broker, watched, app_page: AppPage):
         assert axe_violations(page) == [], view
 
 
-@pytest.mark.parametrize("app_page", [p for p in PAGES if p.name in ("sign-in", "dashboard", "viewer", "branding")],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "app_page", [p for p in PAGES if p.name in ("sign-in", "dashboard", "viewer", "branding")], ids=lambda p: p.name
+)
 def test_a_light_brand_colour_keeps_every_text_readable(app_broker, light_brand, watched, app_page: AppPage):
     page = watched.page
     open_page(page, app_broker, app_page)

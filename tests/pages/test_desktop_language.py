@@ -8,9 +8,9 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.desktops.test_dashboard import api_client
 from tests.desktops.test_desktop_language import ENGLISH, what_it_speaks
 from tests.fixtures.pages import create_local_account, sign_in_page
-from tests.desktops.test_dashboard import api_client
 
 pytestmark = pytest.mark.usefixtures("built_viewer")
 

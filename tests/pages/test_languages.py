@@ -151,8 +151,13 @@ def sso_broker(tmp_path, oidc_provider_factory, live_broker_factory):
     """A broker whose sign-in goes through a real OpenID provider (tests/oidc) as `.provider`."""
     port = free_port()
     provider = oidc_provider_factory(redirect_uris=[f"http://127.0.0.1:{port}/api/auth/authorize"])
-    broker = live_broker_factory(f"sqlite:///{tmp_path / 'sso.db'}", port=port, oidc_client_id=provider.client_id,
-                                 oidc_client_secret=provider.client_secret, oidc_discovery_url=provider.discovery_url)
+    broker = live_broker_factory(
+        f"sqlite:///{tmp_path / 'sso.db'}",
+        port=port,
+        oidc_client_id=provider.client_id,
+        oidc_client_secret=provider.client_secret,
+        oidc_discovery_url=provider.discovery_url,
+    )
     broker.provider = provider
     return broker
 
@@ -183,8 +188,9 @@ def test_a_failed_single_sign_on_is_explained_in_both_languages(sso_broker, watc
 
     # The provider's words are text, never markup (the callback's query is anyone's to write).
     words = '<img id="injected" src="/x"> & "more"'
-    page.goto(sso_broker.url + "/api/auth/authorize?" + urlencode({"error": "access_denied",
-                                                                   "error_description": words}))
+    page.goto(
+        sso_broker.url + "/api/auth/authorize?" + urlencode({"error": "access_denied", "error_description": words})
+    )
     expect(message).to_have_text(en["errorPage.provider_refused"].format(detail=words))
     expect(page.locator("#injected")).to_have_count(0)
     page.get_by_role("link", name=en["action.home"]).click()  # the choice holds on the next page

@@ -51,13 +51,21 @@ def table_rows(figures: dict[str, list[dict]], outcomes: dict[str, dict]) -> tup
         passed = outcome["outcome"] == "passed"
         all_passed &= passed
         for figure in figures.get(test, []):
-            rows.append([name, figure["name"], figure["value"], figure["target"],
-                         "pass" if figure["passed"] else "FAIL"])
+            rows.append(
+                [name, figure["name"], figure["value"], figure["target"], "pass" if figure["passed"] else "FAIL"]
+            )
             all_passed &= figure["passed"]
             name = ""  # the test's name once, on its first row
         if not figures.get(test) or (not passed and all(f["passed"] for f in figures[test])):
-            rows.append([name, "test", f"{outcome['outcome']} in {outcome['seconds']:.0f} s", "passes",
-                         "pass" if passed else "FAIL"])
+            rows.append(
+                [
+                    name,
+                    "test",
+                    f"{outcome['outcome']} in {outcome['seconds']:.0f} s",
+                    "passes",
+                    "pass" if passed else "FAIL",
+                ]
+            )
     return rows, all_passed
 
 
@@ -65,8 +73,10 @@ def main(arguments: list[str]) -> int:
     with tempfile.TemporaryDirectory(prefix="deskbroker-reliability-") as folder:
         path = Path(folder) / "figures.jsonl"
         path.touch()
-        status = subprocess.call([sys.executable, "-m", "pytest", str(TESTS), "-m", "reliability", *arguments],
-                                 env={**os.environ, FIGURES_ENV: str(path)})
+        status = subprocess.call(
+            [sys.executable, "-m", "pytest", str(TESTS), "-m", "reliability", *arguments],
+            env={**os.environ, FIGURES_ENV: str(path)},
+        )
         figures, outcomes = read_records(path)
     rows, all_passed = table_rows(figures, outcomes)
     print()

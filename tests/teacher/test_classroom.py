@@ -48,14 +48,18 @@ def classroom_broker(tmp_path_factory, docker_engine, desktop_images):
     try:
         with run_guacd(docker_engine, instance, overrides["desktop_network"]) as (_guacd, guacd_ip):
             folder = tmp_path_factory.mktemp("classroom")
-            broker = start_live_broker(folder, f"sqlite:///{folder / 'broker.db'}", guacd_host=guacd_ip,
-                                       **overrides)
+            broker = start_live_broker(folder, f"sqlite:///{folder / 'broker.db'}", guacd_host=guacd_ip, **overrides)
             try:
                 create_local_account(broker, "tess", "teacher")
                 create_local_account(broker, "sam")
                 with broker.session() as db:
-                    db.add(Group(key="5a", name="Klasse 5a",
-                                 members=db.query(User).filter(User.username.in_(["tess", "sam"])).all()))
+                    db.add(
+                        Group(
+                            key="5a",
+                            name="Klasse 5a",
+                            members=db.query(User).filter(User.username.in_(["tess", "sam"])).all(),
+                        )
+                    )
                     db.commit()
                 yield broker
             finally:
@@ -67,12 +71,15 @@ def classroom_broker(tmp_path_factory, docker_engine, desktop_images):
 def start_desktop(broker, username: str) -> dict:
     """The person's xfce desktop, started through the API (once the catalog has it)."""
     client = requests.Session()
-    token = client.post(broker.url + "/api/auth/local/login", timeout=10,
-                        json={"username": username, "password": PASSWORD}).json()["session_token"]
+    token = client.post(
+        broker.url + "/api/auth/local/login", timeout=10, json={"username": username, "password": PASSWORD}
+    ).json()["session_token"]
     client.headers["Authorization"] = f"Bearer {token}"
     deadline = time.monotonic() + 30
-    while not any(kind["id"] == "xfce" for kind in client.get(broker.url + "/api/container/list",
-                                                               timeout=10).json()["desktop_types"]):
+    while not any(
+        kind["id"] == "xfce"
+        for kind in client.get(broker.url + "/api/container/list", timeout=10).json()["desktop_types"]
+    ):
         assert time.monotonic() < deadline, "the catalog has no xfce desktop"
         time.sleep(0.3)
     desktop = client.post(broker.url + "/api/container/start?desktop_type=xfce", timeout=60).json()
@@ -86,8 +93,7 @@ def open_drawn_viewer(page: Page, broker, desktop: dict, mode: str = "control") 
     page.wait_for_function(DRAWN_COLOURS, arg=20, timeout=20_000)
 
 
-def test_the_teacher_sees_the_students_screen_joins_it_and_the_student_sees_that(classroom_broker, browser,
-                                                                                   watched):
+def test_the_teacher_sees_the_students_screen_joins_it_and_the_student_sees_that(classroom_broker, browser, watched):
     broker, teacher = classroom_broker, watched.page
     desktop = start_desktop(broker, "sam")
     student_context = browser.new_context(viewport=VIEWPORT)

@@ -26,8 +26,7 @@ class School(dict):
         self.app = app
 
     def __missing__(self, username: str) -> dict:
-        answer = self.app.test_client().post("/api/auth/local/login",
-                                             json={"username": username, "password": PASSWORD})
+        answer = self.app.test_client().post("/api/auth/local/login", json={"username": username, "password": PASSWORD})
         assert answer.status_code == 200, answer.get_json()
         self[username] = {"Authorization": f"Bearer {answer.get_json()['session_token']}"}
         return self[username]
@@ -39,15 +38,24 @@ def school(app, db):
     Types: base and xfce (open to all), old (disabled)."""
     five_a, six_b = Group(key="5a", name="Klasse 5a"), Group(key="6b", name="Klasse 6b")
     people = {}
-    for username, roles, groups in (("tess", ["teacher"], [five_a]), ("tom", ["teacher"], [six_b]),
-                                    ("boss", ["admin"], []), ("anna", [], [five_a]), ("ben", [], [six_b]),
-                                    ("paul", [], [])):
+    for username, roles, groups in (
+        ("tess", ["teacher"], [five_a]),
+        ("tom", ["teacher"], [six_b]),
+        ("boss", ["admin"], []),
+        ("anna", [], [five_a]),
+        ("ben", [], [six_b]),
+        ("paul", [], []),
+    ):
         user, _ = create_local_user(db, username, PASSWORD, roles, username.title())
         user.groups.extend(groups)
         people[username] = user
-    db.add_all([DesktopType(id="base", image="deskbroker/base", title_en="Base", title_de="Basis"),
-                DesktopType(id="xfce", image="deskbroker/xfce", title_en="Xfce", title_de="Xfce"),
-                DesktopType(id="old", image="deskbroker/old", title_en="Old", title_de="Alt", enabled=False)])
+    db.add_all(
+        [
+            DesktopType(id="base", image="deskbroker/base", title_en="Base", title_de="Basis"),
+            DesktopType(id="xfce", image="deskbroker/xfce", title_en="Xfce", title_de="Xfce"),
+            DesktopType(id="old", image="deskbroker/old", title_en="Old", title_de="Alt", enabled=False),
+        ]
+    )
     db.commit()
     return School(app, ids={name: user.id for name, user in people.items()}, **{"5a": five_a.id, "6b": six_b.id})
 
@@ -64,9 +72,14 @@ def assign(client, headers, **body):
 
 def test_only_teachers_and_admins_reach_the_teacher_api_and_page(app, school):
     client = app.test_client()
-    gets = ["/api/teacher/groups", f"/api/teacher/groups/{school['5a']}/members",
-            f"/api/teacher/groups/{school['5a']}/desktops", "/api/teacher/desktop-types", "/api/teacher/assignments",
-            "/api/teacher/desktops/any/thumbnail"]
+    gets = [
+        "/api/teacher/groups",
+        f"/api/teacher/groups/{school['5a']}/members",
+        f"/api/teacher/groups/{school['5a']}/desktops",
+        "/api/teacher/desktop-types",
+        "/api/teacher/assignments",
+        "/api/teacher/desktops/any/thumbnail",
+    ]
     for path in gets:
         assert client.get(path).status_code == 401, path
         for student in ("anna", "paul"):
@@ -115,11 +128,11 @@ def test_a_type_assigned_to_a_group_is_theirs_alone_until_the_assignment_is_remo
     assert "base" in startable(client, school["ben"])
     assert client.delete(f"/api/teacher/assignments/{assignment['id']}", headers=school["tess"]).status_code == 404
 
-    events = db.scalars(select(AuditEvent).where(AuditEvent.action.like("assignment_%"))
-                        .order_by(AuditEvent.id)).all()
+    events = db.scalars(select(AuditEvent).where(AuditEvent.action.like("assignment_%")).order_by(AuditEvent.id)).all()
     assert [(e.action, e.actor, e.target) for e in events] == [
         ("assignment_create", "tess", f"assignment:{assignment['id']}"),
-        ("assignment_remove", "tess", f"assignment:{assignment['id']}")]
+        ("assignment_remove", "tess", f"assignment:{assignment['id']}"),
+    ]
     assert events[0].details == {"desktop_type": "base", "group": "5a", "user": None, "folder": None}
 
 
@@ -152,8 +165,11 @@ def test_teachers_manage_only_their_own_groups_and_students(app, school):
     assert refused.status_code == 403 and refused.get_json()["error"] == "not_your_group"
     refused = assign(client, school["tess"], desktop_type="base", user_id=school["ids"]["ben"])
     assert refused.status_code == 403 and refused.get_json()["error"] == "not_your_student"
-    for path in (f"/api/teacher/groups/{school['6b']}/members", f"/api/teacher/groups/{school['6b']}/desktops",
-                 f"/api/teacher/assignments?group_id={school['6b']}"):
+    for path in (
+        f"/api/teacher/groups/{school['6b']}/members",
+        f"/api/teacher/groups/{school['6b']}/desktops",
+        f"/api/teacher/assignments?group_id={school['6b']}",
+    ):
         assert client.get(path, headers=school["tess"]).status_code == 403, path
     assert "base" in startable(client, school["ben"])  # nothing was assigned
 
@@ -161,7 +177,8 @@ def test_teachers_manage_only_their_own_groups_and_students(app, school):
     boss_made = assign(client, school["boss"], desktop_type="base", group_id=school["6b"])
     assert boss_made.status_code == 201  # admins assign to any group
     assert client.get("/api/teacher/assignments", headers=school["tom"]).get_json()["assignments"] == [
-        boss_made.get_json()]
+        boss_made.get_json()
+    ]
     refused = client.delete(f"/api/teacher/assignments/{tess_made['id']}", headers=school["tom"])
     assert refused.status_code == 403 and refused.get_json()["error"] == "not_your_assignment"
     assert client.delete(f"/api/teacher/assignments/{tess_made['id']}", headers=school["boss"]).status_code == 200
@@ -206,17 +223,27 @@ def test_assigning_twice_and_bodies_that_are_no_object_are_refused(app, school):
 
 def test_the_classroom_lists_running_desktops_of_students_a_teacher_may_watch(app, school, db):
     ids = school["ids"]
-    db.add_all([Desktop(id="d-anna", user_id=ids["anna"], desktop_type_id="base", state="running",
-                        address="10.9.0.2", started_at=utcnow()),
-                Desktop(id="d-anna-off", user_id=ids["anna"], desktop_type_id="xfce", state="stopped"),
-                Desktop(id="d-tess", user_id=ids["tess"], desktop_type_id="base", state="running",
-                        address="10.9.0.3"),
-                Desktop(id="d-ben", user_id=ids["ben"], desktop_type_id="base", state="running", address="10.9.0.4")])
+    db.add_all(
+        [
+            Desktop(
+                id="d-anna",
+                user_id=ids["anna"],
+                desktop_type_id="base",
+                state="running",
+                address="10.9.0.2",
+                started_at=utcnow(),
+            ),
+            Desktop(id="d-anna-off", user_id=ids["anna"], desktop_type_id="xfce", state="stopped"),
+            Desktop(id="d-tess", user_id=ids["tess"], desktop_type_id="base", state="running", address="10.9.0.3"),
+            Desktop(id="d-ben", user_id=ids["ben"], desktop_type_id="base", state="running", address="10.9.0.4"),
+        ]
+    )
     db.commit()
     client = app.test_client()
     listed = client.get(f"/api/teacher/groups/{school['5a']}/desktops", headers=school["tess"]).get_json()
     assert [(d["id"], d["owner"]["username"], d["watched"]) for d in listed["desktops"]] == [
-        ("d-anna", "anna", False)]  # not the teacher's own, not the stopped one
+        ("d-anna", "anna", False)
+    ]  # not the teacher's own, not the stopped one
     boss_view = client.get(f"/api/teacher/groups/{school['6b']}/desktops", headers=school["boss"]).get_json()
     assert [d["id"] for d in boss_view["desktops"]] == ["d-ben"]
 
@@ -229,8 +256,9 @@ def test_the_classroom_lists_running_desktops_of_students_a_teacher_may_watch(ap
 
 
 def test_a_watched_desktop_says_so_to_its_owner_for_a_few_seconds(app, school, db):
-    db.add(Desktop(id="d-anna", user_id=school["ids"]["anna"], desktop_type_id="base", state="running",
-                   address="10.9.0.2"))
+    db.add(
+        Desktop(id="d-anna", user_id=school["ids"]["anna"], desktop_type_id="base", state="running", address="10.9.0.2")
+    )
     db.commit()
     client = app.test_client()
 

@@ -49,8 +49,12 @@ def test_many_requests_for_one_desktop_cost_it_one_grab_every_few_seconds():
     port, served, listener = counting_server()
     now = [100.0]
     thumbnails = Thumbnails(SECRET, clock=lambda: now[0])
-    desktop = Desktop(id="d1", address="127.0.0.1", vnc_password_encrypted=crypto.encrypt(SECRET, VNCPASSWD_KEY),
-                      desktop_type=DesktopType(id="base", vnc_port=port))
+    desktop = Desktop(
+        id="d1",
+        address="127.0.0.1",
+        vnc_password_encrypted=crypto.encrypt(SECRET, VNCPASSWD_KEY),
+        desktop_type=DesktopType(id="base", vnc_port=port),
+    )
     with listener, ThreadPoolExecutor(8) as pool:
         pictures = list(pool.map(lambda _: thumbnails.picture(desktop), range(8)))
         assert served[0] == 1 and len(set(pictures)) == 1

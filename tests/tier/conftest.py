@@ -17,8 +17,8 @@ import pytest
 from docker.errors import NotFound
 from docker.models.networks import Network
 
-from broker.images.build import BuildResult, build_images
 from broker.engine import docker_client
+from broker.images.build import BuildResult, build_images
 from broker.rfb import wait_for_greeting
 from tests.tier.containers import (
     GUACD_PORT,
@@ -54,12 +54,9 @@ def run_id() -> str:
 
 @pytest.fixture(scope="session")
 def network(engine: docker.DockerClient, run_id: str) -> Iterator[Network]:
-    network = engine.networks.create(
-        f"deskbroker-tier-{run_id}", driver="bridge", labels={RUN_LABEL: run_id}
-    )
+    network = engine.networks.create(f"deskbroker-tier-{run_id}", driver="bridge", labels={RUN_LABEL: run_id})
     yield network
-    for container in engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"},
-                                            ignore_removed=True):
+    for container in engine.containers.list(all=True, filters={"label": f"{RUN_LABEL}={run_id}"}, ignore_removed=True):
         with contextlib.suppress(NotFound):
             container.remove(force=True)
     network.remove()

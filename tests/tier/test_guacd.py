@@ -29,9 +29,7 @@ FRAME_TIMEOUT = 15.0
 
 def connect(guacd: Service, **arguments: str) -> GuacamoleClient:
     client = GuacamoleClient(guacd.address, GUACD_PORT, timeout=10)
-    client.handshake(
-        width=1024, height=768, dpi=96, image=["image/png"], **PROTOCOL_VERSIONS, **arguments
-    )
+    client.handshake(width=1024, height=768, dpi=96, image=["image/png"], **PROTOCOL_VERSIONS, **arguments)
     return client
 
 
@@ -45,9 +43,7 @@ def open_desktop(guacd: Service, desktop: Desktop, password: str | None = None) 
     )
 
 
-def instructions(
-    client: GuacamoleClient, timeout: float = FRAME_TIMEOUT
-) -> Iterator[GuacamoleInstruction]:
+def instructions(client: GuacamoleClient, timeout: float = FRAME_TIMEOUT) -> Iterator[GuacamoleInstruction]:
     """What guacd sends, answering `sync` as a browser would (else guacd drops the client).
 
     pyguacamole's reader cuts at the first `;`, which is fine for what these tests read

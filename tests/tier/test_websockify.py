@@ -15,11 +15,11 @@ from broker.rfb import RFBClient
 from broker.tunnels.vnc_token import sign
 from tests.tier.containers import (
     SITE,
-    WebSocketStream,
     VNC_PORT,
     WEBSOCKIFY_PORT,
     Desktop,
     Service,
+    WebSocketStream,
     logs,
     run_healthcheck,
     stop_cleanly,
@@ -58,9 +58,7 @@ def assert_no_token_logged(websockify: Service, *tokens: str) -> None:
         assert token.split(".")[-1] not in log  # not even the signature
 
 
-def test_signed_token_reaches_the_desktop_and_vnc_login_works(
-    websockify: Service, desktop: Desktop, sign_for
-) -> None:
+def test_signed_token_reaches_the_desktop_and_vnc_login_works(websockify: Service, desktop: Desktop, sign_for) -> None:
     token = sign_for()
     logged = len(logs(websockify.container))
     started = time.monotonic()
@@ -75,9 +73,7 @@ def test_signed_token_reaches_the_desktop_and_vnc_login_works(
         while (drawn := session.framebuffer().drawn_fraction()) < DRAWN:
             assert time.monotonic() < deadline, f"desktop not drawn ({drawn:.2%})"
             time.sleep(0.5)
-    output = wait_for_log(
-        websockify.container, f"accepted for {desktop.name}:{VNC_PORT}", since=logged
-    )
+    output = wait_for_log(websockify.container, f"accepted for {desktop.name}:{VNC_PORT}", since=logged)
     assert "Path: '/websockify?token=[redacted]'" in output[logged:]
     assert_no_token_logged(websockify, token)
 
@@ -143,9 +139,7 @@ def test_the_origin_is_compared_as_browsers_write_it(websockify: Service, sign_f
 def test_no_token_at_all_is_refused(websockify: Service) -> None:
     logged = len(logs(websockify.container))
     with pytest.raises((websocket.WebSocketException, OSError)):
-        websocket.create_connection(
-            f"ws://{websockify.address}:{WEBSOCKIFY_PORT}/websockify", timeout=10
-        )
+        websocket.create_connection(f"ws://{websockify.address}:{WEBSOCKIFY_PORT}/websockify", timeout=10)
     wait_for_log(websockify.container, "Token not present", since=logged)
 
 
@@ -180,9 +174,7 @@ def test_healthcheck_is_quiet_and_stop_is_clean(start, websockify: Service) -> N
         ),
     ],
 )
-def test_bad_settings_stop_it_with_a_clear_message(
-    start, role: str, options: dict, message: str
-) -> None:
+def test_bad_settings_stop_it_with_a_clear_message(start, role: str, options: dict, message: str) -> None:
     broken = start("deskbroker/websockify:latest", f"websockify-{role}", **options)
     assert broken.container.wait(timeout=30)["StatusCode"] == 1
     assert message in logs(broken.container)

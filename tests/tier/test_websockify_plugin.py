@@ -11,11 +11,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "guacd" / "websockify"))
 
-from deskbroker_websockify.redaction import RedactingLogRecord, redact  # noqa: E402
-from deskbroker_websockify.settings import Settings, SettingsError  # noqa: E402
-from deskbroker_websockify.single_use import SWEEP_AFTER, AlreadyUsed, UsedTokens  # noqa: E402
+from deskbroker_websockify.redaction import RedactingLogRecord, redact
+from deskbroker_websockify.settings import Settings, SettingsError
+from deskbroker_websockify.single_use import SWEEP_AFTER, AlreadyUsed, UsedTokens
 
-from broker.tunnels.vnc_token import sign  # noqa: E402
+from broker.tunnels.vnc_token import sign
 
 KEY = "k" * 32
 SITE = "https://desk.school.example"
@@ -30,11 +30,14 @@ def test_settings_from_key_file(tmp_path: Path) -> None:
 
 def test_settings_from_variables() -> None:
     settings = Settings.from_environment(
-        {"VNC_TOKEN_KEY": KEY, "VNC_PORT": "5902", "VNC_TOKEN_USED_DIR": "/run/used",
-         "ALLOWED_ORIGINS": "HTTPS://Desk.School.Example:443/, http://10.0.0.5:8080"}
+        {
+            "VNC_TOKEN_KEY": KEY,
+            "VNC_PORT": "5902",
+            "VNC_TOKEN_USED_DIR": "/run/used",
+            "ALLOWED_ORIGINS": "HTTPS://Desk.School.Example:443/, http://10.0.0.5:8080",
+        }
     )
-    assert settings == Settings(KEY.encode(), 5902, Path("/run/used"),
-                                frozenset({SITE, "http://10.0.0.5:8080"}))
+    assert settings == Settings(KEY.encode(), 5902, Path("/run/used"), frozenset({SITE, "http://10.0.0.5:8080"}))
 
 
 @pytest.mark.parametrize(

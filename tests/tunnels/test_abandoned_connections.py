@@ -20,12 +20,24 @@ def test_silent_connections_end_when_last_seen_and_come_back_when_vouched_for(tm
         user, _ = create_local_user(db, "anna", "long enough password")
         db.add(Desktop(id="d1", user=user, desktop_type_id="base", state="running", address="10.0.0.2"))
         owned = {"user": user, "desktop_id": "d1"}
-        db.add_all([Connection(id="silent", mode="control", protocol="guacamole", started_at=long_ago,
-                               seen_at=long_ago, **owned),
-                    Connection(id="fresh", mode="control", protocol="guacamole", started_at=long_ago, seen_at=now,
-                               **owned),
-                    Connection(id="ended", mode="control", protocol="guacamole", started_at=long_ago,
-                               seen_at=long_ago, ended_at=long_ago, end_reason="browser gone", **owned)])
+        db.add_all(
+            [
+                Connection(
+                    id="silent", mode="control", protocol="guacamole", started_at=long_ago, seen_at=long_ago, **owned
+                ),
+                Connection(id="fresh", mode="control", protocol="guacamole", started_at=long_ago, seen_at=now, **owned),
+                Connection(
+                    id="ended",
+                    mode="control",
+                    protocol="guacamole",
+                    started_at=long_ago,
+                    seen_at=long_ago,
+                    ended_at=long_ago,
+                    end_reason="browser gone",
+                    **owned,
+                ),
+            ]
+        )
         db.commit()
         assert end_abandoned(db, silent_for=180) == 1
         rows = {c.id: (c.ended_at, c.end_reason) for c in db.query(Connection)}

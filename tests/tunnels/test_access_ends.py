@@ -18,14 +18,14 @@ import websocket
 from sqlalchemy import select
 
 from broker.db import utcnow
-from broker.housekeeping import run_once
 from broker.desktops.provider import BROKER_LABEL
+from broker.housekeeping import run_once
 from broker.models import Connection, Desktop, User
 from broker.rfb import RFBClient
 from tests.fixtures.desktops import desktop_overrides, lifecycle_of, sign_in
 from tests.fixtures.tunnel_viewer import OpenViewer, Viewer
 from tests.tier.containers import WEBSOCKIFY_PORT, WebSocketStream, wait_for_port
-from tests.tunnels.test_tunnel import WEBSOCKIFY_KEY, connect, stack, token_for  # noqa: F401 - stack: a fixture
+from tests.tunnels.test_tunnel import WEBSOCKIFY_KEY, connect, token_for
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -45,8 +45,15 @@ def refusal(stack, token: str) -> tuple[str, list[str]] | None:
 
 def cli(stack, *args: str, stdin: str = "") -> None:
     """`broker ...` as an admin runs it on the host, against the live broker's database."""
-    subprocess.run([sys.executable, "-m", "broker", *args], env=stack.broker.env, input=stdin, text=True,
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "broker", *args],
+        env=stack.broker.env,
+        input=stdin,
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def assert_ended(tab: OpenViewer, acted_at: float, message: str) -> None:
@@ -61,8 +68,12 @@ def logged_end(stack, person: str) -> list[str]:
     deadline = time.monotonic() + 5
     while True:
         with stack.sessions() as db:
-            rows = db.scalars(select(Connection).join(User, User.id == Connection.user_id)
-                              .where(User.username == person).order_by(Connection.started_at)).all()
+            rows = db.scalars(
+                select(Connection)
+                .join(User, User.id == Connection.user_id)
+                .where(User.username == person)
+                .order_by(Connection.started_at)
+            ).all()
             if all(row.ended_at for row in rows) or time.monotonic() > deadline:
                 return [row.end_reason for row in rows]
         time.sleep(0.1)
@@ -79,18 +90,24 @@ def test_disabling_an_account_ends_its_tunnel_and_refuses_its_tokens(stack):
 
 
 def test_signing_out_ends_the_tunnels_of_that_sign_in_only(stack):
-    other = stack.app.test_client().post("/api/auth/local/login",
-                                         json={"username": "anna", "password": "desktop test password"})
+    other = stack.app.test_client().post(
+        "/api/auth/local/login", json={"username": "anna", "password": "desktop test password"}
+    )
     elsewhere = other.get_json()["session_token"]  # anna on a second computer
     here = OpenViewer(stack.broker.url, token_for(stack, stack.anna))
-    there_token = requests.post(f"{stack.broker.url}/api/desktops/{stack.desktop_id}/connect", json={},
-                                headers={"Authorization": f"Bearer {elsewhere}"}, timeout=10).json()["token"]
+    there_token = requests.post(
+        f"{stack.broker.url}/api/desktops/{stack.desktop_id}/connect",
+        json={},
+        headers={"Authorization": f"Bearer {elsewhere}"},
+        timeout=10,
+    ).json()["token"]
     there = OpenViewer(stack.broker.url, there_token)
     taken_before = token_for(stack, stack.anna)
 
     started = time.monotonic()
-    signed_out = requests.post(stack.broker.url + "/api/auth/logout",
-                               headers={"Authorization": f"Bearer {stack.anna.token}"}, timeout=10)
+    signed_out = requests.post(
+        stack.broker.url + "/api/auth/logout", headers={"Authorization": f"Bearer {stack.anna.token}"}, timeout=10
+    )
     assert signed_out.status_code == 200
     assert_ended(here, started, SIGNED_OUT)
     assert refusal(stack, taken_before) == ("error", [SIGNED_OUT, "523"])
@@ -147,8 +164,11 @@ def _stop_by_housekeeping(stack):
     assert run_once(lifecycle_of(stack.app)).idle_stopped == [stack.desktop_id]
 
 
-@pytest.mark.parametrize("act", [_stop_by_owner, _stop_by_admin, _remove_by_admin, _stop_by_housekeeping],
-                         ids=["owner stops", "admin stops", "admin removes", "housekeeping stops idle"])
+@pytest.mark.parametrize(
+    "act",
+    [_stop_by_owner, _stop_by_admin, _remove_by_admin, _stop_by_housekeeping],
+    ids=["owner stops", "admin stops", "admin removes", "housekeeping stops idle"],
+)
 def test_stopping_or_removing_the_desktop_ends_its_tunnels_and_refuses_their_tokens(stack, act):
     owner = OpenViewer(stack.broker.url, token_for(stack, stack.anna))
     boss = sign_in(stack.app, "watcher", roles=("admin",))
@@ -207,7 +227,7 @@ class NoVnc:
                 opcode, frame = self.ws.recv_data_frame(True)
             except websocket.WebSocketTimeoutException:
                 continue
-            except Exception:  # noqa: BLE001 - closed without a close frame
+            except Exception:
                 opcode, frame = None, None
             if opcode is None or opcode == websocket.ABNF.OPCODE_CLOSE:
                 self.ended_at = time.monotonic()
@@ -226,14 +246,24 @@ def novnc(stack, docker_engine, instance, live_broker_factory, database_url):
     of its own towards a broker process (another one than the stack's, on the same database)."""
     front = docker_engine.networks.create(f"{instance}-front", labels={BROKER_LABEL: instance})
     gateway = front.attrs["IPAM"]["Config"][0]["Gateway"]
-    broker = live_broker_factory(database_url, listen="0.0.0.0", **desktop_overrides(
-        instance, websockify_key=WEBSOCKIFY_KEY))
+    broker = live_broker_factory(
+        database_url, listen="0.0.0.0", **desktop_overrides(instance, websockify_key=WEBSOCKIFY_KEY)
+    )
     port = broker.url.rsplit(":", 1)[1]
     network = f"{instance}-desktops"
     container = docker_engine.containers.run(
-        "deskbroker/websockify:latest", detach=True, network=network, name=f"{instance}-websockify-checked",
-        read_only=True, tmpfs={"/tmp": ""}, environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY, "ALLOWED_ORIGINS": PAGES,
-                                                         "DESKBROKER_URL": f"http://{gateway}:{port}"})
+        "deskbroker/websockify:latest",
+        detach=True,
+        network=network,
+        name=f"{instance}-websockify-checked",
+        read_only=True,
+        tmpfs={"/tmp": ""},
+        environment={
+            "VNC_TOKEN_KEY": WEBSOCKIFY_KEY,
+            "ALLOWED_ORIGINS": PAGES,
+            "DESKBROKER_URL": f"http://{gateway}:{port}",
+        },
+    )
     try:
         front.connect(container)
         container.reload()
@@ -268,8 +298,12 @@ def _kill_novnc(stack):
 
 NOVNC_ACTS = {
     "account disabled": (lambda stack: cli(stack, "users", "disable", "anna"), DISABLED),
-    "signed out": (lambda stack: requests.post(stack.broker.url + "/api/auth/logout", timeout=10, headers={
-        "Authorization": f"Bearer {stack.anna.token}"}).raise_for_status(), SIGNED_OUT),
+    "signed out": (
+        lambda stack: requests.post(
+            stack.broker.url + "/api/auth/logout", timeout=10, headers={"Authorization": f"Bearer {stack.anna.token}"}
+        ).raise_for_status(),
+        SIGNED_OUT,
+    ),
     "desktop stopped": (_stop_by_owner, STOPPED),
     "admin's kill": (_kill_novnc, ADMIN),
 }
@@ -294,8 +328,12 @@ def test_ending_access_ends_a_novnc_connection_and_refuses_its_tokens(novnc, act
     assert [(c.ended_at is not None, c.end_reason) for c in ended][:1] == [(True, END_LOGGED[message])]
 
 
-END_LOGGED = {DISABLED: "the account was disabled", SIGNED_OUT: "its sign-in ended",
-              STOPPED: "the desktop was stopped", ADMIN: "ended by an administrator"}
+END_LOGGED = {
+    DISABLED: "the account was disabled",
+    SIGNED_OUT: "its sign-in ended",
+    STOPPED: "the desktop was stopped",
+    ADMIN: "ended by an administrator",
+}
 
 
 def test_a_novnc_connection_goes_on_while_access_holds(novnc):

@@ -21,8 +21,11 @@ def test_a_kill_ends_a_live_tunnel_within_seconds_with_a_clear_error(stack):  # 
     viewer = Viewer(stack.broker.url, token_for(stack, stack.anna))
     assert any(opcode in ("img", "png") for opcode, _ in viewer.until("sync"))
     boss = sign_in(stack.app, "boss", roles=("admin",))
-    live = requests.get(f"{stack.broker.url}/api/admin/connections?live=true",
-                        headers={"Authorization": f"Bearer {boss.token}"}, timeout=10).json()
+    live = requests.get(
+        f"{stack.broker.url}/api/admin/connections?live=true",
+        headers={"Authorization": f"Bearer {boss.token}"},
+        timeout=10,
+    ).json()
     assert live["total"] == 1 and live["connections"][0]["user"] == "anna"
     connection_id = live["connections"][0]["id"]
 

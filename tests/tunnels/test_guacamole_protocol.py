@@ -21,24 +21,30 @@ def test_the_stream_is_cut_at_instruction_boundaries_not_at_semicolons():
     assert parse(complete, 8192) == [["sync", "123"]] and rest == ""
 
 
-@pytest.mark.parametrize("text, message", [
-    ("4.sync,x.12;", "bad element length"),
-    ("4.sync;3.abc!", "unexpected '!'"),
-    ("99999999999999.x;", "element length missing or too long"),
-    ("5000.x" + "y" * 5000 + ";", "longer than 4096"),
-    ("1.a," * 200 + "1.a;", "more than 128 elements"),
-    ("4.sync,2.12", "incomplete instruction"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("4.sync,x.12;", "bad element length"),
+        ("4.sync;3.abc!", "unexpected '!'"),
+        ("99999999999999.x;", "element length missing or too long"),
+        ("5000.x" + "y" * 5000 + ";", "longer than 4096"),
+        ("1.a," * 200 + "1.a;", "more than 128 elements"),
+        ("4.sync,2.12", "incomplete instruction"),
+    ],
+)
 def test_malformed_instructions_are_refused(text, message):
     with pytest.raises(ProtocolError, match=message):
         parse(text, 4096)
 
 
-@pytest.mark.parametrize("offered, answer", [
-    ("VERSION_1_3_0", "VERSION_1_3_0"),
-    ("VERSION_1_5_0", "VERSION_1_5_0"),
-    ("VERSION_1_6_0", "VERSION_1_5_0"),
-    ("VERSION_1_1_0", "VERSION_1_1_0"),
-])
+@pytest.mark.parametrize(
+    "offered, answer",
+    [
+        ("VERSION_1_3_0", "VERSION_1_3_0"),
+        ("VERSION_1_5_0", "VERSION_1_5_0"),
+        ("VERSION_1_6_0", "VERSION_1_5_0"),
+        ("VERSION_1_1_0", "VERSION_1_1_0"),
+    ],
+)
 def test_the_protocol_version_is_capped_at_what_both_sides_speak(offered, answer):
     assert answer_version(offered) == answer

@@ -11,10 +11,28 @@ import threading
 from broker.tunnels.guacd import VNC_PARAMETERS, Screen, VncTarget, open_connection
 from broker.tunnels.protocol import encode, parse, split_complete
 
-OFFERED = ("VERSION_1_5_0", "hostname", "port", "read-only", "encodings", "password", "swap-red-blue",
-           "recording-path", "recording-name", "create-recording-path", "wol-send-packet", "wol-mac-addr",
-           "reverse-connect", "listen-timeout", "dest-host", "dest-port", "enable-sftp", "sftp-hostname",
-           "sftp-private-key", "audio-servername")
+OFFERED = (
+    "VERSION_1_5_0",
+    "hostname",
+    "port",
+    "read-only",
+    "encodings",
+    "password",
+    "swap-red-blue",
+    "recording-path",
+    "recording-name",
+    "create-recording-path",
+    "wol-send-packet",
+    "wol-mac-addr",
+    "reverse-connect",
+    "listen-timeout",
+    "dest-host",
+    "dest-port",
+    "enable-sftp",
+    "sftp-hostname",
+    "sftp-private-key",
+    "audio-servername",
+)
 
 
 def serve_once(server: socket.socket, seen: dict) -> None:
@@ -36,12 +54,18 @@ def test_only_allowlisted_parameters_reach_guacd():
     seen: dict = {}
     thread = threading.Thread(target=serve_once, args=(server, seen), daemon=True)
     thread.start()
-    connection = open_connection("127.0.0.1", server.getsockname()[1], VncTarget("10.0.0.5", 5901, "secret12"),
-                                 Screen(), read_only=True)
+    connection = open_connection(
+        "127.0.0.1", server.getsockname()[1], VncTarget("10.0.0.5", 5901, "secret12"), Screen(), read_only=True
+    )
     connection.close()
     thread.join(5)
     server.close()
     filled = {name: value for name, value in seen["connect"].items() if value}
-    assert filled == {"VERSION_1_5_0": "VERSION_1_5_0", "hostname": "10.0.0.5", "port": "5901",
-                      "read-only": "true", "password": "secret12"}
+    assert filled == {
+        "VERSION_1_5_0": "VERSION_1_5_0",
+        "hostname": "10.0.0.5",
+        "port": "5901",
+        "read-only": "true",
+        "password": "secret12",
+    }
     assert set(filled) - {"VERSION_1_5_0"} <= set(VNC_PARAMETERS)

@@ -32,13 +32,16 @@ def connect_values(version: str, sent: list[list[str]]) -> dict[str, str]:
     return {name: value for name, value in zip(names, connect) if value}
 
 
-@pytest.mark.parametrize("version, answer, opcodes, resizes", [
-    # 1.0: no version offered, none answered; the four instructions in their fixed order
-    ("1.0", "VERSION_1_0_0", ["select", "size", "audio", "video", "image", "connect"], False),
-    ("1.3", "VERSION_1_3_0", ["select", "size", "audio", "video", "image", "timezone", "connect"], False),
-    ("1.5", "VERSION_1_5_0", ["select", "size", "audio", "video", "image", "timezone", "name", "connect"], False),
-    ("1.6", "VERSION_1_5_0", ["select", "size", "audio", "video", "image", "timezone", "name", "connect"], True),
-])
+@pytest.mark.parametrize(
+    "version, answer, opcodes, resizes",
+    [
+        # 1.0: no version offered, none answered; the four instructions in their fixed order
+        ("1.0", "VERSION_1_0_0", ["select", "size", "audio", "video", "image", "connect"], False),
+        ("1.3", "VERSION_1_3_0", ["select", "size", "audio", "video", "image", "timezone", "connect"], False),
+        ("1.5", "VERSION_1_5_0", ["select", "size", "audio", "video", "image", "timezone", "name", "connect"], False),
+        ("1.6", "VERSION_1_5_0", ["select", "size", "audio", "video", "image", "timezone", "name", "connect"], True),
+    ],
+)
 def test_each_guacd_gets_the_handshake_of_its_protocol_version(version, answer, opcodes, resizes):
     _guacd, connection, sent = handshake(version)
     assert [opcode for opcode, *_ in sent] == opcodes

@@ -27,23 +27,32 @@ def _no_stack_traces(hostile_stack):
 
 
 def _cli(stack, *args: str, stdin: str = "") -> None:
-    subprocess.run([sys.executable, "-m", "broker", *args], env=stack.broker.env, input=stdin, text=True,
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [sys.executable, "-m", "broker", *args],
+        env=stack.broker.env,
+        input=stdin,
+        text=True,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
 
 
 def _kill(stack, watcher) -> None:
     boss = stack.person("boss", roles=("admin",))
     with stack.sessions() as db:
-        connection_id = db.scalar(select(Connection.id).where(Connection.user_id == watcher.user_id,
-                                                              Connection.ended_at.is_(None)))
+        connection_id = db.scalar(
+            select(Connection.id).where(Connection.user_id == watcher.user_id, Connection.ended_at.is_(None))
+        )
     assert boss.call("post", f"/api/admin/connections/{connection_id}/kill").status_code == 202
 
 
 ACTS = {
     "account disabled": lambda stack, who: _cli(stack, "users", "disable", who.username),
     "signed out": lambda stack, who: who.call("post", "/api/auth/logout").raise_for_status(),
-    "signed out everywhere": lambda stack, who: _cli(stack, "users", "reset-password", who.username,
-                                                     "--password-stdin", stdin="another long password\n"),
+    "signed out everywhere": lambda stack, who: _cli(
+        stack, "users", "reset-password", who.username, "--password-stdin", stdin="another long password\n"
+    ),
     "role lost": lambda stack, who: _cli(stack, "users", "set-roles", who.username),
     "admin's kill": _kill,
 }
@@ -70,11 +79,14 @@ def test_a_watch_ends_within_two_seconds_of_any_act_that_ends_the_watchers_acces
     owner_connection = stack.anna.live_connection_id
     with stack.sessions() as db:
         owner_live = db.get(Connection, owner_connection).ended_at is None
-    figures.record("live watches still open 2 s after the watcher's access ended", f"{len(late)} of {len(ACTS)}",
-                   "0", not late)
-    figures.record("slowest end of a watch after the act (CLI start included)", f"{slowest:.2f} s", "< 3 s",
-                   slowest < 3)
-    figures.record("tunnel tokens redeemed after their access ended", f"{len(accepted)} of {len(ACTS)}", "0",
-                   not accepted)
+    figures.record(
+        "live watches still open 2 s after the watcher's access ended", f"{len(late)} of {len(ACTS)}", "0", not late
+    )
+    figures.record(
+        "slowest end of a watch after the act (CLI start included)", f"{slowest:.2f} s", "< 3 s", slowest < 3
+    )
+    figures.record(
+        "tunnel tokens redeemed after their access ended", f"{len(accepted)} of {len(ACTS)}", "0", not accepted
+    )
     assert not late and not accepted, (late, accepted)
     assert owner_live, "anna's own tunnel ended too"

@@ -49,34 +49,53 @@ def test_pages_of_other_sites_open_no_websocket_to_a_desktop(hostile_stack, figu
         tries += 1
         novnc = stack.connect(anna, protocol="novnc").json()
         try:
-            websocket.create_connection(f"ws://{stack.websockify_address}:{WEBSOCKIFY_PORT}{novnc['websockify_url']}",
-                                        subprotocols=["binary"], timeout=10, **cookie, **_origin(origin)).close()
+            websocket.create_connection(
+                f"ws://{stack.websockify_address}:{WEBSOCKIFY_PORT}{novnc['websockify_url']}",
+                subprotocols=["binary"],
+                timeout=10,
+                **cookie,
+                **_origin(origin),
+            ).close()
             opened.append(f"websockify from {origin}")
         except websocket.WebSocketBadStatusException as refused:
             if refused.status_code != 403:
                 opened.append(f"websockify from {origin}: {refused.status_code}")
-    figures.record("WebSockets to a desktop opened by another site's page", f"{len(opened)} of {tries}", "0",
-                   not opened)
+    figures.record(
+        "WebSockets to a desktop opened by another site's page", f"{len(opened)} of {tries}", "0", not opened
+    )
     assert not opened, opened
 
 
-@pytest.mark.parametrize("headers", [
-    {"X-Forwarded-For": "198.51.100.7"},
-    {"X-Forwarded-For": "198.51.100.7, 127.0.0.1"},
-    {"X-Forwarded-For": "127.0.0.5", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
-    {"X-Real-IP": "198.51.100.7", "Forwarded": "for=198.51.100.7"},
-], ids=["one", "chain", "loopback-and-more", "other-headers"])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Forwarded-For": "198.51.100.7"},
+        {"X-Forwarded-For": "198.51.100.7, 127.0.0.1"},
+        {"X-Forwarded-For": "127.0.0.5", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "evil.example"},
+        {"X-Real-IP": "198.51.100.7", "Forwarded": "for=198.51.100.7"},
+    ],
+    ids=["one", "chain", "loopback-and-more", "other-headers"],
+)
 def test_a_client_that_is_no_proxy_cannot_choose_its_address(hostile_stack, figures, headers):
     stack = hostile_stack
     gina = stack.person("gina")  # an account of her own, signed in once without any such header
-    answer = requests.post(stack.url + "/api/auth/local/login", headers=headers, timeout=30,
-                           json={"username": gina.username, "password": PASSWORD})
+    answer = requests.post(
+        stack.url + "/api/auth/local/login",
+        headers=headers,
+        timeout=30,
+        json={"username": gina.username, "password": PASSWORD},
+    )
     assert answer.status_code == 200, answer.text
     with stack.sessions() as db:
         sessions = set(db.scalars(select(AuthSession.ip).where(AuthSession.user_id == gina.user_id)))
-        logins = set(db.scalars(select(AuditEvent.ip).where(AuditEvent.action == "login",
-                                                             AuditEvent.actor_id == gina.user_id)))
+        logins = set(
+            db.scalars(select(AuditEvent.ip).where(AuditEvent.action == "login", AuditEvent.actor_id == gina.user_id))
+        )
     believed = (sessions | logins) - {"127.0.0.1"}
-    figures.record(f"addresses taken from {', '.join(headers)} of a client that is no proxy",
-                   f"{len(believed)} of 2", "0", not believed)
+    figures.record(
+        f"addresses taken from {', '.join(headers)} of a client that is no proxy",
+        f"{len(believed)} of 2",
+        "0",
+        not believed,
+    )
     assert sessions == logins == {"127.0.0.1"}

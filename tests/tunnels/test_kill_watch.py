@@ -25,8 +25,19 @@ def sessions(tmp_path):
         _token, sign_in = create_session(db, user, 3600)
         db.flush()
         db.add(Desktop(id="d1", user_id=user.id, desktop_type_id="base", state="running", address="10.0.0.2"))
-        db.add_all([Connection(id=f"c{n}", user_id=user.id, desktop_id="d1", session_id=sign_in.id, mode="control",
-                               protocol="guacamole") for n in range(3)])
+        db.add_all(
+            [
+                Connection(
+                    id=f"c{n}",
+                    user_id=user.id,
+                    desktop_id="d1",
+                    session_id=sign_in.id,
+                    mode="control",
+                    protocol="guacamole",
+                )
+                for n in range(3)
+            ]
+        )
         db.commit()
     yield sessions
     engine.dispose()
@@ -78,8 +89,17 @@ def test_a_role_or_group_lost_at_single_sign_on_ends_the_watches_it_allowed(sess
 
     def teacher_signs_in(groups: tuple[str, ...], roles: list[str]) -> None:
         with sessions() as db:
-            upsert_from_identity(db, Identity(subject="t-1", username="tom", display_name="Tom", email="",
-                                              groups=tuple(GroupClaim(g, g) for g in groups)), roles)
+            upsert_from_identity(
+                db,
+                Identity(
+                    subject="t-1",
+                    username="tom",
+                    display_name="Tom",
+                    email="",
+                    groups=tuple(GroupClaim(g, g) for g in groups),
+                ),
+                roles,
+            )
             db.commit()
 
     teacher_signs_in(("5a",), ["teacher"])

@@ -42,8 +42,13 @@ def pair():
 
 def start(pair, view_only=False, leftover=b"", activity=None):
     ws = FakeWebSocket()
-    relay = Relay(ws, GuacdConnection(pair[0], leftover, "$conn", "VERSION_1_3_0"), "uuid-1",
-                  view_only=view_only, on_activity=activity or (lambda: None))
+    relay = Relay(
+        ws,
+        GuacdConnection(pair[0], leftover, "$conn", "VERSION_1_3_0"),
+        "uuid-1",
+        view_only=view_only,
+        on_activity=activity or (lambda: None),
+    )
     return ws, relay, gevent.spawn(relay.run)
 
 
@@ -52,7 +57,7 @@ def test_browser_gets_the_tunnel_uuid_then_whole_instructions(pair):
     rest = encode("sync", "1")[5:] + encode("blob", "0", "x;y,z") + "4.sy"
     pair[1].sendall(rest.encode())
     gevent.sleep(0.05)
-    pair[1].sendall("nc,1.2;".encode())
+    pair[1].sendall(b"nc,1.2;")
     gevent.sleep(0.05)
     ws.inbox.put(StopIteration)
     task.join(timeout=2)
@@ -97,7 +102,7 @@ def test_input_marks_activity_in_control_mode(pair):
 
 
 def test_malformed_browser_input_ends_the_connection_with_an_error(pair):
-    ws, relay, task = start(pair)
+    ws, _relay, task = start(pair)
     ws.inbox.put("4.sync,x;")
     result = task.get(timeout=2)
     assert "malformed" in result.end_reason
@@ -134,8 +139,13 @@ def test_an_admins_kill_ends_the_relay_with_an_error_for_the_browser(pair, monke
     monkeypatch.setattr(relay_module, "KILL_CHECK_SECONDS", 0.05)
     checks = []
     ws = FakeWebSocket()
-    relay = Relay(ws, GuacdConnection(pair[0], b"", "$conn", "VERSION_1_3_0"), "uuid-1", view_only=False,
-                  kill_requested=lambda: checks.append(1) or ("admin" if len(checks) >= 3 else None))
+    relay = Relay(
+        ws,
+        GuacdConnection(pair[0], b"", "$conn", "VERSION_1_3_0"),
+        "uuid-1",
+        view_only=False,
+        kill_requested=lambda: checks.append(1) or ("admin" if len(checks) >= 3 else None),
+    )
     task = gevent.spawn(relay.run)
     pair[1].sendall(encode("sync", "1").encode())
     result = task.get(timeout=2)
@@ -148,8 +158,13 @@ def test_an_admins_kill_ends_the_relay_with_an_error_for_the_browser(pair, monke
 def test_a_failing_kill_check_does_not_end_the_relay(pair, monkeypatch):
     monkeypatch.setattr(relay_module, "KILL_CHECK_SECONDS", 0.02)
     ws = FakeWebSocket()
-    relay = Relay(ws, GuacdConnection(pair[0], b"", "$conn", "VERSION_1_3_0"), "uuid-1", view_only=False,
-                  kill_requested=lambda: 1 / 0)
+    relay = Relay(
+        ws,
+        GuacdConnection(pair[0], b"", "$conn", "VERSION_1_3_0"),
+        "uuid-1",
+        view_only=False,
+        kill_requested=lambda: 1 / 0,
+    )
     task = gevent.spawn(relay.run)
     gevent.sleep(0.15)
     assert not task.dead

@@ -51,19 +51,30 @@ def resizer(desktop):
     resizer.stop()
 
 
-@pytest.mark.parametrize("asked, given", [
-    ((1280, 720), (1280, 720)),
-    ((1281, 721), (1281, 721)),  # odd sizes as they are: Xvnc takes them
-    ((10, 10), MIN_SIZE),
-    ((100_000, 100_000), MAX_SIZE),
-    ((5000, 100), (MAX_SIZE[0], MIN_SIZE[1])),
-])
+@pytest.mark.parametrize(
+    "asked, given",
+    [
+        ((1280, 720), (1280, 720)),
+        ((1281, 721), (1281, 721)),  # odd sizes as they are: Xvnc takes them
+        ((10, 10), MIN_SIZE),
+        ((100_000, 100_000), MAX_SIZE),
+        ((5000, 100), (MAX_SIZE[0], MIN_SIZE[1])),
+    ],
+)
 def test_sizes_are_bounded(asked, given):
     assert bounded(*asked) == given
 
 
-@pytest.mark.parametrize("args, size", [(["1280", "720"], (1280, 720)), (["1280", "720", "96"], (1280, 720)),
-                                        (["1280"], None), (["wide", "720"], None), ([], None)])
+@pytest.mark.parametrize(
+    "args, size",
+    [
+        (["1280", "720"], (1280, 720)),
+        (["1280", "720", "96"], (1280, 720)),
+        (["1280"], None),
+        (["wide", "720"], None),
+        ([], None),
+    ],
+)
 def test_size_arguments_are_read_or_ignored(args, size):
     assert size_of(args) == size
 
@@ -129,8 +140,13 @@ def test_the_relay_hands_on_sizes_of_control_tunnels_and_still_forwards_them(vie
     broker_side, guacd_side = socket.socketpair()
     asked = []
     ws = FakeWebSocket()
-    relay = Relay(ws, GuacdConnection(broker_side, b"", "$conn", "VERSION_1_3_0"), "uuid-1", view_only=view_only,
-                  on_size=asked.append)
+    relay = Relay(
+        ws,
+        GuacdConnection(broker_side, b"", "$conn", "VERSION_1_3_0"),
+        "uuid-1",
+        view_only=view_only,
+        on_size=asked.append,
+    )
     task = gevent.spawn(relay.run)
     ws.inbox.put(encode("size", "1280", "720") + encode("sync", "3"))
     gevent.sleep(0.05)

@@ -47,12 +47,17 @@ def stack(desktop_app, instance, docker_engine, live_broker_factory, database_ur
     port = free_port()  # the broker's public URL is the one origin websockify lets in
     try:
         guacd_ip = run("deskbroker/guacd:latest")
-        websockify_ip = run("deskbroker/websockify:latest", read_only=True, tmpfs={"/tmp": ""},
-                            environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY, "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}"})
+        websockify_ip = run(
+            "deskbroker/websockify:latest",
+            read_only=True,
+            tmpfs={"/tmp": ""},
+            environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY, "ALLOWED_ORIGINS": f"http://127.0.0.1:{port}"},
+        )
         wait_for_port(guacd_ip, GUACD_PORT)
         wait_for_port(websockify_ip, WEBSOCKIFY_PORT)
-        broker = live_broker_factory(database_url, port, **desktop_overrides(
-            instance, guacd_host=guacd_ip, websockify_key=WEBSOCKIFY_KEY))
+        broker = live_broker_factory(
+            database_url, port, **desktop_overrides(instance, guacd_host=guacd_ip, websockify_key=WEBSOCKIFY_KEY)
+        )
 
         class Stack:
             pass
@@ -70,8 +75,12 @@ def stack(desktop_app, instance, docker_engine, live_broker_factory, database_ur
 
 
 def connect(stack, person, desktop_id=None, **body) -> requests.Response:
-    return requests.post(f"{stack.broker.url}/api/desktops/{desktop_id or stack.desktop_id}/connect",
-                         json=body, headers={"Authorization": f"Bearer {person.token}"}, timeout=10)
+    return requests.post(
+        f"{stack.broker.url}/api/desktops/{desktop_id or stack.desktop_id}/connect",
+        json=body,
+        headers={"Authorization": f"Bearer {person.token}"},
+        timeout=10,
+    )
 
 
 def token_for(stack, person, **body) -> str:
@@ -191,8 +200,7 @@ def test_guacd_down_is_a_clear_error_and_the_next_connect_works_again(stack):
     list(viewer.instructions(timeout=20))
     assert time.monotonic() - started < 15  # the tunnel ends instead of hanging
     refused = Viewer(stack.broker.url, token_for(stack, stack.anna)).until("error")
-    assert refused[-1] == ("error", ["The desktop service (guacd) cannot be reached. Try again in a moment.",
-                                     "519"])
+    assert refused[-1] == ("error", ["The desktop service (guacd) cannot be reached. Try again in a moment.", "519"])
     stack.guacd.start()
     stack.guacd.reload()
     wait_for_port(next(iter(stack.guacd.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"], GUACD_PORT)

@@ -81,23 +81,33 @@ class World:
             self.boss, _ = create_local_user(db, "boss", "long enough password", ["admin"])
             db.add(DesktopType(id="standin", image="none", title_en="Stand-in", title_de="Stand-in"))
             self.desktop_id = str(uuid.uuid4())
-            db.add(Desktop(id=self.desktop_id, user=self.anna, desktop_type_id="standin", state="running",
-                           address="127.0.0.1", vnc_password_encrypted=encrypt(SECRET, "secret")))
+            db.add(
+                Desktop(
+                    id=self.desktop_id,
+                    user=self.anna,
+                    desktop_type_id="standin",
+                    state="running",
+                    address="127.0.0.1",
+                    vnc_password_encrypted=encrypt(SECRET, "secret"),
+                )
+            )
             db.commit()
             self.anna_id, self.boss_id = self.anna.id, self.boss.id
 
     def token(self, user_id: int | None = None, mode: str = "control") -> str:
         with self.sessions() as db:
-            token = service.issue_token(db, db.get(User, user_id or self.anna_id), db.get(Desktop, self.desktop_id),
-                                        mode, None)
+            token = service.issue_token(
+                db, db.get(User, user_id or self.anna_id), db.get(Desktop, self.desktop_id), mode, None
+            )
             db.commit()
             return token
 
     def session(self) -> TunnelSession:
         return TunnelSession(self.settings, self.sessions, self.kills)
 
-    def request(self, token: str, width: int = FakeGuacd.ECHO_WIDTH, origin: str | None = ORIGIN,
-                holder: int | None = None) -> TunnelRequest:
+    def request(
+        self, token: str, width: int = FakeGuacd.ECHO_WIDTH, origin: str | None = ORIGIN, holder: int | None = None
+    ) -> TunnelRequest:
         return TunnelRequest(origin, token, holder, Screen(width, 768, 96))
 
     def refusal(self, request: TunnelRequest) -> TunnelRefused:
@@ -121,8 +131,10 @@ def test_a_bad_used_or_expired_token_is_refused_with_a_clear_message(world):
     refused = world.refusal(world.request(""))
     assert (refused.message, refused.status) == ("The connection link is invalid.", CLIENT_UNAUTHORIZED)
     refused = world.refusal(world.request("not a token"))
-    assert (refused.message, refused.status) == ("The connection link has expired or was already used.",
-                                                 CLIENT_UNAUTHORIZED)
+    assert (refused.message, refused.status) == (
+        "The connection link has expired or was already used.",
+        CLIENT_UNAUTHORIZED,
+    )
     used = world.token()
     with world.session() as session:
         session.open(world.request(used))
@@ -134,16 +146,21 @@ def test_a_bad_used_or_expired_token_is_refused_with_a_clear_message(world):
     assert world.refusal(world.request(expired)).message == "The connection link has expired or was already used."
     someone_elses = world.token()
     refused = world.refusal(world.request(someone_elses, holder=world.boss_id))
-    assert (refused.message, refused.status) == ("The connection link has expired or was already used.",
-                                                 CLIENT_UNAUTHORIZED)
+    assert (refused.message, refused.status) == (
+        "The connection link has expired or was already used.",
+        CLIENT_UNAUTHORIZED,
+    )
     assert len(world.connections()) == 1  # the one that opened
 
 
 def test_a_refusal_tells_the_viewer_why_and_closes_with_the_status(world):
     ws = MemorySocket()
     world.refusal(world.request("not a token")).tell(ws)
-    assert ws.instructions()[1] == ["error", "The connection link has expired or was already used.",
-                                    str(CLIENT_UNAUTHORIZED)]
+    assert ws.instructions()[1] == [
+        "error",
+        "The connection link has expired or was already used.",
+        str(CLIENT_UNAUTHORIZED),
+    ]
     assert ws.closed == (1000, str(CLIENT_UNAUTHORIZED))
 
 

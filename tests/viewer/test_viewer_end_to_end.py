@@ -20,8 +20,8 @@ from tests.fixtures.broker import free_port, make_settings, start_live_broker
 from tests.fixtures.browser import ARTIFACTS, VIEWPORT, login_in_browser
 from tests.fixtures.desktops import desktop_overrides, remove_everything_of
 from tests.fixtures.oidc import start_oidc_provider
-from tests.tier.containers import GUACD_PORT, WEBSOCKIFY_PORT, wait_for_port
 from tests.support.proxy import PathProxy
+from tests.tier.containers import GUACD_PORT, WEBSOCKIFY_PORT, wait_for_port
 
 pytestmark = pytest.mark.usefixtures("built_viewer")
 
@@ -40,8 +40,14 @@ DRAWN_COLOURS = """(minimum) => {
 }"""
 
 # What a German keyboard sends: the characters as `key` on their physical keys (AltGr+Q is @).
-GERMAN_KEYS = [("g", "KeyG", 71), ("r", "KeyR", 82), ("ü", "BracketLeft", 186), ("ß", "Minus", 219),
-               ("@", "KeyQ", 81), ("€", "KeyE", 69)]
+GERMAN_KEYS = [
+    ("g", "KeyG", 71),
+    ("r", "KeyR", 82),
+    ("ü", "BracketLeft", 186),
+    ("ß", "Minus", 219),
+    ("@", "KeyQ", 81),
+    ("€", "KeyE", 69),
+]
 
 
 class Stack:
@@ -79,11 +85,16 @@ def stack(tmp_path_factory, postgres, docker_engine, desktop_images):
     make_provider(make_settings(**overrides)).ensure_network()
     started = []
     try:
+
         def run(image: str, **options) -> tuple[object, str]:
             # Not labelled as the broker's: its housekeeping removes such containers as orphans.
             container = docker_engine.containers.run(
-                image, detach=True, network=overrides["desktop_network"],
-                name=f"{instance}-{image.split('/')[1].split(':')[0]}", **options)
+                image,
+                detach=True,
+                network=overrides["desktop_network"],
+                name=f"{instance}-{image.split('/')[1].split(':')[0]}",
+                **options,
+            )
             started.append(container)
             container.reload()
             return container, container.attrs["NetworkSettings"]["Networks"][overrides["desktop_network"]]["IPAddress"]
@@ -92,19 +103,29 @@ def stack(tmp_path_factory, postgres, docker_engine, desktop_images):
         proxy_port = free_port()
         proxy_url = f"http://127.0.0.1:{proxy_port}"
         guacd, guacd_ip = run("deskbroker/guacd:latest")
-        _, websockify_ip = run("deskbroker/websockify:latest", read_only=True, tmpfs={"/tmp": ""},
-                               environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY, "ALLOWED_ORIGINS": proxy_url})
+        _, websockify_ip = run(
+            "deskbroker/websockify:latest",
+            read_only=True,
+            tmpfs={"/tmp": ""},
+            environment={"VNC_TOKEN_KEY": WEBSOCKIFY_KEY, "ALLOWED_ORIGINS": proxy_url},
+        )
         wait_for_port(guacd_ip, GUACD_PORT)
         wait_for_port(websockify_ip, WEBSOCKIFY_PORT)
 
         port = free_port()
-        provider = start_oidc_provider(redirect_uris=[f"http://127.0.0.1:{port}/api/auth/authorize"],
-                                       require_pkce=True)
+        provider = start_oidc_provider(redirect_uris=[f"http://127.0.0.1:{port}/api/auth/authorize"], require_pkce=True)
         broker = start_live_broker(
-            tmp_path_factory.mktemp("viewer-e2e"), postgres.new_database(), port, **overrides,
-            guacd_host=guacd_ip, websockify_key=WEBSOCKIFY_KEY, allowed_origins=proxy_url,
+            tmp_path_factory.mktemp("viewer-e2e"),
+            postgres.new_database(),
+            port,
+            **overrides,
+            guacd_host=guacd_ip,
+            websockify_key=WEBSOCKIFY_KEY,
+            allowed_origins=proxy_url,
             oidc_client_id=provider.client_id,
-            oidc_client_secret=provider.client_secret, oidc_discovery_url=provider.discovery_url)
+            oidc_client_secret=provider.client_secret,
+            oidc_discovery_url=provider.discovery_url,
+        )
         # Cookies do not depend on the port: a sign-in at the broker holds for the proxy too.
         proxy = PathProxy(("127.0.0.1", port), {"/websockify": (websockify_ip, WEBSOCKIFY_PORT)}, port=proxy_port)
         yield Stack(docker_engine, broker, proxy, guacd)
@@ -228,8 +249,10 @@ def type_without_key_events(page: Page, path: str) -> None:
     page.keyboard.type("echo ")
     cdp.send("Input.insertText", {"text": "Grüße ÄÖÜß @€ ñ "})  # dictation, an on-screen keyboard
     for candidate in ("n", "ni", "nih", "niha", "nihao", "你好"):  # an IME's candidates: never typed
-        cdp.send("Input.imeSetComposition",
-                 {"text": candidate, "selectionStart": len(candidate), "selectionEnd": len(candidate)})
+        cdp.send(
+            "Input.imeSetComposition",
+            {"text": candidate, "selectionStart": len(candidate), "selectionEnd": len(candidate)},
+        )
     cdp.send("Input.insertText", {"text": "你好"})  # committed
     cdp.send("Input.insertText", {"text": " 😀 "})  # text without composition still counts after one
     type_dead_keys(cdp)
@@ -261,7 +284,9 @@ def test_novnc_viewer_resizes_the_desktop_types_and_shares_the_clipboard(stack, 
     screen = page.locator("#screen").bounding_box()
     page.wait_for_function(
         "([w, h]) => [...document.querySelectorAll('#screen canvas')].some(c => c.width === w && c.height === h)",
-        arg=[int(screen["width"]), int(screen["height"])], timeout=10_000)
+        arg=[int(screen["width"]), int(screen["height"])],
+        timeout=10_000,
+    )
 
     open_terminal(stack, page, desktop)
     page.keyboard.type("echo hello-novnc-$((6*7)) > /tmp/viewer-novnc\n")
@@ -298,8 +323,11 @@ def desktop_size(stack: Stack, desktop: dict) -> tuple[int, int]:
 
 def screen_size(page: Page) -> tuple[int, int]:
     """The viewer's screen area in CSS pixels: the size the viewer asks for."""
-    return tuple(page.evaluate("() => [document.querySelector('#screen').clientWidth,"
-                               " document.querySelector('#screen').clientHeight]"))
+    return tuple(
+        page.evaluate(
+            "() => [document.querySelector('#screen').clientWidth, document.querySelector('#screen').clientHeight]"
+        )
+    )
 
 
 def seconds_until_desktop_is(stack: Stack, desktop: dict, size: tuple[int, int], timeout: float = 5) -> float:
@@ -397,8 +425,9 @@ def test_on_a_tablet_touch_clicks_and_the_keyboard_button_types(stack, browser):
         x, y = screen["x"] + screen["width"] * 0.7, screen["y"] + screen["height"] * 0.5  # desktop background
         before = page.evaluate(PATCH, [x, y])
         long_press(page, x, y)  # xfdesktop opens its menu where it was right-clicked
-        page.wait_for_function(f"(before) => JSON.stringify(({PATCH})([{x}, {y}])) !== JSON.stringify(before)",
-                               arg=before, timeout=10_000)
+        page.wait_for_function(
+            f"(before) => JSON.stringify(({PATCH})([{x}, {y}])) !== JSON.stringify(before)", arg=before, timeout=10_000
+        )
         page.keyboard.press("Escape")
 
         page.get_by_role("button", name="Keyboard").tap()
@@ -427,7 +456,8 @@ def test_a_desktop_stopped_while_watched_is_explained(stack, page):
     stack.open_viewer(page, stack.running_desktop(page))
     stack.api(page, "POST", "/api/container/stop?desktop_type=xfce")
     expect(page.locator(".overlay-message")).to_have_text(
-        "The desktop was stopped. Start it again on the start page.", timeout=40_000)
+        "The desktop was stopped. Start it again on the start page.", timeout=40_000
+    )
     expect(page.locator("#viewer")).to_have_attribute("data-state", "error")
     expect(page.get_by_role("button", name="Try again")).to_be_focused()
 
@@ -437,15 +467,22 @@ def test_a_disabled_account_is_told_why_its_connection_ended(stack, page):
     desktop = stack.api(page, "POST", "/api/container/start?desktop_type=base")
     page.goto(f"{stack.proxy.url}/desktops/{desktop['id']}/view")
     expect(page.locator("#viewer")).to_have_attribute("data-state", "connected", timeout=30_000)
-    subprocess.run([sys.executable, "-m", "broker", "users", "disable", "bob"], env=stack.broker.env, check=True,
-                   capture_output=True, timeout=60)
-    expect(page.locator(".overlay-message")).to_have_text("Your account was disabled, so this connection ended.",
-                                                          timeout=5_000)
+    subprocess.run(
+        [sys.executable, "-m", "broker", "users", "disable", "bob"],
+        env=stack.broker.env,
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
+    expect(page.locator(".overlay-message")).to_have_text(
+        "Your account was disabled, so this connection ended.", timeout=5_000
+    )
     expect(page.locator("#viewer")).to_have_attribute("data-state", "error")
     page.wait_for_timeout(3_000)  # and it stays so: no reconnecting with a session that has ended
     expect(page.locator("#viewer")).to_have_attribute("data-state", "error")
     page.locator("#language-button").click()
     expect(page.locator(".overlay-message")).to_have_text(
-        "Ihr Konto wurde gesperrt; die Verbindung wurde deshalb beendet.")
+        "Ihr Konto wurde gesperrt; die Verbindung wurde deshalb beendet."
+    )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "test_a_disabled_account_is_told_why_its_connection_ended.png"))

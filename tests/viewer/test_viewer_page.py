@@ -146,7 +146,8 @@ def test_signing_out_elsewhere_turns_try_again_into_sign_in(broker, page):
 
 
 def test_the_bundle_is_not_in_git():
-    tracked = subprocess.run(["git", "ls-files", str(BUNDLE), str(WEB / "node_modules")], cwd=WEB,
-                             capture_output=True, text=True, check=True).stdout
+    tracked = subprocess.run(
+        ["git", "ls-files", str(BUNDLE), str(WEB / "node_modules")], cwd=WEB, capture_output=True, text=True, check=True
+    ).stdout
     ignored = subprocess.run(["git", "check-ignore", "-q", str(BUNDLE / "viewer-guacamole.js")], cwd=WEB)
     assert tracked == "" and ignored.returncode == 0

@@ -5,21 +5,20 @@ Revises: 0006
 Create Date: 2026-11-26 07:00:00
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-
-revision = '0007'
-down_revision = '0006'
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('connections', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('seen_at', sa.DateTime(), nullable=True))
+    with op.batch_alter_table("connections", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("seen_at", sa.DateTime(), nullable=True))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('connections', schema=None) as batch_op:
-        batch_op.drop_column('seen_at')
+    with op.batch_alter_table("connections", schema=None) as batch_op:
+        batch_op.drop_column("seen_at")

@@ -5,25 +5,24 @@ Revises: 0007
 Create Date: 2026-12-05 03:00:00
 """
 
-from alembic import op
 import sqlalchemy as sa
+from alembic import op
 
-
-revision = '0008'
-down_revision = '0007'
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('desktop_types', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('egress', sa.String(length=16), server_default='none', nullable=False))
-    with op.batch_alter_table('desktops', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('egress', sa.String(length=16), server_default='none', nullable=False))
+    with op.batch_alter_table("desktop_types", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("egress", sa.String(length=16), server_default="none", nullable=False))
+    with op.batch_alter_table("desktops", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("egress", sa.String(length=16), server_default="none", nullable=False))
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('desktops', schema=None) as batch_op:
-        batch_op.drop_column('egress')
-    with op.batch_alter_table('desktop_types', schema=None) as batch_op:
-        batch_op.drop_column('egress')
+    with op.batch_alter_table("desktops", schema=None) as batch_op:
+        batch_op.drop_column("egress")
+    with op.batch_alter_table("desktop_types", schema=None) as batch_op:
+        batch_op.drop_column("egress")
