@@ -180,22 +180,23 @@ def tunnel(ws):
     """The Guacamole tunnel: a shell around a TunnelSession."""
     services, user = context.services(), current_user()
     context.close_db()  # a tunnel lasts hours: it must not hold the sign-in check's database connection
-    screen = Screen(
+    asked = TunnelRequest(request.headers.get("Origin"), request.args.get("token", ""), user and user.id, _screen())
+    with TunnelSession(services.settings, services.sessions, _kill_watch(services.sessions)) as session:
+        try:
+            session.open(asked)
+        except TunnelRefused as refusal:
+            return refusal.tell(ws)
+        session.run(ws)
+
+
+def _screen() -> Screen:
+    """The browser's window as the tunnel's query gives it; out-of-range values fall back or are clamped."""
+    return Screen(
         int_arg("width", 1024, 64, 8192, lenient=True),
         int_arg("height", 768, 64, 8192, lenient=True),
         int_arg("dpi", 96, 48, 480, lenient=True),
         request.args.get("timezone", "")[:64],
     )
-    with TunnelSession(services.settings, services.sessions, _kill_watch(services.sessions)) as session:
-        try:
-            session.open(
-                TunnelRequest(
-                    request.headers.get("Origin"), request.args.get("token", ""), user.id if user else None, screen
-                )
-            )
-        except TunnelRefused as refusal:
-            return refusal.tell(ws)
-        session.run(ws)
 
 
 def _kill_watch(sessions: sessionmaker[Session]) -> service.KillWatch:
