@@ -15,11 +15,10 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from broker.desktops import make_provider
-from broker.models import Group, User
 from tests.fixtures.broker import make_settings, start_live_broker
 from tests.fixtures.browser import ARTIFACTS, VIEWPORT
 from tests.fixtures.desktops import desktop_overrides, remove_everything_of, run_guacd
-from tests.fixtures.pages import create_local_account, sign_in_page
+from tests.fixtures.pages import add_group, create_local_account, sign_in_page
 from tests.teacher.test_classroom import PICTURE_COLOURS, open_drawn_viewer, start_desktop
 
 pytestmark = pytest.mark.usefixtures("built_viewer")
@@ -41,15 +40,7 @@ def tour_broker(tmp_path_factory, docker_engine, desktop_images):
             try:
                 for name, roles in (("ada", ("admin",)), ("tess", ("teacher",)), ("lea", ())):
                     create_local_account(broker, name, *roles)
-                with broker.session() as db:
-                    db.add(
-                        Group(
-                            key="7b",
-                            name="Klasse 7b",
-                            members=db.query(User).filter(User.username.in_(["tess", "lea"])).all(),
-                        )
-                    )
-                    db.commit()
+                add_group(broker, "7b", "Klasse 7b", ["tess", "lea"])
                 yield broker
             finally:
                 broker.stop()

@@ -13,12 +13,12 @@ import requests
 from playwright.sync_api import Page, expect
 
 from broker.desktops import make_provider
-from broker.models import Group, User
+from broker.models import Group
 from broker.tunnels.service import WATCHED_SECONDS
 from tests.fixtures.broker import make_settings, start_live_broker
 from tests.fixtures.browser import ARTIFACTS, VIEWPORT
 from tests.fixtures.desktops import desktop_overrides, remove_everything_of, run_guacd
-from tests.fixtures.pages import PASSWORD, create_local_account, sign_in_page
+from tests.fixtures.pages import PASSWORD, add_group, create_local_account, sign_in_page
 from tests.viewer.test_viewer_end_to_end import DRAWN_COLOURS
 
 pytestmark = pytest.mark.usefixtures("built_viewer")
@@ -52,15 +52,7 @@ def classroom_broker(tmp_path_factory, docker_engine, desktop_images):
             try:
                 create_local_account(broker, "tess", "teacher")
                 create_local_account(broker, "sam")
-                with broker.session() as db:
-                    db.add(
-                        Group(
-                            key="5a",
-                            name="Klasse 5a",
-                            members=db.query(User).filter(User.username.in_(["tess", "sam"])).all(),
-                        )
-                    )
-                    db.commit()
+                add_group(broker, "5a", "Klasse 5a", ["tess", "sam"])
                 yield broker
             finally:
                 broker.stop()
