@@ -65,6 +65,10 @@ def test_dropped_files_arrive_in_downloads_with_progress(stack, page):  # noqa: 
     answer = download(stack, page, f"Downloads/{name}")
     assert answer.ok, answer.text()
     assert answer.body() == text.encode()
+    # … and inside the desktop, for its user, in ~/Downloads.
+    container = stack.docker.containers.get(desktop["container_id"])
+    code, inside = container.exec_run(["sh", "-c", f'cat "$HOME/Downloads/{name}"'], user="user")
+    assert code == 0 and inside == text.encode()
 
     # The same name again: the server refuses it (no replacing), and the viewer says why.
     drag_and_drop(page, name, "other")
