@@ -77,6 +77,26 @@ def test_dropped_files_arrive_in_downloads_with_progress(stack, page):  # noqa: 
     assert download(stack, page, f"Downloads/{name}").body() == text.encode()
 
 
+def test_the_person_chooses_the_folder_from_the_toolbar(stack, page):  # noqa: F811
+    stack.sign_in(page, "alice")
+    desktop = stack.running_desktop(page)
+    stack.open_viewer(page, desktop)
+    button = page.locator("#drop-folder-button")
+    expect(button).to_have_text("Drop folder: Downloads")
+    button.click()
+    page.fill("#drop-folder-input", "school/inbox")
+    page.get_by_role("button", name="OK").click()
+    expect(button).to_have_text("Drop folder: school/inbox")
+    name = f"chosen-{secrets.token_hex(4)}.txt"
+
+    drag_and_drop(page, name, "into the chosen folder")
+
+    expect(page.locator("#drop-status")).to_have_text("1 file(s) uploaded to “school/inbox”.", timeout=15_000)
+    assert download(stack, page, f"school/inbox/{name}").body() == b"into the chosen folder"
+    page.reload()  # the choice is kept in this browser
+    expect(button).to_have_text("Drop folder: school/inbox")
+
+
 def test_a_watcher_cannot_drop_files(stack, page, browser):  # noqa: F811
     stack.sign_in(page, "alice")
     desktop = stack.running_desktop(page)
@@ -87,6 +107,7 @@ def test_a_watcher_cannot_drop_files(stack, page, browser):  # noqa: F811
     try:
         stack.sign_in(watcher, "adam")
         stack.open_viewer(watcher, desktop, mode="view")
+        expect(watcher.locator("#drop-folder-button")).to_be_hidden()
         uploads = []
         watcher.on("request", lambda request: "/api/files/" in request.url and uploads.append(request.url))
         name = f"watcher-{secrets.token_hex(4)}.txt"

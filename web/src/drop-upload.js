@@ -15,6 +15,27 @@ export function dropFolder() {
   return folder || DEFAULT_FOLDER;
 }
 
+function chooseFolder(folder) {
+  try { localStorage.setItem(FOLDER_KEY, folder); } catch { /* storage blocked: the default stays */ }
+}
+
+/** The toolbar button that shows the drop folder and lets the person choose another. */
+export function setupFolderChoice({ button, dialog, input }) {
+  const show = () => setText(button, "drop.folderButton", { folder: dropFolder() });
+  button.hidden = false;
+  show();
+  button.addEventListener("click", () => {
+    input.value = dropFolder();
+    dialog.showModal();
+    input.select();
+  });
+  dialog.addEventListener("close", () => {
+    if (dialog.returnValue !== "ok") return;
+    chooseFolder(input.value.trim());
+    show();
+  });
+}
+
 /** The message key for a refused or failed upload (the server's own text goes alongside). */
 export function dropErrorKey(status) {
   return {

@@ -56,6 +56,9 @@ export const STRINGS = {
     "drop.done": "{count} file(s) uploaded to “{folder}”.",
     "drop.failed": "Upload failed: {reason}",
     "drop.busy": "Please wait until the current upload is finished.",
+    "drop.folderButton": "Drop folder: {folder}",
+    "drop.folderHeading": "Folder for dropped files",
+    "drop.folderLabel": "Folder in your files (e.g. Downloads or school/inbox); empty for Downloads",
 
     "state.connecting": "Connecting",
     "state.connected": "Connected",
@@ -449,6 +452,9 @@ export const STRINGS = {
     "drop.done": "{count} Datei(en) nach „{folder}“ hochgeladen.",
     "drop.failed": "Hochladen fehlgeschlagen: {reason}",
     "drop.busy": "Bitte warten Sie, bis das laufende Hochladen fertig ist.",
+    "drop.folderButton": "Ablageordner: {folder}",
+    "drop.folderHeading": "Ordner für abgelegte Dateien",
+    "drop.folderLabel": "Ordner in Ihren Dateien (z. B. Downloads oder schule/eingang); leer für Downloads",
 
     "state.connecting": "Verbinde",
     "state.connected": "Verbunden",

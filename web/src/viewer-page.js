@@ -1,7 +1,7 @@
 // The viewer page around either protocol: reads what to open from the page's data
 // attributes, wires the toolbar, clipboard and status, and runs the session.
 import { createClipboard } from "./clipboard.js";
-import { setupDropUpload } from "./drop-upload.js";
+import { setupDropUpload, setupFolderChoice } from "./drop-upload.js";
 import { setText, translate } from "./i18n.js";
 import { createStatus } from "./overlay.js";
 import { ViewerSession } from "./session.js";
@@ -46,6 +46,11 @@ export function startViewer(createViewer) {
   // Tab or a script focusing the screen hands the keyboard to the viewer (noVNC: its canvas).
   screen.addEventListener("focus", () => viewer.focus());
   setupDropUpload({ screen, hint: byId("drop-hint"), status: byId("drop-status"), viewOnly });
+  if (!viewOnly) {
+    setupFolderChoice({
+      button: byId("drop-folder-button"), dialog: byId("drop-folder-dialog"), input: byId("drop-folder-input"),
+    });
+  }
   let session = null;
   const clipboard = createClipboard({
     panel: byId("clipboard-panel"),
