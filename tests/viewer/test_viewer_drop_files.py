@@ -11,7 +11,7 @@ import secrets
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.fixtures.browser import VIEWPORT
+from tests.fixtures.browser import ARTIFACTS, VIEWPORT
 from tests.viewer.test_viewer_end_to_end import Stack, stack  # noqa: F401  (the module's fixture)
 
 pytestmark = pytest.mark.usefixtures("built_viewer")
@@ -31,11 +31,14 @@ MAKE_FILE = """([name, text]) => {
 }"""
 
 
-def drag_and_drop(page: Page, name: str, text: str) -> None:
+def drag_and_drop(page: Page, name: str, text: str, screenshot: str = "") -> None:
     data = page.evaluate_handle(MAKE_FILE, [name, text])
     page.dispatch_event("#screen", "dragenter", {"dataTransfer": data})
     page.dispatch_event("#screen", "dragover", {"dataTransfer": data})
     expect(page.locator("#drop-hint")).to_be_visible()
+    if screenshot:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{screenshot}.png"))
     page.dispatch_event("#screen", "drop", {"dataTransfer": data})
     expect(page.locator("#drop-hint")).to_be_hidden()
 
@@ -52,11 +55,12 @@ def test_dropped_files_arrive_in_downloads_with_progress(stack, page):  # noqa: 
     name = f"dropped-{secrets.token_hex(4)}.txt"
     text = "Grüße aus dem Browser\n" + "0123456789abcdef" * 200_000  # about 3 MB: progress to show
 
-    drag_and_drop(page, name, text)
+    drag_and_drop(page, name, text, screenshot="test_drop_files_hint")
 
     status = page.locator("#drop-status")
     expect(status).to_have_attribute("data-state", "done", timeout=30_000)
     expect(status).to_have_text("1 file(s) uploaded to “Downloads”.")
+    page.screenshot(path=str(ARTIFACTS / "test_drop_files_done.png"))
     shown = page.evaluate("() => window.dropTexts")
     assert any(re.fullmatch(r"Uploading 1 file\(s\) to “Downloads”: .+ of 3\.1 MB", seen) for seen in shown), shown
 
