@@ -10,9 +10,8 @@ import pytest
 import requests
 
 from broker.db import utcnow
-from broker.desktops.provider import DesktopSpec
 from broker.models import Desktop
-from tests.fixtures.desktops import containers_of, desktop_overrides, lifecycle_of, sign_in
+from tests.fixtures.desktops import containers_of, desktop_overrides, lifecycle_of, sign_in, stray_desktop_spec
 
 
 def test_two_brokers_starting_one_desktop_at_once_make_one_container(
@@ -62,22 +61,7 @@ def test_a_broker_restart_adopts_running_desktops_and_duplicates_nothing(
         db.get(Desktop, bens["id"]).state = "starting"
         db.get(Desktop, bens["id"]).state_changed_at = utcnow() - timedelta(minutes=5)
         db.commit()
-    lifecycle.provider.create(
-        DesktopSpec(
-            desktop_id="forgotten",
-            name=f"{instance}-forgotten",
-            image="deskbroker/base:latest",
-            desktop_type="base",
-            owner="",
-            owner_id="",
-            vnc_password="x",
-            memory_mb=256,
-            cpus=0.5,
-            pids_limit=100,
-            shm_size_mb=None,
-            home_volume=None,
-        )
-    )
+    lifecycle.provider.create(stray_desktop_spec("forgotten", f"{instance}-forgotten"))
 
     second = live_broker_factory(database_url, **desktop_overrides(instance))
     deadline = time.monotonic() + 30

@@ -12,12 +12,12 @@ from broker.cli import cli
 from broker.db import utcnow
 from broker.desktops.catalog import sync_catalog
 from broker.desktops.naming import home_volume_name, public_volume_name
-from broker.desktops.provider import BROKER_LABEL, DesktopSpec
+from broker.desktops.provider import BROKER_LABEL
 from broker.housekeeping import run_once
 from broker.images.catalog import CatalogEntry, CatalogImage, LocalizedText
 from broker.models import AuditEvent, Desktop, DesktopType
 from tests.fixtures.broker import settings_env
-from tests.fixtures.desktops import containers_of, desktop_overrides, lifecycle_of, sign_in
+from tests.fixtures.desktops import containers_of, desktop_overrides, lifecycle_of, sign_in, stray_desktop_spec
 
 pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 
@@ -50,22 +50,7 @@ def test_reconcile_adopts_marks_vanished_and_removes_orphans(desktop_app, docker
     edit(app, interrupted["id"], state="starting", state_changed_at=long_ago)  # its broker died mid-start
     docker_engine.containers.get(vanished["container_id"]).remove(force=True)  # removed behind our back
     edit(app, restarted["id"], state="stopped", state_changed_at=long_ago, address=None)  # `docker start`ed
-    orphan = lifecycle.provider.create(
-        DesktopSpec(
-            desktop_id="no-such-desktop",
-            name=f"{instance}-orphan",
-            image="deskbroker/base:latest",
-            desktop_type="base",
-            owner="",
-            owner_id="",
-            vnc_password="x",
-            memory_mb=256,
-            cpus=0.5,
-            pids_limit=100,
-            shm_size_mb=None,
-            home_volume=None,
-        )
-    )
+    orphan = lifecycle.provider.create(stray_desktop_spec("no-such-desktop", f"{instance}-orphan"))
     foreign = docker_engine.containers.create("deskbroker/base:latest", labels={BROKER_LABEL: "someone-else"})
     # guacd or websockify of this installation (compose labels them too): not a desktop, never an orphan.
     tier = docker_engine.containers.create("deskbroker/base:latest", labels={BROKER_LABEL: instance})
