@@ -9,6 +9,9 @@ def main() -> None:
         from gevent import monkey
 
         monkey.patch_all()
+        from broker.serve import prepare_metrics_folder
+
+        prepare_metrics_folder()
     from broker.cli import main as cli_main
 
     cli_main()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from broker import branding, context, desktops, errors, files, health, ids, openapi, pages, teacher, viewer
+from broker import branding, context, desktops, errors, files, health, ids, monitoring, openapi, pages, teacher, viewer
 from broker.admin import desktops as admin_desktop_routes
 from broker.admin import routes as admin_routes
 from broker.auth import current, oidc
@@ -14,6 +14,7 @@ from broker.config import Settings, load_settings
 from broker.db import make_engine, make_sessionmaker
 from broker.desktops import routes as desktop_routes
 from broker.files import routes as file_routes
+from broker.monitoring import routes as monitoring_routes
 from broker.json_bodies import StrictJSONProvider
 from broker.proxies import ForwardedByTrustedProxies, TrustedProxies
 from broker.teacher import routes as teacher_routes
@@ -34,6 +35,7 @@ def register_routes(app: Flask) -> None:
     app.url_map.converters.update(ids.CONVERTERS)  # before the routes that use them
     for blueprint in (
         health.bp,
+        monitoring_routes.bp,
         openapi.bp,
         auth_routes.bp,
         desktop_routes.bp,
@@ -85,6 +87,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     files.init_app(app, settings, provider, more_spaces=[teacher.folder_spaces(settings)])
     teacher.init_app(app, settings)
     branding.init_app(app)
+    monitoring.init_app(app)
 
     register_routes(app)
     errors.register_error_handlers(app)

@@ -426,6 +426,23 @@ class FilesSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """Monitoring: who may read /metrics."""
+
+    metrics_token: str = setting(
+        "Bearer token (≥ 32 characters) a Prometheus scraper sends to /metrics. Empty = by address only.",
+        _optional(_secret_key),
+        "",
+        secret=True,
+    )
+    metrics_allowed_networks: tuple[str, ...] = setting(
+        "Addresses that may read /metrics without the token (IPv4 networks, comma separated; empty = none).",
+        _cidr_list,
+        "127.0.0.1/32",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     core: CoreSettings
     auth: AuthSettings
@@ -433,6 +450,7 @@ class Settings:
     desktops: DesktopSettings
     tier: TierSettings
     files: FilesSettings
+    metrics: MetricsSettings
 
     @property
     def secure_cookies(self) -> bool:

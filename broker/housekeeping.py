@@ -22,7 +22,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from broker import audit
+from broker import audit, metrics
 from broker.db import utcnow
 from broker.desktops.catalog import sync_catalog
 from broker.desktops.errors import DesktopError
@@ -57,9 +57,12 @@ class Report:
     pool_started: int = 0
     connections_abandoned: int = 0  # left open by a broker process that died
 
+    def counts(self) -> dict[str, int]:
+        """How many of each finding, by field name."""
+        return {f.name: value if isinstance(value := getattr(self, f.name), int) else len(value) for f in fields(self)}
+
     def summary(self) -> str:
-        counts = [(f.name.replace("_", " "), getattr(self, f.name)) for f in fields(self)]
-        return ", ".join(f"{name}: {value if isinstance(value, int) else len(value)}" for name, value in counts)
+        return ", ".join(f"{name.replace('_', ' ')}: {number}" for name, number in self.counts().items())
 
     def __bool__(self) -> bool:
         return any(getattr(self, f.name) for f in fields(self))
@@ -287,8 +290,12 @@ def _follow_events(lifecycle: Lifecycle) -> None:
 def _run_forever(lifecycle: Lifecycle) -> None:
     interval = lifecycle.settings.desktops.housekeeping_interval
     while True:
+        began, outcome = time.perf_counter(), "skipped"
         try:
             report = run_once(lifecycle)
+            outcome = "ok"
+            for finding, number in report.counts().items():
+                metrics.HOUSEKEEPING_FINDINGS.labels(finding).inc(number)
             if report:
                 log.info("housekeeping: %s", report.summary())
         except ProviderError as error:
@@ -300,5 +307,7 @@ def _run_forever(lifecycle: Lifecycle) -> None:
                 type(error.orig).__name__ if error.orig else type(error).__name__,
             )
         except Exception:
+            outcome = "failed"
             log.exception("housekeeping failed, next try in %d s", interval)
+        metrics.HOUSEKEEPING_SECONDS.labels(outcome).observe(time.perf_counter() - began)
         time.sleep(interval)

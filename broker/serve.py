@@ -2,12 +2,48 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 from gunicorn.app.base import BaseApplication
 
 from broker.config import Settings
 
 # No query strings in the access log: they may carry ?session_id= or ?token=.
 ACCESS_LOG_FORMAT = '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(B)s %(M)sms'
+
+
+METRICS_FOLDER = "PROMETHEUS_MULTIPROC_DIR"
+_made_folder = [""]  # the folder prepare_metrics_folder made, removed when the server exits
+
+
+def prepare_metrics_folder() -> None:
+    """prometheus_client's multiprocess mode: each worker writes its figures to files in one folder,
+    and a scrape of any worker sums them (broker/metrics.py). prometheus_client decides at import
+    whether values go to files, so this runs first of all (broker/__main__.py), in the master,
+    whose workers inherit it. The operator's folder is emptied (counters restart with the server);
+    without one, a new one."""
+    folder = os.environ.get(METRICS_FOLDER)
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for stale in Path(folder).glob("*.db"):
+            stale.unlink()
+    else:
+        os.environ[METRICS_FOLDER] = _made_folder[0] = tempfile.mkdtemp(prefix="deskbroker-metrics-")
+
+
+def _on_exit(_server) -> None:
+    if _made_folder[0]:
+        shutil.rmtree(_made_folder[0], ignore_errors=True)
+
+
+def _child_exit(_server, worker) -> None:
+    # A dead worker's live gauges (open tunnels) leave the sum; its counters stay in it.
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
 
 
 def _post_fork(_server, _worker) -> None:
@@ -35,6 +71,8 @@ class BrokerServer(BaseApplication):
             "errorlog": "-",
             "loglevel": self.settings.core.log_level.lower(),
             "post_fork": _post_fork,
+            "child_exit": _child_exit,
+            "on_exit": _on_exit,
             "proc_name": "deskbroker",
             # gunicorn would believe X-Forwarded-Proto from loopback whatever the settings say;
             # the broker's own middleware (broker/proxies.py) decides whom to believe.

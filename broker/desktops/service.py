@@ -19,7 +19,7 @@ from sqlalchemy import delete, func, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, object_session, sessionmaker
 
-from broker import crypto
+from broker import crypto, metrics
 from broker.config import Settings
 from broker.db import utcnow
 from broker.desktops import access, naming
@@ -75,6 +75,7 @@ class Lifecycle:
     def start(self, db: Session, user: User, type_id: str) -> Desktop:
         """Bring the user's desktop of this type to `running`: start, create or take one from the pool."""
         desktop_type = access.allowed_type(db, user, type_id)
+        began = time.monotonic()
         for _attempt in range(5):
             db.commit()  # end the transaction: what other requests committed is seen from here on
             desktop = db.scalar(
@@ -84,6 +85,8 @@ class Lifecycle:
             )
             if desktop is None:
                 desktop = self._claim_new(db, user, desktop_type)
+                if desktop is not None and desktop.state == RUNNING:  # a warm one from the pool
+                    metrics.DESKTOP_START_SECONDS.labels("pool").observe(time.monotonic() - began)
             elif desktop.state == RUNNING:
                 if self._still_running(db, desktop):
                     return desktop
@@ -192,7 +195,7 @@ class Lifecycle:
         return desktop
 
     def _bring_up(self, db: Session, desktop: Desktop) -> Desktop:
-        created = False
+        created, began = False, time.monotonic()
         try:
             spec = self.spec(desktop)
             folders = [[mount.folder, mount.volume] for mount in spec.folders]
@@ -225,10 +228,12 @@ class Lifecycle:
                     raise Busy("The desktop was stopped or removed while it was being created.")
             address = self._await_vnc(desktop.container_id, desktop.desktop_type.vnc_port)
         except (ProviderError, StartFailed) as error:
+            metrics.DESKTOP_START_FAILURES.labels("cold" if created else "stopped").inc()
             self._start_failed(db, desktop, created, error)
             raise
         if not transition(db, desktop, (STARTING,), RUNNING, address=address, started_at=utcnow()):
             raise Busy("The desktop was stopped while it was starting.")
+        metrics.DESKTOP_START_SECONDS.labels("cold" if created else "stopped").observe(time.monotonic() - began)
         return desktop
 
     def _create(self, desktop: Desktop, spec: DesktopSpec) -> str:

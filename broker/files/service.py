@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import BinaryIO
 
+from broker import metrics
 from broker.config import DesktopSettings, FilesSettings
 from broker.desktops import naming
 from broker.desktops.provider import DESKTOP_USER, Volumes, home_labels, public_labels
@@ -174,6 +175,7 @@ class FileService:
                 if not chunk:  # shortened from inside a desktop meanwhile
                     return
                 size -= len(chunk)
+                metrics.FILE_BYTES.labels("out").inc(len(chunk))
                 yield chunk
         finally:
             handle.close()
@@ -252,6 +254,7 @@ class FileService:
             finally:
                 for file in staged:
                     file.discard()
+        metrics.FILE_BYTES.labels("in").inc(sum(file.size for file in staged))
         if replace:  # the replaced files' sizes were not looked at
             self._forget_usage(space)
         else:

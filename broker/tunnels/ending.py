@@ -61,3 +61,23 @@ def why_ended(
     if desktop_state != "running":
         return DESKTOP_STOPPED
     return None
+
+
+# How a tunnel's end is counted (broker/metrics.py): a bounded kind for each logged reason.
+_RELAY_ENDS = (
+    ("guacd silent", "guacd_silent"),
+    ("guacd closed", "guacd_closed"),
+    ("guacd side", "guacd_error"),
+    ("browser silent", "browser_silent"),
+    ("browser", "browser_closed"),
+    ("malformed instruction", "malformed_input"),
+)
+
+
+def end_kind(logged: str) -> str:
+    """The kind of a connection log's end_reason: an access end's code (REASONS), a relay end's, or other."""
+    for code, reason in REASONS.items():
+        if logged == reason.logged:
+            return code
+    return next((kind for start, kind in _RELAY_ENDS if logged.startswith(start)), "other")
+

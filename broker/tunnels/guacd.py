@@ -23,6 +23,8 @@ from guacamole.client import GuacamoleClient
 from guacamole.exceptions import InvalidInstruction
 from guacamole.instruction import GuacamoleInstruction as Instruction
 
+from broker import metrics
+
 # pyguacamole logs every instruction at DEBUG, the `connect` with the VNC password among them.
 logging.getLogger("guacamole").setLevel(logging.WARNING)
 
@@ -186,8 +188,17 @@ def open_connection(
 ) -> GuacdConnection:
     """Handshake a new VNC connection, or join an existing one (`join` = its connection id), in
     turn with the other handshakes to this guacd. `name`: the person's, for guacd 1.5+."""
+    instance, asked = f"{guacd_host}:{guacd_port}", time.perf_counter()
     with _handshake_turn(guacd_host, guacd_port):
-        return _handshake(guacd_host, guacd_port, target, screen, read_only, join, name, timeout)
+        began = time.perf_counter()
+        metrics.HANDSHAKE_WAIT_SECONDS.labels(instance).observe(began - asked)
+        outcome = "failed"
+        try:
+            connection = _handshake(guacd_host, guacd_port, target, screen, read_only, join, name, timeout)
+            outcome = "ok"
+            return connection
+        finally:
+            metrics.HANDSHAKE_SECONDS.labels(instance, outcome).observe(time.perf_counter() - began)
 
 
 # Every parameter guacd gets comes from here; whatever else it offers (recording-path, wol-*,

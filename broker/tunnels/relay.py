@@ -17,6 +17,7 @@ from typing import Protocol
 import gevent
 import gevent.lock
 
+from broker import metrics
 from broker.tunnels.ending import REASONS
 from broker.tunnels.guacd import CLIENT_BAD_REQUEST, UPSTREAM_TIMEOUT, GuacdConnection
 from broker.tunnels.protocol import INTERNAL_OPCODE, ProtocolError, encode, parse, split_complete
@@ -48,6 +49,8 @@ ACTIVITY_OPCODES = frozenset({"key", "mouse", "touch"})
 # answer it (it never has the password), the broker can. Searched for in guacd's stream as text,
 # which base64 blobs cannot contain; only a chunk that has it is parsed.
 REQUIRED_MARK = encode("required")[:-1] + ","
+ERROR_MARK = encode("error")[:-1] + ","  # guacd's own `error`: its status is counted (metrics)
+TO_BROWSER, FROM_BROWSER = metrics.TUNNEL_BYTES.labels("to_browser"), metrics.TUNNEL_BYTES.labels("from_browser")
 ARGV_STREAM = 63  # guacd's last stream index (64 per user): clear of the browser's, which count up from 0
 
 
@@ -62,6 +65,7 @@ class RelayResult:
     bytes_to_browser: int = 0
     bytes_from_browser: int = 0
     end_reason: str = ""
+    status: int | None = None  # the Guacamole status of the last `error` the browser was sent, if any
 
 
 class Relay:
@@ -117,6 +121,7 @@ class Relay:
                 return
 
     def _tell_browser_killed(self) -> None:
+        self.result.status = SESSION_CLOSED
         try:
             self.ws.send(encode("error", REASONS[self.killed].message, SESSION_CLOSED))
         except Exception:
@@ -138,14 +143,18 @@ class Relay:
                     complete, pending = split_complete(pending + decoder.decode(data), GUACD_MAX_INSTRUCTION)
                     if REQUIRED_MARK in complete:
                         complete = self._answer_required(complete)
+                    if ERROR_MARK in complete:
+                        self._note_error(complete)
                     if complete:
                         self.ws.send(complete)
                         self.result.bytes_to_browser += len(complete)
+                        TO_BROWSER.inc(len(complete))
                 try:
                     data = sock.recv(READ_CHUNK)
                 except TimeoutError:
                     if time.monotonic() - heard_at >= GUACD_SILENCE_SECONDS:
                         self.ws.send(encode("error", GUACD_SILENT_MESSAGE, UPSTREAM_TIMEOUT))
+                        self.result.status = UPSTREAM_TIMEOUT
                         self._end("guacd silent")
                         break
                     self.ws.send(NOP)
@@ -173,12 +182,14 @@ class Relay:
                 self._end("browser silent")
                 break
             self.result.bytes_from_browser += len(message)
+            FROM_BROWSER.inc(len(message))
             try:
                 if isinstance(message, bytes):
                     message = message.decode("utf-8")
                 instructions = parse(message, BROWSER_MAX_INSTRUCTION)
             except (ProtocolError, UnicodeDecodeError) as exc:
                 self.ws.send(encode("error", "Malformed instruction.", CLIENT_BAD_REQUEST))
+                self.result.status = CLIENT_BAD_REQUEST
                 self._end(f"malformed instruction from browser: {exc}")
                 break
             forward = []
@@ -197,6 +208,11 @@ class Relay:
             if forward:
                 with self.guacd_writes:
                     sock.sendall("".join(forward).encode())
+
+    def _note_error(self, complete: str) -> None:
+        for opcode, *args in parse(complete, GUACD_MAX_INSTRUCTION):
+            if opcode == "error" and len(args) > 1 and args[1].isdigit():
+                self.result.status = int(args[1])
 
     def _answer_required(self, complete: str) -> str:
         """Answer guacd's `required` with argv streams (an empty value for what the broker does not

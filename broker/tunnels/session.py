@@ -15,12 +15,14 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from broker import metrics
 from broker.config import Settings
 from broker.crypto import decrypt
 from broker.db import utcnow
 from broker.models import Connection, Desktop, User
 from broker.origins import allowed_origins, check_origin
 from broker.tunnels import service
+from broker.tunnels.ending import end_kind
 from broker.tunnels.guacd import (
     CLIENT_FORBIDDEN,
     CLIENT_UNAUTHORIZED,
@@ -82,6 +84,13 @@ class TunnelSession:
 
     def open(self, request: TunnelRequest) -> None:
         """Everything before the first byte is relayed; TunnelRefused saying why it cannot open."""
+        try:
+            self._open(request)
+        except TunnelRefused as refusal:
+            metrics.TUNNEL_ENDS.labels("refused", str(refusal.status)).inc()
+            raise
+
+    def _open(self, request: TunnelRequest) -> None:
         # First of all: a foreign page must not use the browser's cookies to drive a desktop.
         refused = check_origin(
             request.origin, allowed_origins(self.settings.core.public_url, self.settings.core.allowed_origins)
@@ -141,6 +150,9 @@ class TunnelSession:
         if control and not guacd.resizes_desktop:
             resizer = DesktopResizer.for_desktop(self.target)
             resizer.ask([str(self.screen.width), str(self.screen.height)])  # the window it opens in
+        metrics.TUNNELS_OPENED.labels(grant.mode).inc()
+        live = metrics.TUNNELS_OPEN.labels(grant.mode)
+        live.inc()
         try:
             result = Relay(
                 ws,
@@ -153,8 +165,10 @@ class TunnelSession:
                 credentials={"password": self.target.password} if control else None,
             ).run()
         finally:
+            live.dec()
             if resizer is not None:
                 resizer.stop()
+        metrics.TUNNEL_ENDS.labels(end_kind(result.end_reason), "none" if result.status is None else str(result.status)).inc()
         self._log_end(result)
         return result
 
