@@ -14,8 +14,8 @@ from broker.config import Settings, load_settings
 from broker.db import make_engine, make_sessionmaker
 from broker.desktops import routes as desktop_routes
 from broker.files import routes as file_routes
-from broker.monitoring import routes as monitoring_routes
 from broker.json_bodies import StrictJSONProvider
+from broker.monitoring import routes as monitoring_routes
 from broker.proxies import ForwardedByTrustedProxies, TrustedProxies
 from broker.teacher import routes as teacher_routes
 from broker.tunnels import routes as tunnel_routes

@@ -16,8 +16,8 @@ SECONDS_TO_SHAKE_HANDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 1
 
 DESKTOP_START_SECONDS = Histogram(
     "deskbroker_desktop_start_duration_seconds",
-    "From a person's start to their desktop answering on VNC, by how it started: "
-    "cold (a new container), stopped (its container started again) or pool (a warm one taken).",
+    "From a start to the desktop answering on VNC, by how it started: cold (a new container), "
+    "stopped (its container started again), pool (a warm one taken), pool_fill (the pool warming one up).",
     ["kind"],
     buckets=SECONDS_TO_START,
 )

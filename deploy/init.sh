@@ -38,6 +38,7 @@ add POSTGRES_PASSWORD "$(random 32)"
 add DESKBROKER_PUBLIC_URL "https://$(hostname -f 2>/dev/null || hostname)"
 add DESKBROKER_SECRET_KEY "$(random 64)"
 add DESKBROKER_WEBSOCKIFY_KEY "$(random 48)"
+add DESKBROKER_METRICS_TOKEN "$(random 48)"  # what the monitoring profile's Prometheus sends to /metrics
 add DESKBROKER_INSTANCE deskbroker
 for optional in HTTPS_PORT HTTP_PORT PROXY_ADDRESS TLS_DIR DESKBROKER_DESKTOP_PROVIDER; do
     if [ -n "${!optional:-}" ]; then add "$optional" ""; fi

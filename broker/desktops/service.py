@@ -44,6 +44,13 @@ STOP_ALL_PARALLEL = 8
 TUNNELS_END_WAIT = 1.5
 
 
+def _start_kind(desktop: Desktop, created: bool) -> str:
+    """How a start is counted (broker/metrics.py): a person's wait, cold or not, or the pool's warming."""
+    if desktop.user_id is None:
+        return "pool_fill"
+    return "cold" if created else "stopped"
+
+
 def new_vnc_password() -> str:
     return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(PASSWORD_LENGTH))
 
@@ -228,12 +235,12 @@ class Lifecycle:
                     raise Busy("The desktop was stopped or removed while it was being created.")
             address = self._await_vnc(desktop.container_id, desktop.desktop_type.vnc_port)
         except (ProviderError, StartFailed) as error:
-            metrics.DESKTOP_START_FAILURES.labels("cold" if created else "stopped").inc()
+            metrics.DESKTOP_START_FAILURES.labels(_start_kind(desktop, created)).inc()
             self._start_failed(db, desktop, created, error)
             raise
         if not transition(db, desktop, (STARTING,), RUNNING, address=address, started_at=utcnow()):
             raise Busy("The desktop was stopped while it was starting.")
-        metrics.DESKTOP_START_SECONDS.labels("cold" if created else "stopped").observe(time.monotonic() - began)
+        metrics.DESKTOP_START_SECONDS.labels(_start_kind(desktop, created)).observe(time.monotonic() - began)
         return desktop
 
     def _create(self, desktop: Desktop, spec: DesktopSpec) -> str:

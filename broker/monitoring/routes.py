@@ -16,7 +16,9 @@ from broker.monitoring.desktop_states import DesktopStates
 from broker.openapi import documented
 
 bp = Blueprint("monitoring", __name__)
-FORBIDDEN = "Metrics need the scrape token (DESKBROKER_METRICS_TOKEN) or an address in DESKBROKER_METRICS_ALLOWED_NETWORKS.\n"
+FORBIDDEN = (
+    "Metrics need the scrape token (DESKBROKER_METRICS_TOKEN) or an address in DESKBROKER_METRICS_ALLOWED_NETWORKS.\n"
+)
 
 
 @bp.get("/metrics")
@@ -27,7 +29,10 @@ FORBIDDEN = "Metrics need the scrape token (DESKBROKER_METRICS_TOKEN) or an addr
     "DESKBROKER_METRICS_ALLOWED_NETWORKS (default: this host only). Series: docs/operations.md.",
     responses={
         200: {"description": "The figures", "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}},
-        403: {"description": "Neither the token nor an allowed address", "content": {"text/plain": {"schema": {"type": "string"}}}},
+        403: {
+            "description": "Neither the token nor an allowed address",
+            "content": {"text/plain": {"schema": {"type": "string"}}},
+        },
     },
 )
 def scrape():

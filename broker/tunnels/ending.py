@@ -80,4 +80,3 @@ def end_kind(logged: str) -> str:
         if logged == reason.logged:
             return code
     return next((kind for start, kind in _RELAY_ENDS if logged.startswith(start)), "other")
-

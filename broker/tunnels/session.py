@@ -168,7 +168,9 @@ class TunnelSession:
             live.dec()
             if resizer is not None:
                 resizer.stop()
-        metrics.TUNNEL_ENDS.labels(end_kind(result.end_reason), "none" if result.status is None else str(result.status)).inc()
+        metrics.TUNNEL_ENDS.labels(
+            end_kind(result.end_reason), "none" if result.status is None else str(result.status)
+        ).inc()
         self._log_end(result)
         return result
 

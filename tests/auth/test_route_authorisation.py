@@ -32,6 +32,7 @@ PUBLIC_PAGES = {
     "/favicon.ico",
     "/static/<path:filename>",
     "/tunnel",
+    "/metrics",  # by its own token or address (tests/monitoring/)
 }
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 

@@ -42,11 +42,14 @@ def published(services: dict) -> dict[str, list[str]]:
     return {name: sorted(service["ports"]) for name, service in services.items() if service.get("ports")}
 
 
-def test_the_compose_file_validates_and_publishes_only_the_proxy(checkout):
-    stack = config(checkout, COMPOSE_PROFILES="proxy,socket-proxy,images")
+def test_the_compose_file_validates_and_publishes_beyond_this_host_only_the_proxy(checkout):
+    stack = config(checkout, COMPOSE_PROFILES="proxy,socket-proxy,images,monitoring")
     services = stack["services"]
     assert {"postgres", "broker", "guacd", "websockify", "nginx", "socket-proxy", "desktop-base"} <= set(services)
-    assert published(services) == {"nginx": ["0.0.0.0:443:443/tcp", "0.0.0.0:80:80/tcp"]}
+    assert published(services) == {
+        "nginx": ["0.0.0.0:443:443/tcp", "0.0.0.0:80:80/tcp"],
+        "prometheus": ["127.0.0.1:9090:9090/tcp"],  # the monitoring profile's, on loopback
+    }
     assert stack["networks"]["desktops"] == {"external": True, "name": "deskbroker-desktops"}
     assert stack["networks"]["database"]["internal"] and stack["networks"]["engine"]["internal"]
     assert services["postgres"]["networks"] == {"database": None}
@@ -69,6 +72,7 @@ def test_only_the_proxy_profile_publishes_and_a_host_proxy_gets_loopback(checkou
         "nginx": ["127.0.0.1:80:80/tcp", "127.0.0.1:8443:443/tcp"],
         "broker": ["127.0.0.1:8080:8080/tcp"],
         "websockify": ["127.0.0.1:6080:6080/tcp"],
+        "prometheus": ["127.0.0.1:9090:9090/tcp"],  # listed by docker-compose 1.29 whatever the profiles
     }
 
 
@@ -155,3 +159,13 @@ def test_haproxy_accepts_the_socket_proxy(docker_engine, debian_images):
         image.id, ["-c", "-f", "/etc/haproxy/deskbroker.cfg"], remove=True, entrypoint=["haproxy"], stderr=True
     ).decode()
     assert "Configuration file is valid" in output, output
+
+
+def test_the_monitoring_profile_scrapes_the_broker_with_the_token(checkout):
+    stack = config(checkout, COMPOSE_PROFILES="proxy,monitoring", DESKBROKER_METRICS_TOKEN="t" * 40)
+    services = stack["services"]
+    assert services["prometheus"]["profiles"] == ["monitoring"]
+    assert services["prometheus"]["environment"]["METRICS_TOKEN"] == "t" * 40
+    assert services["prometheus"]["environment"]["BROKER_TARGET"] == "broker:8080"
+    assert set(services["prometheus"]["networks"]) == {"frontend"} <= set(services["broker"]["networks"])
+    assert services["prometheus"]["read_only"] and services["prometheus"]["cap_drop"] == ["ALL"]

@@ -51,7 +51,9 @@ def test_requests_are_timed_by_route_rule_never_by_who_or_which_desktop(app, db)
     before = samples(scrape(client).get_data(as_text=True))
     for _ in range(3):
         client.get("/healthz")
-    assert client.post("/api/auth/local/login", json={"username": "anna", "password": "wrong password"}).status_code == 401
+    assert (
+        client.post("/api/auth/local/login", json={"username": "anna", "password": "wrong password"}).status_code == 401
+    )
     client.post("/api/desktops/0f6b7c8e-1111-4222-8333-944445555666/connect", json={})  # an id in the path
     text = scrape(client).get_data(as_text=True)
     after = samples(text)

@@ -14,7 +14,10 @@ import requests
 from tests.monitoring.test_metrics_endpoint import samples
 
 REQUESTS = 40
-HEALTHZ = ("deskbroker_http_request_duration_seconds_count", (("method", "GET"), ("route", "/healthz"), ("status", "200")))
+HEALTHZ = (
+    "deskbroker_http_request_duration_seconds_count",
+    (("method", "GET"), ("route", "/healthz"), ("status", "200")),
+)
 
 
 def workers_of(master: int) -> set[int]:

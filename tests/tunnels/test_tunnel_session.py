@@ -13,12 +13,14 @@ import gevent.queue
 import gevent.socket
 import guacamole.client
 import pytest
+from prometheus_client import REGISTRY
 
 from broker.auth.users import create_local_user
 from broker.crypto import encrypt
 from broker.db import make_engine, make_sessionmaker, upgrade, utcnow
 from broker.models import Connection, Desktop, DesktopType, TunnelToken, User
 from broker.tunnels import service
+from broker.tunnels.ending import end_kind
 from broker.tunnels.guacd import CLIENT_FORBIDDEN, CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, UPSTREAM_NOT_FOUND, Screen
 from broker.tunnels.protocol import encode, parse
 from broker.tunnels.relay import SESSION_CLOSED
@@ -249,3 +251,56 @@ def test_a_watcher_joins_read_only_and_marks_the_desktop_watched(world):
         gevent.joinall([watcher_task, owner_task], timeout=5, raise_error=True)
     assert ["sync", "66"] not in watcher.instructions()
     assert [c.mode for c in world.connections()] == ["control", "view"]
+
+
+def count(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_an_operator_sees_tunnels_open_their_bytes_and_how_they_ended(world):
+    """What /metrics shows of tunnels: open now, opened, bytes as they pass, ends by kind and status."""
+    opened, killed = (
+        count("deskbroker_tunnels_opened_total", mode="control"),
+        count("deskbroker_tunnel_ends_total", reason="admin", status=str(SESSION_CLOSED)),
+    )
+    from_browser = count("deskbroker_tunnel_bytes_total", direction="from_browser")
+    refused = count("deskbroker_tunnel_ends_total", reason="refused", status=str(CLIENT_UNAUTHORIZED))
+    world.refusal(world.request("not a token"))
+    assert count("deskbroker_tunnel_ends_total", reason="refused", status=str(CLIENT_UNAUTHORIZED)) == refused + 1
+
+    ws = MemorySocket()
+    with world.session() as session:
+        session.open(world.request(world.token()))
+        task = gevent.spawn(session.run, ws)
+        ws.inbox.put(encode("key", "65", "1"))
+        gevent.sleep(0.3)
+        assert count("deskbroker_tunnels_open", mode="control") == 1
+        assert count("deskbroker_tunnel_bytes_total", direction="from_browser") == from_browser + len(
+            encode("key", "65", "1")
+        )  # while the tunnel runs, not only at its end
+        with world.sessions() as db:
+            service.request_kill(db, db.get(Connection, session.record_id))
+            db.commit()
+        task.get(timeout=5)
+    assert count("deskbroker_tunnels_open", mode="control") == 0
+    assert count("deskbroker_tunnels_opened_total", mode="control") == opened + 1
+    assert count("deskbroker_tunnel_ends_total", reason="admin", status=str(SESSION_CLOSED)) == killed + 1
+
+
+@pytest.mark.parametrize(
+    ("logged", "kind"),
+    [
+        ("ended by an administrator", "admin"),
+        ("its sign-in ended", "signed_out"),
+        ("guacd silent", "guacd_silent"),
+        ("guacd closed the connection", "guacd_closed"),
+        ("guacd side: ConnectionResetError", "guacd_error"),
+        ("browser side: ConnectionError", "browser_closed"),
+        ("browser gone: BrokenPipeError", "browser_closed"),
+        ("browser silent", "browser_silent"),
+        ("malformed instruction from browser: too long", "malformed_input"),
+        ("something new", "other"),
+    ],
+)
+def test_each_logged_end_is_counted_under_a_bounded_kind(logged, kind):
+    assert end_kind(logged) == kind
