@@ -4,9 +4,10 @@ used tunnel tokens forgotten and the connections of dead broker processes ended.
 
 Above the packages whose periodic work it does (desktops, tunnels), as an app owns its culler.
 
-Runs when `broker serve` starts and then every HOUSEKEEPING_INTERVAL, in a thread of each
-worker (a greenlet under gevent), and on demand with `broker desktops reconcile`. Every change
-is a compare-and-set (states.transition), so passes in several workers or brokers at once,
+Runs when `broker serve` starts and then every HOUSEKEEPING_INTERVAL, in a thread (a greenlet under
+gevent) of the one worker process of all brokers that holds the housekeeping lease (leases.py; a
+dead holder is replaced after LEASE_INTERVALS), and on demand with `broker desktops reconcile`.
+Every change is a compare-and-set (states.transition) all the same, so a pass during a takeover,
 and requests in between, do no harm.
 """
 
@@ -22,7 +23,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from broker import audit, metrics
+from broker import audit, leases, metrics
 from broker.db import utcnow
 from broker.desktops.catalog import sync_catalog
 from broker.desktops.errors import DesktopError
@@ -41,6 +42,9 @@ VANISHED = "Its container disappeared from the engine; starting the desktop agai
 INTERRUPTED = "Its start was interrupted; please start it again."
 EVENTS_RETRY = 5  # seconds before asking the engine for its events again
 ABANDONED_AFTER = 3  # housekeeping intervals without a broker process vouching for a connection
+LEASE = "housekeeping"
+LEASE_INTERVALS = 3  # a leader that stops renewing is replaced after this many intervals
+_leaseholders: list[tuple[Lifecycle, str]] = []  # this process's, for stop_background
 
 
 @dataclass
@@ -263,11 +267,37 @@ def _human_duration(seconds: int) -> str:
 
 
 def start_background(lifecycle: Lifecycle) -> None:
-    """For the life of the process: housekeeping now and then every HOUSEKEEPING_INTERVAL, and in
-    between the engine's events, so a desktop stopped or removed behind the broker's back shows
-    as such within a second, not at the next pass."""
-    for target, name in ((_run_forever, "desktop-housekeeping"), (_follow_events, "desktop-engine-events")):
-        threading.Thread(target=target, args=(lifecycle,), name=name, daemon=True).start()
+    """For the life of the process: housekeeping now and then every HOUSEKEEPING_INTERVAL while
+    this process holds the lease (one process of all brokers at a time), and in between the
+    engine's events, so a desktop stopped or removed behind the broker's back shows as such within
+    a second, not at the next pass."""
+    holder = leases.holder_name()
+    _leaseholders.append((lifecycle, holder))
+    threading.Thread(target=_run_forever, args=(lifecycle, holder), name="desktop-housekeeping", daemon=True).start()
+    threading.Thread(target=_follow_events, args=(lifecycle,), name="desktop-engine-events", daemon=True).start()
+
+
+def stop_background() -> None:
+    """A clean exit (gunicorn's worker_exit) lets go of the lease: another process takes over at
+    its next pass, not only when the lease expires."""
+    for lifecycle, holder in _leaseholders:
+        try:
+            with lifecycle.sessions() as db:
+                leases.release(db, LEASE, holder)
+        except Exception:
+            log.warning("could not let go of the housekeeping lease; it expires by itself", exc_info=True)
+
+
+def _leads(lifecycle: Lifecycle, holder: str, interval: int) -> bool:
+    """Whether this process does this pass: it holds (or took over) the lease."""
+    try:
+        with lifecycle.sessions() as db:
+            leading = leases.hold(db, LEASE, holder, LEASE_INTERVALS * interval)
+    except (OperationalError, InterfaceError) as error:
+        log.warning("housekeeping skipped: the database is unreachable (%s)", type(error).__name__)
+        leading = False
+    metrics.HOUSEKEEPING_LEADER.set(1 if leading else 0)
+    return leading
 
 
 def _follow_events(lifecycle: Lifecycle) -> None:
@@ -287,9 +317,12 @@ def _follow_events(lifecycle: Lifecycle) -> None:
         time.sleep(EVENTS_RETRY)
 
 
-def _run_forever(lifecycle: Lifecycle) -> None:
+def _run_forever(lifecycle: Lifecycle, holder: str) -> None:
     interval = lifecycle.settings.desktops.housekeeping_interval
     while True:
+        if not _leads(lifecycle, holder, interval):
+            time.sleep(interval)
+            continue
         began, outcome = time.perf_counter(), "skipped"
         try:
             report = run_once(lifecycle)

@@ -61,6 +61,11 @@ HOUSEKEEPING_SECONDS = Histogram(
     ["outcome"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
 )
+HOUSEKEEPING_LEADER = Gauge(
+    "deskbroker_housekeeping_leader",
+    "1 in the broker whose worker holds the housekeeping lease (one of all brokers at a time), else 0.",
+    multiprocess_mode="livesum",
+)
 HOUSEKEEPING_FINDINGS = Counter(
     "deskbroker_housekeeping_findings_total",
     "What housekeeping found and did (adopted, ended, vanished, idle_stopped, ...).",

@@ -221,6 +221,17 @@ class AuditEvent(Base):
     details: Mapped[dict] = mapped_column(JSON, default=dict)
 
 
+class Lease(Base):
+    """Work one broker process does for all at a time (housekeeping): whoever holds the lease, until
+    it expires unrenewed (its process died) and another takes it over (broker/leases.py)."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(128))
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+
+
 class TunnelToken(Base):
     """A single-use permission to open one tunnel; only the SHA-256 of the token is stored."""
 

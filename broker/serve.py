@@ -46,6 +46,12 @@ def _child_exit(_server, worker) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+def _worker_exit(_server, _worker) -> None:
+    from broker.housekeeping import stop_background
+
+    stop_background()
+
+
 def _post_fork(_server, _worker) -> None:
     # Make psycopg2 yield to other greenlets while it waits for PostgreSQL.
     from psycogreen.gevent import patch_psycopg
@@ -72,6 +78,7 @@ class BrokerServer(BaseApplication):
             "loglevel": self.settings.core.log_level.lower(),
             "post_fork": _post_fork,
             "child_exit": _child_exit,
+            "worker_exit": _worker_exit,
             "on_exit": _on_exit,
             "proc_name": "deskbroker",
             # gunicorn would believe X-Forwarded-Proto from loopback whatever the settings say;

@@ -41,7 +41,9 @@ def test_openapi_document_lists_exactly_the_routes(app):
     documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
     routed = set()
     for rule in app.url_map.iter_rules():
-        if rule.endpoint == "static" or not (rule.rule.startswith("/api/") or rule.rule in ("/healthz", "/readyz", "/metrics")):
+        if rule.endpoint == "static" or not (
+            rule.rule.startswith("/api/") or rule.rule in ("/healthz", "/readyz", "/metrics")
+        ):
             continue
         path = re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule)
         routed |= {(path, method) for method in rule.methods - {"HEAD", "OPTIONS"}}
