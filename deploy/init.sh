@@ -47,6 +47,34 @@ if [ ${#added[@]} -gt 0 ]; then
     say "added to .env: ${added[*]} (Debian images from '$(setting DEBIAN_REPOSITORY)', public URL $(setting DESKBROKER_PUBLIC_URL))"
 fi
 
+# Networks that re-sign TLS with their own CA (many schools' do) break the image builds' downloads
+# (npm: SELF_SIGNED_CERT_IN_CHAIN) unless the builds trust it: Debian keeps a host's extra CAs in
+# /usr/local/share/ca-certificates. TRUST_HOST_CAS=yes copies them for the builds, =no leaves them;
+# unset, a person at a terminal is asked, a script is told how.
+host_cas="${HOST_CA_DIR:-/usr/local/share/ca-certificates}"
+build_cas=deploy/ca-certificates
+untrusted=()
+while IFS= read -r -d '' ca; do
+    copy="$build_cas/$(basename "$ca")"
+    if ! cmp -s "$ca" "$copy"; then untrusted+=("$ca"); fi
+done < <(find "$host_cas" -name '*.crt' -type f -print0 2>/dev/null | sort -z)
+if [ ${#untrusted[@]} -gt 0 ]; then
+    names="$(printf '%s ' "${untrusted[@]##*/}")"
+    answer="${TRUST_HOST_CAS:-}"
+    if [ -z "$answer" ] && [ -t 0 ] && [ -t 2 ]; then
+        read -r -p "init: this host trusts extra CAs (${names% }), e.g. of a TLS-inspecting proxy. Trust them for the image builds too? [Y/n] " answer
+        answer="${answer:-yes}"
+    fi
+    case "$answer" in
+        [Yy]*)
+            cp "${untrusted[@]}" "$build_cas/"
+            say "the image builds trust this host's extra CAs: ${names% } (in $build_cas/; the images that run do not contain them)"
+            ;;
+        [Nn]*) ;;
+        *) say "this host trusts extra CAs (${names% }); if a proxy re-signs TLS, builds need them: run again with TRUST_HOST_CAS=yes, or copy them to $build_cas/" ;;
+    esac
+fi
+
 network="$(setting DESKBROKER_INSTANCE)-desktops"
 if ! docker network inspect "$network" >/dev/null 2>&1; then
     options=(--internal --label "io.deskbroker.broker=$(setting DESKBROKER_INSTANCE)")
