@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
@@ -61,6 +62,48 @@ def serve():
         raise click.ClickException("the database schema is not up to date: run `broker db upgrade` first")
     click.echo(f"deskbroker listening on {settings.core.listen} (public URL {settings.core.public_url})")
     BrokerServer(settings).run()
+
+
+@cli.command()
+@click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+def backup(file):
+    """Back up the database and every volume of the instance into FILE (a tar), while running."""
+    from broker.backups import service as backups
+
+    with _backup_parts() as (settings, engine, client):
+        summary = backups.backup(settings, engine, client, file.resolve(), _progress)
+    click.echo(f"backed up {summary} to {file}")
+
+
+@cli.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def restore(file):
+    """Restore FILE (from `broker backup`) into this installation: its database must be new."""
+    from broker.backups import service as backups
+
+    with _backup_parts() as (settings, engine, client):
+        upgrade(engine)  # a new database gets its schema first
+        summary = backups.restore(settings, engine, client, file, _progress)
+    click.echo(f"restored {summary}; desktops start again on their owners' next start")
+
+
+@contextmanager
+def _backup_parts():
+    from broker.engine import EngineUnavailable, docker_client
+    from broker.errors import DomainError
+
+    settings = _settings()
+    engine = make_engine(settings.core.sqlalchemy_url)
+    try:
+        yield settings, engine, docker_client()
+    except (DomainError, EngineUnavailable) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        engine.dispose()
+
+
+def _progress(line: str) -> None:
+    click.echo(line, err=True)
 
 
 @cli.group()

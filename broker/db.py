@@ -97,6 +97,12 @@ def pending_migrations(engine: Engine) -> bool:
     return current != heads
 
 
+def current_revision(engine: Engine) -> str:
+    """The migration the database is at ("" before the first)."""
+    with engine.connect() as conn:
+        return ",".join(sorted(MigrationContext.configure(conn).get_current_heads()))
+
+
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
