@@ -1,7 +1,10 @@
-"""The desktop viewer page: /desktops/<id>/view?protocol=guacamole|novnc&mode=control|view.
+"""The desktop viewer page: /desktops/<id>/view?protocol=guacamole|novnc&mode=control|view, and
+/start/<type>?protocol=… where the dashboard's Start leads: the same viewer, which first starts the
+person's desktop of that type (showing how far the start is) and then connects to it.
 
-Thin on purpose: the page's script asks POST /api/desktops/<id>/connect, which decides who may
-open what and says why not. The viewer's code is built from web/ into static/app/.
+Thin on purpose: the page's script asks POST /api/container/start and POST
+/api/desktops/<id>/connect, which decide who may start and open what and say why not. The
+viewer's code is built from web/ into static/app/.
 """
 
 from __future__ import annotations
@@ -29,4 +32,14 @@ def view(desktop_id: str):
         return redirect("/")
     return render_template(
         "viewer.html", desktop_id=desktop_id, protocol=_choice("protocol", PROTOCOLS), mode=_choice("mode", MODES)
+    )
+
+
+@bp.get("/start/<key:type_id>")
+def start_and_view(type_id: str):
+    if current_user() is None:
+        return redirect("/")
+    # A person starts only their own desktop: always in control.
+    return render_template(
+        "viewer.html", desktop_id="", start_type=type_id, protocol=_choice("protocol", PROTOCOLS), mode="control"
     )
