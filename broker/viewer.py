@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request
 
-from broker.auth.current import current_user
+from broker.auth.current import current_session
 from broker.errors import Invalid
 from broker.tunnels.service import MODES, PROTOCOLS
 
@@ -28,18 +28,29 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str:
 
 @bp.get("/desktops/<key:desktop_id>/view")
 def view(desktop_id: str):
-    if current_user() is None:
+    record = current_session()
+    if record is None:
         return redirect("/")
     return render_template(
-        "viewer.html", desktop_id=desktop_id, protocol=_choice("protocol", PROTOCOLS), mode=_choice("mode", MODES)
+        "viewer.html",
+        csrf_token=record.csrf_token,
+        desktop_id=desktop_id,
+        protocol=_choice("protocol", PROTOCOLS),
+        mode=_choice("mode", MODES),
     )
 
 
 @bp.get("/start/<key:type_id>")
 def start_and_view(type_id: str):
-    if current_user() is None:
+    record = current_session()
+    if record is None:
         return redirect("/")
     # A person starts only their own desktop: always in control.
     return render_template(
-        "viewer.html", desktop_id="", start_type=type_id, protocol=_choice("protocol", PROTOCOLS), mode="control"
+        "viewer.html",
+        csrf_token=record.csrf_token,
+        desktop_id="",
+        start_type=type_id,
+        protocol=_choice("protocol", PROTOCOLS),
+        mode="control",
     )

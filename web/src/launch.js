@@ -1,9 +1,21 @@
 // One click to a drawn desktop: the dashboard's Start opens the viewer at /start/<type>, and
-// the viewer starts the desktop itself. The page and its bundle load while the request is on
-// its way; /api/events tells how far the start is meanwhile; and the start's answer comes the
-// moment the desktop's VNC server greets, so the connection is asked for and opened at once.
+// the viewer starts the desktop itself. A small script (viewer-start.js) asks for the start
+// before the viewer's bundle has loaded; /api/events tells how far the start is meanwhile; and
+// the start's answer comes the moment the desktop's VNC server greets, so the connection is
+// asked for and opened at once.
 import { postJson } from "./api.js";
 import { desktopErrorKey, reasonHelps } from "./start-errors.js";
+
+let early = null; // the start viewer-start.js asked for, until launch() takes its answer
+
+const startRequest = (desktopType) =>
+  postJson(`/api/container/start?desktop_type=${encodeURIComponent(desktopType)}`, {});
+
+/** Ask for the start now; the next launch() of the same type takes the answer. */
+export function startEarly(desktopType) {
+  early = { desktopType, answer: startRequest(desktopType) };
+  early.answer.catch(() => {}); // a refusal is shown by launch(), not reported as unhandled meanwhile
+}
 
 // What a desktop's state means for the start in progress (the stream's states, broker/desktops/states.py).
 const STEPS = { creating: "creating", starting: "booting", running: "connecting" };
@@ -20,7 +32,9 @@ export function launch({ desktopType, status, onRunning }) {
     status.starting("requested");
     let desktop;
     try {
-      desktop = await postJson(`/api/container/start?desktop_type=${encodeURIComponent(desktopType)}`, {});
+      const asked = early?.desktopType === desktopType ? early.answer : startRequest(desktopType);
+      early = null;
+      desktop = await asked;
     } catch (error) {
       done = true;
       const key = desktopErrorKey(error);
