@@ -1,14 +1,17 @@
-"""The desktop viewer page: /desktops/<id>/view?protocol=guacamole|novnc&mode=control|view.
+"""The desktop viewer page: /desktops/<id>/view?protocol=guacamole|novnc&mode=control|view, and
+/start/<type>?protocol=… where the dashboard's Start leads: the same viewer, which first starts the
+person's desktop of that type (showing how far the start is) and then connects to it.
 
-Thin on purpose: the page's script asks POST /api/desktops/<id>/connect, which decides who may
-open what and says why not. The viewer's code is built from web/ into static/app/.
+Thin on purpose: the page's script asks POST /api/container/start and POST
+/api/desktops/<id>/connect, which decide who may start and open what and say why not. The
+viewer's code is built from web/ into static/app/.
 """
 
 from __future__ import annotations
 
 from flask import Blueprint, redirect, render_template, request
 
-from broker.auth.current import current_user
+from broker.auth.current import current_session
 from broker.errors import Invalid
 from broker.tunnels.service import MODES, PROTOCOLS
 
@@ -25,8 +28,29 @@ def _choice(name: str, allowed: tuple[str, ...]) -> str:
 
 @bp.get("/desktops/<key:desktop_id>/view")
 def view(desktop_id: str):
-    if current_user() is None:
+    record = current_session()
+    if record is None:
         return redirect("/")
     return render_template(
-        "viewer.html", desktop_id=desktop_id, protocol=_choice("protocol", PROTOCOLS), mode=_choice("mode", MODES)
+        "viewer.html",
+        csrf_token=record.csrf_token,
+        desktop_id=desktop_id,
+        protocol=_choice("protocol", PROTOCOLS),
+        mode=_choice("mode", MODES),
+    )
+
+
+@bp.get("/start/<key:type_id>")
+def start_and_view(type_id: str):
+    record = current_session()
+    if record is None:
+        return redirect("/")
+    # A person starts only their own desktop: always in control.
+    return render_template(
+        "viewer.html",
+        csrf_token=record.csrf_token,
+        desktop_id="",
+        start_type=type_id,
+        protocol=_choice("protocol", PROTOCOLS),
+        mode="control",
     )

@@ -20,6 +20,16 @@ debian_repository() {
     fi
 }
 
+# With a registry the stack runs upstream guacd; without one, Debian's 1.3 built as deskbroker/guacd.
+UPSTREAM_GUACD=guacamole/guacd:1.5.5
+guacd_image() {
+    if [ "$(setting DEBIAN_REPOSITORY)" = deskbroker/debian ]; then
+        echo deskbroker/guacd:latest
+    else
+        echo "$UPSTREAM_GUACD"
+    fi
+}
+
 touch .env
 chmod 600 .env  # it holds the secrets
 if [ -n "$(tail -c 1 .env)" ]; then echo >> .env; fi  # a last line without its newline
@@ -32,6 +42,7 @@ added=()
 add COMPOSE_PROJECT_NAME deskbroker
 add COMPOSE_PROFILES proxy
 add DEBIAN_REPOSITORY "$(debian_repository)"
+add GUACD_IMAGE "$(guacd_image)"
 add DOCKER_GID "$(stat -c %g /var/run/docker.sock)"
 add DOCKER_VOLUMES "$(docker info --format '{{.DockerRootDir}}')/volumes"
 add POSTGRES_PASSWORD "$(random 32)"
@@ -44,7 +55,7 @@ for optional in HTTPS_PORT HTTP_PORT PROXY_ADDRESS TLS_DIR DESKBROKER_DESKTOP_PR
     if [ -n "${!optional:-}" ]; then add "$optional" ""; fi
 done
 if [ ${#added[@]} -gt 0 ]; then
-    say "added to .env: ${added[*]} (Debian images from '$(setting DEBIAN_REPOSITORY)', public URL $(setting DESKBROKER_PUBLIC_URL))"
+    say "added to .env: ${added[*]} (Debian images from '$(setting DEBIAN_REPOSITORY)', guacd $(setting GUACD_IMAGE), public URL $(setting DESKBROKER_PUBLIC_URL))"
 fi
 
 # Networks that re-sign TLS with their own CA (many schools' do) break the image builds' downloads

@@ -14,7 +14,7 @@ const started = performance.now();
 rmSync(outdir, { recursive: true, force: true });
 const { metafile } = await build({
   absWorkingDir: here,
-  entryPoints: ["src/viewer-guacamole.js", "src/viewer-novnc.js", "src/viewer.css", "src/dashboard.js", "src/files.js",
+  entryPoints: ["src/viewer-guacamole.js", "src/viewer-novnc.js", "src/viewer-start.js", "src/viewer.css", "src/dashboard.js", "src/files.js",
     "src/app.css", "src/signin.js", "src/branding.js", "src/classroom.js", "src/admin.js", "src/error.js"],
   outdir,
   entryNames: "[name]",

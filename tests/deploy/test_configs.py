@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import subprocess
 
 import pytest
 
-from tests.deploy.conftest import ROOT, Compose, fresh_copy
+from tests.deploy.conftest import ROOT, Compose, fresh_copy, init_install
 
 MINIMAL_ENV = "POSTGRES_PASSWORD=x\nDESKBROKER_WEBSOCKIFY_KEY=y\nDOCKER_GID=0\n"
 
@@ -91,6 +92,36 @@ def test_the_broker_believes_the_stacks_proxy_and_websockify_only_the_public_url
         "https://desk.school.example",
         "https://desk.other.example",
     ]
+
+
+def test_guacd_is_upstreams_image_or_debians_build_by_one_setting(checkout):
+    services = config(checkout, COMPOSE_PROFILES="images")["services"]  # no registry: Debian's guacd 1.3
+    assert services["guacd"]["image"] == "deskbroker/guacd:latest" and "build" not in services["guacd"]
+    debian = services["guacd-debian"]
+    assert debian["image"] == "deskbroker/guacd:latest" and debian["profiles"] == ["images"]
+    assert debian["build"]["context"].endswith("/guacd/guacd") and debian["build"]["args"] == {
+        "BASE_IMAGE": "debian:bullseye"
+    }
+    services = config(checkout, COMPOSE_PROFILES="images", GUACD_IMAGE="guacamole/guacd:1.5.5")["services"]
+    assert services["guacd"]["image"] == "guacamole/guacd:1.5.5" and "build" not in services["guacd"]
+    assert services["guacd"]["read_only"] and services["guacd"]["cap_drop"] == ["ALL"]
+    # No build is ever tagged with the upstream name (`up --build` cannot pass Debian's off as it).
+    assert [name for name, service in services.items() if service["image"].startswith("guacamole/")] == ["guacd"]
+    assert services["guacd-debian"]["image"] == "deskbroker/guacd:latest"
+
+
+@pytest.mark.parametrize(
+    ("debian", "guacd"), [("debian", "guacamole/guacd:1.5.5"), ("deskbroker/debian", "deskbroker/guacd:latest")]
+)
+def test_init_picks_upstream_guacd_with_a_registry_and_debians_without(tmp_path, docker_engine, debian, guacd):
+    instance = "g" + secrets.token_hex(4)
+    directory = fresh_copy(tmp_path)
+    try:
+        compose = init_install(directory, DEBIAN_REPOSITORY=debian, DESKBROKER_INSTANCE=instance)
+        assert compose.setting("GUACD_IMAGE") == guacd
+        assert config(compose)["services"]["guacd"]["image"] == guacd
+    finally:
+        docker_engine.networks.get(f"{instance}-desktops").remove()
 
 
 def test_a_missing_secret_is_named(checkout):

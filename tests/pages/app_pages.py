@@ -63,6 +63,14 @@ PAGES = [
         ('.toolbar a[href="/"]', "#clipboard-button", "#fullscreen-button", "#language-button"),
         failing=("/connect",),
     ),
+    AppPage(  # where the dashboard's Start leads: this type's image is missing, so the start is refused
+        "viewer-start",
+        "/start/office",
+        "uwe",
+        "#viewer[data-state=error] .overlay-actions button",
+        ('.toolbar a[href="/"]', "#clipboard-button", "#fullscreen-button", "#language-button"),
+        failing=("/api/container/start",),
+    ),
     AppPage(
         "admin",
         "/admin",

@@ -11,7 +11,8 @@ export class ApiError extends Error {
   }
 }
 
-let csrfToken = null;
+// Pages that carry the token (the viewer) save the request for it.
+let csrfToken = globalThis.document?.querySelector('meta[name="csrf-token"]')?.content || null;
 
 async function send(path, options) {
   let response;

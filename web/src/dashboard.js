@@ -1,8 +1,9 @@
 // The dashboard: a card per desktop type the person may start, kept up to date by the
 // server-sent events of /api/events (polling /api/container/list when those fail).
-import { ApiError, getJson, postJson } from "./api.js";
+import { getJson, postJson } from "./api.js";
 import { language, onLanguageChange, setText, t } from "./i18n.js";
 import { el, showError, startPage } from "./page.js";
+import { desktopErrorKey, reasonHelps, startUrl } from "./start-errors.js";
 
 const BUSY = new Set(["creating", "starting", "stopping"]);
 const POLL_MS = 5000;
@@ -12,29 +13,12 @@ const errorRegion = document.getElementById("dashboard-error");
 const liveBadge = document.getElementById("live-state");
 let types = [];
 const desktops = new Map(); // desktop type id → desktop
-const pending = new Map(); // desktop type id → "starting" | "stopping" | "removing", while a request runs
-
-function errorKey(error) {
-  if (!(error instanceof ApiError)) return "error.server";
-  switch (error.code) {
-    case "quota_exceeded": return "dash.err.quota";
-    case "desktop_busy": return "dash.err.busy";
-    case "desktop_type_not_allowed": case "unknown_desktop_type": return "dash.err.notAllowed";
-    case "engine_unavailable": return "dash.err.engine";
-    case "image_missing": return "dash.err.image";
-    case "start_failed": case "engine_error": return "dash.err.startFailed";
-    case "start_timeout": return "dash.err.timeout";
-    case "no_desktop": return "dash.err.gone";
-    case "not_signed_in": return "error.signedOut";
-    case "offline": return "error.offline";
-    default: return error.status >= 500 ? "error.server" : "error.badRequest";
-  }
-}
+const pending = new Map(); // desktop type id → "stopping" | "removing", while a request runs
 
 function fail(error, title) {
-  const key = errorKey(error);
+  const key = desktopErrorKey(error);
   errorRegion.dataset.key = key;
-  showError(errorRegion, `${title}: ${t(key)}${error?.message && key.startsWith("dash.err.start") ? ` (${error.message})` : ""}`);
+  showError(errorRegion, `${title}: ${t(key)}${error?.message && reasonHelps(key) ? ` (${error.message})` : ""}`);
   errorRegion.focus();
 }
 
@@ -57,9 +41,7 @@ function icon(kind) {
 }
 
 function stateOf(kind) {
-  const action = pending.get(kind.id);
-  if (action === "starting") return "starting";
-  if (action === "stopping") return "stopping";
+  if (pending.get(kind.id) === "stopping") return "stopping";
   return desktops.get(kind.id)?.state || "none";
 }
 
@@ -97,7 +79,8 @@ function card(kind) {
     setText(connect, "dash.connect");
     actions.append(connect, button("stop", "dash.stopLabel", title, () => act(kind, "stop")));
   } else {
-    const start = button("start", "dash.startLabel", title, () => act(kind, "start"), true);
+    // Start opens the viewer at once: it starts the desktop, shows how far the start is and draws it.
+    const start = button("start", "dash.startLabel", title, () => window.location.assign(startUrl(kind.id)), true);
     start.disabled = busy;
     actions.append(start);
   }
@@ -150,7 +133,7 @@ async function act(kind, action) {
   const title = localized(kind.title);
   if (action === "remove" && !window.confirm(t("dash.confirmRemove", { title }))) return;
   showError(errorRegion, "");
-  pending.set(kind.id, { start: "starting", stop: "stopping", remove: "removing" }[action]);
+  pending.set(kind.id, { stop: "stopping", remove: "removing" }[action]);
   render();
   try {
     const answer = await postJson(`/api/container/${action}?desktop_type=${encodeURIComponent(kind.id)}`, {});

@@ -24,9 +24,9 @@ export function createStatus({ root, indicator, overlay }) {
     actions.replaceChildren();
   }
 
-  function setDetail(key) {
+  function setDetail(key, params) {
     detail.hidden = !key;
-    if (key) setText(detail, key);
+    if (key) setText(detail, key, params);
   }
 
   function addAction(key, target) {
@@ -43,6 +43,13 @@ export function createStatus({ root, indicator, overlay }) {
   }
 
   return {
+    /** The desktop is being started for this viewer; `step` is how far (launch.step.*). */
+    starting(step) {
+      if (root.dataset.state !== "starting") show("starting", "overlay.starting");
+      root.dataset.step = step;
+      setDetail(`launch.step.${step}`);
+    },
+
     connecting() {
       show("connecting", "overlay.connecting");
     },
@@ -62,9 +69,9 @@ export function createStatus({ root, indicator, overlay }) {
     },
 
     /** Stopped for `key`; `retry` (optional) starts over, `signIn` offers signing in instead. */
-    error(key, { detailKey = null, retry = null, signIn = false } = {}) {
+    error(key, { detailKey = null, detailParams = {}, retry = null, signIn = false } = {}) {
       show("error", key);
-      setDetail(detailKey);
+      setDetail(detailKey, detailParams);
       if (signIn) addAction("action.signIn", "/").focus();
       else if (retry) addAction("action.retry", retry).focus();
       addAction("action.home", "/");

@@ -3,20 +3,18 @@
 import { createClipboard } from "./clipboard.js";
 import { setupDropUpload, setupFolderChoice } from "./drop-upload.js";
 import { setText, translate } from "./i18n.js";
+import { launch } from "./launch.js";
 import { createStatus } from "./overlay.js";
 import { ViewerSession } from "./session.js";
 import { setupToolbar } from "./toolbar.js";
 
 const byId = (id) => document.getElementById(id);
 
-/** On the owner's viewer: a notice while a teacher or admin watches (`watched` in /api/events). */
-function showWhenWatched(desktopId, badge) {
+/** The person's desktops from /api/events, to `onDesktops(list)` whenever they change. */
+function followDesktops(onDesktops) {
   if (!("EventSource" in window)) return;
   const source = new EventSource("/api/events");
-  source.addEventListener("desktops", (event) => {
-    const desktop = JSON.parse(event.data).desktops.find((found) => found.id === desktopId);
-    badge.hidden = !desktop?.watched;
-  });
+  source.addEventListener("desktops", (event) => onDesktops(JSON.parse(event.data).desktops));
   source.addEventListener("signed_out", () => source.close());
 }
 
@@ -26,7 +24,7 @@ function showWhenWatched(desktopId, badge) {
  */
 export function startViewer(createViewer) {
   const root = byId("viewer");
-  const { desktopId, protocol, mode } = root.dataset;
+  const { desktopId, protocol, mode, startType } = root.dataset;
   const viewOnly = mode === "view";
   const stage = byId("stage");
 
@@ -38,8 +36,6 @@ export function startViewer(createViewer) {
     viewOnlyBadge: byId("view-only-badge"),
     viewOnly,
   });
-
-  if (!viewOnly) showWhenWatched(desktopId, byId("watched-badge"));
 
   const screen = byId("screen");
   const viewer = createViewer({ screen, viewOnly, keyboardButton: byId("keyboard-button") });
@@ -62,12 +58,13 @@ export function startViewer(createViewer) {
   });
   setText(byId("clipboard-hint"), viewOnly ? "clipboard.hintViewOnly" : "clipboard.hint");
 
+  const status = createStatus({ root, indicator: byId("state"), overlay: byId("overlay") });
   session = new ViewerSession({
     desktopId,
     protocol,
     mode,
     viewer,
-    status: createStatus({ root, indicator: byId("state"), overlay: byId("overlay") }),
+    status,
     onConnected() {
       // Take the keyboard, unless the person is busy in the toolbar or the clipboard panel.
       const active = document.activeElement;
@@ -78,7 +75,28 @@ export function startViewer(createViewer) {
   });
   window.addEventListener("pagehide", () => session.stop());
   window.addEventListener("pageshow", (event) => {
-    if (event.persisted) session.start(); // back from the browser's page cache
+    if (event.persisted && session.desktopId) session.start(); // back from the browser's page cache
   });
-  session.start();
+
+  // Started from the dashboard (/start/<type>): start the desktop here, then connect as usual.
+  const starting = startType ? launch({
+    desktopType: startType,
+    status,
+    onRunning(desktop) {
+      session.desktopId = desktop.id;
+      // A reload from here on reconnects to this desktop instead of starting it again.
+      const query = new URLSearchParams({ protocol, mode });
+      window.history.replaceState(null, "", `/desktops/${encodeURIComponent(desktop.id)}/view?${query}`);
+      session.start();
+    },
+  }) : null;
+  if (!viewOnly) {
+    const watchedBadge = byId("watched-badge");
+    followDesktops((desktops) => {
+      starting?.progress(desktops);
+      // On the owner's viewer: a notice while a teacher or admin watches.
+      watchedBadge.hidden = !desktops.find((found) => found.id === session.desktopId)?.watched;
+    });
+  }
+  if (!starting) session.start();
 }
