@@ -263,6 +263,18 @@ class RFBClient:
         while not self._read_update(screen):
             self._request_update(incremental=True)
 
+    def follow(self, seconds: float) -> int:
+        """Keep asking for what changed, as a viewer does, for `seconds` (pixels read and dropped); the
+        updates that carried pixels."""
+        end = time.monotonic() + seconds
+        self._deadline = end + self.timeout
+        self._request_update(incremental=False)
+        painted = 0
+        while time.monotonic() < end:
+            painted += self._read_update(_NO_SCREEN)
+            self._request_update(incremental=True)
+        return painted
+
     def _request_update(self, incremental: bool, width: int | None = None, height: int | None = None) -> None:
         self._sock.sendall(struct.pack(">BBHHHH", 3, incremental, 0, 0, width or self.width, height or self.height))
 

@@ -33,6 +33,7 @@ from tests.fixtures.broker import make_settings
 from tests.fixtures.desktops import desktop_overrides, run_guacd
 from tests.fixtures.fake_guacd import FakeGuacd, TunnelWorld, hold_idle_tunnels, process_usage
 from tests.fixtures.tunnel_viewer import Viewer
+from tests.support.container_usage import memory_mib
 
 pytestmark = pytest.mark.reliability
 
@@ -153,13 +154,8 @@ class School:
     def memory_mib(self, container_ids: list[str]) -> list[float]:
         """Each container's memory in use (without the page cache), as `docker stats` shows it."""
 
-        def one(ref: str) -> float:
-            memory = self.docker.api.stats(ref, stream=False, one_shot=True)["memory_stats"]
-            cache = memory.get("stats", {}).get("inactive_file", memory.get("stats", {}).get("cache", 0))
-            return (memory["usage"] - cache) / 2**20
-
         with ThreadPoolExecutor(8) as pool:
-            return list(pool.map(one, container_ids))
+            return list(pool.map(lambda ref: memory_mib(self.docker, ref), container_ids))
 
 
 class Dashboard:

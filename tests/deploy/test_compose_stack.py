@@ -32,6 +32,7 @@ from tests.deploy.conftest import ROOT, Compose, fresh_copy, init_install, wait_
 from tests.fixtures.broker import free_port
 from tests.fixtures.browser import ARTIFACTS
 from tests.fixtures.desktops import remove_everything_of
+from tests.support.container_usage import memory_mib
 from tests.tier.containers import WebSocketStream
 
 urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # the stack's self-signed certificate
@@ -162,14 +163,6 @@ def stack(tmp_path_factory, docker_engine, request):
         compose.set(COMPOSE_PROFILES="proxy,socket-proxy")
         compose("down", "-v", "--remove-orphans", check=False, timeout=300)
         remove_everything_of(docker_engine, instance)  # desktops, homes, the desktops' network
-
-
-def memory_mib(docker_engine, container_id: str) -> float:
-    """As `docker stats` counts it: without the page cache the kernel may drop."""
-    memory = docker_engine.containers.get(container_id).stats(stream=False)["memory_stats"]
-    stats = memory.get("stats", {})
-    cache = stats.get("total_inactive_file", stats.get("inactive_file", 0))
-    return (memory["usage"] - cache) / 2**20
 
 
 def report(request, figures: dict[str, str]) -> None:
