@@ -1,10 +1,12 @@
 """One Guacamole tunnel from its request to its end, without the WebSocket it runs over.
 
-`open()` checks the page's origin, burns the token, finds the desktop and its VNC password, shakes
-hands with guacd (in turn with the other handshakes, guacd.py) and logs the connection; anything
-refused raises TunnelRefused, which `tell()`s the viewer why. `run(ws)` relays between any
-WebSocket-like object (relay.WebSocket) and guacd until either side ends or its access does (the
-process's KillWatch), then logs the end. `close()` lets go of guacd when the tunnel never ran.
+`serve(ws, request)` is the whole tunnel: it greets the viewer with the tunnel's uuid at once and
+keeps it waiting with `nop`s while `open()` checks the page's origin, burns the token, finds the
+desktop and its VNC password, shakes hands with guacd (on the pool's instance with the shortest
+queue, in turn with the other handshakes there: guacd_pool.py, guacd.py) and logs the connection;
+anything refused raises TunnelRefused, which `tell()`s the viewer why. `run(ws)` then relays between
+any WebSocket-like object (relay.WebSocket) and guacd until either side ends or its access does (the
+process's KillWatch), and logs the end. `close()` lets go of guacd when the tunnel never ran.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import logging
 import uuid
 from dataclasses import dataclass
 
+import gevent
+import gevent.event
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker.config import Settings
@@ -29,10 +33,10 @@ from broker.tunnels.guacd import (
     GuacdError,
     Screen,
     VncTarget,
-    open_connection,
 )
+from broker.tunnels.guacd_pool import pool_for
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
-from broker.tunnels.relay import SESSION_CLOSED, Relay, RelayResult, Throttled, WebSocket
+from broker.tunnels.relay import NOP, SESSION_CLOSED, Relay, RelayResult, Throttled, WebSocket
 from broker.tunnels.resize import DesktopResizer
 
 log = logging.getLogger(__name__)
@@ -40,6 +44,9 @@ log = logging.getLogger(__name__)
 # How often input may write the desktop's last activity: idle stop works in hours.
 ACTIVITY_WRITE_SECONDS = 60
 WATCHED_MARK_SECONDS = 2.0  # a watcher's sign of life for the owner's viewer (service.WATCHED_REFRESH)
+# While the tunnel waits for its guacd handshake turn: guacamole-common-js gives up after 15 s without
+# a message, and a class arriving at once may queue longer than that.
+WAITING_NOP_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,8 @@ class TunnelRefused(Exception):
         self.message, self.status = message, status
 
     def tell(self, ws: WebSocket) -> None:
-        """Tell guacamole-common-js why: an `error` instruction, and the status as the close reason."""
-        ws.send(encode(INTERNAL_OPCODE, str(uuid.uuid4())))
+        """Tell guacamole-common-js why (after its uuid, serve()): an `error` instruction, and the status
+        as the close reason."""
         ws.send(encode("error", self.message, self.status))
         ws.close(reason=1000, message=str(self.status))
 
@@ -73,12 +80,32 @@ class TunnelSession:
         self.record_id: str | None = None
         self.target: VncTarget | None = None
         self.screen: Screen | None = None
+        self.guacd_instance = ""  # host:port of the pool's instance that holds the connection
+        self.tunnel_uuid = str(uuid.uuid4())
 
     def __enter__(self) -> TunnelSession:
         return self
 
     def __exit__(self, *_exc) -> None:
         self.close()
+
+    def serve(self, ws: WebSocket, request: TunnelRequest) -> RelayResult | None:
+        """The whole tunnel: its uuid at once, `nop`s while it opens, then the relay (None: refused)."""
+        ws.send(encode(INTERNAL_OPCODE, self.tunnel_uuid))
+        opened = gevent.event.Event()
+        keep_alive = gevent.spawn(_keep_waiting, ws, opened)
+        refusal = None
+        try:
+            self.open(request)
+        except TunnelRefused as refused:
+            refusal = refused
+        finally:
+            opened.set()  # and no `nop` once guacd's stream or the refusal may be on its way
+            keep_alive.join()
+        if refusal is not None:
+            refusal.tell(ws)
+            return None
+        return self.run(ws)
 
     def open(self, request: TunnelRequest) -> None:
         """Everything before the first byte is relayed; TunnelRefused saying why it cannot open."""
@@ -108,20 +135,23 @@ class TunnelSession:
             name = (person.display_name or person.username) if person else ""
         self.target, self.screen = target, request.screen
         try:
-            self.guacd = open_connection(
-                self.settings.tier.guacd_host,
-                self.settings.tier.guacd_port,
-                target,
-                request.screen,
-                read_only=grant.mode == "view",
-                join=join,
-                name=name,
+            self.guacd, instance = pool_for(self.settings.tier).open(
+                target, request.screen, read_only=grant.mode == "view", join=join, name=name
             )
         except GuacdError as exc:
             log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
             raise TunnelRefused(
                 "The desktop service (guacd) cannot be reached. Try again in a moment.", exc.status
             ) from None
+        self.guacd_instance = instance.name
+        log.info(
+            "tunnel %s to desktop %s on guacd %s: turn after %.3f s, handshake %.3f s",
+            self.tunnel_uuid,
+            grant.desktop_id,
+            instance.name,
+            self.guacd.turn_wait_seconds,
+            self.guacd.handshake_seconds,
+        )
         self.record_id = self._log_start()
 
     def run(self, ws: WebSocket) -> RelayResult:
@@ -145,7 +175,7 @@ class TunnelSession:
             result = Relay(
                 ws,
                 guacd,
-                str(uuid.uuid4()),
+                self.tunnel_uuid,
                 view_only=grant.mode == "view",
                 on_activity=activity,
                 kill_requested=check_in,
@@ -173,6 +203,7 @@ class TunnelSession:
                 mode=grant.mode,
                 protocol="guacamole",
                 guacd_connection_id=self.guacd.connection_id,
+                guacd_instance=self.guacd_instance,
                 session_id=grant.session_id,
             )
             db.add(record)
@@ -196,3 +227,12 @@ class TunnelSession:
     def _touch(self) -> None:
         with self.sessions() as db:
             service.record_activity(db, self.grant.desktop_id)
+
+
+def _keep_waiting(ws: WebSocket, opened: gevent.event.Event) -> None:
+    """A `nop` every few seconds until `opened`, so the viewer waits for guacd's stream instead of giving up."""
+    while not opened.wait(WAITING_NOP_SECONDS):
+        try:
+            ws.send(NOP)
+        except Exception:  # the viewer went away: the relay (or the refusal) finds out
+            return
