@@ -4,7 +4,8 @@ guacd takes handshakes one at a time (guacd.handshake_turn): more processes, mor
 The instances are DESKBROKER_GUACD_HOSTS (host:port, ...) or DESKBROKER_GUACD_HOST, each name
 standing for every address it resolves to (compose `replicas`, a Swarm service's tasks), looked up
 again every RESOLVE_SECONDS. An instance whose TCP connect fails is left out, the tunnel tries
-another, and a health check (a TCP connect every HEALTH_CHECK_SECONDS) lets it back in.
+another, and a health check (a TCP connect every HEALTH_CHECK_SECONDS) lets it back in (or a
+tunnel's own connect, when every instance is left out).
 
 The queue is this process's count of tunnels waiting for an instance's turn or in its handshake.
 Other broker processes keep their own counts (the file lock only orders the turns), and each
@@ -109,9 +110,11 @@ class GuacdPool:
             return self._instance(host, port)
 
     def choose(self, leave_out: set[Instance] = frozenset()) -> Instance | None:
-        """The instance with the shortest queue, of those up (and not left out); its queue counts
-        the tunnel from now on (release() when its handshake is over)."""
-        candidates = [i for i in self.instances() if not i.down and i not in leave_out]
+        """The instance with the shortest queue, of those up (and not left out); when all are down, of
+        those (a tunnel's connect is a health check too: one guacd restarted is used at once). Its
+        queue counts the tunnel from now on (release() when its handshake is over)."""
+        untried = [i for i in self.instances() if i not in leave_out]
+        candidates = [i for i in untried if not i.down] or untried
         if not candidates:
             return None
         with self._lock:
@@ -161,11 +164,13 @@ class GuacdPool:
     def _open_on(self, instance, target, screen, read_only, join, name, timeout) -> GuacdConnection:
         asked = time.monotonic()
         try:
+            was_down = instance.down
             with handshake_turn(instance.host, instance.port):
-                if instance.down:  # found away while this tunnel waited: do not wait for its connect
+                if instance.down and not was_down:  # found away while this tunnel waited: try another
                     raise GuacdUnreachable(f"guacd at {instance.name} is away", UPSTREAM_NOT_FOUND)
                 turn_wait = time.monotonic() - asked
                 connection = handshake(instance.host, instance.port, target, screen, read_only, join, name, timeout)
+            instance.down = False
         finally:
             self.release(instance)
         connection.turn_wait_seconds = turn_wait
