@@ -91,13 +91,12 @@ class GuacdPool:
 
     def instances(self) -> list[Instance]:
         """The instances the names stand for now (up or down)."""
+        if time.monotonic() - self._resolved_at >= RESOLVE_SECONDS or not self._current:
+            self._resolved_at = time.monotonic()  # one looks the names up; the others go on meanwhile
+            found = [(address, port) for host, port in self.addresses for address in self.resolver(host, port)]
+            with self._lock:
+                self._current = [self._instance(address, port) for address, port in found]
         with self._lock:
-            if time.monotonic() - self._resolved_at >= RESOLVE_SECONDS:
-                current = []
-                for host, port in self.addresses:
-                    for address in self.resolver(host, port):
-                        current.append(self._instance(address, port))
-                self._current, self._resolved_at = current, time.monotonic()
             return list(self._current)
 
     def _instance(self, host: str, port: int) -> Instance:
@@ -141,12 +140,13 @@ class GuacdPool:
     ) -> tuple[GuacdConnection, Instance]:
         """A new connection on the instance with the shortest queue (another when one is away), or a
         join (`join` = (guacd's connection id, the instance's name)) on the instance that holds it."""
-        if join is not None:
-            instance = self.named(join[1])
+        join_id, holder = join or (None, "")
+        if holder:
+            instance = self.named(holder)
             with self._lock:
                 instance.queue += 1
-            return self._open_on(instance, target, screen, read_only, join[0], name, timeout), instance
-        tried: set[Instance] = set()
+            return self._open_on(instance, target, screen, read_only, join_id, name, timeout), instance
+        tried: set[Instance] = set()  # (a join logged before the pool kept its instance: where it may)
         while True:
             instance = self.choose(tried)
             if instance is None:
@@ -155,7 +155,7 @@ class GuacdPool:
                     UPSTREAM_NOT_FOUND,
                 )
             try:
-                return self._open_on(instance, target, screen, read_only, None, name, timeout), instance
+                return self._open_on(instance, target, screen, read_only, join_id, name, timeout), instance
             except GuacdUnreachable as exc:
                 log.warning("%s: left out until it answers again", exc)
                 self.mark_down(instance)

@@ -100,3 +100,10 @@ def test_a_watcher_joins_on_the_instance_that_holds_the_connection():
         assert holder == f"127.0.0.2:{second.port}"
     assert [h[0] for h in second.handshakes] == [["select", "$owner"]] * 3 and not first.handshakes
     assert all(isinstance(i, Instance) and i.queue == 0 for i in pool.instances())
+
+
+def test_a_join_logged_without_its_instance_goes_where_a_new_tunnel_would():
+    guacd = FakeGuacd()
+    pool = GuacdPool([("127.0.0.1", guacd.port)])
+    assert open_one(pool, join=("$owner", ""), read_only=True) == f"127.0.0.1:{guacd.port}"
+    assert guacd.handshakes[0][0] == ["select", "$owner"]
