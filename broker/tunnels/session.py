@@ -12,6 +12,7 @@ process's KillWatch), and logs the end. `close()` lets go of guacd when the tunn
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -109,6 +110,7 @@ class TunnelSession:
 
     def open(self, request: TunnelRequest) -> None:
         """Everything before the first byte is relayed; TunnelRefused saying why it cannot open."""
+        asked = time.monotonic()
         # First of all: a foreign page must not use the browser's cookies to drive a desktop.
         refused = check_origin(
             request.origin, allowed_origins(self.settings.core.public_url, self.settings.core.allowed_origins)
@@ -144,15 +146,16 @@ class TunnelSession:
                 "The desktop service (guacd) cannot be reached. Try again in a moment.", exc.status
             ) from None
         self.guacd_instance = instance.name
+        self.record_id = self._log_start()
         log.info(
-            "tunnel %s to desktop %s on guacd %s: turn after %.3f s, handshake %.3f s",
+            "tunnel %s to desktop %s on guacd %s: turn after %.3f s, handshake %.3f s, open after %.3f s in all",
             self.tunnel_uuid,
             grant.desktop_id,
             instance.name,
             self.guacd.turn_wait_seconds,
             self.guacd.handshake_seconds,
+            time.monotonic() - asked,
         )
-        self.record_id = self._log_start()
 
     def run(self, ws: WebSocket) -> RelayResult:
         """Relay until the tunnel ends (after open()); closes both ends and logs how it ended."""
