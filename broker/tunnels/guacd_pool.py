@@ -19,12 +19,15 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from broker.config import TierSettings
 from broker.tunnels.guacd import (
+    CLIENT_TIMEOUT,
     UPSTREAM_NOT_FOUND,
     GuacdConnection,
+    GuacdError,
     GuacdUnreachable,
     Screen,
     VncTarget,
@@ -37,6 +40,10 @@ log = logging.getLogger(__name__)
 RESOLVE_SECONDS = 10.0
 HEALTH_CHECK_SECONDS = 2.0
 HEALTH_CONNECT_TIMEOUT = 1.0
+
+
+class ViewerLeft(GuacdError):
+    """The viewer went away while its tunnel waited for a turn: the turn goes to the next one."""
 
 
 @dataclass(eq=False)
@@ -137,15 +144,18 @@ class GuacdPool:
         join: tuple[str, str] | None = None,
         name: str = "",
         timeout: float = 10.0,
+        abandoned: Callable[[], bool] = lambda: False,
     ) -> tuple[GuacdConnection, Instance]:
         """A new connection on the instance with the shortest queue (another when one is away), or a
-        join (`join` = (guacd's connection id, the instance's name)) on the instance that holds it."""
+        join (`join` = (guacd's connection id, the instance's name)) on the instance that holds it.
+        ViewerLeft when `abandoned()` says so once its turn came."""
+        options = (read_only, name, timeout, abandoned)
         join_id, holder = join or (None, "")
         if holder:
             instance = self.named(holder)
             with self._lock:
                 instance.queue += 1
-            return self._open_on(instance, target, screen, read_only, join_id, name, timeout), instance
+            return self._open_on(instance, target, screen, join_id, *options), instance
         tried: set[Instance] = set()  # (a join logged before the pool kept its instance: where it may)
         while True:
             instance = self.choose(tried)
@@ -155,17 +165,19 @@ class GuacdPool:
                     UPSTREAM_NOT_FOUND,
                 )
             try:
-                return self._open_on(instance, target, screen, read_only, join_id, name, timeout), instance
+                return self._open_on(instance, target, screen, join_id, *options), instance
             except GuacdUnreachable as exc:
                 log.warning("%s: left out until it answers again", exc)
                 self.mark_down(instance)
                 tried.add(instance)
 
-    def _open_on(self, instance, target, screen, read_only, join, name, timeout) -> GuacdConnection:
+    def _open_on(self, instance, target, screen, join, read_only, name, timeout, abandoned) -> GuacdConnection:
         asked = time.monotonic()
         try:
             was_down = instance.down
             with handshake_turn(instance.host, instance.port):
+                if abandoned():  # a class's queue is long enough without handshakes nobody waits for
+                    raise ViewerLeft("the viewer left while its tunnel waited for guacd", CLIENT_TIMEOUT)
                 if instance.down and not was_down:  # found away while this tunnel waited: try another
                     raise GuacdUnreachable(f"guacd at {instance.name} is away", UPSTREAM_NOT_FOUND)
                 turn_wait = time.monotonic() - asked

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import gevent
@@ -35,7 +36,7 @@ from broker.tunnels.guacd import (
     Screen,
     VncTarget,
 )
-from broker.tunnels.guacd_pool import pool_for
+from broker.tunnels.guacd_pool import ViewerLeft, pool_for
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
 from broker.tunnels.relay import NOP, SESSION_CLOSED, Relay, RelayResult, Throttled, WebSocket
 from broker.tunnels.resize import DesktopResizer
@@ -97,19 +98,21 @@ class TunnelSession:
         keep_alive = gevent.spawn(_keep_waiting, ws, opened)
         refusal = None
         try:
-            self.open(request)
+            self.open(request, viewer_gone=lambda: not getattr(ws, "connected", True))  # simple-websocket's
         except TunnelRefused as refused:
             refusal = refused
         finally:
             opened.set()  # and no `nop` once guacd's stream or the refusal may be on its way
             keep_alive.join()
         if refusal is not None:
-            refusal.tell(ws)
+            if getattr(ws, "connected", True):
+                refusal.tell(ws)
             return None
         return self.run(ws)
 
-    def open(self, request: TunnelRequest) -> None:
-        """Everything before the first byte is relayed; TunnelRefused saying why it cannot open."""
+    def open(self, request: TunnelRequest, viewer_gone: Callable[[], bool] = lambda: False) -> None:
+        """Everything before the first byte is relayed; TunnelRefused saying why it cannot open
+        (also when `viewer_gone()` once its guacd turn came)."""
         asked = time.monotonic()
         # First of all: a foreign page must not use the browser's cookies to drive a desktop.
         refused = check_origin(
@@ -138,8 +141,11 @@ class TunnelSession:
         self.target, self.screen = target, request.screen
         try:
             self.guacd, instance = pool_for(self.settings.tier).open(
-                target, request.screen, read_only=grant.mode == "view", join=join, name=name
+                target, request.screen, read_only=grant.mode == "view", join=join, name=name, abandoned=viewer_gone
             )
+        except ViewerLeft as exc:
+            log.info("tunnel to desktop %s: %s", grant.desktop_id, exc)
+            raise TunnelRefused("The viewer left.", exc.status) from None
         except GuacdError as exc:
             log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
             raise TunnelRefused(

@@ -38,6 +38,7 @@ class MemorySocket:
         self.inbox = gevent.queue.Queue()
         self.sent: list[str] = []
         self.closed: tuple[int | None, str | None] | None = None
+        self.connected = True  # as simple-websocket's: False once the browser closed it
 
     def send(self, data: str) -> None:
         self.sent.append(data)
@@ -190,6 +191,17 @@ def test_a_tunnel_waiting_for_guacd_gets_its_uuid_at_once_and_keep_alives_until_
     first_of_guacd = opcodes.index("sync")
     assert 3 <= opcodes[1:first_of_guacd].count("nop") == first_of_guacd - 1  # only nops while waiting
     assert "nop" not in opcodes[first_of_guacd:]  # none once guacd speaks (it is quick to answer here)
+
+
+def test_a_viewer_that_left_while_waiting_takes_no_handshake(world, guacd):
+    """A tab closed (or a viewer that gave up) while its tunnel queued: its turn goes to the next."""
+    ws = MemorySocket()
+    ws.connected = False
+    handshakes = len(guacd.handshakes)
+    with world.session() as session:
+        assert session.serve(ws, world.request(world.token())) is None
+    assert len(guacd.handshakes) == handshakes and not world.connections()
+    assert ws.instructions() == [["", session.tunnel_uuid]] and ws.closed is None  # nobody left to tell
 
 
 def test_a_refusal_after_waiting_ends_the_keep_alives(world, monkeypatch):
