@@ -233,12 +233,13 @@ def tier():
 
 @tier.command("start")
 def tier_start():
-    """Start guacd on the desktop network; prints its address there (for DESKBROKER_GUACD_HOST)."""
+    """Start a pool of guacd (one per core, at least two) on the desktop network; prints their
+    host:port there, comma separated (for DESKBROKER_GUACD_HOSTS)."""
     from broker.engine import ProviderError
-    from broker.tier import start_guacd
+    from broker.tier import start_guacd_pool
 
     try:
-        click.echo(start_guacd(_settings()))
+        click.echo(",".join(start_guacd_pool(_settings())))
     except (ProviderError, OSError) as exc:
         raise click.ClickException(f"guacd did not start: {exc}") from None
 

@@ -390,8 +390,19 @@ class DesktopSettings:
 class TierSettings:
     """Connections: the translation tier (guacd, websockify)."""
 
-    guacd_host: str = setting("guacd's address as the broker reaches it (on the desktop network).", _text, "guacd")
+    guacd_host: str = setting(
+        "guacd's address as the broker reaches it (on the desktop network); a name that resolves to several "
+        "addresses is a pool of them.",
+        _text,
+        "guacd",
+    )
     guacd_port: int = setting("guacd's port.", _positive_int, "4822")
+    guacd_hosts: tuple[str, ...] = setting(
+        "A pool of guacd instances, comma separated host:port (or host, with guacd_port); each name stands "
+        "for every address it resolves to. Empty: guacd_host alone (which may resolve to several, too).",
+        _comma_list,
+        "",
+    )
     websockify_key: str = setting(
         "Key (≥ 32 characters) that signs noVNC tokens; websockify holds the same. Empty = noVNC off.",
         _optional(_secret_key),

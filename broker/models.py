@@ -259,6 +259,8 @@ class Connection(Base):
     mode: Mapped[str] = mapped_column(String(16))
     protocol: Mapped[str] = mapped_column(String(16))
     guacd_connection_id: Mapped[str] = mapped_column(String(64), default="")
+    # The guacd instance (host:port) that holds it: watchers join there (broker.tunnels.guacd_pool).
+    guacd_instance: Mapped[str] = mapped_column(String(255), default="")
     started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime)
     bytes_to_client: Mapped[int] = mapped_column(BigInteger, default=0)

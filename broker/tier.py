@@ -1,8 +1,9 @@
-"""`broker tier start`: run guacd next to a broker on one Docker engine (the quickstart; compose does it
-otherwise)."""
+"""`broker tier start`: run a pool of guacd next to a broker on one Docker engine (the quickstart;
+compose does it otherwise)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
@@ -14,7 +15,7 @@ from broker.desktops.provider import BROKER_LABEL
 
 GUACD_IMAGE = "deskbroker/guacd:latest"
 # As in docker-compose.yml: no capability, no privilege gain, nothing written but /tmp, and
-# bounded (guacd forks a process per connection; a class of 100 stays well inside these).
+# bounded (guacd forks a process per connection; a class of 100 stays well inside these, even on one).
 HARDENED = {
     "read_only": True,
     "tmpfs": {"/tmp": "size=64m"},
@@ -25,12 +26,29 @@ HARDENED = {
 }
 
 
-def start_guacd(settings: Settings) -> str:
-    """Start (or keep) `<instance>-guacd` on the desktop network; return its address there."""
+def pool_size() -> int:
+    """guacd instances for this machine: one per core, at least two. guacd takes handshakes one at a
+    time (guacd/README.md), so a class arriving at once waits on their turns; more instances, more at once."""
+    return max(2, os.cpu_count() or 1)
+
+
+def start_guacd_pool(settings: Settings, size: int | None = None) -> list[str]:
+    """Start (or keep) `<instance>-guacd-1` … `-<size>` on the desktop network; their host:port there."""
     provider = DockerProvider(settings.desktops)
     provider.ensure_network()
+    try:  # the single guacd of earlier quickstarts: the pool replaces it
+        provider.client.containers.get(f"{settings.desktops.instance}-guacd").remove(force=True)
+    except NotFound:
+        pass
+    return [
+        f"{_start_guacd(provider, settings, f'{settings.desktops.instance}-guacd-{n}')}:{settings.tier.guacd_port}"
+        for n in range(1, (size or pool_size()) + 1)
+    ]
+
+
+def _start_guacd(provider: DockerProvider, settings: Settings, name: str) -> str:
+    """Start (or keep) one guacd container; return its address on the desktop network once it listens."""
     client = provider.client
-    name = f"{settings.desktops.instance}-guacd"
     try:
         container = client.containers.get(name)
         if container.status != "running":

@@ -51,6 +51,7 @@ add DESKBROKER_SECRET_KEY "$(random 64)"
 add DESKBROKER_WEBSOCKIFY_KEY "$(random 48)"
 add DESKBROKER_METRICS_TOKEN "$(random 48)"  # what the monitoring profile's Prometheus sends to /metrics
 add DESKBROKER_INSTANCE deskbroker
+add GUACD_REPLICAS "$(( $(nproc) > 2 ? $(nproc) : 2 ))"  # a guacd per core, at least two (docs/operations.md)
 for optional in HTTPS_PORT HTTP_PORT PROXY_ADDRESS TLS_DIR DESKBROKER_DESKTOP_PROVIDER; do
     if [ -n "${!optional:-}" ]; then add "$optional" ""; fi
 done

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up and run deskbroker on its embedded default (SQLite in ./var), with a local admin,
-# the desktop images and guacd on this machine's Docker engine (installed and started when
+# the desktop images and a pool of guacd on this machine's Docker engine (installed and started when
 # missing). Open the address it prints and sign in as `admin` with the password it prints.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,6 @@ if ! .venv/bin/broker users list | awk '{print $1}' | grep -qx admin; then
 fi
 echo "==> desktop images and guacd (the first build takes a few minutes; later ones seconds)"
 .venv/bin/broker images build base xfce guacd netguard
-DESKBROKER_GUACD_HOST=$(.venv/bin/broker tier start)
-export DESKBROKER_GUACD_HOST
+DESKBROKER_GUACD_HOSTS=$(.venv/bin/broker tier start)  # a pool: one guacd per core, at least two
+export DESKBROKER_GUACD_HOSTS
 exec .venv/bin/broker serve

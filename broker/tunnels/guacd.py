@@ -23,8 +23,6 @@ from guacamole.client import GuacamoleClient
 from guacamole.exceptions import InvalidInstruction
 from guacamole.instruction import GuacamoleInstruction as Instruction
 
-from broker import metrics
-
 # pyguacamole logs every instruction at DEBUG, the `connect` with the VNC password among them.
 logging.getLogger("guacamole").setLevel(logging.WARNING)
 
@@ -41,6 +39,10 @@ class GuacdError(Exception):
         self.status = status
 
 
+class GuacdUnreachable(GuacdError):
+    """guacd did not take the TCP connection (refused, timed out, no route): the instance is away."""
+
+
 # Guacamole status codes the tunnel reports (guacamole-common-js Guacamole.Status.Code).
 UPSTREAM_TIMEOUT = 0x0202
 UPSTREAM_ERROR = 0x0203
@@ -49,6 +51,7 @@ RESOURCE_NOT_FOUND = 0x0204
 CLIENT_UNAUTHORIZED = 0x0301
 CLIENT_FORBIDDEN = 0x0303
 CLIENT_BAD_REQUEST = 0x0300
+CLIENT_TIMEOUT = 0x0308
 SERVER_ERROR = 0x0200
 
 
@@ -79,6 +82,9 @@ class GuacdConnection:
     # (GUACAMOLE-1196) and offers the argument that turns it off; 1.3 to 1.5 offer none. The
     # protocol version cannot tell: 1.5 and 1.6 both announce VERSION_1_5_0.
     resizes_desktop: bool = False
+    # Where the time to open it went: waiting for the handshake turn, then the handshake itself.
+    turn_wait_seconds: float = 0.0
+    handshake_seconds: float = 0.0
 
     def close(self) -> None:
         try:
@@ -149,7 +155,7 @@ _turn_locks_guard = threading.Lock()
 
 
 @contextlib.contextmanager
-def _handshake_turn(guacd_host: str, guacd_port: int) -> Iterator[None]:
+def handshake_turn(guacd_host: str, guacd_port: int) -> Iterator[None]:
     with _turn_locks_guard:
         local = _turn_locks.setdefault((guacd_host, guacd_port), threading.Lock())
     if not local.acquire(timeout=TURN_WAIT_SECONDS):
@@ -188,17 +194,12 @@ def open_connection(
 ) -> GuacdConnection:
     """Handshake a new VNC connection, or join an existing one (`join` = its connection id), in
     turn with the other handshakes to this guacd. `name`: the person's, for guacd 1.5+."""
-    instance, asked = f"{guacd_host}:{guacd_port}", time.perf_counter()
-    with _handshake_turn(guacd_host, guacd_port):
-        began = time.perf_counter()
-        metrics.HANDSHAKE_WAIT_SECONDS.labels(instance).observe(began - asked)
-        outcome = "failed"
-        try:
-            connection = _handshake(guacd_host, guacd_port, target, screen, read_only, join, name, timeout)
-            outcome = "ok"
-            return connection
-        finally:
-            metrics.HANDSHAKE_SECONDS.labels(instance, outcome).observe(time.perf_counter() - began)
+    asked = time.monotonic()
+    with handshake_turn(guacd_host, guacd_port):
+        turn_wait = time.monotonic() - asked
+        connection = handshake(guacd_host, guacd_port, target, screen, read_only, join, name, timeout)
+    connection.turn_wait_seconds = turn_wait
+    return connection
 
 
 # Every parameter guacd gets comes from here; whatever else it offers (recording-path, wol-*,
@@ -218,7 +219,12 @@ def connect_values(target: VncTarget, read_only: bool) -> dict[str, str]:
     return values
 
 
-def _handshake(
+# guacd answers a TCP connect within milliseconds on its network: longer, it is away (stopped, its
+# host gone), and the tunnel tries another instance of the pool (guacd_pool.py).
+CONNECT_TIMEOUT = 2.0
+
+
+def handshake(
     guacd_host: str,
     guacd_port: int,
     target: VncTarget,
@@ -228,14 +234,17 @@ def _handshake(
     name: str,
     timeout: float,
 ) -> GuacdConnection:
-    client = GuacamoleClient(guacd_host, guacd_port, timeout=timeout)
+    """One handshake, from `select` to `ready` (in its turn: handshake_turn)."""
+    started = time.monotonic()
+    client = GuacamoleClient(guacd_host, guacd_port, timeout=CONNECT_TIMEOUT)
     try:
         try:
-            client.send_instruction(Instruction("select", join or "vnc"))
+            client.client.settimeout(timeout)  # connects
         except OSError as exc:
-            raise GuacdError(
+            raise GuacdUnreachable(
                 f"guacd at {guacd_host}:{guacd_port} is unreachable ({exc.strerror or exc})", UPSTREAM_NOT_FOUND
             ) from None
+        client.send_instruction(Instruction("select", join or "vnc"))
         args = _expect(client, "args").args
         values = connect_values(target, read_only)
         agreed = agreed_version(args[0] if args else "")
@@ -262,6 +271,7 @@ def _handshake(
             ready.args[0] if ready.args else "",
             version or "VERSION_1_0_0",
             RESIZE_ARGUMENT in args,
+            handshake_seconds=time.monotonic() - started,
         )
         connection.sock.settimeout(None)
         return connection

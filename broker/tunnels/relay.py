@@ -91,8 +91,8 @@ class Relay:
         self.result = RelayResult()
 
     def run(self) -> RelayResult:
-        """Relay until either side ends (or an admin's kill), then stop the rest; always closes both ends."""
-        self.ws.send(encode(INTERNAL_OPCODE, self.tunnel_uuid))
+        """Relay until either side ends (or an admin's kill), then stop the rest; always closes both ends.
+        The browser has had the tunnel's uuid (TunnelSession.serve)."""
         tasks = [gevent.spawn(self._guacd_to_browser), gevent.spawn(self._browser_to_guacd)]
         if self.kill_requested is not None:
             tasks.append(gevent.spawn(self._watch_for_kill))

@@ -25,7 +25,7 @@ from broker.tunnels.schemas import (
     NovncLiveSchema,
     NovncTokenSchema,
 )
-from broker.tunnels.session import TunnelRefused, TunnelRequest, TunnelSession
+from broker.tunnels.session import TunnelRequest, TunnelSession
 from broker.tunnels.websocket import send_whole_frames
 
 bp = Blueprint("tunnels", __name__)
@@ -182,11 +182,7 @@ def tunnel(ws):
     context.close_db()  # a tunnel lasts hours: it must not hold the sign-in check's database connection
     asked = TunnelRequest(request.headers.get("Origin"), request.args.get("token", ""), user and user.id, _screen())
     with TunnelSession(services.settings, services.sessions, _kill_watch(services.sessions)) as session:
-        try:
-            session.open(asked)
-        except TunnelRefused as refusal:
-            return refusal.tell(ws)
-        session.run(ws)
+        session.serve(ws, asked)
 
 
 def _screen() -> Screen:

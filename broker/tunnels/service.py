@@ -207,10 +207,11 @@ def end_abandoned(db: Session, silent_for: int) -> int:
     return result.rowcount
 
 
-def live_connection_id(db: Session, desktop_id: str) -> str | None:
-    """guacd's id of the owner's open control connection, for watchers to join."""
-    return db.scalar(
-        select(Connection.guacd_connection_id)
+def live_connection_id(db: Session, desktop_id: str) -> tuple[str, str] | None:
+    """The owner's open control connection, for watchers to join: (guacd's id of it, the guacd
+    instance that holds it)."""
+    row = db.execute(
+        select(Connection.guacd_connection_id, Connection.guacd_instance)
         .where(
             Connection.desktop_id == desktop_id,
             Connection.mode == "control",
@@ -219,7 +220,8 @@ def live_connection_id(db: Session, desktop_id: str) -> str | None:
         )
         .order_by(Connection.started_at.desc())
         .limit(1)
-    )
+    ).first()
+    return (row[0], row[1]) if row else None
 
 
 class KillWatch:

@@ -1,18 +1,24 @@
 """One Guacamole tunnel from its request to its end, without the WebSocket it runs over.
 
-`open()` checks the page's origin, burns the token, finds the desktop and its VNC password, shakes
-hands with guacd (in turn with the other handshakes, guacd.py) and logs the connection; anything
-refused raises TunnelRefused, which `tell()`s the viewer why. `run(ws)` relays between any
-WebSocket-like object (relay.WebSocket) and guacd until either side ends or its access does (the
-process's KillWatch), then logs the end. `close()` lets go of guacd when the tunnel never ran.
+`serve(ws, request)` is the whole tunnel: it greets the viewer with the tunnel's uuid at once and
+keeps it waiting with `nop`s while `open()` checks the page's origin, burns the token, finds the
+desktop and its VNC password, shakes hands with guacd (on the pool's instance with the shortest
+queue, in turn with the other handshakes there: guacd_pool.py, guacd.py) and logs the connection;
+anything refused raises TunnelRefused, which `tell()`s the viewer why. `run(ws)` then relays between
+any WebSocket-like object (relay.WebSocket) and guacd until either side ends or its access does (the
+process's KillWatch), and logs the end. `close()` lets go of guacd when the tunnel never ran.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import gevent
+import gevent.event
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker import metrics
@@ -31,10 +37,10 @@ from broker.tunnels.guacd import (
     GuacdError,
     Screen,
     VncTarget,
-    open_connection,
 )
+from broker.tunnels.guacd_pool import ViewerLeft, pool_for
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
-from broker.tunnels.relay import SESSION_CLOSED, Relay, RelayResult, Throttled, WebSocket
+from broker.tunnels.relay import NOP, SESSION_CLOSED, Relay, RelayResult, Throttled, WebSocket
 from broker.tunnels.resize import DesktopResizer
 
 log = logging.getLogger(__name__)
@@ -42,6 +48,9 @@ log = logging.getLogger(__name__)
 # How often input may write the desktop's last activity: idle stop works in hours.
 ACTIVITY_WRITE_SECONDS = 60
 WATCHED_MARK_SECONDS = 2.0  # a watcher's sign of life for the owner's viewer (service.WATCHED_REFRESH)
+# While the tunnel waits for its guacd handshake turn: guacamole-common-js gives up after 15 s without
+# a message, and a class arriving at once may queue longer than that.
+WAITING_NOP_SECONDS = 3.0
 
 
 @dataclass(frozen=True)
@@ -60,8 +69,8 @@ class TunnelRefused(Exception):
         self.message, self.status = message, status
 
     def tell(self, ws: WebSocket) -> None:
-        """Tell guacamole-common-js why: an `error` instruction, and the status as the close reason."""
-        ws.send(encode(INTERNAL_OPCODE, str(uuid.uuid4())))
+        """Tell guacamole-common-js why (after its uuid, serve()): an `error` instruction, and the status
+        as the close reason."""
         ws.send(encode("error", self.message, self.status))
         ws.close(reason=1000, message=str(self.status))
 
@@ -75,6 +84,8 @@ class TunnelSession:
         self.record_id: str | None = None
         self.target: VncTarget | None = None
         self.screen: Screen | None = None
+        self.guacd_instance = ""  # host:port of the pool's instance that holds the connection
+        self.tunnel_uuid = str(uuid.uuid4())
 
     def __enter__(self) -> TunnelSession:
         return self
@@ -82,15 +93,36 @@ class TunnelSession:
     def __exit__(self, *_exc) -> None:
         self.close()
 
-    def open(self, request: TunnelRequest) -> None:
-        """Everything before the first byte is relayed; TunnelRefused saying why it cannot open."""
+    def serve(self, ws: WebSocket, request: TunnelRequest) -> RelayResult | None:
+        """The whole tunnel: its uuid at once, `nop`s while it opens, then the relay (None: refused)."""
+        ws.send(encode(INTERNAL_OPCODE, self.tunnel_uuid))
+        opened = gevent.event.Event()
+        keep_alive = gevent.spawn(_keep_waiting, ws, opened)
+        refusal = None
         try:
-            self._open(request)
+            self.open(request, viewer_gone=lambda: not getattr(ws, "connected", True))  # simple-websocket's
+        except TunnelRefused as refused:
+            refusal = refused
+        finally:
+            opened.set()  # and no `nop` once guacd's stream or the refusal may be on its way
+            keep_alive.join()
+        if refusal is not None:
+            if getattr(ws, "connected", True):
+                refusal.tell(ws)
+            return None
+        return self.run(ws)
+
+    def open(self, request: TunnelRequest, viewer_gone: Callable[[], bool] = lambda: False) -> None:
+        """Everything before the first byte is relayed; TunnelRefused saying why it cannot open
+        (also when `viewer_gone()` once its guacd turn came)."""
+        try:
+            self._open(request, viewer_gone)
         except TunnelRefused as refusal:
             metrics.TUNNEL_ENDS.labels("refused", str(refusal.status)).inc()
             raise
 
-    def _open(self, request: TunnelRequest) -> None:
+    def _open(self, request: TunnelRequest, viewer_gone: Callable[[], bool]) -> None:
+        asked = time.monotonic()
         # First of all: a foreign page must not use the browser's cookies to drive a desktop.
         refused = check_origin(
             request.origin, allowed_origins(self.settings.core.public_url, self.settings.core.allowed_origins)
@@ -117,21 +149,30 @@ class TunnelSession:
             name = (person.display_name or person.username) if person else ""
         self.target, self.screen = target, request.screen
         try:
-            self.guacd = open_connection(
-                self.settings.tier.guacd_host,
-                self.settings.tier.guacd_port,
-                target,
-                request.screen,
-                read_only=grant.mode == "view",
-                join=join,
-                name=name,
+            self.guacd, instance = pool_for(self.settings.tier).open(
+                target, request.screen, read_only=grant.mode == "view", join=join, name=name, abandoned=viewer_gone
             )
+        except ViewerLeft as exc:
+            log.info("tunnel to desktop %s: %s", grant.desktop_id, exc)
+            raise TunnelRefused("The viewer left.", exc.status) from None
         except GuacdError as exc:
             log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
             raise TunnelRefused(
                 "The desktop service (guacd) cannot be reached. Try again in a moment.", exc.status
             ) from None
+        self.guacd_instance = instance.name
+        metrics.HANDSHAKE_WAIT_SECONDS.labels(instance.name).observe(self.guacd.turn_wait_seconds)
+        metrics.HANDSHAKE_SECONDS.labels(instance.name).observe(self.guacd.handshake_seconds)
         self.record_id = self._log_start()
+        log.info(
+            "tunnel %s to desktop %s on guacd %s: turn after %.3f s, handshake %.3f s, open after %.3f s in all",
+            self.tunnel_uuid,
+            grant.desktop_id,
+            instance.name,
+            self.guacd.turn_wait_seconds,
+            self.guacd.handshake_seconds,
+            time.monotonic() - asked,
+        )
 
     def run(self, ws: WebSocket) -> RelayResult:
         """Relay until the tunnel ends (after open()); closes both ends and logs how it ended."""
@@ -157,7 +198,7 @@ class TunnelSession:
             result = Relay(
                 ws,
                 guacd,
-                str(uuid.uuid4()),
+                self.tunnel_uuid,
                 view_only=grant.mode == "view",
                 on_activity=activity,
                 kill_requested=check_in,
@@ -189,6 +230,7 @@ class TunnelSession:
                 mode=grant.mode,
                 protocol="guacamole",
                 guacd_connection_id=self.guacd.connection_id,
+                guacd_instance=self.guacd_instance,
                 session_id=grant.session_id,
             )
             db.add(record)
@@ -212,3 +254,12 @@ class TunnelSession:
     def _touch(self) -> None:
         with self.sessions() as db:
             service.record_activity(db, self.grant.desktop_id)
+
+
+def _keep_waiting(ws: WebSocket, opened: gevent.event.Event) -> None:
+    """A `nop` every few seconds until `opened`, so the viewer waits for guacd's stream instead of giving up."""
+    while not opened.wait(WAITING_NOP_SECONDS):
+        try:
+            ws.send(NOP)
+        except Exception:  # the viewer went away: the relay (or the refusal) finds out
+            return

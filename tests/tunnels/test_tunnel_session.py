@@ -20,6 +20,7 @@ from broker.crypto import encrypt
 from broker.db import make_engine, make_sessionmaker, upgrade, utcnow
 from broker.models import Connection, Desktop, DesktopType, TunnelToken, User
 from broker.tunnels import service
+from broker.tunnels import session as session_module
 from broker.tunnels.ending import end_kind
 from broker.tunnels.guacd import CLIENT_FORBIDDEN, CLIENT_UNAUTHORIZED, RESOURCE_NOT_FOUND, UPSTREAM_NOT_FOUND, Screen
 from broker.tunnels.protocol import encode, parse
@@ -39,6 +40,7 @@ class MemorySocket:
         self.inbox = gevent.queue.Queue()
         self.sent: list[str] = []
         self.closed: tuple[int | None, str | None] | None = None
+        self.connected = True  # as simple-websocket's: False once the browser closed it
 
     def send(self, data: str) -> None:
         self.sent.append(data)
@@ -157,13 +159,62 @@ def test_a_bad_used_or_expired_token_is_refused_with_a_clear_message(world):
 
 def test_a_refusal_tells_the_viewer_why_and_closes_with_the_status(world):
     ws = MemorySocket()
-    world.refusal(world.request("not a token")).tell(ws)
-    assert ws.instructions()[1] == [
-        "error",
-        "The connection link has expired or was already used.",
-        str(CLIENT_UNAUTHORIZED),
+    with world.session() as session:
+        assert session.serve(ws, world.request("not a token")) is None
+    assert ws.instructions()[0] == ["", session.tunnel_uuid]  # the uuid once, first, as for any tunnel
+    assert ws.instructions()[1:] == [
+        [
+            "error",
+            "The connection link has expired or was already used.",
+            str(CLIENT_UNAUTHORIZED),
+        ]
     ]
     assert ws.closed == (1000, str(CLIENT_UNAUTHORIZED))
+
+
+def test_a_tunnel_waiting_for_guacd_gets_its_uuid_at_once_and_keep_alives_until_the_stream(world, monkeypatch):
+    """A class arriving at once queues for guacd's handshake turns: the viewer, which gives up after
+    15 s without a word, hears the tunnel's uuid at once and a `nop` every few seconds meanwhile."""
+    monkeypatch.setattr(session_module, "WAITING_NOP_SECONDS", 0.1)
+    busy = FakeGuacd(answer_after=0.55)
+    world.settings = make_settings(guacd_host="127.0.0.1", guacd_port=str(busy.port))
+    ws = MemorySocket()
+    with world.session() as session:
+        task = gevent.spawn(session.serve, ws, world.request(world.token()))
+        gevent.sleep(0.05)
+        assert ws.instructions() == [["", session.tunnel_uuid]]
+        gevent.sleep(0.9)  # the handshake done, guacd's stream flows
+        ws.inbox.put(encode("key", "65", "1"))
+        gevent.sleep(0.2)
+        ws.inbox.put(StopIteration)
+        task.get(timeout=5)
+    opcodes = [opcode for opcode, *_ in ws.instructions()]
+    assert opcodes.count("") == 1 and opcodes[0] == ""
+    first_of_guacd = opcodes.index("sync")
+    assert 3 <= opcodes[1:first_of_guacd].count("nop") == first_of_guacd - 1  # only nops while waiting
+    assert "nop" not in opcodes[first_of_guacd:]  # none once guacd speaks (it is quick to answer here)
+
+
+def test_a_viewer_that_left_while_waiting_takes_no_handshake(world, guacd):
+    """A tab closed (or a viewer that gave up) while its tunnel queued: its turn goes to the next."""
+    ws = MemorySocket()
+    ws.connected = False
+    handshakes = len(guacd.handshakes)
+    with world.session() as session:
+        assert session.serve(ws, world.request(world.token())) is None
+    assert len(guacd.handshakes) == handshakes and not world.connections()
+    assert ws.instructions() == [["", session.tunnel_uuid]] and ws.closed is None  # nobody left to tell
+
+
+def test_a_refusal_after_waiting_ends_the_keep_alives(world, monkeypatch):
+    monkeypatch.setattr(session_module, "WAITING_NOP_SECONDS", 0.05)
+    world.settings = make_settings(guacd_host="127.0.0.1", guacd_port=str(free_port()))
+    ws = MemorySocket()
+    with world.session() as session:
+        session.serve(ws, world.request(world.token()))
+    gevent.sleep(0.2)
+    assert ws.instructions()[0] == ["", session.tunnel_uuid]
+    assert ws.instructions()[-1][0] == "error" and ws.closed == (1000, str(UPSTREAM_NOT_FOUND))
 
 
 def test_a_page_of_another_origin_is_refused_before_the_token_is_spent(world):

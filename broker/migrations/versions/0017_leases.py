@@ -1,7 +1,7 @@
 """leases: work one broker process does for all at a time (housekeeping), with failover
 
 Revision ID: 0017
-Revises: 0011
+Revises: 0016
 Create Date: 2026-12-05 08:20:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0011"
+down_revision = "0016"
 branch_labels = None
 depends_on = None
 
