@@ -16,6 +16,7 @@ from broker.desktops import routes as desktop_routes
 from broker.files import routes as file_routes
 from broker.json_bodies import StrictJSONProvider
 from broker.proxies import ForwardedByTrustedProxies, TrustedProxies
+from broker.recordings import routes as recording_routes
 from broker.teacher import routes as teacher_routes
 from broker.tunnels import routes as tunnel_routes
 
@@ -41,6 +42,7 @@ def register_routes(app: Flask) -> None:
         file_routes.bp,
         admin_routes.bp,
         admin_desktop_routes.bp,
+        recording_routes.bp,
         pages.bp,
         viewer.bp,
         branding_routes.bp,

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 from docker.errors import NotFound
 
 from broker.config import Settings
 from broker.desktops.docker import DockerProvider
 from broker.desktops.provider import BROKER_LABEL
+from broker.tunnels.guacd import RECORDING_PATH
 
 GUACD_IMAGE = "deskbroker/guacd:latest"
 # As in docker-compose.yml: no capability, no privilege gain, nothing written but /tmp, and
@@ -23,6 +25,18 @@ HARDENED = {
     "mem_limit": "2g",
     "pids_limit": 1024,
 }
+
+
+def recordings_mount(directory: str) -> dict:
+    """How guacd gets the recordings directory: at /recordings, writable through the directory's group
+    (setgid, so every recording belongs to it and the broker, its owner, reads and deletes them)."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o2770)  # nobody else: recordings show what people did
+    return {
+        "volumes": {str(path.resolve()): {"bind": RECORDING_PATH, "mode": "rw"}},
+        "group_add": [str(path.stat().st_gid)],
+    }
 
 
 def start_guacd(settings: Settings) -> str:
@@ -45,6 +59,7 @@ def start_guacd(settings: Settings) -> str:
             labels={BROKER_LABEL: settings.desktops.instance},
             restart_policy={"Name": "unless-stopped"},
             **HARDENED,
+            **recordings_mount(settings.tier.recording_dir),
         )
     container.reload()
     address = container.attrs["NetworkSettings"]["Networks"][settings.desktops.desktop_network]["IPAddress"]

@@ -20,6 +20,7 @@ from broker.crypto import decrypt
 from broker.db import utcnow
 from broker.models import Connection, Desktop, User
 from broker.origins import allowed_origins, check_origin
+from broker.recordings import service as recordings
 from broker.tunnels import service
 from broker.tunnels.guacd import (
     CLIENT_FORBIDDEN,
@@ -73,6 +74,7 @@ class TunnelSession:
         self.record_id: str | None = None
         self.target: VncTarget | None = None
         self.screen: Screen | None = None
+        self.recording: str | None = None  # the file name guacd records this tunnel under
 
     def __enter__(self) -> TunnelSession:
         return self
@@ -106,6 +108,10 @@ class TunnelSession:
             join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
             person = db.get(User, grant.user_id)
             name = (person.display_name or person.username) if person else ""
+            # Only the owner's own session is recorded (a watcher joins that one); its person was
+            # told before the start and sees the mark while connected.
+            if grant.mode == "control" and desktop.desktop_type.record_sessions:
+                self.recording = recordings.new_file_name()
         self.target, self.screen = target, request.screen
         try:
             self.guacd = open_connection(
@@ -116,6 +122,7 @@ class TunnelSession:
                 read_only=grant.mode == "view",
                 join=join,
                 name=name,
+                recording=self.recording,
             )
         except GuacdError as exc:
             log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
@@ -176,6 +183,11 @@ class TunnelSession:
                 session_id=grant.session_id,
             )
             db.add(record)
+            if self.recording:
+                db.flush()  # the connection's row first: the recording refers to it
+                recordings.start(
+                    db, record.id, db.get(Desktop, grant.desktop_id), db.get(User, grant.user_id), self.recording
+                )
             db.commit()
             if grant.mode == "view":  # the owner's viewer says so at once, not only at the first check-in
                 service.mark_watched(db, grant.desktop_id)
@@ -187,6 +199,8 @@ class TunnelSession:
             record.ended_at = utcnow()
             record.bytes_to_client, record.bytes_from_client = result.bytes_to_browser, result.bytes_from_browser
             record.end_reason = result.end_reason[:255]
+            if self.recording:
+                recordings.finish(db, self.settings.tier.recording_dir, record.id)
             db.commit()
 
     def _mark_watched(self) -> None:

@@ -9,13 +9,15 @@ import { setupToolbar } from "./toolbar.js";
 
 const byId = (id) => document.getElementById(id);
 
-/** On the owner's viewer: a notice while a teacher or admin watches (`watched` in /api/events). */
-function showWhenWatched(desktopId, badge) {
+/** On the owner's viewer: a notice while a teacher or admin watches, and the mark of a recorded
+ * session (`watched`, `recorded` in /api/events). */
+function showWhenWatched(desktopId, badge, recordingBadge) {
   if (!("EventSource" in window)) return;
   const source = new EventSource("/api/events");
   source.addEventListener("desktops", (event) => {
     const desktop = JSON.parse(event.data).desktops.find((found) => found.id === desktopId);
     badge.hidden = !desktop?.watched;
+    recordingBadge.hidden = !desktop?.recorded;
   });
   source.addEventListener("signed_out", () => source.close());
 }
@@ -39,7 +41,7 @@ export function startViewer(createViewer) {
     viewOnly,
   });
 
-  if (!viewOnly) showWhenWatched(desktopId, byId("watched-badge"));
+  if (!viewOnly) showWhenWatched(desktopId, byId("watched-badge"), byId("recording-badge"));
 
   const screen = byId("screen");
   const viewer = createViewer({ screen, viewOnly, keyboardButton: byId("keyboard-button") });
