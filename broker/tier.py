@@ -28,15 +28,18 @@ HARDENED = {
 
 
 def recordings_mount(directory: str) -> dict:
-    """How guacd gets the recordings directory: at /recordings, writable through the directory's group
-    (setgid, so every recording belongs to it and the broker, its owner, reads and deletes them)."""
+    """How guacd gets the broker's recordings directory as its /recordings. guacd writes its files
+    for its own user only (0600), so it runs as the directory's owner, the broker's user (compose
+    runs it as 1000, the broker's uid, likewise); a broker running as root reads anything, and guacd
+    keeps its own user then, writing through the directory's group (never as root)."""
     path = Path(directory)
     path.mkdir(parents=True, exist_ok=True)
     path.chmod(0o2770)  # nobody else: recordings show what people did
-    return {
-        "volumes": {str(path.resolve()): {"bind": RECORDING_PATH, "mode": "rw"}},
-        "group_add": [str(path.stat().st_gid)],
-    }
+    owner = path.stat()
+    mount = {"volumes": {str(path.resolve()): {"bind": RECORDING_PATH, "mode": "rw"}}}
+    if owner.st_uid == 0:
+        return mount | {"group_add": [str(owner.st_gid)]}
+    return mount | {"user": f"{owner.st_uid}:{owner.st_gid}"}
 
 
 def start_guacd(settings: Settings) -> str:

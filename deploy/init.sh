@@ -2,7 +2,8 @@
 # Prepare this host for `docker-compose up`: add to .env every stack setting it lacks (fresh
 # secrets included; a value set in the environment wins, e.g.
 #   DESKBROKER_PUBLIC_URL=https://desktops.school.example deploy/init.sh
-# ) and make the desktops' private network. Never changes a line already in .env; safe to run again.
+# ) and make the desktops' private network and the session recordings' folder. Never changes a
+# line already in .env; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -39,11 +40,22 @@ add DESKBROKER_PUBLIC_URL "https://$(hostname -f 2>/dev/null || hostname)"
 add DESKBROKER_SECRET_KEY "$(random 64)"
 add DESKBROKER_WEBSOCKIFY_KEY "$(random 48)"
 add DESKBROKER_INSTANCE deskbroker
+add RECORDING_DIR /var/lib/deskbroker/recordings
 for optional in HTTPS_PORT HTTP_PORT PROXY_ADDRESS TLS_DIR DESKBROKER_DESKTOP_PROVIDER; do
     if [ -n "${!optional:-}" ]; then add "$optional" ""; fi
 done
 if [ ${#added[@]} -gt 0 ]; then
     say "added to .env: ${added[*]} (Debian images from '$(setting DEBIAN_REPOSITORY)', public URL $(setting DESKBROKER_PUBLIC_URL))"
+fi
+
+# Session recordings: guacd and the broker both run as uid 1000 and nobody else may read them.
+recordings="$(setting RECORDING_DIR)"
+if [ ! -d "$recordings" ]; then
+    if install -d -m 0700 -o 1000 -g 1000 "$recordings"; then
+        say "made the session recordings' folder $recordings (uid 1000 only)"
+    else
+        say "could not make $recordings: run  sudo install -d -m 0700 -o 1000 -g 1000 $recordings"
+    fi
 fi
 
 network="$(setting DESKBROKER_INSTANCE)-desktops"

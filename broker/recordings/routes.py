@@ -71,8 +71,9 @@ def recordings():
         limit=limit,
         offset=offset,
     )
-    # A recording under way has no size in the table yet: its file says how far it got.
-    sizes = [r.size_bytes if r.ended_at else service.size_on_disk(_directory(), r) for r in page.items]
+    # What the files hold now: guacd writes a recording's last bytes after its tunnel ended, and
+    # one under way has none in the table yet.
+    sizes = [service.size_on_disk(_directory(), r) for r in page.items]
     return jsonify(listing_json(page, sizes, limit, offset, service.storage(_directory())))
 
 

@@ -18,7 +18,7 @@ class RecordingSchema(Base):
     connection_id = fields.String(allow_none=True)
     started_at = Time()
     ended_at = Time(allow_none=True, metadata={"description": "null while the session is being recorded"})
-    size_bytes = fields.Integer(metadata={"description": "the file's size (so far, while recording)"})
+    size_bytes = fields.Integer(metadata={"description": "the file's size now (0: its file is gone)"})
 
 
 class StorageSchema(Base):

@@ -5,6 +5,7 @@ retention in housekeeping; on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import uuid
 from datetime import timedelta
 
@@ -269,11 +270,13 @@ def test_retention_deletes_old_recordings_in_housekeeping_and_audits_it(app, db,
     assert db.get(Recording, "r-new") is not None
 
 
-def test_the_quickstarts_guacd_writes_into_the_directory_through_its_group(tmp_path):
+def test_the_quickstarts_guacd_may_write_the_directory_and_the_broker_read_what_it_writes(tmp_path):
     from broker.tier import recordings_mount
 
     mount = recordings_mount(str(tmp_path / "new" / "recordings"))
     made = tmp_path / "new" / "recordings"
     assert made.is_dir() and made.stat().st_mode & 0o7777 == 0o2770
     assert mount["volumes"] == {str(made): {"bind": RECORDING_PATH, "mode": "rw"}}
-    assert mount["group_add"] == [str(made.stat().st_gid)]
+    assert mount["group_add"] == [str(made.stat().st_gid)]  # as root: guacd keeps its user, root reads
+    os.chown(made, 1000, 1000)
+    assert recordings_mount(str(made))["user"] == "1000:1000"  # else guacd runs as the broker's user

@@ -200,10 +200,11 @@ export function bindRecordings(refresh) {
   });
   seek.addEventListener("change", () => {
     if (!player) return;
+    const target = Number(seek.value); // before stop() shows the position it leaves
     const resume = playing();
     stop();
     player.dragging = false;
-    player.recording.seek(Number(seek.value), () => {
+    player.recording.seek(target, () => {
       showPosition();
       if (resume) start();
     });
