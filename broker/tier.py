@@ -48,8 +48,12 @@ def start_guacd(settings: Settings) -> str:
     provider.ensure_network()
     client = provider.client
     name = f"{settings.desktops.instance}-guacd"
+    recordings = recordings_mount(settings.tier.recording_dir)
     try:
         container = client.containers.get(name)
+        if not any(mount["Destination"] == RECORDING_PATH for mount in container.attrs.get("Mounts", [])):
+            container.remove(force=True)  # made before session recordings: made again, with them
+            raise NotFound(name)
         if container.status != "running":
             container.start()
     except NotFound:
@@ -62,7 +66,7 @@ def start_guacd(settings: Settings) -> str:
             labels={BROKER_LABEL: settings.desktops.instance},
             restart_policy={"Name": "unless-stopped"},
             **HARDENED,
-            **recordings_mount(settings.tier.recording_dir),
+            **recordings,
         )
     container.reload()
     address = container.attrs["NetworkSettings"]["Networks"][settings.desktops.desktop_network]["IPAddress"]
