@@ -174,6 +174,7 @@ def test_the_sentence_typed_in_a_recorded_session_plays_back_at_its_time(stack, 
     row = page.locator(f"#recordings-rows tr[data-key='{recording['id']}']")
     expect(row).to_contain_text("pia")
     expect(page.locator("#recording-storage")).to_contain_text("1 files")
+    page.screenshot(path=str(ARTIFACTS / "recording-admin-list.png"))
     row.get_by_role("button", name="Play").click()
     dialog = page.locator("#player-dialog")
     expect(dialog).to_have_attribute("data-state", "ready", timeout=30_000)
@@ -207,6 +208,15 @@ def test_the_sentence_typed_in_a_recorded_session_plays_back_at_its_time(stack, 
     page.locator("#player-close").click()
     expect(dialog).to_be_hidden()
     assert watched.problems() == []
+
+    # The switch in the catalog's editor, as the admin set it.
+    page.get_by_role("tab", name="Desktop types").click()
+    catalog_row = page.locator("#catalog-rows tr[data-type=base]")
+    expect(catalog_row.locator(".badge.recorded")).to_have_text("Recorded")
+    catalog_row.locator("[data-action=edit]").click()
+    expect(page.locator("#type-record")).to_be_checked()
+    page.screenshot(path=str(ARTIFACTS / "recording-catalog-switch.png"))
+    page.locator("#type-cancel").click()
 
     # Every playback is in the audit log; a download is too, and gives the same file.
     [listed] = recordings_of(stack)
