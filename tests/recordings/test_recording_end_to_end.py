@@ -200,7 +200,8 @@ def test_the_sentence_typed_in_a_recorded_session_plays_back_at_its_time(stack, 
     page.locator("#player-play").click()
     expect(dialog).to_have_attribute("data-playing", "true")
     page.wait_for_function(
-        "(at) => Number(document.getElementById('player-dialog').dataset.position) > at", arg=int(typing_until * 1000)
+        "(at) => Number(document.getElementById('player-dialog').dataset.position) > at",
+        arg=int((typing_until + 1.0) * 1000),  # the last keys' echo comes a moment after they were sent
     )
     page.locator("#player-play").click()
     expect(dialog).to_have_attribute("data-playing", "false")
