@@ -216,6 +216,7 @@ def test_the_sentence_typed_in_a_recorded_session_plays_back_at_its_time(stack, 
     expect(catalog_row.locator(".badge.recorded")).to_have_text("Recorded")
     catalog_row.locator("[data-action=edit]").click()
     expect(page.locator("#type-record")).to_be_checked()
+    page.locator("#type-record").scroll_into_view_if_needed()
     page.screenshot(path=str(ARTIFACTS / "recording-catalog-switch.png"))
     page.locator("#type-cancel").click()
 
