@@ -17,6 +17,7 @@ from broker.files import routes as file_routes
 from broker.json_bodies import StrictJSONProvider
 from broker.monitoring import routes as monitoring_routes
 from broker.proxies import ForwardedByTrustedProxies, TrustedProxies
+from broker.recordings import routes as recording_routes
 from broker.teacher import routes as teacher_routes
 from broker.tunnels import routes as tunnel_routes
 
@@ -43,6 +44,7 @@ def register_routes(app: Flask) -> None:
         file_routes.bp,
         admin_routes.bp,
         admin_desktop_routes.bp,
+        recording_routes.bp,
         pages.bp,
         viewer.bp,
         branding_routes.bp,

@@ -409,6 +409,17 @@ class TierSettings:
         "",
         secret=True,
     )
+    recording_dir: str = setting(
+        "Where the broker finds the session recordings guacd writes (guacd's /recordings: one volume, "
+        "writable for guacd, readable for the broker).",
+        _text,
+        "/var/lib/deskbroker/recordings",
+    )
+    recording_retention_days: int = setting(
+        "Days a session recording is kept; housekeeping deletes older ones (0 = keep them).",
+        _non_negative_int,
+        "30",
+    )
 
 
 @dataclass(frozen=True)

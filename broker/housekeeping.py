@@ -1,6 +1,7 @@
 """Housekeeping: the database kept in step with the engine, idle desktops stopped, old ones
-removed, the volumes of removed assignment folders deleted, the catalog synced, the pool kept full,
-used tunnel tokens forgotten and the connections of dead broker processes ended.
+removed, the volumes of removed assignment folders deleted, old session recordings deleted, the
+catalog synced, the pool kept full, used tunnel tokens forgotten and the connections of dead broker
+processes ended.
 
 Above the packages whose periodic work it does (desktops, tunnels), as an app owns its culler.
 
@@ -24,6 +25,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from broker import audit, leases, metrics
+from broker.config import TierSettings
 from broker.db import utcnow
 from broker.desktops.catalog import sync_catalog
 from broker.desktops.errors import DesktopError
@@ -32,6 +34,7 @@ from broker.desktops.service import Lifecycle
 from broker.desktops.states import BUSY, ERROR, RUNNING, STOPPED, STOPPING, transition
 from broker.engine import EngineUnavailable, ProviderError
 from broker.models import Desktop, DesktopTypeAssignment
+from broker.recordings import service as recordings
 from broker.rfb import RFBConnectionError, wait_for_greeting
 from broker.tunnels.service import end_abandoned, sweep_tokens
 
@@ -58,6 +61,7 @@ class Report:
     idle_stopped: list[str] = field(default_factory=list)
     expired_removed: list[str] = field(default_factory=list)  # stopped long ago; homes are kept
     folders_removed: list[str] = field(default_factory=list)  # volumes of assignment folders that are gone
+    recordings_expired: list[str] = field(default_factory=list)  # older than RECORDING_RETENTION_DAYS
     pool_started: int = 0
     connections_abandoned: int = 0  # left open by a broker process that died
 
@@ -80,6 +84,7 @@ def run_once(lifecycle: Lifecycle) -> Report:
         stop_idle(db, lifecycle, report)
         remove_expired(db, lifecycle, report)
         remove_gone_folders(db, lifecycle, report)
+        expire_recordings(db, lifecycle.settings.tier, report)
         sweep_tokens(db)
         report.connections_abandoned = end_abandoned(
             db, ABANDONED_AFTER * lifecycle.settings.desktops.housekeeping_interval
@@ -247,6 +252,22 @@ def remove_gone_folders(db: Session, lifecycle: Lifecycle, report: Report) -> No
     for name in volumes:
         if name not in kept and lifecycle.provider.remove_volume(name):
             report.folders_removed.append(name)
+
+
+def expire_recordings(db: Session, tier: TierSettings, report: Report) -> None:
+    """Delete the session recordings older than the retention, each one audited."""
+    for recording in recordings.expire(db, tier.recording_dir, tier.recording_retention_days):
+        audit.record(
+            db,
+            "recording_expire",
+            target=recording.id,
+            user=recording.username,
+            desktop_type=recording.desktop_type_id,
+            started_at=recording.started_at.isoformat(timespec="seconds"),
+            retention_days=tier.recording_retention_days,
+        )
+        report.recordings_expired.append(recording.id)
+    db.commit()
 
 
 def _last_use(desktop: Desktop) -> datetime:

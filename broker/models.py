@@ -138,6 +138,9 @@ class DesktopType(Base):
     # What its desktops reach beyond their own screen: none, internet or proxy (set by admins only;
     # an image cannot ask for it). broker/desktops/isolation.py
     egress: Mapped[str] = mapped_column(String(16), default="none", server_default="none")
+    # Whether guacd records the owners' sessions (set by admins only; people are told before the
+    # start and while connected). broker/recordings
+    record_sessions: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
     source: Mapped[str] = mapped_column(String(16), default="admin")  # "image" | "admin"
     # Fields of an image's type an admin changed: the image's labels no longer overwrite them.
     admin_fields: Mapped[list] = mapped_column(JSON, default=list)
@@ -277,6 +280,29 @@ class Connection(Base):
 
     user: Mapped[User | None] = relationship()
     desktop: Mapped[Desktop | None] = relationship()
+
+
+class Recording(Base):
+    """A session guacd recorded (the owner's control tunnel of a desktop whose type records), in the
+    recordings directory under `file_name`, which the broker chose: never a name from a request."""
+
+    __tablename__ = "recordings"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    connection_id: Mapped[str | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="SET NULL"), unique=True, index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    username: Mapped[str] = mapped_column(String(255), default="")  # at the time, kept after deletion
+    # No foreign keys: a recording outlives its desktop and even its type, until retention ends it.
+    desktop_type_id: Mapped[str] = mapped_column(String(64), index=True)
+    desktop_id: Mapped[str] = mapped_column(String(36), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    file_name: Mapped[str] = mapped_column(String(64), unique=True)
+
+    user: Mapped[User | None] = relationship()
 
 
 class Branding(Base):

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import socket
 import time
+from pathlib import Path
 
 from docker.errors import NotFound
 
 from broker.config import Settings
 from broker.desktops.docker import DockerProvider
 from broker.desktops.provider import BROKER_LABEL
+from broker.tunnels.guacd import RECORDING_PATH
 
 GUACD_IMAGE = "deskbroker/guacd:latest"
 # As in docker-compose.yml: no capability, no privilege gain, nothing written but /tmp, and
@@ -24,6 +26,21 @@ HARDENED = {
     "mem_limit": "2g",
     "pids_limit": 1024,
 }
+
+
+def recordings_mount(directory: str) -> dict:
+    """How guacd gets the broker's recordings directory as its /recordings. guacd writes its files
+    for its own user only (0600), so it runs as the directory's owner, the broker's user (compose
+    runs it as 1000, the broker's uid, likewise); a broker running as root reads anything, and guacd
+    keeps its own user then, writing through the directory's group (never as root)."""
+    path = Path(directory)
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(0o2770)  # nobody else: recordings show what people did
+    owner = path.stat()
+    mount = {"volumes": {str(path.resolve()): {"bind": RECORDING_PATH, "mode": "rw"}}}
+    if owner.st_uid == 0:
+        return mount | {"group_add": [str(owner.st_gid)]}
+    return mount | {"user": f"{owner.st_uid}:{owner.st_gid}"}
 
 
 def pool_size() -> int:
@@ -49,8 +66,12 @@ def start_guacd_pool(settings: Settings, size: int | None = None) -> list[str]:
 def _start_guacd(provider: DockerProvider, settings: Settings, name: str) -> str:
     """Start (or keep) one guacd container; return its address on the desktop network once it listens."""
     client = provider.client
+    recordings = recordings_mount(settings.tier.recording_dir)
     try:
         container = client.containers.get(name)
+        if not any(mount["Destination"] == RECORDING_PATH for mount in container.attrs.get("Mounts", [])):
+            container.remove(force=True)  # made before session recordings: made again, with them
+            raise NotFound(name)
         if container.status != "running":
             container.start()
     except NotFound:
@@ -63,6 +84,7 @@ def _start_guacd(provider: DockerProvider, settings: Settings, name: str) -> str
             labels={BROKER_LABEL: settings.desktops.instance},
             restart_policy={"Name": "unless-stopped"},
             **HARDENED,
+            **recordings,
         )
     container.reload()
     address = container.attrs["NetworkSettings"]["Networks"][settings.desktops.desktop_network]["IPAddress"]

@@ -2,7 +2,8 @@
 # Prepare this host for `docker-compose up`: add to .env every stack setting it lacks (fresh
 # secrets included; a value set in the environment wins, e.g.
 #   DESKBROKER_PUBLIC_URL=https://desktops.school.example deploy/init.sh
-# ) and make the desktops' private network. Never changes a line already in .env; safe to run again.
+# ) and make the desktops' private network and the session recordings' folder. Never changes a
+# line already in .env; safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -52,6 +53,7 @@ add DESKBROKER_WEBSOCKIFY_KEY "$(random 48)"
 add DESKBROKER_METRICS_TOKEN "$(random 48)"  # what the monitoring profile's Prometheus sends to /metrics
 add DESKBROKER_INSTANCE deskbroker
 add GUACD_REPLICAS "$(( $(nproc) > 2 ? $(nproc) : 2 ))"  # a guacd per core, at least two (docs/operations.md)
+add RECORDING_DIR /var/lib/deskbroker/recordings
 for optional in HTTPS_PORT HTTP_PORT PROXY_ADDRESS TLS_DIR DESKBROKER_DESKTOP_PROVIDER; do
     if [ -n "${!optional:-}" ]; then add "$optional" ""; fi
 done
@@ -85,6 +87,16 @@ if [ ${#untrusted[@]} -gt 0 ]; then
         [Nn]*) ;;
         *) say "this host trusts extra CAs (${names% }); if a proxy re-signs TLS, builds need them: run again with TRUST_HOST_CAS=yes, or copy them to $build_cas/" ;;
     esac
+fi
+
+# Session recordings: guacd and the broker both run as uid 1000 and nobody else may read them.
+recordings="$(setting RECORDING_DIR)"
+if [ ! -d "$recordings" ]; then
+    if install -d -m 0700 -o 1000 -g 1000 "$recordings"; then
+        say "made the session recordings' folder $recordings (uid 1000 only)"
+    else
+        say "could not make $recordings: run  sudo install -d -m 0700 -o 1000 -g 1000 $recordings"
+    fi
 fi
 
 network="$(setting DESKBROKER_INSTANCE)-desktops"

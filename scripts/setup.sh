@@ -20,6 +20,7 @@ apt_install() {
 apt_install debootstrap  # the images tool makes its Debian base with it when no registry answers
 if $want_tests; then
   apt_install postgresql chromium fonts-dejavu-core docker-compose iproute2  # iproute2: the isolation suite's test hosts
+  apt_install tesseract-ocr  # reads the sentence typed in a recorded session off the played recording
   bash scripts/ensure-docker.sh
 fi
 

@@ -29,6 +29,8 @@ from broker.errors import Invalid, NotFound
 from broker.models import ROLE_ADMIN, DesktopType
 from broker.openapi import documented, path_id
 from broker.query_args import int_arg
+from broker.recordings import service as recordings
+from broker.recordings.schemas import storage_json
 
 bp = Blueprint("admin", __name__)
 
@@ -72,7 +74,8 @@ _TYPE_ID = path_id("type_id", "The desktop type's id")
 )
 @role_required(ROLE_ADMIN)
 def stats():
-    return jsonify(stats_json(service.statistics(context.db())))
+    storage = recordings.storage(context.settings().tier.recording_dir)
+    return jsonify(stats_json(service.statistics(context.db())) | {"recordings": storage_json(storage)})
 
 
 @bp.get("/api/admin/connections")

@@ -8,6 +8,7 @@ from marshmallow.validate import OneOf, Range, Regexp
 from broker.auth.schemas import UserSchema
 from broker.desktops.schemas import DesktopSchema, DesktopTypeSchema, egress_field
 from broker.models import AuditEvent, Connection, Desktop, DesktopType, User
+from broker.recordings.schemas import StorageSchema
 from broker.schemas import Base, Time, derived, localized
 
 
@@ -29,6 +30,7 @@ class AdminStatsSchema(Base):
         metadata={"description": "desktops per state (states without any left out)"},
     )
     per_type = fields.List(fields.Nested(TypeFiguresSchema))
+    recordings = fields.Nested(StorageSchema, metadata={"description": "the session recordings' storage"})
 
 
 class ConnectionSchema(Base):
@@ -116,6 +118,7 @@ class AdminDesktopTypeSchema(DesktopTypeSchema):
     pids_limit = fields.Integer()
     shm_size_mb = fields.Integer(allow_none=True)
     max_running = fields.Integer(allow_none=True)
+    record_sessions = fields.Boolean(metadata={"description": "guacd records its owners' sessions"})
     admin_fields = derived(
         fields.List(
             fields.String(), metadata={"description": "fields an admin changed; the image's labels no longer set them"}
@@ -152,6 +155,12 @@ class DesktopTypeChangeSchema(Base):
     egress = egress_field(
         "what its desktops reach: nothing, public addresses, or only the proxy "
         "(DESKBROKER_EGRESS_PROXY); applies from each desktop's next start"
+    )
+    record_sessions = fields.Boolean(
+        metadata={
+            "description": "record its owners' sessions (people are told before the start and while "
+            "connected); applies from the next connection"
+        }
     )
 
 

@@ -32,6 +32,10 @@ class DesktopSchema(Base):
     stopped_at = Time(allow_none=True)
     last_activity_at = Time(allow_none=True)
     watched = fields.Boolean(metadata={"description": "a teacher or admin is watching it right now"})
+    recorded = derived(
+        fields.Boolean(metadata={"description": "its sessions are recorded (its type's setting)"}),
+        lambda desktop: desktop.desktop_type.record_sessions,
+    )
     # A container keeps the egress it was made with; without one, the next start takes the type's.
     egress = derived(
         egress_field("what it reaches beyond its screen"),
@@ -56,6 +60,10 @@ class DesktopTypeSchema(Base):
     description = localized("description")
     icon = fields.String()
     egress = egress_field()
+    recorded = derived(
+        fields.Boolean(metadata={"description": "its sessions are recorded: say so before the start"}),
+        lambda kind: kind.record_sessions,
+    )
 
 
 class DesktopListSchema(Base):

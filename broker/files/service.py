@@ -34,7 +34,7 @@ from broker.files.errors import disk_errors
 from broker.files.names import check_name, split_path
 from broker.files.tree import Listing, Staged, Tree, Usage
 from broker.models import ROLE_ADMIN, ROLE_TEACHER, User
-from broker.offload import off_loop
+from broker.offload import off_loop, read_chunks
 
 HOME, PUBLIC = "home", "public"
 SPACES = (HOME, PUBLIC)
@@ -165,20 +165,10 @@ class FileService:
 
     @staticmethod
     def chunks(handle: BinaryIO, size: int) -> Iterator[bytes]:
-        """The first `size` bytes of an open file, read a chunk at a time off the loop (then closed).
-
-        Not sendfile on the loop: a client reading as fast as the disk gives never makes the
-        socket wait, and the greenlet sending held every other request until the file's end."""
-        try:
-            while size > 0:
-                chunk = off_loop(handle.read, min(size, DOWNLOAD_CHUNK))
-                if not chunk:  # shortened from inside a desktop meanwhile
-                    return
-                size -= len(chunk)
-                metrics.FILE_BYTES.labels("out").inc(len(chunk))
-                yield chunk
-        finally:
-            handle.close()
+        """The first `size` bytes of an open file (shortened from inside a desktop meanwhile: fewer)."""
+        for chunk in read_chunks(handle, size, DOWNLOAD_CHUNK):
+            metrics.FILE_BYTES.labels("out").inc(len(chunk))
+            yield chunk
 
     # --- changing (the space must come from space(..., write=True))
 

@@ -190,30 +190,47 @@ def open_connection(
     read_only: bool = False,
     join: str | None = None,
     name: str = "",
+    recording: str | None = None,
     timeout: float = 10.0,
 ) -> GuacdConnection:
     """Handshake a new VNC connection, or join an existing one (`join` = its connection id), in
-    turn with the other handshakes to this guacd. `name`: the person's, for guacd 1.5+."""
+    turn with the other handshakes to this guacd. `name`: the person's, for guacd 1.5+;
+    `recording`: the file name to record it under (None: not recorded)."""
     asked = time.monotonic()
     with handshake_turn(guacd_host, guacd_port):
         turn_wait = time.monotonic() - asked
-        connection = handshake(guacd_host, guacd_port, target, screen, read_only, join, name, timeout)
+        connection = handshake(guacd_host, guacd_port, target, screen, read_only, join, name, recording, timeout)
     connection.turn_wait_seconds = turn_wait
     return connection
 
 
-# Every parameter guacd gets comes from here; whatever else it offers (recording-path, wol-*,
-# reverse-connect, dest-host, sftp-*, ...) is sent empty, i.e. off.
-VNC_PARAMETERS = ("hostname", "port", "password", "read-only")
+# Every parameter guacd gets comes from here; whatever else it offers (wol-*, reverse-connect,
+# dest-host, sftp-*, recording-include-keys, ...) is sent empty, i.e. off.
+VNC_PARAMETERS = (
+    "hostname",
+    "port",
+    "password",
+    "read-only",
+    "recording-path",
+    "recording-name",
+    "create-recording-path",
+)
 RESIZE_ARGUMENT = "disable-display-resize"  # left empty: guacd ≥ 1.6 resizes the desktop itself
+# Where guacd writes recordings: the volume the broker reads at DESKBROKER_RECORDING_DIR. Keys are
+# never recorded (recording-include-keys stays empty): they would hold every password typed.
+RECORDING_PATH = "/recordings"
 
 
-def connect_values(target: VncTarget, read_only: bool) -> dict[str, str]:
+def connect_values(target: VncTarget, read_only: bool, recording: str | None = None) -> dict[str, str]:
+    """`recording`: the file name guacd records this connection under (the broker's choice), or None."""
     values = {
         "hostname": target.host,
         "port": str(target.port),
         "password": target.password,
         "read-only": "true" if read_only else "",
+        "recording-path": RECORDING_PATH if recording else "",
+        "recording-name": recording or "",
+        "create-recording-path": "true" if recording else "",
     }
     assert set(values) <= set(VNC_PARAMETERS)
     return values
@@ -232,6 +249,7 @@ def handshake(
     read_only: bool,
     join: str | None,
     name: str,
+    recording: str | None,
     timeout: float,
 ) -> GuacdConnection:
     """One handshake, from `select` to `ready` (in its turn: handshake_turn)."""
@@ -246,7 +264,7 @@ def handshake(
             ) from None
         client.send_instruction(Instruction("select", join or "vnc"))
         args = _expect(client, "args").args
-        values = connect_values(target, read_only)
+        values = connect_values(target, read_only, recording)
         agreed = agreed_version(args[0] if args else "")
         version = answer_version(args[0]) if args and _version(args[0]) else ""
         # Protocol 1.0 wants exactly these four, in this order, before `connect`.

@@ -143,13 +143,15 @@ class GuacdPool:
         read_only: bool = False,
         join: tuple[str, str] | None = None,
         name: str = "",
+        recording: str | None = None,
         timeout: float = 10.0,
         abandoned: Callable[[], bool] = lambda: False,
     ) -> tuple[GuacdConnection, Instance]:
         """A new connection on the instance with the shortest queue (another when one is away), or a
         join (`join` = (guacd's connection id, the instance's name)) on the instance that holds it.
-        ViewerLeft when `abandoned()` says so once its turn came."""
-        options = (read_only, name, timeout, abandoned)
+        `recording`: the file name guacd records it under (None: not recorded). ViewerLeft when
+        `abandoned()` says so once its turn came."""
+        options = (read_only, name, recording, timeout, abandoned)
         join_id, holder = join or (None, "")
         if holder:
             instance = self.named(holder)
@@ -171,7 +173,9 @@ class GuacdPool:
                 self.mark_down(instance)
                 tried.add(instance)
 
-    def _open_on(self, instance, target, screen, join, read_only, name, timeout, abandoned) -> GuacdConnection:
+    def _open_on(
+        self, instance, target, screen, join, read_only, name, recording, timeout, abandoned
+    ) -> GuacdConnection:
         asked = time.monotonic()
         try:
             was_down = instance.down
@@ -181,7 +185,9 @@ class GuacdPool:
                 if instance.down and not was_down:  # found away while this tunnel waited: try another
                     raise GuacdUnreachable(f"guacd at {instance.name} is away", UPSTREAM_NOT_FOUND)
                 turn_wait = time.monotonic() - asked
-                connection = handshake(instance.host, instance.port, target, screen, read_only, join, name, timeout)
+                connection = handshake(
+                    instance.host, instance.port, target, screen, read_only, join, name, recording, timeout
+                )
             instance.down = False
         finally:
             self.release(instance)

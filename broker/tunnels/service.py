@@ -107,6 +107,9 @@ def authorize(db: Session, user: User, desktop_id: str, mode: str, protocol: str
     if protocol == "novnc" and not owner:
         # noVNC needs the VNC password in the browser: only its owner ever gets it.
         raise WatchOnly("Watching a desktop works through the Guacamole viewer only.")
+    if protocol == "novnc" and desktop.desktop_type.record_sessions:
+        # noVNC goes around guacd, which records: a recorded desktop opens in the Guacamole viewer only.
+        raise WatchOnly("This desktop's sessions are recorded: open it in the Guacamole viewer.", code="recorded")
     if desktop.state != "running" or not desktop.address:
         raise NotRunning("This desktop is not running. Start it first.")
     return desktop

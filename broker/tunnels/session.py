@@ -27,6 +27,7 @@ from broker.crypto import decrypt
 from broker.db import utcnow
 from broker.models import Connection, Desktop, User
 from broker.origins import allowed_origins, check_origin
+from broker.recordings import service as recordings
 from broker.tunnels import service
 from broker.tunnels.ending import end_kind
 from broker.tunnels.guacd import (
@@ -86,6 +87,7 @@ class TunnelSession:
         self.screen: Screen | None = None
         self.guacd_instance = ""  # host:port of the pool's instance that holds the connection
         self.tunnel_uuid = str(uuid.uuid4())
+        self.recording: str | None = None  # the file name guacd records this tunnel under
 
     def __enter__(self) -> TunnelSession:
         return self
@@ -147,10 +149,20 @@ class TunnelSession:
             join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
             person = db.get(User, grant.user_id)
             name = (person.display_name or person.username) if person else ""
+            # Only the owner's own session is recorded (a watcher joins that one); its person was
+            # told before the start and sees the mark while connected.
+            if grant.mode == "control" and desktop.desktop_type.record_sessions:
+                self.recording = recordings.new_file_name()
         self.target, self.screen = target, request.screen
         try:
             self.guacd, instance = pool_for(self.settings.tier).open(
-                target, request.screen, read_only=grant.mode == "view", join=join, name=name, abandoned=viewer_gone
+                target,
+                request.screen,
+                read_only=grant.mode == "view",
+                join=join,
+                name=name,
+                recording=self.recording,
+                abandoned=viewer_gone,
             )
         except ViewerLeft as exc:
             log.info("tunnel to desktop %s: %s", grant.desktop_id, exc)
@@ -234,6 +246,11 @@ class TunnelSession:
                 session_id=grant.session_id,
             )
             db.add(record)
+            if self.recording:
+                db.flush()  # the connection's row first: the recording refers to it
+                recordings.start(
+                    db, record.id, db.get(Desktop, grant.desktop_id), db.get(User, grant.user_id), self.recording
+                )
             db.commit()
             if grant.mode == "view":  # the owner's viewer says so at once, not only at the first check-in
                 service.mark_watched(db, grant.desktop_id)
@@ -245,6 +262,8 @@ class TunnelSession:
             record.ended_at = utcnow()
             record.bytes_to_client, record.bytes_from_client = result.bytes_to_browser, result.bytes_from_browser
             record.end_reason = result.end_reason[:255]
+            if self.recording:
+                recordings.finish(db, self.settings.tier.recording_dir, record.id)
             db.commit()
 
     def _mark_watched(self) -> None:

@@ -24,7 +24,8 @@ class AppPage:
 
 
 ADMIN_TABS = tuple(
-    f"#tab-{section}" for section in ("overview", "desktops", "connections", "history", "audit", "users", "catalog")
+    f"#tab-{section}"
+    for section in ("overview", "desktops", "connections", "history", "recordings", "audit", "users", "catalog")
 )
 
 PAGES = [

@@ -49,6 +49,12 @@ function row(kind, refresh) {
   }
   const status = el("span", { class: kind.enabled ? "status state-running" : "status state-stopped" });
   setText(status, kind.enabled ? "admin.enabled" : "admin.disabled");
+  const state = el("td", {}, status);
+  if (kind.record_sessions) {
+    const recorded = el("span", { class: "badge recorded", "data-recorded": "true" });
+    setText(recorded, "admin.recordedType");
+    state.append(" ", recorded);
+  }
   const actions = el("td", { class: "row-actions" },
     actionButton("edit", t("admin.editLabel", { title }), () => openEditor(kind, refresh)),
     actionButton(kind.enabled ? "disable" : "enable", t(kind.enabled ? "admin.disableLabel" : "admin.enableLabel", { title }),
@@ -62,7 +68,7 @@ function row(kind, refresh) {
     }));
   }
   return el("tr", { "data-key": kind.id, "data-type": kind.id, "data-enabled": String(kind.enabled) },
-    name, source, el("td", {}, status), cell(resources(kind), { class: "resources" }),
+    name, source, state, cell(resources(kind), { class: "resources" }),
     cell(t(`egress.${kind.egress || "none"}`), { class: "egress", "data-egress": kind.egress || "none" }),
     cell(String(kind.desktops)),
     actions);
@@ -90,7 +96,7 @@ const NUMBER_FIELDS = { memory: "memory_mb", cpus: "cpus", pids: "pids_limit", s
   "max-running": "max_running", "vnc-port": "vnc_port" };
 const NEW_TYPE = { id: "", image: "", source: "admin", enabled: true, icon: "", title: { en: "", de: "" },
   description: { en: "", de: "" }, memory_mb: 1024, cpus: 1, pids_limit: 1024, shm_size_mb: null, max_running: null,
-  vnc_port: 5901, egress: "none" };
+  vnc_port: 5901, egress: "none", record_sessions: false };
 
 function preview(kind, dataUrl = null) {
   const shown = dataUrl ? { ...kind, icon: dataUrl } : kind;
@@ -114,6 +120,7 @@ function openEditor(kind, refresh) {
   }
   for (const [name, key] of Object.entries(NUMBER_FIELDS)) field(name).value = shown[key] ?? "";
   field("enabled").checked = shown.enabled;
+  field("record").checked = Boolean(shown.record_sessions);
   field("egress").value = shown.egress || "none";
   field("icon").value = "";
   preview(shown);
@@ -131,6 +138,7 @@ function formBody() {
     title: { en: field("title-en").value, de: field("title-de").value },
     description: { en: field("description-en").value, de: field("description-de").value },
     enabled: field("enabled").checked,
+    record_sessions: field("record").checked,
     egress: field("egress").value,
   };
   for (const [name, key] of Object.entries(NUMBER_FIELDS)) if (name !== "vnc-port") body[key] = number(name);

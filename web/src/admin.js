@@ -1,5 +1,6 @@
 // The admin dashboard (/admin): figures, everyone's desktops (search, filters, stop, remove, stop
-// all), live connections (kill), connection history, the audit log, people, and the catalog.
+// all), live connections (kill), connection history, session recordings, the audit log, people,
+// and the catalog.
 // The open section is fetched again every few seconds, so what it shows follows without a reload.
 import { getJson, postJson, sendChange } from "./api.js";
 import { onLanguageChange, setText, t } from "./i18n.js";
@@ -7,6 +8,7 @@ import { el, showError, startPage } from "./page.js";
 import { $, Pager, actionButton, cell, clearError, confirmAction, fillRows, formatBytes, formatDuration, formatTime,
   notify, reportError, translatedCell } from "./admin-ui.js";
 import { allTypes, bindCatalog, loadTypes, renderCatalog, typeTitle } from "./admin-catalog.js";
+import { bindRecordings, loadRecordings, renderRecordings } from "./admin-recordings.js";
 
 const POLL_MS = 4000;
 const SEARCH_DELAY_MS = 300;
@@ -40,6 +42,8 @@ function renderOverview() {
   $("stat-running").textContent = stats.running;
   $("stat-active-users").textContent = stats.active_users;
   $("stat-live-connections").textContent = stats.live_connections;
+  $("stat-recordings").textContent = t("admin.recordingsStat",
+    { size: formatBytes(stats.recordings.bytes), n: stats.recordings.files });
   fillRows($("per-type-rows"), stats.per_type.map((type) => el("tr", { "data-key": type.desktop_type },
     el("th", { scope: "row", text: typeTitle(type.desktop_type) }), cell(String(type.total)),
     cell(String(type.running)), cell(String(type.live_connections)))));
@@ -252,6 +256,7 @@ const SECTIONS = {
   desktops: [loadDesktops, renderDesktops],
   connections: [loadConnections, renderConnections],
   history: [loadHistory, renderHistory],
+  recordings: [() => withTypes(loadRecordings()), renderRecordings],
   audit: [loadAudit, renderAudit],
   users: [loadUsers, renderUsers],
   catalog: [loadTypes, () => renderCatalog(refresh)],
@@ -341,6 +346,7 @@ function main() {
   bindTabs();
   bindFilters();
   bindCatalog(refresh);
+  bindRecordings(refresh);
   onLanguageChange(() => SECTIONS[current][1]());
   select(window.location.hash.slice(1));
   setInterval(() => {

@@ -88,6 +88,12 @@ function card(kind) {
   for (const b of actions.querySelectorAll("button")) if (busy) b.disabled = true;
   const reason = desktop?.reason && state !== "running" ? el("p", { class: "reason", text: desktop.reason }) : null;
   const notice = desktop && state === "running" ? foldersNotice(desktop) : null;
+  // Told before the start (and seen in the viewer while connected): this type records sessions.
+  const recorded = kind.recorded ? el("p", { class: "notice recorded", id: `type-${kind.id}-recorded`, role: "note",
+    text: t("dash.recorded") }) : null;
+  if (recorded) for (const control of actions.querySelectorAll("[data-action=start], [data-action=connect]")) {
+    control.setAttribute("aria-describedby", recorded.id);
+  }
   const lastAccess = desktop ? (desktop.last_activity_at || desktop.started_at) : null;
   const egress = (desktop && desktop.egress) || kind.egress || "none"; // what this desktop reaches beyond its screen
   const dl = el("dl", { class: "facts" },
@@ -98,7 +104,7 @@ function card(kind) {
   const article = el("article", { class: "desktop-card", "data-type": kind.id, "data-state": state,
     "aria-labelledby": headingId, "aria-busy": busy ? "true" : "false" },
     el("div", { class: "card-head" }, icon(kind), el("h2", { id: headingId, text: title })),
-    el("p", { class: "description", text: localized(kind.description) }), dl, reason, notice, actions);
+    el("p", { class: "description", text: localized(kind.description) }), dl, recorded, reason, notice, actions);
   return article;
 }
 

@@ -92,10 +92,13 @@ export function startViewer(createViewer) {
   }) : null;
   if (!viewOnly) {
     const watchedBadge = byId("watched-badge");
+    const recordingBadge = byId("recording-badge");
     followDesktops((desktops) => {
       starting?.progress(desktops);
-      // On the owner's viewer: a notice while a teacher or admin watches.
-      watchedBadge.hidden = !desktops.find((found) => found.id === session.desktopId)?.watched;
+      // On the owner's viewer: a notice while a teacher or admin watches, and the mark of a recorded session.
+      const desktop = desktops.find((found) => found.id === session.desktopId);
+      watchedBadge.hidden = !desktop?.watched;
+      recordingBadge.hidden = !desktop?.recorded;
     });
   }
   if (!starting) session.start();
