@@ -36,7 +36,8 @@ NUMBERS = {
 CPUS = (0.1, 256.0)
 # Only a type an admin made may change its image and port; an image's type keeps the image's own.
 ADMIN_MADE_ONLY = ("image", "vnc_port")
-FIELDS = {"title", "description", "enabled", "cpus", "image", "egress", *NUMBERS}
+FLAGS = ("enabled", "sound")  # true or false
+FIELDS = {"title", "description", "cpus", "image", "egress", *FLAGS, *NUMBERS}
 
 
 def _localized(name: str, value: Any, max_length: int, required: bool) -> dict[str, str]:
@@ -74,10 +75,11 @@ def parse_changes(body: Any) -> dict[str, Any]:
         values.update(_localized("title", body["title"], TITLE_MAX, required=True))
     if "description" in body:
         values.update(_localized("description", body["description"], DESCRIPTION_MAX, required=False))
-    if "enabled" in body:
-        if not isinstance(body["enabled"], bool):
-            raise Invalid("enabled is true or false.")
-        values["enabled"] = body["enabled"]
+    for name in FLAGS:
+        if name in body:
+            if not isinstance(body[name], bool):
+                raise Invalid(f"{name} is true or false.")
+            values[name] = body[name]
     if "cpus" in body:
         cpus = body["cpus"]
         if isinstance(cpus, bool) or not isinstance(cpus, (int, float)) or not CPUS[0] <= cpus <= CPUS[1]:

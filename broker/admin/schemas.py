@@ -116,6 +116,7 @@ class AdminDesktopTypeSchema(DesktopTypeSchema):
     pids_limit = fields.Integer()
     shm_size_mb = fields.Integer(allow_none=True)
     max_running = fields.Integer(allow_none=True)
+    sound = fields.Boolean(metadata={"description": "its owners hear their desktop in the viewer"})
     admin_fields = derived(
         fields.List(
             fields.String(), metadata={"description": "fields an admin changed; the image's labels no longer set them"}
@@ -152,6 +153,9 @@ class DesktopTypeChangeSchema(Base):
     egress = egress_field(
         "what its desktops reach: nothing, public addresses, or only the proxy "
         "(DESKBROKER_EGRESS_PROXY); applies from each desktop's next start"
+    )
+    sound = fields.Boolean(
+        metadata={"description": "its owners hear their desktop (default true); applies from the next connection"}
     )
 
 

@@ -29,6 +29,10 @@ logging.getLogger("guacamole").setLevel(logging.WARNING)
 # What the browser side speaks: guacamole-common-js 1.5.
 CLIENT_PROTOCOL = (1, 5, 0)
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+# What guacamole-common-js's RawAudioPlayer plays (Guacamole.AudioPlayer.getSupportedTypes()). Named
+# without rate or channels: guacd (1.3 to 1.6) picks its encoder by exact name, then announces the
+# stream with them (audio/L16;rate=44100,channels=2).
+AUDIO_TYPES = ("audio/L8", "audio/L16")
 
 
 class GuacdError(Exception):
@@ -55,6 +59,8 @@ class VncTarget:
     host: str
     port: int
     password: str
+    # The desktop's PulseAudio server for guacd to record ("tcp:ADDRESS:4713"); empty: no sound.
+    sound_server: str = ""
 
 
 @dataclass(frozen=True)
@@ -192,7 +198,7 @@ def open_connection(
 
 # Every parameter guacd gets comes from here; whatever else it offers (recording-path, wol-*,
 # reverse-connect, dest-host, sftp-*, ...) is sent empty, i.e. off.
-VNC_PARAMETERS = ("hostname", "port", "password", "read-only")
+VNC_PARAMETERS = ("hostname", "port", "password", "read-only", "enable-audio", "audio-servername")
 RESIZE_ARGUMENT = "disable-display-resize"  # left empty: guacd ≥ 1.6 resizes the desktop itself
 
 
@@ -202,6 +208,8 @@ def connect_values(target: VncTarget, read_only: bool) -> dict[str, str]:
         "port": str(target.port),
         "password": target.password,
         "read-only": "true" if read_only else "",
+        "enable-audio": "true" if target.sound_server else "",
+        "audio-servername": target.sound_server,
     }
     assert set(values) <= set(VNC_PARAMETERS)
     return values
@@ -231,7 +239,7 @@ def _handshake(
         version = answer_version(args[0]) if args and _version(args[0]) else ""
         # Protocol 1.0 wants exactly these four, in this order, before `connect`.
         client.send_instruction(Instruction("size", screen.width, screen.height, screen.dpi))
-        client.send_instruction(Instruction("audio"))
+        client.send_instruction(Instruction("audio", *(AUDIO_TYPES if target.sound_server else ())))
         client.send_instruction(Instruction("video"))
         client.send_instruction(Instruction("image", *IMAGE_TYPES))
         if screen.timezone and agreed >= TIMEZONE_SINCE:
