@@ -12,6 +12,7 @@ import math
 import struct
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.usefixtures("built_viewer")
 
 TONE_HZ = 1000
 RATE = 44100
+AS_DESKTOP_USER = ["docker", "exec", "-i", "-u", "user", "-e", "XDG_RUNTIME_DIR=/run/user/1000", "-e", "LC_ALL=C"]
 
 # Before any script of the page: every AudioContext gets an analyser that hears whatever is connected
 # to its speakers (its destination), after the viewer's volume.
@@ -100,15 +102,17 @@ def spectrum(page: Page) -> dict | None:
     return page.evaluate(SPECTRUM, TONE_HZ)
 
 
-def wait_until(page: Page, heard: bool, timeout: float = 20_000) -> dict:
-    """Polls the spectrum until the tone is heard (at TONE_HZ, the loudest) or the output is silent."""
-    condition = (
-        f"((s) => s && s.level > {HEARD} && Math.abs(s.peak_hz - {TONE_HZ}) <= 2 * s.bin_hz)"
-        if heard
-        else f"((s) => s && s.level < {SILENT})"
-    )
-    page.wait_for_function(f"(hz) => {condition}(({SPECTRUM})(hz))", arg=TONE_HZ, timeout=timeout)
-    return spectrum(page)
+def wait_until(page: Page, heard: bool, timeout: float = 20.0) -> dict:
+    """Polls the spectrum until the tone is heard (at TONE_HZ, and the loudest) or the output is silent."""
+    deadline, seen = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        seen = spectrum(page)
+        if seen and heard and seen["level"] > HEARD and abs(seen["peak_hz"] - TONE_HZ) <= 2 * seen["bin_hz"]:
+            return seen
+        if seen and not heard and seen["level"] < SILENT:
+            return seen
+        page.wait_for_timeout(200)
+    raise AssertionError(f"{'not heard' if heard else 'not silent'} within {timeout} s: {seen}")
 
 
 @pytest.fixture
@@ -122,9 +126,11 @@ def tone(stack) -> Iterator[callable]:  # noqa: F811
     players: list[tuple[subprocess.Popen, threading.Event]] = []
 
     def play(container_id: str) -> None:
+        as_user = [*AS_DESKTOP_USER, container_id]
+        server = subprocess.run([*as_user, "pactl", "info"], capture_output=True, text=True)
+        assert "Default Sink: desktop" in server.stdout, f"no sound server in the desktop: {server.stderr}"
         player = subprocess.Popen(
-            ["docker", "exec", "-i", "-u", "user", "-e", "XDG_RUNTIME_DIR=/run/user/1000", container_id]
-            + ["pacat", "--rate=44100", "--channels=2", "--format=s16le", "--latency-msec=100"],
+            [*as_user, "pacat", "--rate=44100", "--channels=2", "--format=s16le", "--latency-msec=100"],
             stdin=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
         )
@@ -152,7 +158,7 @@ def test_a_tone_inside_the_desktop_is_heard_in_the_browser_and_muting_silences_i
     listener = listening_page(sound_browser)
     page = listener.page
     try:
-        stack.sign_in(page, "sonja")
+        stack.sign_in(page, "bob")
         desktop = stack.running_desktop(page)
         stack.open_viewer(page, desktop)
         expect(page.locator("#sound-controls")).to_be_visible()
@@ -160,7 +166,10 @@ def test_a_tone_inside_the_desktop_is_heard_in_the_browser_and_muting_silences_i
         expect(mute).to_have_attribute("aria-pressed", "false")
 
         tone(desktop["container_id"])
-        heard = wait_until(page, heard=True)
+        try:
+            heard = wait_until(page, heard=True)
+        except AssertionError as error:
+            raise AssertionError(f"{error}; the tunnel brought {listener.sound[:3]}") from None
         print(f"heard: {heard}")
         assert heard["state"] == "running"
         assert "audio/L16;rate=44100,channels=2" in listener.sound[0], listener.sound
@@ -170,7 +179,7 @@ def test_a_tone_inside_the_desktop_is_heard_in_the_browser_and_muting_silences_i
         mute.click()
         expect(mute).to_have_attribute("aria-pressed", "true")
         expect(page.get_by_role("slider", name="Volume")).to_be_disabled()
-        silent = wait_until(page, heard=False, timeout=5_000)
+        silent = wait_until(page, heard=False, timeout=5)
         page.wait_for_timeout(1500)  # and it stays so while the tone plays on
         assert spectrum(page)["level"] < SILENT, (silent, spectrum(page))
 
@@ -193,7 +202,7 @@ def test_a_tone_inside_the_desktop_is_heard_in_the_browser_and_muting_silences_i
 def test_a_watcher_hears_nothing_and_a_type_without_sound_carries_none(stack, sound_browser, tone):  # noqa: F811
     owner, watcher = listening_page(sound_browser), listening_page(sound_browser)
     try:
-        stack.sign_in(owner.page, "sonja")
+        stack.sign_in(owner.page, "bob")
         desktop = stack.running_desktop(owner.page)
         stack.open_viewer(owner.page, desktop)
         stack.sign_in(watcher.page, "adam")
