@@ -12,7 +12,8 @@ counts what arrives. Four phases of `--seconds` each, measured in the same run:
 - sound on, the tone playing: raw PCM through guacd and the tunnel.
 
 Printed: bytes per second through the tunnel (and of it, guacd's sound stream), and the CPU of
-the desktop's pulseaudio plus guacd (its processes for this desktop), each against the baseline.
+the desktop's pulseaudio plus guacd (its container), each against the baseline, and beside it the
+CPU of `broker serve`, which relays the tunnel.
 """
 
 from __future__ import annotations
@@ -70,9 +71,10 @@ class SoundDesktop:
         return [int(row[column]) for row in top["Processes"] if row[-1].startswith(command)]
 
     def cpu_seconds(self) -> float:
-        """CPU time so far of the desktop's pulseaudio and of every guacd process."""
-        pids = self.host_pids(self.desktop, "pulseaudio") + self.host_pids(self.guacd)
-        return sum(process_usage(pid)[1] for pid in pids if Path(f"/proc/{pid}").exists())
+        """CPU time so far of the desktop's pulseaudio and of guacd (its container: every connection's
+        process, those that ended too)."""
+        [pulseaudio] = self.host_pids(self.desktop, "pulseaudio")
+        return process_usage(pulseaudio)[1] + container_cpu_seconds(self.guacd)
 
     def play_tone(self) -> subprocess.Popen:
         """pacat, as the desktop's user, fed a 1 kHz sine at -12 dBFS until killed."""
@@ -98,10 +100,27 @@ class SoundDesktop:
         threading.Thread(target=feed, daemon=True).start()
         return player
 
+    def stop_tone(self, player: subprocess.Popen) -> None:
+        """Ends the player and pacat in the desktop (which would play out its buffer), then lets
+        the sink fall asleep."""
+        player.kill()
+        player.wait(5)
+        self.desktop.exec_run(["pkill", "-x", "pacat"])
+        time.sleep(3)
+
     def remove(self) -> None:
         for container in (self.desktop, self.guacd):
             container.remove(force=True)
         self.network.remove()
+
+
+def container_cpu_seconds(container) -> float:
+    """A container's CPU time so far, from its cgroup (v1 cpuacct, else v2)."""
+    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container.id}/cpuacct.usage")
+    if v1.exists():
+        return int(v1.read_text()) / 1e9
+    stat = Path(f"/sys/fs/cgroup/system.slice/docker-{container.id}.scope/cpu.stat").read_text()
+    return int(next(line.split()[1] for line in stat.splitlines() if line.startswith("usage_usec"))) / 1e6
 
 
 def set_sound(database_url: str, on: bool) -> None:
@@ -110,6 +129,11 @@ def set_sound(database_url: str, on: bool) -> None:
         db.execute(update(DesktopType).values(sound=on))
         db.commit()
     engine.dispose()
+
+
+def relay_cpu(world: TunnelWorld) -> float:
+    """CPU time so far of `broker serve` (gunicorn and its workers): the tunnel's relay."""
+    return process_usage(world.broker.process.pid)[1]
 
 
 def phase(world: TunnelWorld, desktop: SoundDesktop, seconds: float, tone: bool) -> dict[str, float]:
@@ -121,11 +145,11 @@ def phase(world: TunnelWorld, desktop: SoundDesktop, seconds: float, tone: bool)
     total = sound = 0
     try:
         settle_until = time.monotonic() + 1.0
-        started = cpu_before = None
+        started = cpu_before = relay_before = None
         while True:
             now = time.monotonic()
             if started is None and now >= settle_until:
-                started, cpu_before, total, sound = now, desktop.cpu_seconds(), 0, 0
+                started, cpu_before, relay_before, total, sound = now, desktop.cpu_seconds(), relay_cpu(world), 0, 0
             if started is not None and now - started >= seconds:
                 break
             message = ws.recv()
@@ -141,12 +165,12 @@ def phase(world: TunnelWorld, desktop: SoundDesktop, seconds: float, tone: bool)
                     sound += len(args[1])
         elapsed = time.monotonic() - started
         cpu = (desktop.cpu_seconds() - cpu_before) / elapsed
+        relay = (relay_cpu(world) - relay_before) / elapsed
     finally:
         ws.close()
         if player is not None:
-            player.kill()
-            player.wait(5)
-    return {"bytes": total / elapsed, "sound": sound / elapsed, "cpu": cpu}
+            desktop.stop_tone(player)
+    return {"bytes": total / elapsed, "sound": sound / elapsed, "cpu": cpu, "relay": relay}
 
 
 def main() -> None:
@@ -178,12 +202,13 @@ def main() -> None:
     rows = [
         [
             name,
-            f"{r['bytes'] / 1e3:.1f} kB/s",
-            f"{r['sound'] / 1e3:.1f} kB/s",
-            f"{r['bytes'] / base['bytes']:.1f}",
+            f"{r['bytes']:,.0f} B/s",
+            f"{r['sound']:,.0f} B/s",
+            f"{r['bytes'] / base['bytes']:,.1f}",
             f"{r['cpu'] * 100:.2f} %",
-            f"+{(r['cpu'] - base['cpu']) * 100:.2f} %",
+            f"{(r['cpu'] - base['cpu']) * 100:+.2f} %",
             f"{r['cpu'] / base['cpu']:.1f}" if base["cpu"] > 0 else "-",
+            f"{r['relay'] * 100:.2f} %",
         ]
         for name, r in results.items()
     ]
@@ -197,6 +222,7 @@ def main() -> None:
                 "CPU pulseaudio + guacd",
                 "added",
                 "× baseline",
+                "broker (relay)",
             ],
             rows,
         )

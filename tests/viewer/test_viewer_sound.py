@@ -123,7 +123,7 @@ def tone(stack) -> Iterator[callable]:  # noqa: F811
         struct.pack("<hh", sample, sample)
         for sample in (round(8192 * math.sin(2 * math.pi * TONE_HZ * i / RATE)) for i in range(RATE))
     )
-    players: list[tuple[subprocess.Popen, threading.Event]] = []
+    players: list[tuple[subprocess.Popen, threading.Event, str]] = []
 
     def play(container_id: str) -> None:
         as_user = [*AS_DESKTOP_USER, container_id]
@@ -145,13 +145,14 @@ def tone(stack) -> Iterator[callable]:  # noqa: F811
                 pass
 
         threading.Thread(target=feed, daemon=True).start()
-        players.append((player, stop))
+        players.append((player, stop, container_id))
 
     yield play
-    for player, stop in players:
+    for player, stop, container_id in players:
         stop.set()
         player.kill()
         player.wait(5)
+        subprocess.run(["docker", "exec", container_id, "pkill", "-x", "pacat"], capture_output=True)  # its buffer
 
 
 def test_a_tone_inside_the_desktop_is_heard_in_the_browser_and_muting_silences_it(stack, sound_browser, tone):  # noqa: F811
