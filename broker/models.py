@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    true,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -141,6 +142,9 @@ class DesktopType(Base):
     # Whether guacd records the owners' sessions (set by admins only; people are told before the
     # start and while connected). broker/recordings
     record_sessions: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    # Whether its owners hear their desktop (guacd records the desktop's sound server): on unless
+    # an admin turns it off. Applies from the next connection.
+    sound: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     source: Mapped[str] = mapped_column(String(16), default="admin")  # "image" | "admin"
     # Fields of an image's type an admin changed: the image's labels no longer overwrite them.
     admin_fields: Mapped[list] = mapped_column(JSON, default=list)

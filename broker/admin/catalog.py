@@ -36,7 +36,7 @@ NUMBERS = {
 CPUS = (0.1, 256.0)
 # Only a type an admin made may change its image and port; an image's type keeps the image's own.
 ADMIN_MADE_ONLY = ("image", "vnc_port")
-SWITCHES = ("enabled", "record_sessions")
+SWITCHES = ("enabled", "record_sessions", "sound")  # true or false
 FIELDS = {"title", "description", "cpus", "image", "egress", *SWITCHES, *NUMBERS}
 
 

@@ -119,6 +119,7 @@ class AdminDesktopTypeSchema(DesktopTypeSchema):
     shm_size_mb = fields.Integer(allow_none=True)
     max_running = fields.Integer(allow_none=True)
     record_sessions = fields.Boolean(metadata={"description": "guacd records its owners' sessions"})
+    sound = fields.Boolean(metadata={"description": "its owners hear their desktop in the viewer"})
     admin_fields = derived(
         fields.List(
             fields.String(), metadata={"description": "fields an admin changed; the image's labels no longer set them"}
@@ -161,6 +162,8 @@ class DesktopTypeChangeSchema(Base):
             "description": "record its owners' sessions (people are told before the start and while "
             "connected); applies from the next connection"
         }
+    sound = fields.Boolean(
+        metadata={"description": "its owners hear their desktop (default true); applies from the next connection"}
     )
 
 

@@ -8,7 +8,7 @@ for egress, to the egress network). So there is no moment in which the desktop i
 without its rules, and an image made without our init is held just the same.
 
 What the rules allow:
-- in: loopback; replies; new TCP connections to the desktop's own ports (VNC, later audio) from
+- in: loopback; replies; new TCP connections to the desktop's own ports (VNC, sound) from
   the desktop network, which only the tier and the broker open (every desktop refuses itself
   any new connection into that network);
 - out: loopback (the engine's DNS answers there); replies; and by egress mode
@@ -49,7 +49,7 @@ HOST_ADDRESSES_TTL = 60.0  # seconds a look at the host's own addresses is trust
 class Policy:
     """What one desktop may do on the network."""
 
-    ports: tuple[int, ...]  # TCP ports the tier opens into the desktop (VNC, later audio)
+    ports: tuple[int, ...]  # TCP ports the tier opens into the desktop (VNC, sound)
     sources: tuple[str, ...]  # the desktop network's subnets: where those connections come from
     egress: str = "none"
     proxy: tuple[tuple[str, int], ...] = ()  # (address, port) of the HTTP proxy, for `proxy`

@@ -27,6 +27,7 @@ from broker.desktops.errors import Busy, DesktopError, NoDesktop, QuotaExceeded,
 from broker.desktops.provider import DesktopSpec, NameTaken, Provider, Vanished
 from broker.desktops.states import ACTIVE, CREATING, ERROR, RUNNING, STARTING, STOPPED, STOPPING, claim, transition
 from broker.engine import EngineUnavailable, ProviderError
+from broker.images.catalog import SOUND_PORT
 from broker.models import Desktop, DesktopType, User
 from broker.rfb import RFBConnectionError, wait_for_greeting
 from broker.tunnels.service import await_tunnels_ended
@@ -326,7 +327,7 @@ class Lifecycle:
             shm_size_mb=desktop_type.shm_size_mb,
             home_volume=naming.home_volume_name(instance, owner_id) if persistent else None,
             folders=folders,
-            ports=(desktop_type.vnc_port,),
+            ports=(desktop_type.vnc_port, SOUND_PORT),
             egress=desktop_type.egress,
             language=user.language if user else None,
         )

@@ -33,6 +33,10 @@ VNC_PORT = label("vnc-port")
 MIN_MEMORY_MB = label("min-memory-mb")
 SHM_SIZE_MB = label("shm-size-mb")  # optional: /dev/shm the desktop needs (browsers)
 
+# Where a desktop image serves its sound: PulseAudio's native protocol, which guacd records
+# (images/base: desktop-init, sound.pa). Not a label: the same in every image built on base.
+SOUND_PORT = 4713
+
 
 def title_label(language: str) -> str:
     return label(f"title.{language}")

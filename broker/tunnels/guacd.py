@@ -29,6 +29,10 @@ logging.getLogger("guacamole").setLevel(logging.WARNING)
 # What the browser side speaks: guacamole-common-js 1.5.
 CLIENT_PROTOCOL = (1, 5, 0)
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/webp")
+# What guacamole-common-js's RawAudioPlayer plays (Guacamole.AudioPlayer.getSupportedTypes()). Named
+# without rate or channels: guacd (1.3 to 1.6) picks its encoder by exact name, then announces the
+# stream with them (audio/L16;rate=44100,channels=2).
+AUDIO_TYPES = ("audio/L8", "audio/L16")
 
 
 class GuacdError(Exception):
@@ -60,6 +64,8 @@ class VncTarget:
     host: str
     port: int
     password: str
+    # The desktop's PulseAudio server for guacd to record ("tcp:ADDRESS:4713"); empty: no sound.
+    sound_server: str = ""
 
 
 @dataclass(frozen=True)
@@ -211,6 +217,8 @@ VNC_PARAMETERS = (
     "port",
     "password",
     "read-only",
+    "enable-audio",
+    "audio-servername",
     "recording-path",
     "recording-name",
     "create-recording-path",
@@ -228,6 +236,8 @@ def connect_values(target: VncTarget, read_only: bool, recording: str | None = N
         "port": str(target.port),
         "password": target.password,
         "read-only": "true" if read_only else "",
+        "enable-audio": "true" if target.sound_server else "",
+        "audio-servername": target.sound_server,
         "recording-path": RECORDING_PATH if recording else "",
         "recording-name": recording or "",
         "create-recording-path": "true" if recording else "",
@@ -269,7 +279,7 @@ def handshake(
         version = answer_version(args[0]) if args and _version(args[0]) else ""
         # Protocol 1.0 wants exactly these four, in this order, before `connect`.
         client.send_instruction(Instruction("size", screen.width, screen.height, screen.dpi))
-        client.send_instruction(Instruction("audio"))
+        client.send_instruction(Instruction("audio", *(AUDIO_TYPES if target.sound_server else ())))
         client.send_instruction(Instruction("video"))
         client.send_instruction(Instruction("image", *IMAGE_TYPES))
         if screen.timezone and agreed >= TIMEZONE_SINCE:

@@ -51,6 +51,10 @@ ACTIVITY_OPCODES = frozenset({"key", "mouse", "touch"})
 REQUIRED_MARK = encode("required")[:-1] + ","
 ERROR_MARK = encode("error")[:-1] + ","  # guacd's own `error`: its status is counted (metrics)
 TO_BROWSER, FROM_BROWSER = metrics.TUNNEL_BYTES.labels("to_browser"), metrics.TUNNEL_BYTES.labels("from_browser")
+# guacd broadcasts the owner's sound to everyone on the connection, watchers too: their tunnels drop
+# it (service.hears_sound). Found like `required`; once a sound stream is open, every chunk is parsed.
+AUDIO_MARK = encode("audio")[:-1] + ","
+SOUND_OPCODES = frozenset({"blob", "end"})
 ARGV_STREAM = 63  # guacd's last stream index (64 per user): clear of the browser's, which count up from 0
 
 
@@ -88,6 +92,7 @@ class Relay:
         self.guacd_writes = gevent.lock.Semaphore()  # browser input and answers to `required`
         self.kill_requested = kill_requested  # returns why access ended (ending.REASONS), or None
         self.killed: str | None = None
+        self.sound_streams: set[str] = set()  # a watcher's: guacd's sound streams, dropped
         self.result = RelayResult()
 
     def run(self) -> RelayResult:
@@ -143,6 +148,8 @@ class Relay:
                     complete, pending = split_complete(pending + decoder.decode(data), GUACD_MAX_INSTRUCTION)
                     if REQUIRED_MARK in complete:
                         complete = self._answer_required(complete)
+                    if self.view_only and (self.sound_streams or AUDIO_MARK in complete):
+                        complete = self._without_sound(complete)
                     if ERROR_MARK in complete:
                         self._note_error(complete)
                     if complete:
@@ -234,6 +241,20 @@ class Relay:
             with self.guacd_writes:
                 self.guacd.sock.sendall("".join(answer).encode())
         return "".join(rest)
+
+    def _without_sound(self, complete: str) -> str:
+        """The instructions without guacd's sound streams (`audio`, then their `blob`s and `end`)."""
+        kept = []
+        for opcode, *args in parse(complete, GUACD_MAX_INSTRUCTION):
+            stream = args[0] if args else ""
+            if opcode == "audio":
+                self.sound_streams.add(stream)
+            elif opcode in SOUND_OPCODES and stream in self.sound_streams:
+                if opcode == "end":
+                    self.sound_streams.discard(stream)
+            else:
+                kept.append(encode(opcode, *args))
+        return "".join(kept)
 
     def _close_browser(self) -> None:
         try:

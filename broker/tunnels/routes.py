@@ -67,7 +67,13 @@ def connect(desktop_id: str):
         return jsonify(answer)
     token = service.issue_token(db, user, desktop, mode, current_session().id)
     db.commit()
-    return jsonify(protocol="guacamole", tunnel_url="/tunnel", token=token, expires_in=service.TOKEN_TTL_SECONDS)
+    return jsonify(
+        protocol="guacamole",
+        tunnel_url="/tunnel",
+        token=token,
+        sound=service.hears_sound(desktop, mode),
+        expires_in=service.TOKEN_TTL_SECONDS,
+    )
 
 
 def _novnc_answer(db: Session, user: User, desktop: Desktop) -> dict:

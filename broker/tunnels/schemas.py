@@ -19,6 +19,7 @@ class ConnectRequestSchema(Base):
 class ConnectAnswerSchema(Base):
     protocol = fields.String(required=True, validate=OneOf(PROTOCOLS))
     tunnel_url = fields.String()
+    sound = fields.Boolean(metadata={"description": "guacamole: the tunnel carries the desktop's sound"})
     token = fields.String()
     websockify_url = fields.String()
     password = fields.String()

@@ -115,6 +115,12 @@ def authorize(db: Session, user: User, desktop_id: str, mode: str, protocol: str
     return desktop
 
 
+def hears_sound(desktop: Desktop, mode: str) -> bool:
+    """Whether a tunnel in `mode` carries the desktop's sound: its owner's (control) tunnels, when its
+    type has sound on. A watcher (view) hears nothing: the person watched is not overheard too."""
+    return mode == "control" and desktop.desktop_type.sound
+
+
 def issue_token(
     db: Session, user: User, desktop: Desktop, mode: str, session_id: str | None, token: str | None = None
 ) -> str:

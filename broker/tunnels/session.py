@@ -25,6 +25,7 @@ from broker import metrics
 from broker.config import Settings
 from broker.crypto import decrypt
 from broker.db import utcnow
+from broker.images.catalog import SOUND_PORT
 from broker.models import Connection, Desktop, User
 from broker.origins import allowed_origins, check_origin
 from broker.recordings import service as recordings
@@ -145,6 +146,7 @@ class TunnelSession:
                 desktop.address,
                 desktop.desktop_type.vnc_port,
                 decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
+                f"tcp:{desktop.address}:{SOUND_PORT}" if service.hears_sound(desktop, grant.mode) else "",
             )
             join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
             person = db.get(User, grant.user_id)

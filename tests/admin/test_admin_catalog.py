@@ -143,6 +143,7 @@ def test_an_edit_changes_only_what_was_sent_and_is_audited(app, people, db):
         ({"shm_size_mb": 0}, "shm_size_mb is a whole number from 1 to 65536 (or null for none)"),
         ({"max_running": -1}, "max_running is a whole number"),
         ({"enabled": "yes"}, "enabled is true or false"),
+        ({"sound": "off"}, "sound is true or false"),
         ({"title": {"en": " "}}, "title.en may not be empty"),
         ({"title": {"fr": "Bureau"}}, "title is an object"),
         ({"title": "Office"}, "title is an object"),
@@ -321,3 +322,21 @@ def test_an_admin_opens_a_type_to_the_internet_and_its_people_see_it(app, people
     sync_catalog(db, [image_entry()])
     db.expire_all()
     assert db.get(DesktopType, "base").egress == "internet"
+
+
+def test_sound_is_on_for_every_type_until_an_admin_turns_it_off(app, people, db):
+    """Off: the owner's connections carry no sound from then on (the answer to connect says so)."""
+    listing = call(app, people, "get", "/api/admin/desktop-types").get_json()["desktop_types"]
+    assert {kind["id"]: kind["sound"] for kind in listing} == {"base": True, "old": True}
+    desktop = db.get(Desktop, "d-anna")
+    desktop.state, desktop.address = "running", "10.0.0.5"
+    db.commit()
+    connect = lambda mode: call(app, people, "post", "/api/desktops/d-anna/connect", "anna", json={"mode": mode})  # noqa: E731
+    assert connect("control").get_json()["sound"] is True
+    answer = call(app, people, "patch", "/api/admin/desktop-types/base", json={"sound": False})
+    assert answer.status_code == 200 and answer.get_json()["sound"] is False, answer.get_json()
+    assert audited(db, "admin_desktop_type_update")[-1].details["changed"] == {"sound": False}
+    assert connect("control").get_json()["sound"] is False
+    sync_catalog(db, [image_entry()])  # an image's labels do not turn it back on
+    db.expire_all()
+    assert db.get(DesktopType, "base").sound is False

@@ -240,6 +240,9 @@ def test_the_catalog_editor_changes_what_people_see(admin_stack, watched, browse
     dialog.get_by_role("button", name="Save").click()
     expect(page.locator("#type-error")).to_contain_text("memory_mb is a whole number from 64")
     page.get_by_label("Memory (MB)", exact=True).fill("1536")
+    sound = page.get_by_label("Sound", exact=True)
+    expect(sound).to_be_checked()  # on by default
+    sound.uncheck()
     page.get_by_label("Icon", exact=True).set_input_files(
         files=[{"name": "icon.png", "mimeType": "image/png", "buffer": png(16, 16, (20, 140, 60))}]
     )
@@ -250,7 +253,8 @@ def test_the_catalog_editor_changes_what_people_see(admin_stack, watched, browse
     expect(base.locator(".type-title")).to_have_text("Schoolwork desktop")
     expect(base.locator("img.type-icon")).to_have_attribute("src", re.compile(r"^data:image/png;base64,"))
     expect(base).to_contain_text("1536 MB")
-    expect(base).to_contain_text("Changed here: icon, memory_mb, title_de, title_en")
+    expect(base).to_contain_text("no sound")
+    expect(base).to_contain_text("Changed here: icon, memory_mb, sound, title_de, title_en")
 
     xfce = page.locator("#catalog-rows tr[data-type=xfce]")
     xfce.get_by_role("button", name="Disable").click()

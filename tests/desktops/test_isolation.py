@@ -2,11 +2,11 @@
 
 Real desktops started by the broker's lifecycle on a real engine (Docker, then Swarm), one per
 egress mode, next to a neighbour desktop, guacd, websockify and `broker serve` in a container's
-network namespace (as in the compose stack). Each attacker tries the neighbour's VNC port and
+network namespace (as in the compose stack). Each attacker tries the neighbour's VNC and sound ports and
 another port it listens on, guacd, websockify, the broker, the host through every gateway and
 its own address, and the suite's "public" and "private" test hosts (isolation_hosts.py). Every
 try is a row of the reliability report; the positive controls (guacd still reaches the
-desktop's screen, each listener answers where it should) are rows too.
+desktop's screen and sound server, each listener answers where it should) are rows too.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import requests
 
 from broker.desktops import make_provider
 from broker.desktops.provider import BROKER_LABEL
+from broker.images.catalog import SOUND_PORT
 from broker.models import Desktop, DesktopType
 from tests.desktops.isolation_hosts import HELLO_PORT, PROXY_PORT, host_listener, link, namespace_host
 from tests.fixtures.desktops import (
@@ -207,6 +208,8 @@ def test_a_desktop_reaches_nothing_but_its_own_screen(
         for who in (f"attacker-{m}" for m in MODES):
             greeting = guacd.exec_run(["bash", "-c", f"exec 3<>/dev/tcp/{addresses[who]}/5901 && head -c 12 <&3"])
             controls[f"{who}'s VNC, from guacd"] = (greeting.output.decode(errors="replace"), "RFB 003.008\n")
+            sound = guacd.exec_run(["bash", "-c", f"exec 3<>/dev/tcp/{addresses[who]}/{SOUND_PORT} && echo open"])
+            controls[f"{who}'s sound server, from guacd"] = (sound.output.decode(errors="replace"), "open")
         for name, (seen, wanted) in controls.items():
             figures.record(f"{provider}: {name}", seen.strip() or "nothing", wanted.strip(), seen.startswith(wanted))
 
@@ -225,6 +228,7 @@ def test_a_desktop_reaches_nothing_but_its_own_screen(
             attacker = desktop_container(docker_engine, instance, desktops[who]["id"])
             targets = {
                 "neighbour VNC": f"{addresses['neighbour']}:5901",
+                "neighbour sound server": f"{addresses['neighbour']}:{SOUND_PORT}",
                 f"neighbour port {NEIGHBOUR_PORT}": f"{addresses['neighbour']}:{NEIGHBOUR_PORT}",
                 "guacd": f"{guacd_address}:4822",
                 "websockify": f"{websockify_address}:6080",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import secrets
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from docker.models.networks import Network
 
 from broker.engine import EngineUnavailable, docker_client
 from broker.images.build import BuildError, BuildResult, build_images
-from broker.images.catalog import entry_from_labels
+from broker.images.catalog import SOUND_PORT, entry_from_labels
 from broker.images.cli import images
 from broker.rfb import AuthenticationFailed, RFBClient, wait_for_greeting
 
@@ -159,6 +160,37 @@ def test_a_killed_desktop_starts_again(start_desktop, network: Network) -> None:
     wait_for_greeting(address, VNC_PORT, timeout=30)
     with RFBClient(address, VNC_PORT, PASSWORD) as session:
         wait_until_drawn(session)
+
+
+def sound_server(container: Container, timeout: float = 10) -> str:
+    """`pactl info` as the desktop's user, once the sound server answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        code, output = container.exec_run(
+            ["pactl", "info"], user="user", environment={"XDG_RUNTIME_DIR": "/run/user/1000", "LC_ALL": "C"}
+        )
+        if code == 0 or time.monotonic() > deadline:
+            assert code == 0, output.decode()
+            return output.decode()
+        time.sleep(0.2)
+
+
+def test_the_sound_server_serves_the_desktop_and_guacd_also_after_a_kill(start_desktop, network: Network) -> None:
+    """PulseAudio as the user: its programs play through the local socket into the null sink guacd
+    records (S16LE 44.1 kHz stereo, no resampling), and guacd's port answers; a killed container's
+    leftovers (socket, runtime directory) do not keep it from starting again."""
+    container, address = start_desktop("deskbroker/base:latest")
+    for restart in (False, True):
+        if restart:
+            container.kill()
+            container.start()
+            container.reload()
+            address = container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+            wait_for_greeting(address, VNC_PORT, timeout=30)
+        info = sound_server(container)
+        assert "Default Sink: desktop" in info and "Default Sample Specification: s16le 2ch 44100Hz" in info, info
+        assert "User Name: user" in info
+        socket.create_connection((address, SOUND_PORT), timeout=3).close()
 
 
 def test_home_volume_survives_a_new_container(client: docker.DockerClient, start_desktop, tmp_path: Path) -> None:

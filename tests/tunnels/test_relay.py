@@ -90,6 +90,29 @@ def test_view_only_drops_input_and_resizes_but_keeps_sync(pair):
     task.join(timeout=2)
 
 
+@pytest.mark.parametrize("view_only", [False, True])
+def test_only_the_owners_tunnel_carries_the_desktops_sound(pair, view_only):
+    """guacd sends the owner's sound to everyone joined to the connection; a watcher's tunnel drops
+    its stream (`audio`, its blobs, its end), pictures on other streams pass."""
+    ws, _relay, task = start(pair, view_only=view_only)
+    sound = encode("audio", "1", "audio/L16;rate=44100,channels=2") + encode("blob", "1", "AAAA")
+    pair[1].sendall((sound + encode("img", "2", "12", "0", "image/png", "0", "0")).encode())
+    gevent.sleep(0.05)
+    pair[1].sendall((encode("blob", "2", "iVBO") + encode("blob", "1", "BBBB") + encode("end", "2")).encode())
+    gevent.sleep(0.05)
+    pair[1].sendall((encode("end", "1") + encode("blob", "1", "reused") + encode("sync", "5")).encode())
+    gevent.sleep(0.05)
+    ws.inbox.put(StopIteration)
+    task.join(timeout=2)
+    relayed = [instruction for message in ws.sent[1:] for instruction in parse(message, 8192)]
+    pictures = [["img", "2", "12", "0", "image/png", "0", "0"], ["blob", "2", "iVBO"], ["end", "2"]]
+    if view_only:  # stream 1 ended: an index guacd uses again is not sound any more
+        assert relayed == [*pictures, ["blob", "1", "reused"], ["sync", "5"]]
+    else:
+        assert ["audio", "1", "audio/L16;rate=44100,channels=2"] in relayed and ["blob", "1", "BBBB"] in relayed
+        assert len(relayed) == 9
+
+
 def test_input_marks_activity_in_control_mode(pair):
     touched = []
     ws, _relay, task = start(pair, activity=lambda: touched.append(1))

@@ -34,6 +34,7 @@ function resources(kind) {
   const parts = [`${kind.memory_mb} MB`, t("admin.cpus", { n: kind.cpus }), t("admin.pids", { n: kind.pids_limit })];
   if (kind.shm_size_mb) parts.push(t("admin.shm", { n: kind.shm_size_mb }));
   if (kind.max_running) parts.push(t("admin.maxRunningShort", { n: kind.max_running }));
+  if (kind.sound === false) parts.push(t("admin.soundOff"));
   return parts.join(" · ");
 }
 
@@ -96,7 +97,7 @@ const NUMBER_FIELDS = { memory: "memory_mb", cpus: "cpus", pids: "pids_limit", s
   "max-running": "max_running", "vnc-port": "vnc_port" };
 const NEW_TYPE = { id: "", image: "", source: "admin", enabled: true, icon: "", title: { en: "", de: "" },
   description: { en: "", de: "" }, memory_mb: 1024, cpus: 1, pids_limit: 1024, shm_size_mb: null, max_running: null,
-  vnc_port: 5901, egress: "none", record_sessions: false };
+  vnc_port: 5901, egress: "none", record_sessions: false, sound: true };
 
 function preview(kind, dataUrl = null) {
   const shown = dataUrl ? { ...kind, icon: dataUrl } : kind;
@@ -121,6 +122,7 @@ function openEditor(kind, refresh) {
   for (const [name, key] of Object.entries(NUMBER_FIELDS)) field(name).value = shown[key] ?? "";
   field("enabled").checked = shown.enabled;
   field("record").checked = Boolean(shown.record_sessions);
+  field("sound").checked = shown.sound !== false;
   field("egress").value = shown.egress || "none";
   field("icon").value = "";
   preview(shown);
@@ -139,6 +141,7 @@ function formBody() {
     description: { en: field("description-en").value, de: field("description-de").value },
     enabled: field("enabled").checked,
     record_sessions: field("record").checked,
+    sound: field("sound").checked,
     egress: field("egress").value,
   };
   for (const [name, key] of Object.entries(NUMBER_FIELDS)) if (name !== "vnc-port") body[key] = number(name);

@@ -3,6 +3,7 @@ import {
   Client, Keyboard, Mouse, StringReader, StringWriter, Tunnel, WebSocketTunnel,
 } from "@glokon/guacamole-common-js";
 import { problemFromGuacamole } from "./problems.js";
+import { createSound } from "./sound.js";
 import { createTextInput } from "./text-input.js";
 import { startViewer } from "./viewer-page.js";
 
@@ -15,8 +16,9 @@ function screenSize(screen) {
   return { width: Math.max(1, screen.clientWidth), height: Math.max(1, screen.clientHeight) };
 }
 
-function createGuacamoleViewer({ screen, viewOnly, keyboardButton }) {
+function createGuacamoleViewer({ screen, viewOnly, keyboardButton, soundControls }) {
   let client = null; // the open connection's client, if any
+  const sound = createSound(soundControls);
   let displayElement = null;
   let resizeTimer = null;
 
@@ -92,6 +94,8 @@ function createGuacamoleViewer({ screen, viewOnly, keyboardButton }) {
     display.onresize = fit;
     if (!viewOnly) attachPointer(display, (state) => guac.sendMouseState(state, true));
 
+    sound.connection(Boolean(grant.sound)); // the owner's connections only, when the type has sound
+    guac.onaudio = sound.player;
     guac.onclipboard = (stream, mimetype) => {
       if (!mimetype.startsWith("text/")) return;
       const reader = new StringReader(stream);

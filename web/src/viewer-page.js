@@ -19,7 +19,7 @@ function followDesktops(onDesktops) {
 }
 
 /**
- * `createViewer({ screen, viewOnly, keyboardButton })` makes the protocol's viewer:
+ * `createViewer({ screen, viewOnly, keyboardButton, soundControls })` makes the protocol's viewer:
  * { connect(grant, events), focus() } (see session.js for connect).
  */
 export function startViewer(createViewer) {
@@ -38,7 +38,8 @@ export function startViewer(createViewer) {
   });
 
   const screen = byId("screen");
-  const viewer = createViewer({ screen, viewOnly, keyboardButton: byId("keyboard-button") });
+  const soundControls = { controls: byId("sound-controls"), muteButton: byId("mute-button"), volumeInput: byId("volume") };
+  const viewer = createViewer({ screen, viewOnly, keyboardButton: byId("keyboard-button"), soundControls });
   // Tab or a script focusing the screen hands the keyboard to the viewer (noVNC: its canvas).
   screen.addEventListener("focus", () => viewer.focus());
   setupDropUpload({ screen, hint: byId("drop-hint"), status: byId("drop-status"), viewOnly });
