@@ -162,6 +162,7 @@ class DesktopTypeChangeSchema(Base):
             "description": "record its owners' sessions (people are told before the start and while "
             "connected); applies from the next connection"
         }
+    )
     sound = fields.Boolean(
         metadata={"description": "its owners hear their desktop (default true); applies from the next connection"}
     )
