@@ -426,6 +426,23 @@ class FilesSettings:
 
 
 @dataclass(frozen=True)
+class ClassroomSettings:
+    """The classroom: what teachers (and admins) may do with others' screens on this installation."""
+
+    classroom_watching: bool = setting(
+        "Teachers and admins may watch others' desktops (the classroom's pictures, view-only joins); "
+        "false turns watching off for the installation.",
+        _bool,
+        "true",
+    )
+    classroom_control: bool = setting(
+        "Teachers and admins may take control of a student's desktop to help; false turns it off for the installation.",
+        _bool,
+        "true",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     core: CoreSettings
     auth: AuthSettings
@@ -433,6 +450,7 @@ class Settings:
     desktops: DesktopSettings
     tier: TierSettings
     files: FilesSettings
+    classroom: ClassroomSettings
 
     @property
     def secure_cookies(self) -> bool:

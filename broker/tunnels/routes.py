@@ -18,6 +18,7 @@ from broker.openapi import documented, path_id
 from broker.query_args import int_arg
 from broker.tunnels import ending, novnc, service
 from broker.tunnels.guacd import Screen
+from broker.tunnels.locks import LockWatch
 from broker.tunnels.schemas import (
     ConnectAnswerSchema,
     ConnectRequestSchema,
@@ -33,6 +34,7 @@ sock = Sock()
 
 WEBSOCKET_OPTIONS = {"subprotocols": ["guacamole"], "max_message_size": 64 * 1024}
 KILL_WATCH = "deskbroker.tunnels.kill_watch"
+LOCK_WATCH = "deskbroker.tunnels.lock_watch"
 NOVNC_CHECK_SECONDS = 1.0  # how often websockify asks whether a noVNC connection's access ended
 
 
@@ -49,7 +51,7 @@ NOVNC_CHECK_SECONDS = 1.0  # how often websockify asks whether a noVNC connectio
         200: ("How to connect", ConnectAnswerSchema),
         400: "Bad mode or protocol",
         401: "Not signed in",
-        403: "noVNC for someone else's desktop",
+        403: "noVNC for someone else's desktop, or watching turned off on this installation (watching_off)",
         404: "No such desktop (or not yours), or noVNC not set up",
         409: "The desktop is not running",
     },
@@ -60,7 +62,8 @@ def connect(desktop_id: str):
     body = body if isinstance(body, dict) else {}
     mode, protocol = str(body.get("mode", "control")), str(body.get("protocol", "guacamole"))
     db = context.db()
-    desktop = service.authorize(db, user, desktop_id, mode, protocol)
+    watching = context.settings().classroom.classroom_watching
+    desktop = service.authorize(db, user, desktop_id, mode, protocol, watching=watching)
     if protocol == "novnc":
         answer = _novnc_answer(db, user, desktop)
         db.commit()
@@ -181,7 +184,8 @@ def tunnel(ws):
     services, user = context.services(), current_user()
     context.close_db()  # a tunnel lasts hours: it must not hold the sign-in check's database connection
     asked = TunnelRequest(request.headers.get("Origin"), request.args.get("token", ""), user and user.id, _screen())
-    with TunnelSession(services.settings, services.sessions, _kill_watch(services.sessions)) as session:
+    watches = _kill_watch(services.sessions), _lock_watch(services.sessions)
+    with TunnelSession(services.settings, services.sessions, *watches) as session:
         try:
             session.open(asked)
         except TunnelRefused as refusal:
@@ -207,3 +211,8 @@ def _kill_watch(sessions: sessionmaker[Session]) -> service.KillWatch:
             sessions, vouch_every=context.settings().desktops.housekeeping_interval
         )
     return current_app.extensions[KILL_WATCH]
+
+
+def _lock_watch(sessions: sessionmaker[Session]) -> LockWatch:
+    """One per app, like the kill watch: its tunnels share one query for locked screens."""
+    return current_app.extensions.setdefault(LOCK_WATCH, LockWatch(sessions))

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from broker.classroom.state import is_locked
 from broker.config import Settings
 from broker.crypto import decrypt
 from broker.db import utcnow
@@ -31,6 +32,7 @@ from broker.tunnels.guacd import (
     VncTarget,
     open_connection,
 )
+from broker.tunnels.locks import LockWatch
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
 from broker.tunnels.relay import SESSION_CLOSED, Relay, RelayResult, Throttled, WebSocket
 from broker.tunnels.resize import DesktopResizer
@@ -65,9 +67,17 @@ class TunnelRefused(Exception):
 
 
 class TunnelSession:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], kills: service.KillWatch):
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        kills: service.KillWatch,
+        locks: LockWatch | None = None,
+    ):
         # Short database sessions of its own: a tunnel lasts hours, outside any request's context.
         self.settings, self.sessions, self.kills = settings, sessions, kills
+        self.locks = locks or LockWatch(sessions)
+        self.locked = False  # a teacher locked its person's screens: their input is dropped
         self.grant: service.Grant | None = None
         self.guacd: GuacdConnection | None = None
         self.record_id: str | None = None
@@ -104,6 +114,8 @@ class TunnelSession:
                 decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
             )
             join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
+            # From the first byte: a reload or reconnect while locked gets no input through.
+            self.locked = grant.mode == "control" and is_locked(db, grant.user_id)
             person = db.get(User, grant.user_id)
             name = (person.display_name or person.username) if person else ""
         self.target, self.screen = target, request.screen
@@ -134,6 +146,8 @@ class TunnelSession:
             """Twice a second: whether its access ended (and why); a watcher's also keeps the owner told."""
             if grant.mode == "view":
                 watching()
+            else:
+                self.locked = self.locks.locked(grant.user_id)
             return self.kills.requested(self.record_id)
 
         # Control tunnels are the owner's alone (service.redeem_token): a watcher never resizes.
@@ -151,6 +165,7 @@ class TunnelSession:
                 kill_requested=check_in,
                 on_size=resizer and resizer.ask,
                 credentials={"password": self.target.password} if control else None,
+                input_locked=lambda: self.locked,
             ).run()
         finally:
             if resizer is not None:
