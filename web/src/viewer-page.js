@@ -1,5 +1,6 @@
 // The viewer page around either protocol: reads what to open from the page's data
 // attributes, wires the toolbar, clipboard and status, and runs the session.
+import { renderLock, renderMessages, setupHandButton } from "./classroom-notices.js";
 import { createClipboard } from "./clipboard.js";
 import { setupDropUpload, setupFolderChoice } from "./drop-upload.js";
 import { setText, translate } from "./i18n.js";
@@ -9,13 +10,25 @@ import { setupToolbar } from "./toolbar.js";
 
 const byId = (id) => document.getElementById(id);
 
-/** On the owner's viewer: a notice while a teacher or admin watches (`watched` in /api/events). */
-function showWhenWatched(desktopId, badge) {
+/**
+ * On the owner's viewer, from /api/events: a notice while a teacher or admin watches (`watched`),
+ * the lock screen while a teacher has locked the screens, their messages, and the raised hand.
+ */
+function followClassroom(desktopId) {
   if (!("EventSource" in window)) return;
+  const hand = setupHandButton(byId("hand-button"));
   const source = new EventSource("/api/events");
   source.addEventListener("desktops", (event) => {
     const desktop = JSON.parse(event.data).desktops.find((found) => found.id === desktopId);
-    badge.hidden = !desktop?.watched;
+    byId("watched-badge").hidden = !desktop?.watched;
+  });
+  source.addEventListener("classroom", (event) => {
+    const classroom = JSON.parse(event.data);
+    renderLock(byId("lock-screen"), classroom.lock);
+    byId("locked-badge").hidden = !classroom.lock;
+    byId("viewer").dataset.locked = String(Boolean(classroom.lock));
+    renderMessages(byId("messages"), classroom.messages);
+    hand.update(classroom.hand_raised_at);
   });
   source.addEventListener("signed_out", () => source.close());
 }
@@ -39,7 +52,7 @@ export function startViewer(createViewer) {
     viewOnly,
   });
 
-  if (!viewOnly) showWhenWatched(desktopId, byId("watched-badge"));
+  if (!viewOnly) followClassroom(desktopId);
 
   const screen = byId("screen");
   const viewer = createViewer({ screen, viewOnly, keyboardButton: byId("keyboard-button") });
