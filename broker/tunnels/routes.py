@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from broker import context
 from broker.auth.current import current_session, current_user, require_user
+from broker.classroom.state import ScreenLocked, refuse_if_locked
 from broker.crypto import decrypt
 from broker.errors import Invalid, NotFound
 from broker.models import Desktop, User
@@ -51,7 +52,8 @@ NOVNC_CHECK_SECONDS = 1.0  # how often websockify asks whether a noVNC connectio
         200: ("How to connect", ConnectAnswerSchema),
         400: "Bad mode or protocol",
         401: "Not signed in",
-        403: "noVNC for someone else's desktop, or watching turned off on this installation (watching_off)",
+        403: "noVNC for someone else's desktop or while a teacher has locked your screens (screen_locked), or "
+        "watching turned off on this installation (watching_off)",
         404: "No such desktop (or not yours), or noVNC not set up",
         409: "The desktop is not running",
     },
@@ -65,6 +67,7 @@ def connect(desktop_id: str):
     watching = context.settings().classroom.classroom_watching
     desktop = service.authorize(db, user, desktop_id, mode, protocol, watching=watching)
     if protocol == "novnc":
+        refuse_if_locked(db, user)  # its input would go past the broker's relay
         answer = _novnc_answer(db, user, desktop)
         db.commit()
         return jsonify(answer)
@@ -115,7 +118,8 @@ def _websockify_key() -> bytes:
         201: ("Proxy it", NovncGrantSchema),
         400: "No token",
         401: "Invalid, expired or used token",
-        403: "Its access ended (error says why: signed_out, account_disabled, ...)",
+        403: "Its access ended (error says why: signed_out, account_disabled, ...), or its person's screens are "
+        "locked (screen_locked)",
         404: "noVNC not set up",
     },
 )
@@ -144,7 +148,8 @@ def _novnc_connection(connection_id: str) -> str:
     responses={
         200: ("It holds", NovncLiveSchema),
         404: "No such connection, or a wrong key",
-        410: "Its access ended: `error` is the reason, `message` the words for people",
+        410: "Its access ended, or its person's screens were locked (screen_locked): `error` is the reason, "
+        "`message` the words for people",
     },
 )
 def novnc_status(connection_id: str):
@@ -152,6 +157,10 @@ def novnc_status(connection_id: str):
     connection_id = _novnc_connection(connection_id)
     context.close_db()
     reason = _kill_watch(context.services().sessions).requested(connection_id)
+    with context.services().sessions() as db:
+        if novnc.owner_locked(db, connection_id):
+            novnc.end_connection(db, connection_id, "its person's screens were locked by a teacher")
+            return jsonify(live=False, error=ScreenLocked.code, message=ScreenLocked().message), 410
     if reason:
         with context.services().sessions() as db:
             novnc.end_connection(db, connection_id, ending.REASONS[reason].logged)
