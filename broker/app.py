@@ -10,6 +10,7 @@ from broker.admin import routes as admin_routes
 from broker.auth import current, oidc
 from broker.auth import routes as auth_routes
 from broker.branding import routes as branding_routes
+from broker.classroom import routes as classroom_routes
 from broker.config import Settings, load_settings
 from broker.db import make_engine, make_sessionmaker
 from broker.desktops import routes as desktop_routes
@@ -18,6 +19,7 @@ from broker.json_bodies import StrictJSONProvider
 from broker.monitoring import routes as monitoring_routes
 from broker.proxies import ForwardedByTrustedProxies, TrustedProxies
 from broker.recordings import routes as recording_routes
+from broker.teacher import classroom_routes as teacher_classroom_routes
 from broker.teacher import routes as teacher_routes
 from broker.tunnels import routes as tunnel_routes
 
@@ -49,6 +51,8 @@ def register_routes(app: Flask) -> None:
         viewer.bp,
         branding_routes.bp,
         teacher_routes.bp,
+        teacher_classroom_routes.bp,
+        classroom_routes.bp,
     ):
         app.register_blueprint(blueprint)
 
@@ -87,7 +91,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.extensions["deskbroker"] = context.Services(settings, engine, sessions, oidc.init_oidc(app, settings.oidc))
     provider = desktops.init_app(app, settings, sessions)
     files.init_app(app, settings, provider, more_spaces=[teacher.folder_spaces(settings)])
-    teacher.init_app(app, settings)
+    teacher.init_app(app, settings, sessions)
     branding.init_app(app)
     monitoring.init_app(app)
 

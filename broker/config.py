@@ -465,6 +465,23 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class ClassroomSettings:
+    """The classroom: what teachers (and admins) may do with others' screens on this installation."""
+
+    classroom_watching: bool = setting(
+        "Teachers and admins may watch others' desktops (the classroom's pictures, view-only joins); "
+        "false turns watching off for the installation.",
+        _bool,
+        "true",
+    )
+    classroom_control: bool = setting(
+        "Teachers and admins may take control of a student's desktop to help; false turns it off for the installation.",
+        _bool,
+        "true",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     core: CoreSettings
     auth: AuthSettings
@@ -473,6 +490,7 @@ class Settings:
     tier: TierSettings
     files: FilesSettings
     metrics: MetricsSettings
+    classroom: ClassroomSettings
 
     @property
     def secure_cookies(self) -> bool:

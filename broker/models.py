@@ -13,6 +13,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -322,3 +323,53 @@ class Branding(Base):
     accent_colour: Mapped[str] = mapped_column(String(7), default="")  # #rrggbb
     updated_at: Mapped[datetime | None] = mapped_column(DateTime)
     updated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+
+
+# --- the classroom (broker.classroom): a person's locked screens, messages and raised hand
+
+
+class ScreenLock(Base):
+    """A person's screens locked by a teacher: their viewers show `text`, the broker drops their input."""
+
+    __tablename__ = "screen_locks"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    text: Mapped[str] = mapped_column(String(200), default="")
+    locked_by: Mapped[str] = mapped_column(String(255), default="")  # the teacher's name at the time
+    locked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    locked_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class ClassroomMessage(Base):
+    """A teacher's short message to one person (a message to a group is one row per member)."""
+
+    __tablename__ = "classroom_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(String(500), default="")
+    sent_by: Mapped[str] = mapped_column(String(255), default="")
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    sent_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    dismissed_at: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class RaisedHand(Base):
+    """A student asks for help, until a teacher helps or they withdraw."""
+
+    __tablename__ = "raised_hands"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    raised_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class DesktopPicture(Base):
+    """The wall's latest picture of a desktop, shared by every broker process: one grab per desktop
+    per interval, whoever asks. `grabbing_until` is the lease of the process grabbing it now."""
+
+    __tablename__ = "desktop_pictures"
+
+    desktop_id: Mapped[str] = mapped_column(ForeignKey("desktops.id", ondelete="CASCADE"), primary_key=True)
+    png: Mapped[bytes | None] = mapped_column(LargeBinary)
+    taken_at: Mapped[datetime | None] = mapped_column(DateTime)
+    grabbing_until: Mapped[datetime | None] = mapped_column(DateTime)

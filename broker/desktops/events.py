@@ -2,7 +2,8 @@
 
 Every broker process can serve the stream: it polls the database (the one truth all brokers
 share) about once a second and sends the person's desktops whenever they differ from what it
-sent last, plus a comment now and then so proxies keep the connection open. Each poll opens
+sent last (and so each of the other snapshots it is given, such as the person's classroom: its
+own event), plus a comment now and then so proxies keep the connection open. Each poll opens
 its own database session and closes it again, so an idle stream holds no connection; and each
 poll checks the sign-in first, so the stream ends when the session is revoked or expires.
 """
@@ -57,11 +58,14 @@ def desktop_events(
     keepalive: float = KEEPALIVE_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
+    more: dict[str, Callable[[Session, int], Any]] | None = None,
 ) -> Iterator[str]:
-    """The event stream's text: `desktops` events with the whole list when it changed, `: keep-alive`
-    comments, and a last `signed_out` event when the sign-in ended."""
+    """The event stream's text: `desktops` events with the whole list when it changed (and an event
+    named as each of `more` with its snapshot when that changed), `: keep-alive` comments, and a last
+    `signed_out` event when the sign-in ended."""
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
-    last: str | None = None
+    more = more or {}
+    last: dict[str, str] = {}
     quiet_since = clock()
     while True:
         try:
@@ -69,18 +73,22 @@ def desktop_events(
                 if not session_alive(db, session_id):
                     yield message("signed_out", {})
                     return
-                desktops = snapshot(db, user_id, render)
+                current = {"desktops": {"desktops": snapshot(db, user_id, render)}}
+                current |= {name: take(db, user_id) for name, take in more.items()}
         except (OperationalError, InterfaceError):
             # The database is away: the stream stays open (a comment keeps proxies from closing it),
             # so the dashboard goes on when it is back instead of falling back to polling.
             yield ": database unreachable\n\n"
             sleep(poll)
             continue
-        current = json.dumps(desktops, sort_keys=True)
-        if current != last:
-            last = current
+        changed = False
+        for name, data in current.items():
+            text = json.dumps(data, sort_keys=True)
+            if text != last.get(name):
+                last[name], changed = text, True
+                yield message(name, data)
+        if changed:
             quiet_since = clock()
-            yield message("desktops", {"desktops": desktops})
         elif clock() - quiet_since >= keepalive:
             quiet_since = clock()
             yield ": keep-alive\n\n"

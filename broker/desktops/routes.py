@@ -11,6 +11,8 @@ from flask import Blueprint, Response, jsonify, request
 
 from broker import context
 from broker.auth.current import current_session, login_required, require_user
+from broker.classroom import state as classroom_state
+from broker.classroom.schemas import classroom_json
 from broker.desktops import access, lifecycle
 from broker.desktops.events import desktop_events
 from broker.desktops.http import record
@@ -120,7 +122,8 @@ def list_own():
 @bp.get("/api/events")
 @documented(
     "Your desktops as server-sent events: `desktops` (data: {desktops: [Desktop]}) at once and whenever one "
-    "changes, `: keep-alive` comments every 15 s, `signed_out` when the sign-in ends",
+    "changes, `classroom` (data: Classroom: your locked screens, a teacher's messages, your raised hand) "
+    "likewise, `: keep-alive` comments every 15 s, `signed_out` when the sign-in ends",
     responses={
         200: {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
         401: "Not signed in",
@@ -130,7 +133,13 @@ def list_own():
 def events():
     """Your desktops as server-sent events, whenever one changes (state, reason, last access)."""
     sign_in = current_session()
-    stream = desktop_events(context.services().sessions, sign_in.id, sign_in.user_id, desktop_json)
+    stream = desktop_events(
+        context.services().sessions,
+        sign_in.id,
+        sign_in.user_id,
+        desktop_json,
+        more={"classroom": lambda db, user_id: classroom_json(*classroom_state.snapshot(db, user_id))},
+    )
     context.close_db()  # the stream opens its own sessions, one per poll
     return Response(
         stream, mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

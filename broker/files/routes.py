@@ -9,7 +9,8 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request, send_file
 
 from broker import audit, context
-from broker.auth.current import client_ip, login_required, require_user
+from broker.auth.current import client_ip, current_user, login_required, require_user
+from broker.classroom import state as classroom_state
 from broker.errors import Invalid, TooLarge
 from broker.files import files
 from broker.files.multipart import uploaded_files
@@ -30,6 +31,13 @@ from broker.schemas import Base
 
 bp = Blueprint("files", __name__)
 SPACE = "/api/files/<space>"
+
+
+@bp.before_request
+def _not_while_locked() -> None:
+    """While a teacher has locked a person's screens, they change no files (drops on the viewer, uploads)."""
+    if request.method == "POST" and (user := current_user()) is not None:
+        classroom_state.refuse_if_locked(context.db(), user)
 
 
 # For the document: the space in each path, `?path=`, and the errors of reading and of changing.

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flask import Flask, current_app
+from sqlalchemy.orm import Session, sessionmaker
 
 from broker import context
 from broker.config import Settings
@@ -16,8 +17,8 @@ from broker.teacher.thumbnails import Thumbnails
 EXTENSION = "deskbroker.teacher"
 
 
-def init_app(app: Flask, settings: Settings) -> None:
-    app.extensions[EXTENSION] = Thumbnails(settings.core.secret_key)
+def init_app(app: Flask, settings: Settings, sessions: sessionmaker[Session]) -> None:
+    app.extensions[EXTENSION] = Thumbnails(settings.core.secret_key, sessions)
 
 
 def folder_spaces(settings: Settings) -> Callable[[User, str], Space | None]:

@@ -6,6 +6,7 @@ Thin over broker.teacher.service; assignment changes are written to the audit lo
 from __future__ import annotations
 
 import logging
+from datetime import UTC
 
 from flask import Blueprint, Response, jsonify, request
 
@@ -35,7 +36,7 @@ from broker.teacher.schemas import (
     groups_json,
     members_json,
 )
-from broker.tunnels.service import mark_watched
+from broker.tunnels.service import WatchingOff, mark_watched
 
 bp = Blueprint("teacher", __name__)
 log = logging.getLogger(__name__)
@@ -95,11 +96,15 @@ def classroom(group_id: int):
 @documented(
     "A small picture of a desktop's screen (PNG, at most 400 x 250), a few seconds old at most",
     description="For desktops you may watch. While its pictures are fetched, the desktop counts as watched "
-    "(its owner's viewer says so).",
+    "(its owner's viewer says so). Every teacher and broker process shares one picture per desktop every few "
+    "seconds. `ETag` names the picture's content: with `If-None-Match` the same screen answers 304; "
+    "`X-Picture-Taken-At` says when it was taken (seconds since the epoch).",
     params=[path_id("desktop_id", "The desktop's id")],
     responses={
         200: binary("The picture", "image/png"),
+        304: {"description": "The same picture as the one you have"},
         **_ERRORS,
+        403: "Not a teacher or admin, or watching turned off on this installation (watching_off)",
         404: "No such desktop, or not one you may watch",
         409: "The desktop is not running",
         502: "The desktop's screen could not be read",
@@ -107,15 +112,24 @@ def classroom(group_id: int):
 )
 @role_required(*FOR_TEACHERS)
 def thumbnail(desktop_id: str):
+    if not context.settings().classroom.classroom_watching:
+        raise WatchingOff("Watching others' desktops is turned off on this installation.")
     db = context.db()
     desktop = service.watchable(db, require_user(), desktop_id)
     try:
-        png = thumbnails().picture(desktop)
+        picture = thumbnails().picture(desktop)
     except RFBError as error:
         log.warning("thumbnail of desktop %s: %s", desktop.id, error)
         raise Failed("The desktop's screen could not be read just now.", code="thumbnail_failed") from None
     mark_watched(db, desktop.id)
-    return Response(png, mimetype="image/png", headers={"Cache-Control": "no-store"})
+    taken_at = picture.taken_at.replace(tzinfo=UTC).timestamp()
+    response = Response(
+        picture.png,
+        mimetype="image/png",
+        headers={"Cache-Control": "no-store", "X-Picture-Taken-At": f"{taken_at:.3f}"},
+    )
+    response.set_etag(picture.etag)
+    return response.make_conditional(request)
 
 
 @bp.get("/api/teacher/desktop-types")

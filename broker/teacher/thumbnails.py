@@ -2,8 +2,9 @@
 
 The broker logs in to the desktop's VNC server as a shared client (other viewers stay
 connected), reads the screen once and scales it down to a PNG. Each picture is kept for a few
-seconds, and one grab at a time runs per desktop, so many teachers looking at one class cost
-the desktop one grab every few seconds.
+seconds in the database, and one grab at a time runs per desktop across all broker processes, so
+any number of teachers (on any number of brokers) looking at one class cost each desktop one grab
+every few seconds.
 
 The screen is scaled down as its bands of rows arrive, into a canvas at most twice the picture's
 size: a grab never holds the whole screen, however large the desktop's VNC server says it is
@@ -13,22 +14,30 @@ reads, so the event loop is never held for more than one band's worth of scaling
 
 from __future__ import annotations
 
+import hashlib
 import io
 import math
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from PIL import Image
+from sqlalchemy import or_, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
 
 from broker import crypto
-from broker.models import Desktop
+from broker.db import utcnow
+from broker.models import Desktop, DesktopPicture
 from broker.rfb import RFBClient
 
 SIZE = (400, 250)  # at most; the screen's aspect ratio is kept
 KEEP_SECONDS = 3.0
 FORGET_SECONDS = 60.0  # pictures (and locks) of desktops nobody looked at for this long are dropped
 GRAB_TIMEOUT = 5.0
+WAIT_SECONDS = 0.05  # how often a process waiting for another's grab looks for its picture
 
 
 class ShrinkingScreen:
@@ -70,36 +79,105 @@ def grab(host: str, port: int, password: str, size: tuple[int, int] = SIZE) -> b
     return png.getvalue()
 
 
+@dataclass(frozen=True)
+class Picture:
+    png: bytes
+    taken_at: datetime  # when its grab began (UTC, as the database keeps times)
+
+    @property
+    def etag(self) -> str:
+        """The same for the same screen: a wall that has it already gets 304, not the picture again."""
+        return hashlib.sha256(self.png).hexdigest()[:24]
+
+
 class Thumbnails:
-    def __init__(self, secret_key: str, clock: Callable[[], float] = time.monotonic):
-        self.secret_key = secret_key
-        self.clock = clock
-        self._pictures: dict[str, tuple[float, bytes]] = {}
+    """Pictures shared by every broker process through the database (DesktopPicture): whoever asks
+    first after KEEP_SECONDS claims the grab (a lease in one UPDATE), the others read its picture.
+    Within a process a lock per desktop and the last picture spare even those reads."""
+
+    def __init__(self, secret_key: str, sessions: sessionmaker[Session], now: Callable[[], datetime] = utcnow):
+        self.secret_key, self.sessions, self.now = secret_key, sessions, now
+        self._pictures: dict[str, Picture] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def picture(self, desktop: Desktop) -> bytes:
-        """A recent PNG of the running desktop's screen; RFBError when it cannot be read."""
+    def picture(self, desktop: Desktop) -> Picture:
+        """A PNG of the running desktop's screen at most KEEP_SECONDS old; RFBError when it cannot be read."""
         with self._guard:
             lock = self._locks.setdefault(desktop.id, threading.Lock())
         with lock:  # a second request for the same desktop waits for the first one's grab
             kept = self._pictures.get(desktop.id)
-            if kept is not None and self.clock() - kept[0] < KEEP_SECONDS:
-                return kept[1]
+            if kept is None or not self._fresh(kept.taken_at):
+                kept = self._pictures[desktop.id] = self._shared_or_grabbed(desktop)
+        self._forget_old()
+        return kept
+
+    def _fresh(self, taken_at: datetime | None) -> bool:
+        return taken_at is not None and self.now() - taken_at < timedelta(seconds=KEEP_SECONDS)
+
+    def _shared_or_grabbed(self, desktop: Desktop) -> Picture:
+        give_up = time.monotonic() + GRAB_TIMEOUT + 1  # a grabber that died holds its lease no longer
+        while True:
+            with self.sessions() as db:
+                row = db.get(DesktopPicture, desktop.id)
+                if row is not None and row.png and self._fresh(row.taken_at):
+                    return Picture(row.png, row.taken_at)
+                if self._claim(db, desktop.id, row is None) or time.monotonic() > give_up:
+                    break
+            time.sleep(WAIT_SECONDS)  # another process grabs it now: its picture comes soon
+        taken_at = self.now()
+        try:
             png = grab(
                 desktop.address,
                 desktop.desktop_type.vnc_port,
                 crypto.decrypt(self.secret_key, desktop.vnc_password_encrypted),
             )
-            self._pictures[desktop.id] = (self.clock(), png)
-        self._forget_old()
-        return png
+        except Exception:
+            self._store(desktop.id, None, None)  # lets the next asker try at once
+            raise
+        self._store(desktop.id, png, taken_at)
+        return Picture(png, taken_at)
+
+    def _claim(self, db: Session, desktop_id: str, new: bool) -> bool:
+        now = self.now()
+        lease, stale = now + timedelta(seconds=GRAB_TIMEOUT + 1), now - timedelta(seconds=KEEP_SECONDS)
+        if new:
+            db.add(DesktopPicture(desktop_id=desktop_id, grabbing_until=lease))
+            try:
+                db.commit()
+                return True
+            except IntegrityError:  # another process made it first
+                db.rollback()
+                return False
+        claimed = db.execute(
+            update(DesktopPicture)
+            .where(
+                DesktopPicture.desktop_id == desktop_id,
+                or_(DesktopPicture.grabbing_until.is_(None), DesktopPicture.grabbing_until < now),
+                or_(DesktopPicture.taken_at.is_(None), DesktopPicture.taken_at <= stale),
+            )
+            .values(grabbing_until=lease)
+            .execution_options(synchronize_session=False)
+        )
+        db.commit()
+        return claimed.rowcount == 1
+
+    def _store(self, desktop_id: str, png: bytes | None, taken_at: datetime | None) -> None:
+        with self.sessions() as db:
+            values = {"grabbing_until": None} | ({"png": png, "taken_at": taken_at} if png else {})
+            db.execute(
+                update(DesktopPicture)
+                .where(DesktopPicture.desktop_id == desktop_id)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            db.commit()
 
     def _forget_old(self) -> None:
-        limit = self.clock() - FORGET_SECONDS
+        limit = self.now() - timedelta(seconds=FORGET_SECONDS)
         with self._guard:
-            for desktop_id, (taken, _png) in list(self._pictures.items()):
+            for desktop_id, picture in list(self._pictures.items()):
                 lock = self._locks.get(desktop_id)
-                if taken < limit and (lock is None or not lock.locked()):
+                if picture.taken_at < limit and (lock is None or not lock.locked()):
                     del self._pictures[desktop_id]
                     self._locks.pop(desktop_id, None)

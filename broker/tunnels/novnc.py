@@ -16,8 +16,9 @@ import uuid
 
 from sqlalchemy.orm import Session
 
+from broker.classroom.state import is_locked, refuse_if_locked
 from broker.db import utcnow
-from broker.models import Connection, Desktop
+from broker.models import Connection, Desktop, User
 from broker.tunnels import service
 from broker.tunnels.vnc_token import WEBSOCKIFY_AUDIENCE, TokenError, verify
 
@@ -37,6 +38,8 @@ def open_connection(db: Session, key: bytes, token: str) -> tuple[Connection, st
     except TokenError:
         raise service.TokenInvalid("The connection link is invalid or expired.") from None
     grant = service.redeem_token(db, target.jti)
+    # noVNC's input goes straight to the desktop's VNC server, past the broker: a locked person gets none.
+    refuse_if_locked(db, db.get(User, grant.user_id))
     desktop = db.get(Desktop, grant.desktop_id)
     if (desktop.address, desktop.desktop_type.vnc_port) != (target.host, target.port):
         raise service.AccessEnded("desktop_stopped")
@@ -60,3 +63,10 @@ def end_connection(db: Session, connection_id: str, reason: str) -> bool:
     record.ended_at, record.end_reason = utcnow(), reason[:255]
     db.commit()
     return True
+
+
+def owner_locked(db: Session, connection_id: str) -> bool:
+    """Whether a teacher has locked the screens of the person whose noVNC connection this is: it then
+    ends (websockify relays input the broker cannot drop) and a new one is refused until unlocked."""
+    record = db.get(Connection, connection_id)
+    return record is not None and record.user_id is not None and is_locked(db, record.user_id)

@@ -45,6 +45,8 @@ CONTROL_OPCODES = frozenset(
     {"key", "mouse", "touch", "clipboard", "file", "pipe", "blob", "end", "argv", "size", "audio"}
 )
 ACTIVITY_OPCODES = frozenset({"key", "mouse", "touch"})
+# What a person whose screens a teacher locked may not send: the same, but their window may still resize.
+LOCKED_OPCODES = CONTROL_OPCODES - {"size"}
 # guacd ≥ 1.3 asks for an argument it lacks (a password) with `required`; the browser cannot
 # answer it (it never has the password), the broker can. Searched for in guacd's stream as text,
 # which base64 blobs cannot contain; only a chunk that has it is parsed.
@@ -84,6 +86,7 @@ class Relay:
         kill_requested: Callable[[], str | None] | None = None,
         on_size: Callable[[list[str]], None] | None = None,
         credentials: dict[str, str] | None = None,
+        input_locked: Callable[[], bool] = lambda: False,
     ):
         self.ws, self.guacd, self.tunnel_uuid = ws, guacd, tunnel_uuid
         self.view_only, self.on_activity = view_only, on_activity
@@ -93,6 +96,9 @@ class Relay:
         self.kill_requested = kill_requested  # returns why access ended (ending.REASONS), or None
         self.killed: str | None = None
         self.sound_streams: set[str] = set()  # a watcher's: guacd's sound streams, dropped
+        self.input_locked = input_locked  # a teacher locked the screens: input is dropped (broker.classroom)
+        self._keys_down: set[str] = set()  # released in the desktop when a lock starts, so none sticks
+        self._mouse_down: list[str] | None = None
         self.result = RelayResult()
 
     def run(self) -> RelayResult:
@@ -199,14 +205,16 @@ class Relay:
                 self.result.status = CLIENT_BAD_REQUEST
                 self._end(f"malformed instruction from browser: {exc}")
                 break
-            forward = []
+            locked = self.input_locked()
+            forward = self._release_held() if locked else []
             for opcode, *args in instructions:
                 if opcode == INTERNAL_OPCODE:
                     if args[:1] == ["ping"]:
                         self.ws.send(encode(INTERNAL_OPCODE, "ping", *args[1:2]))
                     continue
-                if self.view_only and opcode in CONTROL_OPCODES:
+                if (self.view_only and opcode in CONTROL_OPCODES) or (locked and opcode in LOCKED_OPCODES):
                     continue
+                self._note_held(opcode, args)
                 if opcode in ACTIVITY_OPCODES:
                     self.on_activity()
                 elif opcode == "size" and self.on_size is not None:
@@ -220,6 +228,20 @@ class Relay:
         for opcode, *args in parse(complete, GUACD_MAX_INSTRUCTION):
             if opcode == "error" and len(args) > 1 and args[1].isdigit():
                 self.result.status = int(args[1])
+
+    def _note_held(self, opcode: str, args: list[str]) -> None:
+        if opcode == "key" and len(args) >= 2:
+            (self._keys_down.add if args[1] == "1" else self._keys_down.discard)(args[0])
+        elif opcode == "mouse" and len(args) >= 3:
+            self._mouse_down = args if args[2] not in ("", "0") else None
+
+    def _release_held(self) -> list[str]:
+        """Key and button releases for what the person held down when their screens were locked."""
+        released = [encode("key", keysym, "0") for keysym in sorted(self._keys_down)]
+        if self._mouse_down is not None:
+            released.append(encode("mouse", *self._mouse_down[:2], "0", *self._mouse_down[3:]))
+        self._keys_down, self._mouse_down = set(), None
+        return released
 
     def _answer_required(self, complete: str) -> str:
         """Answer guacd's `required` with argv streams (an empty value for what the broker does not

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from broker import context
 from broker.auth.current import current_session, current_user, require_user
+from broker.classroom.state import ScreenLocked, refuse_if_locked
 from broker.crypto import decrypt
 from broker.errors import Invalid, NotFound
 from broker.models import Desktop, User
@@ -18,6 +19,7 @@ from broker.openapi import documented, path_id
 from broker.query_args import int_arg
 from broker.tunnels import ending, novnc, service
 from broker.tunnels.guacd import Screen
+from broker.tunnels.locks import LockWatch
 from broker.tunnels.schemas import (
     ConnectAnswerSchema,
     ConnectRequestSchema,
@@ -33,6 +35,7 @@ sock = Sock()
 
 WEBSOCKET_OPTIONS = {"subprotocols": ["guacamole"], "max_message_size": 64 * 1024}
 KILL_WATCH = "deskbroker.tunnels.kill_watch"
+LOCK_WATCH = "deskbroker.tunnels.lock_watch"
 NOVNC_CHECK_SECONDS = 1.0  # how often websockify asks whether a noVNC connection's access ended
 
 
@@ -49,7 +52,8 @@ NOVNC_CHECK_SECONDS = 1.0  # how often websockify asks whether a noVNC connectio
         200: ("How to connect", ConnectAnswerSchema),
         400: "Bad mode or protocol",
         401: "Not signed in",
-        403: "noVNC for someone else's desktop",
+        403: "noVNC for someone else's desktop or while a teacher has locked your screens (screen_locked), or "
+        "watching turned off on this installation (watching_off)",
         404: "No such desktop (or not yours), or noVNC not set up",
         409: "The desktop is not running",
     },
@@ -60,8 +64,10 @@ def connect(desktop_id: str):
     body = body if isinstance(body, dict) else {}
     mode, protocol = str(body.get("mode", "control")), str(body.get("protocol", "guacamole"))
     db = context.db()
-    desktop = service.authorize(db, user, desktop_id, mode, protocol)
+    watching = context.settings().classroom.classroom_watching
+    desktop = service.authorize(db, user, desktop_id, mode, protocol, watching=watching)
     if protocol == "novnc":
+        refuse_if_locked(db, user)  # its input would go past the broker's relay
         answer = _novnc_answer(db, user, desktop)
         db.commit()
         return jsonify(answer)
@@ -118,7 +124,8 @@ def _websockify_key() -> bytes:
         201: ("Proxy it", NovncGrantSchema),
         400: "No token",
         401: "Invalid, expired or used token",
-        403: "Its access ended (error says why: signed_out, account_disabled, ...)",
+        403: "Its access ended (error says why: signed_out, account_disabled, ...), or its person's screens are "
+        "locked (screen_locked)",
         404: "noVNC not set up",
     },
 )
@@ -147,7 +154,8 @@ def _novnc_connection(connection_id: str) -> str:
     responses={
         200: ("It holds", NovncLiveSchema),
         404: "No such connection, or a wrong key",
-        410: "Its access ended: `error` is the reason, `message` the words for people",
+        410: "Its access ended, or its person's screens were locked (screen_locked): `error` is the reason, "
+        "`message` the words for people",
     },
 )
 def novnc_status(connection_id: str):
@@ -155,6 +163,10 @@ def novnc_status(connection_id: str):
     connection_id = _novnc_connection(connection_id)
     context.close_db()
     reason = _kill_watch(context.services().sessions).requested(connection_id)
+    with context.services().sessions() as db:
+        if novnc.owner_locked(db, connection_id):
+            novnc.end_connection(db, connection_id, "its person's screens were locked by a teacher")
+            return jsonify(live=False, error=ScreenLocked.code, message=ScreenLocked().message), 410
     if reason:
         with context.services().sessions() as db:
             novnc.end_connection(db, connection_id, ending.REASONS[reason].logged)
@@ -187,7 +199,8 @@ def tunnel(ws):
     services, user = context.services(), current_user()
     context.close_db()  # a tunnel lasts hours: it must not hold the sign-in check's database connection
     asked = TunnelRequest(request.headers.get("Origin"), request.args.get("token", ""), user and user.id, _screen())
-    with TunnelSession(services.settings, services.sessions, _kill_watch(services.sessions)) as session:
+    watches = _kill_watch(services.sessions), _lock_watch(services.sessions)
+    with TunnelSession(services.settings, services.sessions, *watches) as session:
         session.serve(ws, asked)
 
 
@@ -209,3 +222,8 @@ def _kill_watch(sessions: sessionmaker[Session]) -> service.KillWatch:
             sessions, vouch_every=context.settings().desktops.housekeeping_interval
         )
     return current_app.extensions[KILL_WATCH]
+
+
+def _lock_watch(sessions: sessionmaker[Session]) -> LockWatch:
+    """One per app, like the kill watch: its tunnels share one query for locked screens."""
+    return current_app.extensions.setdefault(LOCK_WATCH, LockWatch(sessions))

@@ -95,8 +95,13 @@ def mark_watched(db: Session, desktop_id: str) -> None:
     db.commit()
 
 
-def authorize(db: Session, user: User, desktop_id: str, mode: str, protocol: str) -> Desktop:
-    """The desktop `user` may open in `mode` over `protocol`, or ConnectRefused saying why not."""
+class WatchingOff(Forbidden, ConnectRefused):
+    code = "watching_off"
+
+
+def authorize(db: Session, user: User, desktop_id: str, mode: str, protocol: str, watching: bool = True) -> Desktop:
+    """The desktop `user` may open in `mode` over `protocol`, or ConnectRefused saying why not;
+    `watching` False: this installation lets nobody watch others' desktops (DESKBROKER_CLASSROOM_WATCHING)."""
     if mode not in MODES or protocol not in PROTOCOLS:
         raise BadConnectRequest(f"mode is one of {', '.join(MODES)}; protocol one of {', '.join(PROTOCOLS)}")
     desktop = db.get(Desktop, desktop_id)
@@ -104,6 +109,8 @@ def authorize(db: Session, user: User, desktop_id: str, mode: str, protocol: str
     # Someone else's desktop looks exactly like a missing one, so ids cannot be probed.
     if desktop is None or not (owner or (mode == "view" and may_watch(user, desktop))):
         raise NoSuchDesktop("There is no such desktop.")
+    if not owner and not watching:
+        raise WatchingOff("Watching others' desktops is turned off on this installation.")
     if protocol == "novnc" and not owner:
         # noVNC needs the VNC password in the browser: only its owner ever gets it.
         raise WatchOnly("Watching a desktop works through the Guacamole viewer only.")

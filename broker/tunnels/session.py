@@ -22,6 +22,7 @@ import gevent.event
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker import metrics
+from broker.classroom.state import is_locked
 from broker.config import Settings
 from broker.crypto import decrypt
 from broker.db import utcnow
@@ -41,6 +42,7 @@ from broker.tunnels.guacd import (
     VncTarget,
 )
 from broker.tunnels.guacd_pool import ViewerLeft, pool_for
+from broker.tunnels.locks import LockWatch
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
 from broker.tunnels.relay import NOP, SESSION_CLOSED, Relay, RelayResult, Throttled, WebSocket
 from broker.tunnels.resize import DesktopResizer
@@ -78,9 +80,17 @@ class TunnelRefused(Exception):
 
 
 class TunnelSession:
-    def __init__(self, settings: Settings, sessions: sessionmaker[Session], kills: service.KillWatch):
+    def __init__(
+        self,
+        settings: Settings,
+        sessions: sessionmaker[Session],
+        kills: service.KillWatch,
+        locks: LockWatch | None = None,
+    ):
         # Short database sessions of its own: a tunnel lasts hours, outside any request's context.
         self.settings, self.sessions, self.kills = settings, sessions, kills
+        self.locks = locks or LockWatch(sessions)
+        self.locked = False  # a teacher locked its person's screens: their input is dropped
         self.grant: service.Grant | None = None
         self.guacd: GuacdConnection | None = None
         self.record_id: str | None = None
@@ -149,6 +159,8 @@ class TunnelSession:
                 f"tcp:{desktop.address}:{SOUND_PORT}" if service.hears_sound(desktop, grant.mode) else "",
             )
             join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
+            # From the first byte: a reload or reconnect while locked gets no input through.
+            self.locked = grant.mode == "control" and is_locked(db, grant.user_id)
             person = db.get(User, grant.user_id)
             name = (person.display_name or person.username) if person else ""
             # Only the owner's own session is recorded (a watcher joins that one); its person was
@@ -198,6 +210,8 @@ class TunnelSession:
             """Twice a second: whether its access ended (and why); a watcher's also keeps the owner told."""
             if grant.mode == "view":
                 watching()
+            else:
+                self.locked = self.locks.locked(grant.user_id)
             return self.kills.requested(self.record_id)
 
         # Control tunnels are the owner's alone (service.redeem_token): a watcher never resizes.
@@ -218,6 +232,7 @@ class TunnelSession:
                 kill_requested=check_in,
                 on_size=resizer and resizer.ask,
                 credentials={"password": self.target.password} if control else None,
+                input_locked=lambda: self.locked,
             ).run()
         finally:
             live.dec()

@@ -87,6 +87,11 @@ def test_the_route_streams_and_ends_for_a_revoked_session(app, db):
     assert name == "desktops" and [(d["id"], d["state"], d["reason"]) for d in data["desktops"]] == [
         ("d2", "stopped", "Idle.")
     ]
+    # Then the person's classroom: no lock, no messages, no hand raised.
+    assert events_of([next(stream).decode()])[0] == (
+        "classroom",
+        {"lock": None, "messages": [], "hand_raised_at": None},
+    )
     db.get(AuthSession, hash_token(token)).revoked_at = utcnow()
     db.commit()
     assert [name for name, _ in events_of([chunk.decode() for chunk in stream])] == ["signed_out"]

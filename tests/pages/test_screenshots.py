@@ -1,6 +1,7 @@
 """A tour of the web app as people see it, in headless Chromium against `broker serve` with guacd
 and a real xfce desktop: the sign-in page, a student's dashboard with her desktop running, the
-viewer drawing it, her files, the teacher's classroom with a picture of her screen, and the admin
+viewer drawing it, her files, the teacher's classroom with a picture of her screen (then her raised
+hand, a message and the locked screens, on the wall and in her viewer), and the admin
 dashboard counting her desktop and connection. Each page is shown filled in and saved as a PNG:
 in tests/artifacts/screenshots/, or where DESKBROKER_SCREENSHOTS_DIR says (scripts/screenshots.sh
 writes the README's pictures in docs/screenshots/ that way)."""
@@ -104,6 +105,22 @@ def test_every_page_shows_a_class_at_work(tour_broker, browser):
         teacher.wait_for_function(PICTURE_COLOURS, arg=[desktop["id"], 20], timeout=10_000)
         save(teacher, "classroom")
 
+        # A lesson: lea raises her hand; tess sends the class a message and locks the screens.
+        lea.click("#hand-button")
+        expect(screen).to_have_attribute("data-hand", "raised", timeout=10_000)
+        teacher.fill("#message-text", "Please save your work in the folder Mathe.")
+        teacher.click("#message-button")
+        expect(lea.locator("#messages .message")).to_have_count(1, timeout=10_000)
+        teacher.fill("#lock-text", "Eyes to the front, please")
+        teacher.click("#lock-button")
+        expect(screen).to_have_attribute("data-locked", "true", timeout=10_000)
+        expect(lea.locator("#lock-screen")).to_be_visible(timeout=10_000)
+        teacher.locator("#screens").scroll_into_view_if_needed()
+        save(teacher, "classroom-lesson")
+        save(lea, "viewer-locked")
+        teacher.click("#unlock-button")
+        expect(lea.locator("#lock-screen")).to_be_hidden(timeout=10_000)
+
         admin = signed_in(browser, broker, "ada")
         pages.append(admin)
         admin.goto(broker.url + "/admin#overview")
@@ -114,4 +131,13 @@ def test_every_page_shows_a_class_at_work(tour_broker, browser):
         for page in pages:
             page.context.close()
     saved = {path.stem for path in SCREENSHOTS.glob("*.png")}
-    assert {"sign-in", "dashboard", "files", "viewer", "classroom", "admin"} <= saved
+    assert {
+        "sign-in",
+        "dashboard",
+        "files",
+        "viewer",
+        "classroom",
+        "classroom-lesson",
+        "viewer-locked",
+        "admin",
+    } <= saved

@@ -1,5 +1,5 @@
 """Classroom pictures against the tiny fake VNC server of test_rfb: the screen as a PNG, and many
-requests at once costing the desktop one grab every few seconds."""
+requests at once, from several broker processes, costing the desktop one grab every few seconds."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ import io
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from PIL import Image
 
 from broker import crypto
+from broker.db import utcnow
 from broker.models import Desktop, DesktopType
 from broker.teacher.thumbnails import KEEP_SECONDS, Thumbnails, grab
 from tests.app.test_rfb import VNCPASSWD_KEY, vnc_server
@@ -45,22 +47,32 @@ def test_a_grab_is_the_screen_as_png():
     assert picture.getpixel((0, 0)) == (255, 0, 0) and picture.getpixel((3, 1)) == (0, 0, 255)
 
 
-def test_many_requests_for_one_desktop_cost_it_one_grab_every_few_seconds():
+def test_many_requests_in_several_broker_processes_cost_a_desktop_one_grab_every_few_seconds(app, db):
+    """Two Thumbnails stand for two broker processes: they share the database, not their memory."""
     port, served, listener = counting_server()
-    now = [100.0]
-    thumbnails = Thumbnails(SECRET, clock=lambda: now[0])
-    desktop = Desktop(
-        id="d1",
-        address="127.0.0.1",
-        vnc_password_encrypted=crypto.encrypt(SECRET, VNCPASSWD_KEY),
-        desktop_type=DesktopType(id="base", vnc_port=port),
+    now = [utcnow()]
+    db.add(DesktopType(id="base", image="deskbroker/base", title_en="Base", title_de="Basis", vnc_port=port))
+    db.add(
+        Desktop(
+            id="d1",
+            desktop_type_id="base",
+            state="running",
+            address="127.0.0.1",
+            vnc_password_encrypted=crypto.encrypt(SECRET, VNCPASSWD_KEY),
+        )
     )
+    db.commit()
+    desktop = db.get(Desktop, "d1")
+    sessions = app.extensions["deskbroker"].sessions
+    processes = [Thumbnails(SECRET, sessions, now=lambda: now[0]) for _ in range(2)]
     with listener, ThreadPoolExecutor(8) as pool:
-        pictures = list(pool.map(lambda _: thumbnails.picture(desktop), range(8)))
-        assert served[0] == 1 and len(set(pictures)) == 1
-        now[0] += KEEP_SECONDS - 0.1
-        thumbnails.picture(desktop)
+        pictures = list(pool.map(lambda i: processes[i % 2].picture(desktop), range(8)))
+        assert served[0] == 1 and len({picture.png for picture in pictures}) == 1
+        assert len({picture.etag for picture in pictures}) == 1
+        now[0] += timedelta(seconds=KEEP_SECONDS - 0.1)
+        processes[1].picture(desktop)
         assert served[0] == 1
-        now[0] += 0.2
-        thumbnails.picture(desktop)
+        now[0] += timedelta(seconds=0.2)
+        again = [processes[i % 2].picture(desktop) for i in range(4)]
         assert served[0] == 2
+        assert again[0].etag == pictures[0].etag  # the same screen: a wall that has it gets 304

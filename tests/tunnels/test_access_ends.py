@@ -15,12 +15,12 @@ from datetime import timedelta
 import pytest
 import requests
 import websocket
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from broker.db import utcnow
 from broker.desktops.provider import BROKER_LABEL
 from broker.housekeeping import run_once
-from broker.models import Connection, Desktop, User
+from broker.models import Connection, Desktop, ScreenLock, User
 from broker.rfb import RFBClient
 from tests.fixtures.desktops import desktop_overrides, lifecycle_of, sign_in
 from tests.fixtures.tunnel_viewer import OpenViewer, Viewer
@@ -352,3 +352,28 @@ def test_a_novnc_connection_goes_on_while_access_holds(novnc):
                 break
         time.sleep(0.2)
     assert row.ended_at is not None and row.end_reason == "closed"
+
+
+def test_a_teachers_lock_ends_a_novnc_connection_and_refuses_new_ones_until_unlocked(novnc):
+    """noVNC's input goes to the desktop past the broker's relay, so a lock cannot drop it there:
+    the connection ends, and neither a new one nor a token taken before opens while locked."""
+    stack = novnc
+    tab = NoVnc(stack.novnc_address, novnc_answer(stack))
+    taken_before = novnc_answer(stack)
+    with stack.sessions() as db:
+        anna = db.scalar(select(User).where(User.username == "anna"))
+        db.add(ScreenLock(user_id=anna.id, text="Pause", locked_by="tess"))
+        db.commit()
+    assert tab.wait_end() is not None, "the noVNC connection is still open"
+    refused = connect(stack, stack.anna, protocol="novnc")
+    assert refused.status_code == 403 and refused.json()["error"] == "screen_locked"
+    assert novnc_refused(stack, taken_before)
+    with stack.sessions() as db:
+        ended = db.scalar(select(Connection).where(Connection.protocol == "novnc").order_by(Connection.started_at))
+        assert ended.end_reason == "its person's screens were locked by a teacher"
+        db.execute(delete(ScreenLock))
+        db.commit()
+    again = NoVnc(stack.novnc_address, novnc_answer(stack))
+    time.sleep(2)  # two checks with the broker
+    assert again.ended_at is None
+    again.ws.close()

@@ -192,3 +192,43 @@ def test_a_failing_kill_check_does_not_end_the_relay(pair, monkeypatch):
     assert not task.dead
     ws.inbox.put(StopIteration)
     assert task.get(timeout=2).end_reason.startswith("browser side")
+
+
+def test_a_locked_persons_input_is_dropped_and_what_they_held_is_released_and_unlocking_lets_it_through(pair):
+    locked = [False]
+    ws = FakeWebSocket()
+    relay = Relay(
+        ws,
+        GuacdConnection(pair[0], b"", "$conn", "VERSION_1_3_0"),
+        "uuid-1",
+        view_only=False,
+        input_locked=lambda: locked[0],
+    )
+    task = gevent.spawn(relay.run)
+    pair[1].settimeout(1)
+    ws.inbox.put(encode("key", "65", "1") + encode("mouse", "5", "6", "1"))  # held down as the lock comes
+    assert pair[1].recv(1024).decode() == encode("key", "65", "1") + encode("mouse", "5", "6", "1")
+    locked[0] = True
+    dropped = [
+        encode("key", "66", "1"),
+        encode("mouse", "9", "9", "0"),
+        encode("clipboard", "0", "text/plain") + encode("blob", "0", "c2VjcmV0") + encode("end", "0"),
+        encode("file", "1", "text/plain", "a.txt"),
+        encode("touch", "0", "1", "1", "1", "1", "0", "1"),
+    ]
+    for message in dropped:
+        ws.inbox.put(message)
+    ws.inbox.put(encode("size", "800", "600") + encode("sync", "7"))
+    gevent.sleep(0.1)
+    # Released once (nothing sticks down in the desktop), then only what a locked person may send.
+    received = ""
+    while not received.endswith(encode("sync", "7")):
+        received += pair[1].recv(4096).decode()
+    assert received == (
+        encode("key", "65", "0") + encode("mouse", "5", "6", "0") + encode("size", "800", "600") + encode("sync", "7")
+    )
+    locked[0] = False
+    ws.inbox.put(encode("key", "67", "1"))
+    assert pair[1].recv(1024).decode() == encode("key", "67", "1")
+    ws.inbox.put(StopIteration)
+    task.join(timeout=2)

@@ -1,17 +1,21 @@
 // The classroom (teachers and admins): pick a group; see small pictures of its students'
-// running desktops, refreshed every few seconds (a click watches one, view only); and assign
-// desktop types, with a folder of material, to the group or to one of its members.
+// running desktops, refreshed every few seconds (a click watches one, view only), with a mark
+// for each raised hand and locked screen; lock the group's screens or one student's, send a
+// message; and assign desktop types, with a folder of material, to the group or to one of its members.
 import { ApiError, getJson, postJson, sendChange } from "./api.js";
 import { language, onLanguageChange, setText, t } from "./i18n.js";
 import { el, showError, startPage } from "./page.js";
 
-const REFRESH_MS = 5000;
+const REFRESH_MS = 3000;
 const GROUP_KEY = "deskbroker.classroom.group";
 
 const $ = (id) => document.getElementById(id);
 const errorRegion = $("class-error");
 const groupSelect = $("group-select");
-const state = { groups: [], group: null, members: [], types: [], assignments: [], desktops: [] };
+const state = {
+  groups: [], group: null, members: [], types: [], assignments: [], desktops: [],
+  people: new Map(), watching: true, // user id → { lock, hand_raised_at }: the wall's marks
+};
 let refreshTimer = null;
 let refreshRound = 0; // a newer round (another group, the tab shown again) ends the older one
 
@@ -24,7 +28,9 @@ function errorKey(error) {
     case "already_assigned": return "class.err.exists";
     case "bad_folder": case "bad_path": return "class.err.folder";
     case "not_your_group": case "not_your_student": case "not_your_assignment": case "forbidden":
+    case "not_in_group":
       return "class.err.forbidden";
+    case "bad_text": return "class.err.text";
     case "not_signed_in": return "error.signedOut";
     case "offline": return "error.offline";
     default: return error.status >= 500 ? "error.server" : "error.badRequest";
@@ -52,10 +58,52 @@ function screenCard(desktop) {
   const link = el("a", { class: "screen-link", href: `/desktops/${encodeURIComponent(desktop.id)}/view?mode=view`,
     "aria-label": t("class.watch", { name: owner, title }) }, picture);
   const missing = el("span", { class: "thumb-missing", "data-i18n": "class.noPicture" });
-  return el("li", { class: "screen", "data-desktop-id": desktop.id, "data-state": "loading" },
+  return el("li", { class: "screen", "data-desktop-id": desktop.id, "data-owner-id": String(desktop.owner.id),
+    "data-state": "loading" },
     link, missing,
     el("p", { class: "screen-name", translate: "no", text: owner }),
-    el("p", { class: "screen-type", translate: "no", text: title }));
+    el("p", { class: "screen-type", translate: "no", text: title }),
+    el("div", { class: "screen-marks" }));
+}
+
+function actionButton(action, key, label, onClick) {
+  const button = el("button", { type: "button", class: "button small", "data-action": action });
+  setText(button, key);
+  button.setAttribute("aria-label", label);
+  button.addEventListener("click", onClick);
+  return button;
+}
+
+/** A card's marks (raised hand, locked) and the acts on its student: help, lock or unlock. */
+function markCard(card, desktop) {
+  const person = state.people.get(desktop.owner.id) || {};
+  const name = personName(desktop.owner);
+  card.dataset.hand = person.hand_raised_at ? "raised" : "down";
+  card.dataset.locked = String(Boolean(person.lock));
+  const marks = [];
+  if (person.hand_raised_at) {
+    marks.push(el("span", { class: "mark hand", text: t("class.handRaised") }),
+      actionButton("help", "class.helped", t("class.helpedLabel", { name }), () => helped(desktop.owner)));
+  }
+  if (person.lock) {
+    marks.push(el("span", { class: "mark locked", text: t("class.locked") }),
+      actionButton("unlock", "class.unlock", t("class.unlockLabel", { name }),
+        () => act("unlock", { user_id: desktop.owner.id })));
+  } else {
+    marks.push(actionButton("lock", "class.lock", t("class.lockLabel", { name }),
+      () => act("lock", { user_id: desktop.owner.id, text: $("lock-text").value })));
+  }
+  card.querySelector(".screen-marks").replaceChildren(...marks);
+}
+
+function renderHands() {
+  const names = state.members.filter((person) => state.people.get(person.id)?.hand_raised_at).map(personName);
+  const hands = $("hands");
+  hands.hidden = !names.length;
+  if (names.length) {
+    hands.textContent = t("class.hands", {
+      names: new Intl.ListFormat(language(), { type: "conjunction" }).format(names) });
+  }
 }
 
 function asDataUrl(blob) {
@@ -70,10 +118,18 @@ function asDataUrl(blob) {
 
 async function refreshPicture(card) {
   const id = card.dataset.desktopId;
+  if (!state.watching) return;
   try {
+    // The same screen as last time answers 304 without the picture: nothing to draw again.
+    const headers = card.dataset.etag ? { "If-None-Match": card.dataset.etag } : {};
     const response = await fetch(`/api/teacher/desktops/${encodeURIComponent(id)}/thumbnail`,
-      { credentials: "same-origin", cache: "no-store" });
+      { credentials: "same-origin", cache: "no-store", headers });
+    if (response.status === 304) {
+      card.dataset.state = "drawn";
+      return;
+    }
     if (!response.ok) throw new ApiError(response.status, `http_${response.status}`);
+    card.dataset.etag = response.headers.get("ETag") || "";
     const url = await asDataUrl(await response.blob());
     const picture = card.querySelector("img");
     picture.src = url;
@@ -89,6 +145,9 @@ function renderScreens() {
   const cards = new Map([...list.children].map((card) => [card.dataset.desktopId, card]));
   const wanted = state.desktops.map((desktop) => cards.get(desktop.id) || screenCard(desktop));
   list.replaceChildren(...wanted); // kept cards keep their picture until the next one arrives
+  state.desktops.forEach((desktop, index) => markCard(wanted[index], desktop));
+  renderHands();
+  $("watching-off").hidden = state.watching;
   for (const missing of list.querySelectorAll("[data-i18n]")) setText(missing, missing.dataset.i18n);
   list.setAttribute("aria-busy", "false");
   $("no-screens").hidden = state.desktops.length > 0 || !state.group;
@@ -101,9 +160,11 @@ async function refreshScreens() {
   if (!group) return;
   if (!document.hidden) { // a tab in the background counts as nobody watching
     try {
-      const { desktops } = await getJson(`/api/teacher/groups/${group.id}/desktops`);
+      const [{ desktops }, marks] = await Promise.all([
+        getJson(`/api/teacher/groups/${group.id}/desktops`), getJson(`/api/teacher/groups/${group.id}/state`)]);
       if (round !== refreshRound) return;
       state.desktops = desktops;
+      setMarks(marks);
       renderScreens();
       await Promise.all([...$("screens").children].map(refreshPicture));
     } catch (error) {
@@ -111,6 +172,72 @@ async function refreshScreens() {
     }
   }
   if (round === refreshRound) refreshTimer = setTimeout(refreshScreens, REFRESH_MS);
+}
+
+function setMarks({ watching, people }) {
+  state.watching = watching;
+  state.people = new Map(people.map((person) => [person.user_id, person]));
+}
+
+// --- lessons: lock, messages, raised hands
+
+function done(key, params) {
+  const notice = $("class-done");
+  notice.hidden = false;
+  setText(notice, key, params);
+}
+
+async function reloadMarks() {
+  setMarks(await getJson(`/api/teacher/groups/${state.group.id}/state`));
+  renderScreens();
+}
+
+/** `lock` or `unlock` the group's screens, or one student's (`user_id`). */
+async function act(action, body) {
+  showError(errorRegion, "");
+  try {
+    const { people } = await postJson(`/api/teacher/groups/${state.group.id}/${action}`, body);
+    done(action === "lock" ? "class.lockedDone" : "class.unlockedDone", { n: people });
+    await reloadMarks();
+  } catch (error) {
+    fail(error);
+  }
+}
+
+async function helped(person) {
+  showError(errorRegion, "");
+  try {
+    await sendChange("DELETE", `/api/teacher/groups/${state.group.id}/hands/${person.id}`);
+    await reloadMarks();
+  } catch (error) {
+    fail(error);
+  }
+}
+
+async function sendMessage(event) {
+  event.preventDefault();
+  showError(errorRegion, "");
+  const [kind, id] = $("message-target").value.split(":");
+  const body = { text: $("message-text").value, ...(kind === "user" ? { user_id: Number(id) } : {}) };
+  try {
+    const { people } = await postJson(`/api/teacher/groups/${state.group.id}/messages`, body);
+    $("message-text").value = "";
+    done("class.sentDone", { n: people });
+  } catch (error) {
+    fail(error);
+  }
+}
+
+function renderMessageTargets() {
+  const select = $("message-target");
+  const chosen = select.value;
+  select.replaceChildren();
+  if (state.group) {
+    select.append(option(`group:${state.group.id}`, t("class.wholeGroup", { name: state.group.name })));
+    for (const person of state.members) select.append(option(`user:${person.id}`, personName(person), true));
+  }
+  if ([...select.options].some((o) => o.value === chosen)) select.value = chosen;
+  $("class-controls").hidden = !state.group;
 }
 
 // --- assignments
@@ -167,6 +294,7 @@ function renderForm() {
   }
   if ([...targetSelect.options].some((o) => o.value === chosenTarget)) targetSelect.value = chosenTarget;
   $("assign-button").disabled = !state.group || !state.types.length;
+  renderMessageTargets();
 }
 
 async function loadTypes() {
@@ -211,6 +339,8 @@ async function unassign(assignment, title) {
 async function chooseGroup(id) {
   state.group = state.groups.find((group) => String(group.id) === String(id)) || null;
   state.desktops = [];
+  state.people = new Map();
+  $("class-done").hidden = true;
   state.members = [];
   $("screens").replaceChildren();
   showError(errorRegion, "");
@@ -260,6 +390,12 @@ async function main() {
   if (remembered) groupSelect.value = String(remembered.id);
   groupSelect.addEventListener("change", () => chooseGroup(groupSelect.value));
   $("assign-form").addEventListener("submit", assign);
+  $("lock-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    act("lock", { text: $("lock-text").value });
+  });
+  $("unlock-button").addEventListener("click", () => act("unlock", {}));
+  $("message-form").addEventListener("submit", sendMessage);
   $("assign-type").addEventListener("change", renderForm);
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) refreshScreens();

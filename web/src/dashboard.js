@@ -1,6 +1,8 @@
 // The dashboard: a card per desktop type the person may start, kept up to date by the
-// server-sent events of /api/events (polling /api/container/list when those fail).
+// server-sent events of /api/events (polling /api/container/list when those fail), which also
+// bring a teacher's messages and the notice that the screens are locked.
 import { getJson, postJson } from "./api.js";
+import { renderLock, renderMessages } from "./classroom-notices.js";
 import { language, onLanguageChange, setText, t } from "./i18n.js";
 import { el, showError, startPage } from "./page.js";
 import { desktopErrorKey, reasonHelps, startUrl } from "./start-errors.js";
@@ -180,6 +182,11 @@ function listen() {
     setText(liveBadge, "dash.live");
   });
   source.addEventListener("desktops", (event) => setDesktops(JSON.parse(event.data).desktops));
+  source.addEventListener("classroom", (event) => { // a teacher's messages, and a lock of the screens
+    const classroom = JSON.parse(event.data);
+    renderLock(document.getElementById("lock-screen"), classroom.lock);
+    renderMessages(document.getElementById("messages"), classroom.messages);
+  });
   source.addEventListener("signed_out", () => {
     source.close();
     window.location.assign("/");

@@ -13,7 +13,8 @@ export function problemFromApi(error) {
     case 400: return permanent("error.badRequest");
     case 401: return error.code === "account_disabled"
       ? permanent("error.accountDisabled") : permanent("error.signedOut", { signIn: true });
-    case 403: return permanent("error.forbidden");
+    // Locked by a teacher (noVNC only: its input would pass the broker): tried again until unlocked.
+    case 403: return error.code === "screen_locked" ? transient("error.screenLocked") : permanent("error.forbidden");
     case 404: return permanent("error.notFound");
     case 409: return error.code === "desktop_not_running" ? permanent("error.notRunning") : transient("error.busy");
     case 429: return transient("error.busy");

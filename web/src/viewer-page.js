@@ -1,5 +1,6 @@
 // The viewer page around either protocol: reads what to open from the page's data
 // attributes, wires the toolbar, clipboard and status, and runs the session.
+import { renderLock, renderMessages, setupHandButton } from "./classroom-notices.js";
 import { createClipboard } from "./clipboard.js";
 import { setupDropUpload, setupFolderChoice } from "./drop-upload.js";
 import { setText, translate } from "./i18n.js";
@@ -10,11 +11,13 @@ import { setupToolbar } from "./toolbar.js";
 
 const byId = (id) => document.getElementById(id);
 
-/** The person's desktops from /api/events, to `onDesktops(list)` whenever they change. */
-function followDesktops(onDesktops) {
+/** The person's desktops and classroom state from /api/events, to `onDesktops(list)` and
+ * `onClassroom(state)` whenever they change. */
+function followDesktops(onDesktops, onClassroom) {
   if (!("EventSource" in window)) return;
   const source = new EventSource("/api/events");
   source.addEventListener("desktops", (event) => onDesktops(JSON.parse(event.data).desktops));
+  source.addEventListener("classroom", (event) => onClassroom(JSON.parse(event.data)));
   source.addEventListener("signed_out", () => source.close());
 }
 
@@ -94,13 +97,24 @@ export function startViewer(createViewer) {
   if (!viewOnly) {
     const watchedBadge = byId("watched-badge");
     const recordingBadge = byId("recording-badge");
-    followDesktops((desktops) => {
-      starting?.progress(desktops);
-      // On the owner's viewer: a notice while a teacher or admin watches, and the mark of a recorded session.
-      const desktop = desktops.find((found) => found.id === session.desktopId);
-      watchedBadge.hidden = !desktop?.watched;
-      recordingBadge.hidden = !desktop?.recorded;
-    });
+    const hand = setupHandButton(byId("hand-button"));
+    followDesktops(
+      (desktops) => {
+        starting?.progress(desktops);
+        // On the owner's viewer: a notice while a teacher or admin watches, and the mark of a recorded session.
+        const desktop = desktops.find((found) => found.id === session.desktopId);
+        watchedBadge.hidden = !desktop?.watched;
+        recordingBadge.hidden = !desktop?.recorded;
+      },
+      (classroom) => {
+        // The lock screen while a teacher has locked the screens, their messages, the raised hand.
+        renderLock(byId("lock-screen"), classroom.lock);
+        byId("locked-badge").hidden = !classroom.lock;
+        root.dataset.locked = String(Boolean(classroom.lock));
+        renderMessages(byId("messages"), classroom.messages);
+        hand.update(classroom.hand_raised_at);
+      },
+    );
   }
   if (!starting) session.start();
 }

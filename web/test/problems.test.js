@@ -25,6 +25,10 @@ test("network and server trouble is retried", () => {
   }
 });
 
+test("screens locked by a teacher (noVNC) are tried again until unlocked", () => {
+  assert.deepEqual(problemFromApi(new ApiError(403, "screen_locked")), { key: "error.screenLocked", permanent: false });
+});
+
 test("Guacamole statuses: a used token and a missing upstream are retried, a kicked session is not", () => {
   const of = (code) => problemFromGuacamole({ code });
   assert.deepEqual(of(0x0301), { key: "error.tokenExpired", permanent: false });
