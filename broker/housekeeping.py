@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from broker import audit
 from broker.db import utcnow
+from broker.desktops import scheduled_stops
 from broker.desktops.catalog import sync_catalog
 from broker.desktops.errors import DesktopError
 from broker.desktops.provider import ContainerState
@@ -262,8 +263,12 @@ def _human_duration(seconds: int) -> str:
 def start_background(lifecycle: Lifecycle) -> None:
     """For the life of the process: housekeeping now and then every HOUSEKEEPING_INTERVAL, and in
     between the engine's events, so a desktop stopped or removed behind the broker's back shows
-    as such within a second, not at the next pass."""
-    for target, name in ((_run_forever, "desktop-housekeeping"), (_follow_events, "desktop-engine-events")):
+    as such within a second, not at the next pass; and the stops a lesson's end set, when due."""
+    for target, name in (
+        (_run_forever, "desktop-housekeeping"),
+        (_follow_events, "desktop-engine-events"),
+        (scheduled_stops.run_forever, "desktop-scheduled-stops"),
+    ):
         threading.Thread(target=target, args=(lifecycle,), name=name, daemon=True).start()
 
 

@@ -1,0 +1,86 @@
+"""Desktops stopped at a set time (a lesson's end): `Desktop.stops_at`.
+
+The time is kept in the database, so the stop happens whichever broker process is up when it
+falls due, also one started after a restart. Every process looks once a second (one small
+query); stops are compare-and-set (Lifecycle.stop), so several processes at once do no harm.
+Until then the desktop's `stops_at` (in /api/events) lets its owner's viewer count down.
+A desktop started again after its stop time (its `started_at` is later) is left alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from broker.db import utcnow
+from broker.desktops.errors import DesktopError
+from broker.desktops.service import Lifecycle
+from broker.desktops.states import ACTIVE, RUNNING
+from broker.engine import ProviderError
+from broker.models import Desktop
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+REASON = "The lesson ended."
+
+
+def stop_due(desktop: Desktop) -> bool:
+    """Whether a stop is due for this running desktop (now or later)."""
+    return (
+        desktop.stops_at is not None
+        and desktop.state == RUNNING
+        and (desktop.started_at is None or desktop.started_at < desktop.stops_at)
+    )
+
+
+def schedule(db: Session, desktop_ids: list[str], at: datetime) -> int:
+    """Stop these desktops at `at` (not committed); how many are active to be stopped."""
+    if not desktop_ids:
+        return 0
+    return db.execute(
+        update(Desktop).where(Desktop.id.in_(desktop_ids), Desktop.state.in_(ACTIVE)).values(stops_at=at)
+    ).rowcount
+
+
+def stop_those_due(lifecycle: Lifecycle) -> list[str]:
+    """Stop the running desktops whose time has come; the ids stopped. Times past are cleared."""
+    stopped: list[str] = []
+    with lifecycle.sessions() as db:
+        now = utcnow()
+        due = db.scalars(
+            select(Desktop).where(
+                Desktop.stops_at <= now,
+                Desktop.state == RUNNING,
+                or_(Desktop.started_at.is_(None), Desktop.started_at < Desktop.stops_at),
+            )
+        ).all()
+        for desktop in due:
+            try:
+                lifecycle.stop(db, desktop, reason=REASON)
+                stopped.append(desktop.id)
+            except (DesktopError, ProviderError) as error:  # busy or the engine refused: the next look tries again
+                log.warning("desktop %s: its scheduled stop failed: %s", desktop.id, error)
+                db.rollback()
+        db.execute(
+            update(Desktop)
+            .where(Desktop.stops_at <= now, or_(Desktop.state != RUNNING, Desktop.started_at >= Desktop.stops_at))
+            .values(stops_at=None)
+        )
+        db.commit()
+    return stopped
+
+
+def run_forever(lifecycle: Lifecycle, poll: float = POLL_SECONDS) -> None:
+    while True:
+        try:
+            stopped = stop_those_due(lifecycle)
+            if stopped:
+                log.info("scheduled stops: %d desktop(s) stopped", len(stopped))
+        except Exception:
+            log.exception("scheduled stops failed, next look in %.0f s", poll)
+        time.sleep(poll)
