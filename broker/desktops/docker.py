@@ -102,6 +102,7 @@ class DockerProvider(Provider):
         self.netguard_image = settings.netguard_image
         self._client: docker.DockerClient | None = None
         self._subnets: dict[str, tuple[str, ...]] = {}
+        self._network_lock = threading.Lock()
         self._host_addresses = isolation.HostAddresses(self._list_host_addresses)
 
     @property
@@ -122,6 +123,14 @@ class DockerProvider(Provider):
         """Make the network (default: the desktop network) unless it exists (an admin may have made it,
         as they like); return its subnets."""
         name = name or self.network
+        if name in self._subnets:
+            return self._subnets[name]
+        # One at a time in this process: engines that ignore check_duplicate (API 1.44+) would make
+        # several networks of one name for desktops started at once (a lesson's).
+        with self._network_lock:
+            return self._ensure_network(name, internal)
+
+    def _ensure_network(self, name: str, internal: bool | None) -> tuple[str, ...]:
         if name in self._subnets:
             return self._subnets[name]
         try:

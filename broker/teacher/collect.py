@@ -205,7 +205,8 @@ def _summary_text(
     lines = [words["title"].format(folder=folder, when=when), f"~/{handin_folder}/{folder}", ""]
     for handin in gathered:
         person = handin.person
-        name = f"{person.display_name} ({person.username})" if person.display_name else person.username
+        shown = person.display_name and person.display_name != person.username
+        name = f"{person.display_name} ({person.username})" if shown else person.username
         if not handin.files:
             lines += [f"{name}: {words['nothing']}", ""]
             continue
