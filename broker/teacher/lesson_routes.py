@@ -54,7 +54,8 @@ def _record(action: str, target: str, **details) -> None:
 @role_required(*FOR_TEACHERS)
 def current_lesson(group_id: int):
     db = context.db()
-    return jsonify(lesson_json(lessons.current(db, service.group_for(db, require_user(), group_id))))
+    lesson = lessons.current(db, service.group_for(db, require_user(), group_id))
+    return jsonify(lesson_json(lesson, context.settings().lessons.lesson_handin_folder))
 
 
 @bp.post("/api/teacher/groups/<id:group_id>/lesson/start")
@@ -88,7 +89,7 @@ def start_lesson(group_id: int):
     )
     db.commit()
     lessons.start_ahead(lifecycle(), lesson.id)
-    return jsonify(lesson_json(lesson)["lesson"]), 202
+    return jsonify(lesson_json(lesson, "")["lesson"]), 202
 
 
 @bp.post("/api/teacher/groups/<id:group_id>/lesson/end")

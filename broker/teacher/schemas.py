@@ -167,6 +167,9 @@ class LessonSchema(Base):
 
 class CurrentLessonSchema(Base):
     lesson = fields.Nested(LessonSchema, allow_none=True, metadata={"description": "null: no lesson running"})
+    handin_folder = fields.String(
+        metadata={"description": "where students hand in, in their homes: handin_folder/<assignment folder>"}
+    )
 
 
 class NewLessonSchema(Base):
@@ -223,8 +226,8 @@ _COLLECTION = CollectionSchema()
 _OPENED = OpenedListSchema()
 
 
-def lesson_json(lesson: Lesson | None) -> dict:
-    return {"lesson": _LESSON.dump(lesson) if lesson is not None else None}
+def lesson_json(lesson: Lesson | None, handin_folder: str) -> dict:
+    return {"lesson": _LESSON.dump(lesson) if lesson is not None else None, "handin_folder": handin_folder}
 
 
 def ended_lesson_json(lesson: Lesson, stopping: int) -> dict:

@@ -2,6 +2,7 @@
 // running desktops, refreshed every few seconds (a click watches one, view only); and assign
 // desktop types, with a folder of material, to the group or to one of its members.
 import { ApiError, getJson, postJson, sendChange } from "./api.js";
+import { relabelLessons, setupLessons, showLessons } from "./classroom-lessons.js";
 import { language, onLanguageChange, setText, t } from "./i18n.js";
 import { el, showError, startPage } from "./page.js";
 
@@ -178,6 +179,7 @@ async function loadAssignments() {
   const { assignments } = await getJson(`/api/teacher/assignments?group_id=${state.group.id}`);
   state.assignments = assignments;
   renderAssignments();
+  showLessons(state.group, state.assignments);
 }
 
 async function assign(event) {
@@ -215,6 +217,7 @@ async function chooseGroup(id) {
   $("screens").replaceChildren();
   showError(errorRegion, "");
   if (!state.group) {
+    showLessons(null, []);
     renderForm();
     refreshScreens(); // ends the refreshing of the group before
     return;
@@ -265,6 +268,7 @@ async function main() {
     if (!document.hidden) refreshScreens();
   });
   onLanguageChange(() => {
+    relabelLessons();
     renderForm();
     renderAssignments();
     $("screens").replaceChildren();
@@ -272,6 +276,7 @@ async function main() {
     for (const card of $("screens").children) refreshPicture(card);
   });
   renderForm();
+  await setupLessons();
   await chooseGroup(groupSelect.value);
 }
 

@@ -3,19 +3,24 @@
 import { createClipboard } from "./clipboard.js";
 import { setupDropUpload, setupFolderChoice } from "./drop-upload.js";
 import { setText, translate } from "./i18n.js";
+import { createLessonCountdown } from "./lesson-end.js";
 import { createStatus } from "./overlay.js";
 import { ViewerSession } from "./session.js";
 import { setupToolbar } from "./toolbar.js";
 
 const byId = (id) => document.getElementById(id);
 
-/** On the owner's viewer: a notice while a teacher or admin watches (`watched` in /api/events). */
-function showWhenWatched(desktopId, badge) {
+/**
+ * On the owner's viewer: a notice while a teacher or admin watches (`watched` in /api/events), and a
+ * countdown once a lesson's end will stop the desktop (`stops_at`).
+ */
+function showWhenWatched(desktopId, badge, lessonEnd) {
   if (!("EventSource" in window)) return;
   const source = new EventSource("/api/events");
   source.addEventListener("desktops", (event) => {
     const desktop = JSON.parse(event.data).desktops.find((found) => found.id === desktopId);
     badge.hidden = !desktop?.watched;
+    lessonEnd.update(desktop?.stops_at);
   });
   source.addEventListener("signed_out", () => source.close());
 }
@@ -39,7 +44,14 @@ export function startViewer(createViewer) {
     viewOnly,
   });
 
-  if (!viewOnly) showWhenWatched(desktopId, byId("watched-badge"));
+  if (!viewOnly) {
+    const banner = document.createElement("p");
+    banner.id = "lesson-end";
+    banner.className = "lesson-end";
+    banner.hidden = true;
+    byId("toolbar").after(banner);
+    showWhenWatched(desktopId, byId("watched-badge"), createLessonCountdown(banner));
+  }
 
   const screen = byId("screen");
   const viewer = createViewer({ screen, viewOnly, keyboardButton: byId("keyboard-button") });
