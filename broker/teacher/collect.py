@@ -17,6 +17,9 @@ import errno
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from sqlalchemy.orm import Session
+
+from broker.desktops.access import folder_mounts
 from broker.errors import Invalid
 from broker.files.service import HOME, FileService
 from broker.files.tree import Tree
@@ -78,6 +81,18 @@ class _Budget:
 
 def handin_path(handin_folder: str, assignment: Assignment) -> tuple[str, ...]:
     return (handin_folder, assignment.folder)
+
+
+def make_handin_folders(files: FileService, handin_folder: str, db: Session, student: User, type_id: str) -> None:
+    """Make HANDIN_FOLDER/<folder> in the student's home for each assignment folder their desktop of this
+    type has, so they find where to hand in (kept if there already)."""
+    for mount in folder_mounts(db, student, type_id):
+        assignment = db.get(Assignment, mount.assignment_id)
+        if assignment is None or not assignment.folder:
+            continue
+        with files.tree(files.space(student, HOME)) as tree:
+            off_loop(_ensure_folder, tree, (handin_folder,))
+            off_loop(_ensure_folder, tree, handin_path(handin_folder, assignment))
 
 
 def collect(files: FileService, handin_folder: str, teacher: User, assignment: Assignment) -> Collection:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -67,15 +68,21 @@ def begin(db: Session, teacher: User, group: Group, desktop_type: object) -> Les
     return lesson
 
 
-def start_ahead(lifecycle: Lifecycle, lesson_id: int) -> threading.Thread:
+# After a student's desktop started: what else to prepare for them (their hand-in folders).
+Prepare = Callable[[Session, User, str], None]
+
+
+def start_ahead(lifecycle: Lifecycle, lesson_id: int, prepare: Prepare | None = None) -> threading.Thread:
     """Start the lesson's students' desktops in the background (committed lesson); each outcome is
     written to its LessonStart as it comes."""
-    thread = threading.Thread(target=_start_all, args=(lifecycle, lesson_id), name=f"lesson-{lesson_id}", daemon=True)
+    thread = threading.Thread(
+        target=_start_all, args=(lifecycle, lesson_id, prepare), name=f"lesson-{lesson_id}", daemon=True
+    )
     thread.start()
     return thread
 
 
-def _start_all(lifecycle: Lifecycle, lesson_id: int) -> None:
+def _start_all(lifecycle: Lifecycle, lesson_id: int, prepare: Prepare | None) -> None:
     with lifecycle.sessions() as db:
         lesson = db.get(Lesson, lesson_id)
         if lesson is None:
@@ -83,10 +90,10 @@ def _start_all(lifecycle: Lifecycle, lesson_id: int) -> None:
         type_id, waiting = lesson.desktop_type_id, [start.user_id for start in lesson.starts if start.state == STARTING]
     with ThreadPoolExecutor(STARTS_AT_ONCE) as workers:
         for user_id in waiting:
-            workers.submit(_start_one, lifecycle, lesson_id, user_id, type_id)
+            workers.submit(_start_one, lifecycle, lesson_id, user_id, type_id, prepare)
 
 
-def _start_one(lifecycle: Lifecycle, lesson_id: int, user_id: int, type_id: str) -> None:
+def _start_one(lifecycle: Lifecycle, lesson_id: int, user_id: int, type_id: str, prepare: Prepare | None) -> None:
     with lifecycle.sessions() as db:
         state, problem = RUNNING, ""
         try:
@@ -94,6 +101,8 @@ def _start_one(lifecycle: Lifecycle, lesson_id: int, user_id: int, type_id: str)
             if student is None:
                 raise NotFound("This person no longer exists.", code="no_user")
             lifecycle.start(db, student, type_id)
+            if prepare is not None:
+                _prepare(prepare, db, student, type_id)
         except (DomainError, ProviderError) as error:  # not allowed, over a quota, the engine refused, ...
             state, problem = FAILED, str(error)
             db.rollback()
@@ -107,6 +116,15 @@ def _start_one(lifecycle: Lifecycle, lesson_id: int, user_id: int, type_id: str)
             .values(state=state, problem=problem, updated_at=utcnow())
         )
         db.commit()
+
+
+def _prepare(prepare: Prepare, db: Session, student: User, type_id: str) -> None:
+    """The desktop runs: a problem preparing more (no homes on this installation, a full disk) is logged, not
+    counted as a failed start."""
+    try:
+        prepare(db, student, type_id)
+    except (DomainError, ProviderError, OSError) as error:
+        log.warning("lesson: preparing for %s after the start: %s", student.username, error)
 
 
 def finish(db: Session, group: Group, warning_seconds: int) -> tuple[Lesson, int]:

@@ -69,6 +69,10 @@ def test_a_lesson_starts_warm_desktops_opens_for_everyone_and_ends_after_the_war
     kids = {name: sign_in(app, name) for name in ("anna", "ben", "cem", "dora")}
     group_id = make_group(app, "5a", ["tess", *kids])
     other_group = make_group(app, "6b", ["tom"])
+    made = tess.call(
+        "post", "/api/teacher/assignments", json={"desktop_type": "base", "group_id": group_id, "folder": "Mathe"}
+    )
+    assert made.status_code == 201, made.get_json()
 
     # Nobody but the group's teacher (or an admin) starts its lesson.
     assert kids["anna"].call("post", f"/api/teacher/groups/{group_id}/lesson/start", json={}).status_code == 403
@@ -90,6 +94,10 @@ def test_a_lesson_starts_warm_desktops_opens_for_everyone_and_ends_after_the_war
     desktops = {name: own_desktop(kids[name]) for name in warm}
     assert {desktop["state"] for desktop in desktops.values()} == {"running"}
     assert kids[failed].call("get", "/api/container/list").get_json()["desktops"] == []
+    # Each finds where to hand in, in their home, as their own.
+    for name in warm:
+        container = docker_engine.containers.get(desktops[name]["container_id"])
+        assert run(container, "stat -c %U ~/Abgabe/Mathe && ls -d ~/Mathe") == (0, "user\n/home/user/Mathe")
 
     # Open for everyone: an address, on each running desktop, as its user (a stub xdg-open writes it down).
     for desktop in desktops.values():
