@@ -24,6 +24,7 @@ pytestmark = pytest.mark.usefixtures("built_viewer")
 STUDENTS = ("ada", "bea", "cem")
 WARNING_SECONDS = 12
 STOPPED_TEXT = re.compile("stopped")
+STUB = '#!/bin/sh\necho "$(id -un) $*" >> /tmp/opened\n'
 
 
 @pytest.fixture(scope="module")
@@ -57,9 +58,19 @@ def desktops_of(broker, username: str) -> list[dict]:
     return client.get(broker.url + "/api/container/list", timeout=10).json()["desktops"]
 
 
-def test_a_lesson_starts_warm_desktops_and_ends_them_after_warning_the_students(lesson_broker, browser, watched):
+def test_a_lesson_starts_warm_desktops_and_ends_them_after_warning_the_students(
+    lesson_broker, browser, watched, docker_engine
+):
     broker, teacher = lesson_broker, watched.page
     sign_in_page(teacher, broker, "tess")
+    group_id = teacher.context.request.get(broker.url + "/api/teacher/groups").json()["groups"][0]["id"]
+    csrf = teacher.context.request.get(broker.url + "/api/auth/session").json()["csrf_token"]
+    made = teacher.context.request.post(
+        broker.url + "/api/teacher/assignments",
+        data={"desktop_type": "base", "group_id": group_id, "folder": "Mathe"},
+        headers={"X-CSRF-Token": csrf},
+    )
+    assert made.status == 201, made.text()
     teacher.goto(broker.url + "/classroom")
     panel = teacher.locator("#lesson-panel")
     expect(panel).to_be_visible()
@@ -80,6 +91,34 @@ def test_a_lesson_starts_warm_desktops_and_ends_them_after_warning_the_students(
         [desktop] = desktops_of(broker, name)
         assert (desktop["desktop_type"], desktop["state"], desktop["stops_at"]) == ("base", "running", None)
         desktops[name] = desktop
+
+    # Open for everyone from the panel (a stub xdg-open in each desktop writes down what it was given),
+    # and collect: ada handed in one file, the others nothing.
+    for name, desktop in desktops.items():
+        container = docker_engine.containers.get(desktop["container_id"])
+        container.exec_run(
+            ["sh", "-c", f"printf '{STUB}' > /usr/local/bin/xdg-open && chmod 755 /usr/local/bin/xdg-open"]
+        )
+        if name == "ada":
+            container.exec_run(["sh", "-c", "echo 42 > ~/Abgabe/Mathe/Lösung.txt"], user="user")
+    teacher.fill("#open-url", "https://example.org/")
+    teacher.click("#open-url-button")
+    expect(teacher.locator("#open-result")).to_have_text("Opened on 3 of 3 students' desktops.")
+    for desktop in desktops.values():
+        container = docker_engine.containers.get(desktop["container_id"])
+        assert container.exec_run(["cat", "/tmp/opened"]).output.decode() == "user https://example.org/\n"
+    teacher.fill("#open-url", "javascript:alert(1)")
+    teacher.click("#open-url-button")
+    expect(teacher.locator("#lesson-error")).to_have_text(
+        "Only web addresses starting with http:// or https:// can be opened."
+    )
+    expect(teacher.locator("#collect-hint")).to_contain_text("Abgabe/Mathe")
+    teacher.click("#collect-button")
+    result = teacher.locator("#collect-result")
+    expect(result.locator("tr[data-username=ada]")).to_have_attribute("data-files", "1")
+    expect(result.locator("tr[data-username=ada] td")).to_have_text("Lösung.txt (3 B)")
+    expect(result.locator("tr[data-username=bea] td")).to_have_text("handed in nothing")
+    panel.screenshot(path=str(ARTIFACTS / "test_lessons_opened_and_collected.png"))
 
     contexts = [browser.new_context(viewport=VIEWPORT) for _ in STUDENTS]
     try:

@@ -45,6 +45,7 @@ function renderLesson() {
     return;
   }
   const values = { title: localized(lesson.title), started: lesson.started, total: lesson.total };
+  delete status.dataset.i18n; // filled here, with figures: not by the page's translation of data-i18n
   status.textContent = t(lesson.ends_at ? "lesson.endingTeacher" : "lesson.running", values);
   status.dataset.started = String(lesson.started);
   status.dataset.total = String(lesson.total);
