@@ -26,7 +26,7 @@ from broker.files.tree import Tree
 from broker.models import DesktopTypeAssignment as Assignment
 from broker.models import User
 from broker.offload import off_loop
-from broker.teacher.lessons import students
+from broker.teacher.service import students
 
 MAX_ENTRIES = 20_000  # files and folders copied from one student at most
 CHUNK = 1 << 20

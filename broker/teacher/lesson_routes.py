@@ -88,12 +88,7 @@ def start_lesson(group_id: int):
         students=len(lesson.starts),
     )
     db.commit()
-    file_service, handin = files(), context.settings().lessons.lesson_handin_folder
-    lessons.start_ahead(
-        lifecycle(),
-        lesson.id,
-        lambda db, student, type_id: collect.make_handin_folders(file_service, handin, db, student, type_id),
-    )
+    lessons.start_ahead(lifecycle(), lesson.id, files(), context.settings().lessons.lesson_handin_folder)
     return jsonify(lesson_json(lesson, "")["lesson"]), 202
 
 

@@ -28,18 +28,15 @@ from broker.desktops.service import Lifecycle
 from broker.desktops.states import ACTIVE
 from broker.engine import ProviderError
 from broker.errors import Conflict, DomainError, NotFound
-from broker.models import ROLE_ADMIN, ROLE_TEACHER, Desktop, DesktopType, Group, Lesson, LessonStart, User
+from broker.files.service import FileService
+from broker.models import Desktop, DesktopType, Group, Lesson, LessonStart, User
+from broker.teacher.collect import make_handin_folders
+from broker.teacher.service import students
 
 log = logging.getLogger(__name__)
 
 STARTS_AT_ONCE = 4  # desktops started in parallel for one lesson: the engine, not the broker, is the limit
 STARTING, RUNNING, FAILED = "starting", "running", "failed"
-
-
-def students(group: Group) -> list[User]:
-    """The group's members who are neither teachers nor admins, by name."""
-    found = [person for person in group.members if not (person.has_role(ROLE_TEACHER) or person.has_role(ROLE_ADMIN))]
-    return sorted(found, key=lambda person: ((person.display_name or person.username).casefold(), person.username))
 
 
 def current(db: Session, group: Group) -> Lesson | None:
@@ -72,9 +69,13 @@ def begin(db: Session, teacher: User, group: Group, desktop_type: object) -> Les
 Prepare = Callable[[Session, User, str], None]
 
 
-def start_ahead(lifecycle: Lifecycle, lesson_id: int, prepare: Prepare | None = None) -> threading.Thread:
-    """Start the lesson's students' desktops in the background (committed lesson); each outcome is
-    written to its LessonStart as it comes."""
+def start_ahead(lifecycle: Lifecycle, lesson_id: int, files: FileService, handin_folder: str) -> threading.Thread:
+    """Start the lesson's students' desktops in the background (committed lesson), each outcome written to
+    its LessonStart as it comes; each student then finds their hand-in folders in their home."""
+
+    def prepare(db: Session, student: User, type_id: str) -> None:
+        make_handin_folders(files, handin_folder, db, student, type_id)
+
     thread = threading.Thread(
         target=_start_all, args=(lifecycle, lesson_id, prepare), name=f"lesson-{lesson_id}", daemon=True
     )
@@ -82,7 +83,7 @@ def start_ahead(lifecycle: Lifecycle, lesson_id: int, prepare: Prepare | None = 
     return thread
 
 
-def _start_all(lifecycle: Lifecycle, lesson_id: int, prepare: Prepare | None) -> None:
+def _start_all(lifecycle: Lifecycle, lesson_id: int, prepare: Prepare) -> None:
     with lifecycle.sessions() as db:
         lesson = db.get(Lesson, lesson_id)
         if lesson is None:
@@ -93,7 +94,7 @@ def _start_all(lifecycle: Lifecycle, lesson_id: int, prepare: Prepare | None) ->
             workers.submit(_start_one, lifecycle, lesson_id, user_id, type_id, prepare)
 
 
-def _start_one(lifecycle: Lifecycle, lesson_id: int, user_id: int, type_id: str, prepare: Prepare | None) -> None:
+def _start_one(lifecycle: Lifecycle, lesson_id: int, user_id: int, type_id: str, prepare: Prepare) -> None:
     with lifecycle.sessions() as db:
         state, problem = RUNNING, ""
         try:
@@ -101,8 +102,7 @@ def _start_one(lifecycle: Lifecycle, lesson_id: int, user_id: int, type_id: str,
             if student is None:
                 raise NotFound("This person no longer exists.", code="no_user")
             lifecycle.start(db, student, type_id)
-            if prepare is not None:
-                _prepare(prepare, db, student, type_id)
+            _prepare(prepare, db, student, type_id)
         except (DomainError, ProviderError) as error:  # not allowed, over a quota, the engine refused, ...
             state, problem = FAILED, str(error)
             db.rollback()

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from broker import ids
+from broker.config import Settings
 from broker.desktops.provider import HOME_DIR, Provider
 from broker.desktops.states import RUNNING
 from broker.engine import ProviderError
@@ -27,8 +28,7 @@ from broker.files.service import FileService
 from broker.models import Desktop, Group, User
 from broker.models import DesktopTypeAssignment as Assignment
 from broker.teacher.folders import assignment_space, space_name
-from broker.teacher.lessons import students
-from broker.teacher.service import may_manage
+from broker.teacher.service import may_manage, students
 
 URL_MAX = 2048
 OPENS_AT_ONCE = 8
@@ -62,7 +62,13 @@ def check_url(url: object) -> str:
 
 
 def folder_file(
-    db: Session, files: FileService, settings, teacher: User, group: Group, assignment_id: object, path: object
+    db: Session,
+    files: FileService,
+    settings: Settings,
+    teacher: User,
+    group: Group,
+    assignment_id: object,
+    path: object,
 ) -> tuple[Assignment, tuple[str, ...]]:
     """The assignment (one of the group's or its students', with a folder `teacher` manages) and the
     path of a regular file in its folder; a domain error otherwise."""
@@ -74,9 +80,7 @@ def folder_file(
         or not (assignment.group_id == group.id or assignment.user_id in members)
     ):
         raise NotFound("There is no such assignment in this group.", code="no_assignment")
-    if not isinstance(path, str) or not path:
-        raise Invalid("path names a file in the assignment's folder.", code="bad_path")
-    parts = split_path(path)
+    parts = split_path(path) if isinstance(path, str) else ()
     if not parts:
         raise Invalid("path names a file in the assignment's folder.", code="bad_path")
     space = assignment_space(db, settings, teacher, space_name(assignment) or "")
