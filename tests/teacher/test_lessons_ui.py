@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 
 import pytest
 import requests
@@ -56,6 +57,15 @@ def desktops_of(broker, username: str) -> list[dict]:
     ).json()["session_token"]
     client.headers["Authorization"] = f"Bearer {token}"
     return client.get(broker.url + "/api/container/list", timeout=10).json()["desktops"]
+
+
+def settled_desktop_of(broker, username: str, within: float = 30) -> dict:
+    deadline = time.monotonic() + within
+    while True:
+        [desktop] = desktops_of(broker, username)
+        if desktop["state"] not in ("stopping", "running") or time.monotonic() > deadline:
+            return desktop
+        time.sleep(0.3)
 
 
 def test_a_lesson_starts_warm_desktops_and_ends_them_after_warning_the_students(
@@ -157,7 +167,7 @@ def test_a_lesson_starts_warm_desktops_and_ends_them_after_warning_the_students(
             )
             expect(student.locator("#viewer")).to_have_attribute("data-state", "error", timeout=20_000)
             expect(student.locator("#overlay .overlay-message")).to_have_text(STOPPED_TEXT)
-            [desktop] = desktops_of(broker, name)
+            desktop = settled_desktop_of(broker, name)  # its tunnel ends as the stop begins
             assert (desktop["state"], desktop["reason"]) == ("stopped", "The lesson ended."), name
         expect(notice).to_be_hidden(timeout=10_000)
         expect(status).to_have_text("No lesson is running for this group.", timeout=10_000)
