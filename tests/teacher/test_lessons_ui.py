@@ -1,7 +1,9 @@
 """A lesson in headless Chromium: `broker serve` with guacd and real desktops on Docker, a teacher and
 three students in browser contexts of their own. The teacher starts the lesson in the classroom: the
-students' desktops run before they open their dashboards. Ending it warns each student in the viewer
-(and on the dashboard) with a countdown, then their desktops stop. Screenshots:
+students' desktops run before they open their dashboards. From the panel an address opens on every
+desktop (a javascript: one is refused) and the hand-ins are collected (shown, and in the file manager).
+Ending it warns each student in the viewer (and on the dashboard) with a countdown, then their desktops
+stop. Screenshots:
 tests/artifacts/test_lessons_*.png."""
 
 from __future__ import annotations
@@ -129,6 +131,12 @@ def test_a_lesson_starts_warm_desktops_and_ends_them_after_warning_the_students(
     expect(result.locator("tr[data-username=ada] td")).to_have_text("Lösung.txt (3 B)")
     expect(result.locator("tr[data-username=bea] td")).to_have_text("handed in nothing")
     panel.screenshot(path=str(ARTIFACTS / "test_lessons_opened_and_collected.png"))
+    files = teacher.context.new_page()  # the collection in the file manager, one folder per student
+    files.goto(broker.url + result.locator("a").get_attribute("href"))
+    expect(files.locator("#entries tr")).to_have_count(4)
+    for name in (*STUDENTS, "Übersicht.txt"):
+        expect(files.locator(f'#entries tr[data-name="{name}"]')).to_have_count(1)
+    files.close()
 
     contexts = [browser.new_context(viewport=VIEWPORT) for _ in STUDENTS]
     try:
