@@ -404,6 +404,10 @@ class DockerProvider(Provider):
                 self.client.api.exec_start(run["Id"], detach=True)
             except NotFound as error:
                 raise Vanished("Its container is gone from the engine.") from error
+            except APIError as error:
+                if "executable file not found" in str(error):
+                    raise ProviderError(f"This desktop has no {argv[0]}.") from error
+                raise
             # A program that is missing or refuses its argument ends at once: say so, not "opened".
             deadline = time.monotonic() + EXEC_SETTLE
             while (state := self.client.api.exec_inspect(run["Id"]))["Running"] and time.monotonic() < deadline:

@@ -151,7 +151,8 @@ def test_a_file_of_the_assignment_folder_opens_for_everyone_and_nothing_outside_
 ):
     app = desktop_app()
     tess, anna, ben = sign_in(app, "tess", ("teacher",)), sign_in(app, "anna"), sign_in(app, "ben")
-    group_id = make_group(app, "5a", ["tess", "anna", "ben"])
+    cem = sign_in(app, "cem")  # his desktop has no program to open things with
+    group_id = make_group(app, "5a", ["tess", "anna", "ben", "cem"])
     made = tess.call(
         "post", "/api/teacher/assignments", json={"desktop_type": "base", "group_id": group_id, "folder": "Mathe"}
     ).get_json()
@@ -165,9 +166,13 @@ def test_a_file_of_the_assignment_folder_opens_for_everyone_and_nothing_outside_
         )
         desktops.append(desktop)
 
+    assert cem.call("post", "/api/container/start?desktop_type=base").get_json()["state"] == "running"
+
     body = {"assignment_id": made["id"], "path": "Blatt 1.txt"}
     answer = tess.call("post", f"/api/teacher/groups/{group_id}/open", json=body)
     assert answer.status_code == 200 and answer.get_json()["opened"] == 2, answer.get_json()
+    problems = {item["person"]["username"]: item["problem"] for item in answer.get_json()["desktops"]}
+    assert problems == {"anna": "", "ben": "", "cem": "This desktop has no xdg-open."}
     for desktop in desktops:
         assert opened_in(docker_engine, desktop) == "user /home/user/Mathe/Blatt 1.txt"
     for path, status in (("../Blatt 1.txt", 400), ("/etc/passwd", 400), ("nope.txt", 404), ("", 400)):
