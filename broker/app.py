@@ -20,6 +20,7 @@ from broker.monitoring import routes as monitoring_routes
 from broker.proxies import ForwardedByTrustedProxies, TrustedProxies
 from broker.recordings import routes as recording_routes
 from broker.teacher import classroom_routes as teacher_classroom_routes
+from broker.teacher import lesson_routes
 from broker.teacher import routes as teacher_routes
 from broker.tunnels import routes as tunnel_routes
 
@@ -53,6 +54,7 @@ def register_routes(app: Flask) -> None:
         teacher_routes.bp,
         teacher_classroom_routes.bp,
         classroom_routes.bp,
+        lesson_routes.bp,
     ):
         app.register_blueprint(blueprint)
 

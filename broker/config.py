@@ -482,6 +482,30 @@ class ClassroomSettings:
 
 
 @dataclass(frozen=True)
+class LessonSettings:
+    """Lessons in the classroom: ending them, collecting hand-ins, opening things on every desktop."""
+
+    lesson_end_warning: int = setting(
+        "How long students are warned (a countdown in their viewer and dashboard) before a lesson's end "
+        "stops their desktops.",
+        parse_duration,
+        "60s",
+    )
+    lesson_handin_folder: str = setting(
+        "The folder in a student's home where they hand in an assignment's work: HANDIN_FOLDER/<assignment "
+        "folder>; collecting copies it.",
+        _text,
+        "Abgabe",
+    )
+    lesson_open_command: str = setting(
+        "The program a desktop runs, as its user, to open an address or file for everyone (argument: the "
+        "address or path).",
+        _text,
+        "xdg-open",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     core: CoreSettings
     auth: AuthSettings
@@ -491,6 +515,7 @@ class Settings:
     files: FilesSettings
     metrics: MetricsSettings
     classroom: ClassroomSettings
+    lessons: LessonSettings
 
     @property
     def secure_cookies(self) -> bool:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from broker import audit, leases, metrics
 from broker.config import TierSettings
 from broker.db import utcnow
+from broker.desktops import scheduled_stops
 from broker.desktops.catalog import sync_catalog
 from broker.desktops.errors import DesktopError
 from broker.desktops.provider import ContainerState
@@ -296,6 +297,10 @@ def start_background(lifecycle: Lifecycle) -> None:
     _leaseholders.append((lifecycle, holder))
     threading.Thread(target=_run_forever, args=(lifecycle, holder), name="desktop-housekeeping", daemon=True).start()
     threading.Thread(target=_follow_events, args=(lifecycle,), name="desktop-engine-events", daemon=True).start()
+    # The stops a lesson's end set, when due: in every process (each is a compare-and-set), within a second.
+    threading.Thread(
+        target=scheduled_stops.run_forever, args=(lifecycle,), name="desktop-scheduled-stops", daemon=True
+    ).start()
 
 
 def stop_background() -> None:

@@ -207,6 +207,8 @@ class Desktop(Base):
     language: Mapped[str | None] = mapped_column(String(8))
     # Until when a teacher or admin counts as watching it (view-only tunnel, classroom thumbnails).
     watched_until: Mapped[datetime | None] = mapped_column(DateTime)
+    # When a lesson's end stops it (its owner sees a countdown until then); None: no stop is due.
+    stops_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
 
     user: Mapped[User | None] = relationship()
     desktop_type: Mapped[DesktopType] = relationship()
@@ -373,3 +375,38 @@ class DesktopPicture(Base):
     png: Mapped[bytes | None] = mapped_column(LargeBinary)
     taken_at: Mapped[datetime | None] = mapped_column(DateTime)
     grabbing_until: Mapped[datetime | None] = mapped_column(DateTime)
+
+
+class Lesson(Base):
+    """A lesson a teacher runs for a group on one desktop type: its students' desktops are started
+    ahead, and stopped once it ends (`ends_at`, after a warning to its students)."""
+
+    __tablename__ = "lessons"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    desktop_type_id: Mapped[str] = mapped_column(ForeignKey("desktop_types.id", ondelete="CASCADE"))
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Set when a teacher ends it: its desktops stop then (desktops.stops_at), and it is over.
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
+
+    group: Mapped[Group] = relationship()
+    desktop_type: Mapped[DesktopType] = relationship()
+    started_by: Mapped[User | None] = relationship()
+    starts: Mapped[list[LessonStart]] = relationship(back_populates="lesson", cascade="all, delete-orphan")
+
+
+class LessonStart(Base):
+    """How starting one student's desktop ahead of a lesson went: starting, running or failed (why)."""
+
+    __tablename__ = "lesson_starts"
+
+    lesson_id: Mapped[int] = mapped_column(ForeignKey("lessons.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="starting")
+    problem: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    lesson: Mapped[Lesson] = relationship(back_populates="starts")
+    user: Mapped[User] = relationship()

@@ -24,6 +24,7 @@ from broker.desktops.naming import public_volume_name
 from broker.desktops.provider import (
     ASSIGNMENT_LABEL,
     BROKER_LABEL,
+    DESKTOP_DISPLAY,
     DESKTOP_LABEL,
     DESKTOP_USER,
     EGRESS_LABEL,
@@ -55,6 +56,7 @@ log = logging.getLogger(__name__)
 CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETGID", "SETUID"]
 API_TIMEOUT = 30
 SUBNET_WAIT = 5  # seconds
+EXEC_SETTLE = 0.5  # seconds a program run in a desktop has to fail at once before it counts as started
 UNREACHABLE = (
     "The container engine is not reachable, so desktops cannot be started or stopped right now. Please try again later."
 )
@@ -100,6 +102,7 @@ class DockerProvider(Provider):
         self.netguard_image = settings.netguard_image
         self._client: docker.DockerClient | None = None
         self._subnets: dict[str, tuple[str, ...]] = {}
+        self._network_lock = threading.Lock()
         self._host_addresses = isolation.HostAddresses(self._list_host_addresses)
 
     @property
@@ -120,6 +123,14 @@ class DockerProvider(Provider):
         """Make the network (default: the desktop network) unless it exists (an admin may have made it,
         as they like); return its subnets."""
         name = name or self.network
+        if name in self._subnets:
+            return self._subnets[name]
+        # One at a time in this process: engines that ignore check_duplicate (API 1.44+) would make
+        # several networks of one name for desktops started at once (a lesson's).
+        with self._network_lock:
+            return self._ensure_network(name, internal)
+
+    def _ensure_network(self, name: str, internal: bool | None) -> tuple[str, ...]:
         if name in self._subnets:
             return self._subnets[name]
         try:
@@ -376,6 +387,37 @@ class DockerProvider(Provider):
             except APIError as error:
                 if error.status_code != 409:  # 409: its removal is already under way
                     raise
+
+    def run_as_desktop_user(self, ref: str, argv: list[str]) -> None:
+        with engine_errors():
+            try:
+                container = self._exec_target(ref)
+                run = self.client.api.exec_create(
+                    container,
+                    argv,
+                    user="{}:{}".format(*DESKTOP_USER),
+                    environment={"DISPLAY": DESKTOP_DISPLAY, "HOME": HOME_DIR},
+                    workdir=HOME_DIR,
+                    stdout=False,
+                    stderr=False,
+                )
+                self.client.api.exec_start(run["Id"], detach=True)
+            except NotFound as error:
+                raise Vanished("Its container is gone from the engine.") from error
+            except APIError as error:
+                if "executable file not found" in str(error):
+                    raise ProviderError(f"This desktop has no {argv[0]}.") from error
+                raise
+            # A program that is missing or refuses its argument ends at once: say so, not "opened".
+            deadline = time.monotonic() + EXEC_SETTLE
+            while (state := self.client.api.exec_inspect(run["Id"]))["Running"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not state["Running"] and state["ExitCode"]:
+                raise ProviderError(f"{argv[0]} ended with code {state['ExitCode']}")
+
+    def _exec_target(self, ref: str) -> str:
+        """The container to run a program in: the desktop's own."""
+        return ref
 
     def inspect(self, ref: str) -> ContainerState | None:
         with engine_errors():

@@ -28,6 +28,7 @@ EGRESS_LABEL = "io.deskbroker.egress"  # none, internet or proxy: what its netwo
 PORTS_LABEL = "io.deskbroker.ports"  # the TCP ports the tier opens into it, comma separated
 
 HOME_DIR = "/home/user"
+DESKTOP_DISPLAY = ":1"  # the X display the desktop's VNC server draws (images/base)
 DESKTOP_USER = (1000, 1000)  # uid and gid of the desktop user in the images (images/base/Dockerfile)
 PUBLIC_DIR = "/srv/public"  # the public space, mounted read-only into every desktop
 # The image's init reads the password from the file VNC_PASSWORD_FILE names (images/base).
@@ -163,6 +164,11 @@ class Containers(Protocol):
     @abstractmethod
     def list_managed(self) -> list[ContainerState]:
         """Everything this broker instance made (by label), running or not."""
+
+    @abstractmethod
+    def run_as_desktop_user(self, ref: str, argv: list[str]) -> None:
+        """Start `argv` (no shell) in the running desktop as its user (DESKTOP_USER) on its display, and
+        return without waiting for it; ProviderError when it cannot be started or fails at once."""
 
     @abstractmethod
     def ended_desktops(self) -> Iterator[str]:

@@ -8,6 +8,7 @@ from sqlalchemy.orm import object_session
 
 from broker.desktops import access
 from broker.desktops.isolation import EGRESS_MODES
+from broker.desktops.scheduled_stops import stop_due
 from broker.desktops.states import STATES
 from broker.models import Desktop, DesktopType
 from broker.schemas import Base, Time, derived, localized
@@ -35,6 +36,10 @@ class DesktopSchema(Base):
     recorded = derived(
         fields.Boolean(metadata={"description": "its sessions are recorded (its type's setting)"}),
         lambda desktop: desktop.desktop_type.record_sessions,
+    )
+    stops_at = derived(
+        Time(allow_none=True, metadata={"description": "a lesson ended: when it stops (null: no stop due)"}),
+        lambda desktop: desktop.stops_at if stop_due(desktop) else None,
     )
     # A container keeps the egress it was made with; without one, the next start takes the type's.
     egress = derived(

@@ -140,6 +140,10 @@ class SwarmProvider(DockerProvider):
             container, self.policy(self.client.api.inspect_service(ref)["Spec"].get("Labels") or {}), flush=True
         )
 
+    def _exec_target(self, ref: str) -> str:
+        """The service's running task container, on this broker's engine (IsolationFailed elsewhere)."""
+        return self._task_container(ref)
+
     def _task_container(self, ref: str) -> str:
         """The id of the running container of the service's current task, on this broker's engine."""
         deadline = time.monotonic() + self.placement_timeout

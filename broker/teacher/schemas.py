@@ -7,10 +7,12 @@ from marshmallow.validate import Length, Range
 
 from broker.desktops.schemas import DesktopTypeSchema
 from broker.ids import ID_MAX
-from broker.models import Desktop, DesktopType, Group, User
+from broker.models import Desktop, DesktopType, Group, Lesson, User
 from broker.models import DesktopTypeAssignment as Assignment
 from broker.schemas import Base, Time, derived, localized
+from broker.teacher.collect import Collection
 from broker.teacher.folders import space_name
+from broker.teacher.open_for_all import Opened
 
 
 class PersonSchema(Base):
@@ -127,3 +129,114 @@ def assignment_json(assignment: Assignment) -> dict:
 
 def assignments_json(assignments: list[Assignment]) -> dict:
     return _ASSIGNMENTS.dump({"assignments": assignments})
+
+
+# --- lessons, collecting, opening for everyone
+
+
+class LessonStudentSchema(Base):
+    person = fields.Nested(PersonSchema, attribute="user")
+    state = fields.String(metadata={"description": "starting, running or failed: how starting their desktop went"})
+    problem = fields.String(metadata={"description": "why it failed, for people"})
+
+
+class LessonSchema(Base):
+    id = fields.Integer()
+    desktop_type = fields.String(attribute="desktop_type_id")
+    title = localized("title", of=lambda lesson: lesson.desktop_type)
+    group = fields.Nested(GroupRefSchema)
+    started_by = fields.Nested(PersonSchema, allow_none=True)
+    started_at = Time()
+    ends_at = Time(
+        allow_none=True, metadata={"description": "set once ended: when its students' desktops stop (after a warning)"}
+    )
+    students = derived(
+        fields.List(fields.Nested(LessonStudentSchema)),
+        lambda lesson: sorted(
+            lesson.starts, key=lambda start: (start.user.display_name or start.user.username).casefold()
+        ),
+    )
+    started = derived(
+        fields.Integer(metadata={"description": "students whose desktop is started"}),
+        lambda lesson: sum(start.state == "running" for start in lesson.starts),
+    )
+    total = derived(
+        fields.Integer(metadata={"description": "students in the lesson"}), lambda lesson: len(lesson.starts)
+    )
+
+
+class CurrentLessonSchema(Base):
+    lesson = fields.Nested(LessonSchema, allow_none=True, metadata={"description": "null: no lesson running"})
+    handin_folder = fields.String(
+        metadata={"description": "where students hand in, in their homes: handin_folder/<assignment folder>"}
+    )
+
+
+class NewLessonSchema(Base):
+    desktop_type = fields.String(required=True, metadata={"description": "the desktop type to start for every student"})
+
+
+class EndedLessonSchema(Base):
+    lesson = fields.Nested(LessonSchema)
+    stopping = fields.Integer(metadata={"description": "desktops that stop when the warning is over"})
+
+
+class HandedInSchema(Base):
+    path = fields.String()
+    size = fields.Integer()
+    modified = Time()
+    copied = fields.Boolean(metadata={"description": "false: left out (no room in your home, or too many files)"})
+
+
+class StudentHandInSchema(Base):
+    person = fields.Nested(PersonSchema)
+    folder = fields.String(metadata={"description": "their folder in the collection"})
+    files = fields.List(fields.Nested(HandedInSchema), metadata={"description": "[]: handed in nothing"})
+
+
+class CollectionSchema(Base):
+    space = fields.String(metadata={"description": "the file space it is in: your home"})
+    path = fields.String(metadata={"description": "the new folder of this collection"})
+    summary = fields.String(metadata={"description": "the summary file's path in the space"})
+    students = fields.List(fields.Nested(StudentHandInSchema))
+
+
+class OpenForAllSchema(Base):
+    url = fields.String(metadata={"description": "an http:// or https:// address; or assignment_id and path"})
+    assignment_id = fields.Integer(
+        validate=Range(1, ID_MAX), metadata={"description": "an assignment of the group with a folder"}
+    )
+    path = fields.String(metadata={"description": "a file in that folder, e.g. sheets/task 1.pdf"})
+
+
+class OpenedSchema(Base):
+    person = fields.Nested(PersonSchema)
+    desktop_id = fields.String(allow_none=True)
+    opened = fields.Boolean()
+    problem = fields.String()
+
+
+class OpenedListSchema(Base):
+    opened = derived(fields.Integer(), lambda result: sum(item.opened for item in result["desktops"]))
+    desktops = fields.List(fields.Nested(OpenedSchema))
+
+
+_LESSON = LessonSchema()
+_COLLECTION = CollectionSchema()
+_OPENED = OpenedListSchema()
+
+
+def lesson_json(lesson: Lesson | None, handin_folder: str) -> dict:
+    return {"lesson": _LESSON.dump(lesson) if lesson is not None else None, "handin_folder": handin_folder}
+
+
+def ended_lesson_json(lesson: Lesson, stopping: int) -> dict:
+    return {"lesson": _LESSON.dump(lesson), "stopping": stopping}
+
+
+def collection_json(collection: Collection) -> dict:
+    return _COLLECTION.dump(collection)
+
+
+def opened_json(results: list[Opened]) -> dict:
+    return _OPENED.dump({"desktops": results})

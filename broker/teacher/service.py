@@ -77,6 +77,11 @@ def members(group: Group) -> list[User]:
     return sorted(group.members, key=_by_name)
 
 
+def students(group: Group) -> list[User]:
+    """The group's members who are neither teachers nor admins, by name."""
+    return [person for person in members(group) if not (person.has_role(ROLE_TEACHER) or _admin(person))]
+
+
 def classroom(db: Session, user: User, group: Group) -> list[Desktop]:
     """The running desktops of the group's members that `user` may watch (a teacher: the students')."""
     desktops = db.scalars(

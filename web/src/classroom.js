@@ -3,6 +3,7 @@
 // for each raised hand and locked screen; lock the group's screens or one student's, send a
 // message; and assign desktop types, with a folder of material, to the group or to one of its members.
 import { ApiError, getJson, postJson, sendChange } from "./api.js";
+import { relabelLessons, setupLessons, showLessons } from "./classroom-lessons.js";
 import { language, onLanguageChange, setText, t } from "./i18n.js";
 import { el, showError, startPage } from "./page.js";
 
@@ -306,6 +307,7 @@ async function loadAssignments() {
   const { assignments } = await getJson(`/api/teacher/assignments?group_id=${state.group.id}`);
   state.assignments = assignments;
   renderAssignments();
+  showLessons(state.group, state.assignments);
 }
 
 async function assign(event) {
@@ -345,6 +347,7 @@ async function chooseGroup(id) {
   $("screens").replaceChildren();
   showError(errorRegion, "");
   if (!state.group) {
+    showLessons(null, []);
     renderForm();
     refreshScreens(); // ends the refreshing of the group before
     return;
@@ -401,6 +404,7 @@ async function main() {
     if (!document.hidden) refreshScreens();
   });
   onLanguageChange(() => {
+    relabelLessons();
     renderForm();
     renderAssignments();
     $("screens").replaceChildren();
@@ -408,6 +412,7 @@ async function main() {
     for (const card of $("screens").children) refreshPicture(card);
   });
   renderForm();
+  await setupLessons();
   await chooseGroup(groupSelect.value);
 }
 

@@ -4,6 +4,7 @@
 import { getJson, postJson } from "./api.js";
 import { renderLock, renderMessages } from "./classroom-notices.js";
 import { language, onLanguageChange, setText, t } from "./i18n.js";
+import { createLessonCountdown } from "./lesson-end.js";
 import { el, showError, startPage } from "./page.js";
 import { desktopErrorKey, reasonHelps, startUrl } from "./start-errors.js";
 
@@ -57,6 +58,23 @@ function foldersNotice(desktop) {
     text: t(folders.length === 1 ? "dash.newFolder" : "dash.newFolders", { folders: names }) });
 }
 
+// A lesson's end stops the desktop soon: a countdown per desktop, kept across re-renders.
+const countdowns = new Map();
+function lessonEndNotice(typeId, desktop) {
+  if (!desktop.stops_at) {
+    countdowns.get(typeId)?.countdown.update(null);
+    return null;
+  }
+  let kept = countdowns.get(typeId);
+  if (!kept) {
+    const banner = el("p", { class: "notice lesson-end", hidden: true });
+    kept = { banner, countdown: createLessonCountdown(banner) };
+    countdowns.set(typeId, kept);
+  }
+  kept.countdown.update(desktop.stops_at);
+  return kept.banner;
+}
+
 function button(key, labelKey, title, onClick, primary = false) {
   const b = el("button", { type: "button", class: primary ? "button primary" : "button", "data-action": key });
   setText(b, `dash.${key}`);
@@ -96,6 +114,7 @@ function card(kind) {
   if (recorded) for (const control of actions.querySelectorAll("[data-action=start], [data-action=connect]")) {
     control.setAttribute("aria-describedby", recorded.id);
   }
+  const lessonEnd = desktop && state === "running" ? lessonEndNotice(kind.id, desktop) : null;
   const lastAccess = desktop ? (desktop.last_activity_at || desktop.started_at) : null;
   const egress = (desktop && desktop.egress) || kind.egress || "none"; // what this desktop reaches beyond its screen
   const dl = el("dl", { class: "facts" },
@@ -106,7 +125,7 @@ function card(kind) {
   const article = el("article", { class: "desktop-card", "data-type": kind.id, "data-state": state,
     "aria-labelledby": headingId, "aria-busy": busy ? "true" : "false" },
     el("div", { class: "card-head" }, icon(kind), el("h2", { id: headingId, text: title })),
-    el("p", { class: "description", text: localized(kind.description) }), dl, recorded, reason, notice, actions);
+    el("p", { class: "description", text: localized(kind.description) }), dl, recorded, reason, notice, lessonEnd, actions);
   return article;
 }
 

@@ -1,12 +1,13 @@
 // The file manager: the private (home) and public spaces, folders, uploads with progress,
 // download, new folder, rename, move and delete, over /api/files/<space>/…. Another space
-// (an assignment's folder, from the classroom) opens with ?space=<name> in a tab of its own.
+// (an assignment's folder, from the classroom) opens with ?space=<name> in a tab of its own; ?path= opens a folder.
 import { ApiError, csrf, getJson, postJson } from "./api.js";
 import { language, onLanguageChange, setText, t } from "./i18n.js";
 import { el, showError, startPage } from "./page.js";
 
-const state = { space: new URLSearchParams(window.location.search).get("space") || "home", path: [], info: null,
-  entries: [], complete: true };
+const query = new URLSearchParams(window.location.search); // ?path= opens a folder (a collection, from the classroom)
+const state = { space: query.get("space") || "home", path: (query.get("path") || "").split("/").filter(Boolean),
+  info: null, entries: [], complete: true };
 const $ = (id) => document.getElementById(id);
 const errorRegion = $("files-error");
 const dialog = $("files-dialog");

@@ -5,6 +5,7 @@ import { createClipboard } from "./clipboard.js";
 import { setupDropUpload, setupFolderChoice } from "./drop-upload.js";
 import { setText, translate } from "./i18n.js";
 import { launch } from "./launch.js";
+import { createLessonCountdown } from "./lesson-end.js";
 import { createStatus } from "./overlay.js";
 import { ViewerSession } from "./session.js";
 import { setupToolbar } from "./toolbar.js";
@@ -98,6 +99,13 @@ export function startViewer(createViewer) {
     const watchedBadge = byId("watched-badge");
     const recordingBadge = byId("recording-badge");
     const hand = setupHandButton(byId("hand-button"));
+    // A countdown once a lesson's end will stop the desktop (`stops_at`).
+    const banner = document.createElement("p");
+    banner.id = "lesson-end";
+    banner.className = "lesson-end";
+    banner.hidden = true;
+    byId("toolbar").after(banner);
+    const lessonEnd = createLessonCountdown(banner);
     followDesktops(
       (desktops) => {
         starting?.progress(desktops);
@@ -105,6 +113,7 @@ export function startViewer(createViewer) {
         const desktop = desktops.find((found) => found.id === session.desktopId);
         watchedBadge.hidden = !desktop?.watched;
         recordingBadge.hidden = !desktop?.recorded;
+        lessonEnd.update(desktop?.stops_at);
       },
       (classroom) => {
         // The lock screen while a teacher has locked the screens, their messages, the raised hand.

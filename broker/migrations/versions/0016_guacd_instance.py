@@ -1,7 +1,7 @@
 """the guacd instance that holds each connection, for watchers to join there (a pool of guacd)
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0015
 Create Date: 2026-12-05 08:00:00
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
