@@ -16,6 +16,7 @@ from broker.desktops import routes as desktop_routes
 from broker.files import routes as file_routes
 from broker.json_bodies import StrictJSONProvider
 from broker.proxies import ForwardedByTrustedProxies, TrustedProxies
+from broker.teacher import live as classroom_live
 from broker.teacher import routes as teacher_routes
 from broker.tunnels import routes as tunnel_routes
 
@@ -45,6 +46,7 @@ def register_routes(app: Flask) -> None:
         viewer.bp,
         branding_routes.bp,
         teacher_routes.bp,
+        classroom_live.bp,
     ):
         app.register_blueprint(blueprint)
 

@@ -426,6 +426,17 @@ class FilesSettings:
 
 
 @dataclass(frozen=True)
+class ClassroomSettings:
+    """What teachers may do in the classroom (/classroom)."""
+
+    classroom_control: bool = setting(
+        "Let teachers take control of their students' desktops to help (the student sees who and can end it).",
+        _bool,
+        "true",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     core: CoreSettings
     auth: AuthSettings
@@ -433,6 +444,7 @@ class Settings:
     desktops: DesktopSettings
     tier: TierSettings
     files: FilesSettings
+    classroom: ClassroomSettings
 
     @property
     def secure_cookies(self) -> bool:

@@ -1,4 +1,4 @@
-"""The desktop viewer page: /desktops/<id>/view?protocol=guacamole|novnc&mode=control|view.
+"""The desktop viewer page: /desktops/<id>/view?protocol=guacamole|novnc&mode=control|view|help|demo.
 
 Thin on purpose: the page's script asks POST /api/desktops/<id>/connect, which decides who may
 open what and says why not. The viewer's code is built from web/ into static/app/.

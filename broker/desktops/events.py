@@ -19,7 +19,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from broker.db import utcnow
-from broker.models import AuthSession, Desktop
+from broker.models import AuthSession, Demo, Desktop, User
+from broker.tunnels.sharing import demo_shown_to
 
 POLL_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0
@@ -44,6 +45,12 @@ def snapshot(db: Session, user_id: int, render: Callable[[Desktop], dict]) -> li
     return [render(desktop) for desktop in desktops]
 
 
+def shown_demo(db: Session, user_id: int, render: Callable[[Demo | None], dict]) -> dict:
+    """The demo the person is shown now, as the `demo` event carries it ({"demo": null}: none)."""
+    user = db.get(User, user_id)
+    return render(demo_shown_to(db, user) if user is not None else None)
+
+
 def message(event: str, data: Any) -> str:
     return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
@@ -53,15 +60,19 @@ def desktop_events(
     session_id: str,
     user_id: int,
     render: Callable[[Desktop], dict],
+    render_demo: Callable[[Demo | None], dict] | None = None,
     poll: float = POLL_SECONDS,
     keepalive: float = KEEPALIVE_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
 ) -> Iterator[str]:
-    """The event stream's text: `desktops` events with the whole list when it changed, `: keep-alive`
+    """The event stream's text: `desktops` events with the whole list when it changed, `demo` events
+    (with `render_demo`) at first and whenever the demo the person is shown changes, `: keep-alive`
     comments, and a last `signed_out` event when the sign-in ended."""
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
     last: str | None = None
+    last_demo: str | None = None
+    demo: dict | None = None
     quiet_since = clock()
     while True:
         try:
@@ -70,12 +81,17 @@ def desktop_events(
                     yield message("signed_out", {})
                     return
                 desktops = snapshot(db, user_id, render)
+                if render_demo is not None:
+                    demo = shown_demo(db, user_id, render_demo)
         except (OperationalError, InterfaceError):
             # The database is away: the stream stays open (a comment keeps proxies from closing it),
             # so the dashboard goes on when it is back instead of falling back to polling.
             yield ": database unreachable\n\n"
             sleep(poll)
             continue
+        if demo is not None and (shown := json.dumps(demo, sort_keys=True)) != last_demo:
+            last_demo = shown
+            yield message("demo", demo)
         current = json.dumps(desktops, sort_keys=True)
         if current != last:
             last = current

@@ -22,6 +22,7 @@ from broker.desktops.schemas import (
     RemovedSchema,
     desktop_json,
     desktop_list_json,
+    shown_demo_json,
 )
 from broker.errors import Invalid
 from broker.openapi import documented
@@ -120,6 +121,7 @@ def list_own():
 @bp.get("/api/events")
 @documented(
     "Your desktops as server-sent events: `desktops` (data: {desktops: [Desktop]}) at once and whenever one "
+    "changes, `demo` (data: {demo: ShownDemo or null}) at once and whenever the demo a teacher shows you "
     "changes, `: keep-alive` comments every 15 s, `signed_out` when the sign-in ends",
     responses={
         200: {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
@@ -130,7 +132,9 @@ def list_own():
 def events():
     """Your desktops as server-sent events, whenever one changes (state, reason, last access)."""
     sign_in = current_session()
-    stream = desktop_events(context.services().sessions, sign_in.id, sign_in.user_id, desktop_json)
+    stream = desktop_events(
+        context.services().sessions, sign_in.id, sign_in.user_id, desktop_json, render_demo=shown_demo_json
+    )
     context.close_db()  # the stream opens its own sessions, one per poll
     return Response(
         stream, mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}

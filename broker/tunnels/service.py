@@ -18,11 +18,13 @@ from broker.db import utcnow
 from broker.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, NotSignedIn
 from broker.models import ROLE_ADMIN, ROLE_TEACHER, AuthSession, Connection, Desktop, TunnelToken, User
 from broker.signals import roles_changed
-from broker.tunnels import ending
+from broker.tunnels import ending, sharing
 
 log = logging.getLogger(__name__)
 
-MODES = ("control", "view")
+# control: the owner's; view: watching (teachers, admins); help: a teacher's control of a student's
+# desktop (broker.tunnels.sharing); demo: a student's read-only view of the desktop a teacher shows.
+MODES = ("control", "view", sharing.HELP, sharing.DEMO)
 PROTOCOLS = ("guacamole", "novnc")
 TOKEN_TTL_SECONDS = 30
 # How long one sign of a watcher (a view-only tunnel's check-in, a classroom thumbnail) lets the
@@ -49,6 +51,10 @@ class NoSuchDesktop(NotFound, ConnectRefused):
 
 class WatchOnly(Forbidden, ConnectRefused):
     pass
+
+
+class ControlOff(Forbidden, ConnectRefused):
+    code = "control_disabled"
 
 
 class NotRunning(Conflict, ConnectRefused):
@@ -95,15 +101,30 @@ def mark_watched(db: Session, desktop_id: str) -> None:
     db.commit()
 
 
-def authorize(db: Session, user: User, desktop_id: str, mode: str, protocol: str) -> Desktop:
-    """The desktop `user` may open in `mode` over `protocol`, or ConnectRefused saying why not."""
+def may_open(db: Session, user: User, desktop: Desktop, mode: str) -> bool:
+    """Whether `user` may open the desktop in `mode` (the installation's switches aside)."""
+    if mode == "control":
+        return desktop.user_id == user.id
+    if mode == sharing.DEMO:
+        return sharing.may_see_demo(db, user, desktop)
+    return desktop.user_id == user.id or may_watch(user, desktop)  # view; help only for watchers (below)
+
+
+def authorize(
+    db: Session, user: User, desktop_id: str, mode: str, protocol: str, *, control_allowed: bool = True
+) -> Desktop:
+    """The desktop `user` may open in `mode` over `protocol`, or ConnectRefused saying why not.
+    `control_allowed`: the installation lets teachers help with control (DESKBROKER_CLASSROOM_CONTROL)."""
     if mode not in MODES or protocol not in PROTOCOLS:
         raise BadConnectRequest(f"mode is one of {', '.join(MODES)}; protocol one of {', '.join(PROTOCOLS)}")
     desktop = db.get(Desktop, desktop_id)
-    owner = desktop is not None and desktop.user_id == user.id
+    helping_own = mode == sharing.HELP and desktop is not None and desktop.user_id == user.id
     # Someone else's desktop looks exactly like a missing one, so ids cannot be probed.
-    if desktop is None or not (owner or (mode == "view" and may_watch(user, desktop))):
+    if desktop is None or helping_own or not may_open(db, user, desktop, mode):
         raise NoSuchDesktop("There is no such desktop.")
+    if mode == sharing.HELP and not control_allowed:
+        raise ControlOff("Taking control of students' desktops is turned off on this server.")
+    owner = desktop.user_id == user.id
     if protocol == "novnc" and not owner:
         # noVNC needs the VNC password in the browser: only its owner ever gets it.
         raise WatchOnly("Watching a desktop works through the Guacamole viewer only.")
@@ -182,8 +203,7 @@ def _access_ended(db: Session, record: TunnelToken, now) -> str | None:
         return reason
     if record.issued_at and desktop.started_at and desktop.started_at > record.issued_at:
         return ending.DESKTOP_STOPPED  # stopped and started again since: a new run, a new token
-    allowed = desktop.user_id == user.id if record.mode == "control" else may_watch(user, desktop)
-    return None if allowed else ending.WATCH_REVOKED
+    return None if may_open(db, user, desktop, record.mode) else ending.WATCH_REVOKED
 
 
 def sweep_tokens(db: Session) -> int:
@@ -207,14 +227,18 @@ def end_abandoned(db: Session, silent_for: int) -> int:
     return result.rowcount
 
 
-def live_connection_id(db: Session, desktop_id: str) -> str | None:
-    """guacd's id of the owner's open control connection, for watchers to join."""
+def live_connection_id(db: Session, desktop_id: str, any_mode: bool = False) -> str | None:
+    """guacd's id of the owner's open control connection, for watchers and helpers to join; with
+    `any_mode`, of any open connection to the desktop (a demo's students join whichever is there: a
+    guacd connection lasts as long as anybody is on it)."""
+    modes = [] if any_mode else [Connection.mode == "control"]
     return db.scalar(
         select(Connection.guacd_connection_id)
         .where(
             Connection.desktop_id == desktop_id,
-            Connection.mode == "control",
+            *modes,
             Connection.ended_at.is_(None),
+            Connection.kill_requested_at.is_(None),
             Connection.guacd_connection_id != "",
         )
         .order_by(Connection.started_at.desc())

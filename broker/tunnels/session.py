@@ -9,6 +9,7 @@ process's KillWatch), then logs the end. `close()` lets go of guacd when the tun
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from broker.crypto import decrypt
 from broker.db import utcnow
 from broker.models import Connection, Desktop, User
 from broker.origins import allowed_origins, check_origin
-from broker.tunnels import service
+from broker.tunnels import service, sharing
 from broker.tunnels.guacd import (
     CLIENT_FORBIDDEN,
     CLIENT_UNAUTHORIZED,
@@ -29,6 +30,7 @@ from broker.tunnels.guacd import (
     GuacdError,
     Screen,
     VncTarget,
+    exclusive,
     open_connection,
 )
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
@@ -40,6 +42,11 @@ log = logging.getLogger(__name__)
 # How often input may write the desktop's last activity: idle stop works in hours.
 ACTIVITY_WRITE_SECONDS = 60
 WATCHED_MARK_SECONDS = 2.0  # a watcher's sign of life for the owner's viewer (service.WATCHED_REFRESH)
+READ_ONLY = ("view", sharing.DEMO)  # the modes whose input never reaches the desktop
+WATCHING = ("view", sharing.HELP)  # the modes whose tunnels tell the owner's viewer someone is watching
+# Which open connection a tunnel of each mode joins: watchers and helpers the owner's; a demo's students
+# any (none: the first opens one). A helper with nobody there opens a connection of its own.
+JOINS_ANY = {"view": False, sharing.HELP: False, sharing.DEMO: True}
 
 
 @dataclass(frozen=True)
@@ -95,34 +102,43 @@ class TunnelSession:
             except service.ConnectRefused as exc:
                 # Access ended since the token was issued: the viewer says why and does not try again.
                 raise TunnelRefused(exc.message, SESSION_CLOSED if exc.reason else CLIENT_UNAUTHORIZED) from None
-            desktop = db.get(Desktop, grant.desktop_id)
-            if desktop is None or desktop.state != "running" or not desktop.address:
-                raise TunnelRefused("This desktop is not running any more.", RESOURCE_NOT_FOUND)
-            target = VncTarget(
-                desktop.address,
-                desktop.desktop_type.vnc_port,
-                decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
-            )
-            join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
-            person = db.get(User, grant.user_id)
-            name = (person.display_name or person.username) if person else ""
-        self.target, self.screen = target, request.screen
-        try:
-            self.guacd = open_connection(
-                self.settings.tier.guacd_host,
-                self.settings.tier.guacd_port,
-                target,
-                request.screen,
-                read_only=grant.mode == "view",
-                join=join,
-                name=name,
-            )
-        except GuacdError as exc:
-            log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
-            raise TunnelRefused(
-                "The desktop service (guacd) cannot be reached. Try again in a moment.", exc.status
-            ) from None
-        self.record_id = self._log_start()
+        # A demo's students open at once: one at a time per desktop, so that only the first opens a
+        # guacd connection (when nobody is on the desktop) and the others join it.
+        alone = exclusive(f"demo-{grant.desktop_id}") if grant.mode == sharing.DEMO else contextlib.nullcontext()
+        with alone:
+            with self.sessions() as db:
+                desktop = db.get(Desktop, grant.desktop_id)
+                if desktop is None or desktop.state != "running" or not desktop.address:
+                    raise TunnelRefused("This desktop is not running any more.", RESOURCE_NOT_FOUND)
+                target = VncTarget(
+                    desktop.address,
+                    desktop.desktop_type.vnc_port,
+                    decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
+                )
+                join = (
+                    None
+                    if grant.mode == "control"
+                    else service.live_connection_id(db, desktop.id, JOINS_ANY[grant.mode])
+                )
+                person = db.get(User, grant.user_id)
+                name = (person.display_name or person.username) if person else ""
+            self.target, self.screen = target, request.screen
+            try:
+                self.guacd = open_connection(
+                    self.settings.tier.guacd_host,
+                    self.settings.tier.guacd_port,
+                    target,
+                    request.screen,
+                    read_only=grant.mode in READ_ONLY,
+                    join=join,
+                    name=name,
+                )
+            except GuacdError as exc:
+                log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
+                raise TunnelRefused(
+                    "The desktop service (guacd) cannot be reached. Try again in a moment.", exc.status
+                ) from None
+            self.record_id = self._log_start()
 
     def run(self, ws: WebSocket) -> RelayResult:
         """Relay until the tunnel ends (after open()); closes both ends and logs how it ended."""
@@ -132,11 +148,11 @@ class TunnelSession:
 
         def check_in() -> str | None:
             """Twice a second: whether its access ended (and why); a watcher's also keeps the owner told."""
-            if grant.mode == "view":
+            if grant.mode in WATCHING:
                 watching()
             return self.kills.requested(self.record_id)
 
-        # Control tunnels are the owner's alone (service.redeem_token): a watcher never resizes.
+        # Control tunnels are the owner's alone (service.redeem_token): nobody else resizes the desktop.
         resizer, control = None, grant.mode == "control"
         if control and not guacd.resizes_desktop:
             resizer = DesktopResizer.for_desktop(self.target)
@@ -146,11 +162,13 @@ class TunnelSession:
                 ws,
                 guacd,
                 str(uuid.uuid4()),
-                view_only=grant.mode == "view",
+                view_only=grant.mode in READ_ONLY,
+                resizes=control,
                 on_activity=activity,
                 kill_requested=check_in,
                 on_size=resizer and resizer.ask,
-                credentials={"password": self.target.password} if control else None,
+                # guacd asks a connection's opener for the password: the owner's, or a helper's own.
+                credentials={"password": self.target.password} if grant.mode in ("control", sharing.HELP) else None,
             ).run()
         finally:
             if resizer is not None:
@@ -177,7 +195,7 @@ class TunnelSession:
             )
             db.add(record)
             db.commit()
-            if grant.mode == "view":  # the owner's viewer says so at once, not only at the first check-in
+            if grant.mode in WATCHING:  # the owner's viewer says so at once, not only at the first check-in
                 service.mark_watched(db, grant.desktop_id)
             return record.id
 
