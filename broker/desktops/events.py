@@ -89,14 +89,15 @@ def desktop_events(
             yield ": database unreachable\n\n"
             sleep(poll)
             continue
-        if demo is not None and (shown := json.dumps(demo, sort_keys=True)) != last_demo:
-            last_demo = shown
-            yield message("demo", demo)
         current = json.dumps(desktops, sort_keys=True)
         if current != last:
             last = current
             quiet_since = clock()
             yield message("desktops", {"desktops": desktops})
+        if demo is not None and (shown := json.dumps(demo, sort_keys=True)) != last_demo:
+            last_demo = shown
+            quiet_since = clock()
+            yield message("demo", demo)
         elif clock() - quiet_since >= keepalive:
             quiet_since = clock()
             yield ": keep-alive\n\n"

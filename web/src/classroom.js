@@ -3,6 +3,7 @@
 // desktop types, with a folder of material, to the group or to one of its members.
 import { ApiError, getJson, postJson, sendChange } from "./api.js";
 import { language, onLanguageChange, setText, t } from "./i18n.js";
+import { createLive } from "./classroom-live.js";
 import { el, showError, startPage } from "./page.js";
 
 const REFRESH_MS = 5000;
@@ -19,6 +20,7 @@ const localized = (value) => value?.[language()] || value?.en || value?.de || ""
 const personName = (person) => person.display_name || person.username;
 
 function errorKey(error) {
+  if (error?.key) return error.key;
   if (!(error instanceof ApiError)) return "error.server";
   switch (error.code) {
     case "already_assigned": return "class.err.exists";
@@ -26,6 +28,7 @@ function errorKey(error) {
     case "not_your_group": case "not_your_student": case "not_your_assignment": case "forbidden":
       return "class.err.forbidden";
     case "not_signed_in": return "error.signedOut";
+    case "desktop_not_running": return "error.notRunning";
     case "offline": return "error.offline";
     default: return error.status >= 500 ? "error.server" : "error.badRequest";
   }
@@ -37,6 +40,9 @@ function fail(error) {
   showError(errorRegion, t(key));
   errorRegion.focus();
 }
+
+const live = createLive({ bar: $("demo-bar"), status: $("demo-status"), showMine: $("show-mine-button"),
+  endDemo: $("end-demo-button"), fail });
 
 /** An option; `data` marks names and titles, which are not translated. */
 function option(value, text, data = false) {
@@ -55,7 +61,8 @@ function screenCard(desktop) {
   return el("li", { class: "screen", "data-desktop-id": desktop.id, "data-state": "loading" },
     link, missing,
     el("p", { class: "screen-name", translate: "no", text: owner }),
-    el("p", { class: "screen-type", translate: "no", text: title }));
+    el("p", { class: "screen-type", translate: "no", text: title }),
+    live.actions(desktop));
 }
 
 function asDataUrl(blob) {
@@ -215,6 +222,7 @@ async function chooseGroup(id) {
   $("screens").replaceChildren();
   showError(errorRegion, "");
   if (!state.group) {
+    live.load(null);
     renderForm();
     refreshScreens(); // ends the refreshing of the group before
     return;
@@ -225,6 +233,7 @@ async function chooseGroup(id) {
     // not remembered; the choice still applies to this page
   }
   try {
+    await live.load(state.group);
     state.members = (await getJson(`/api/teacher/groups/${state.group.id}/members`)).members;
     renderForm();
     await loadAssignments();
@@ -269,6 +278,7 @@ async function main() {
     renderAssignments();
     $("screens").replaceChildren();
     renderScreens();
+    live.render();
     for (const card of $("screens").children) refreshPicture(card);
   });
   renderForm();

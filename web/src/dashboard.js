@@ -3,6 +3,7 @@
 import { ApiError, getJson, postJson } from "./api.js";
 import { language, onLanguageChange, setText, t } from "./i18n.js";
 import { el, showError, startPage } from "./page.js";
+import { followDemo } from "./viewer-classroom.js";
 
 const BUSY = new Set(["creating", "starting", "stopping"]);
 const POLL_MS = 5000;
@@ -191,6 +192,7 @@ function listen() {
     setText(liveBadge, "dash.live");
   });
   source.addEventListener("desktops", (event) => setDesktops(JSON.parse(event.data).desktops));
+  followDemo(source);
   source.addEventListener("signed_out", () => {
     source.close();
     window.location.assign("/");

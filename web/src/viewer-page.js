@@ -6,19 +6,9 @@ import { setText, translate } from "./i18n.js";
 import { createStatus } from "./overlay.js";
 import { ViewerSession } from "./session.js";
 import { setupToolbar } from "./toolbar.js";
+import { followClassroom } from "./viewer-classroom.js";
 
 const byId = (id) => document.getElementById(id);
-
-/** On the owner's viewer: a notice while a teacher or admin watches (`watched` in /api/events). */
-function showWhenWatched(desktopId, badge) {
-  if (!("EventSource" in window)) return;
-  const source = new EventSource("/api/events");
-  source.addEventListener("desktops", (event) => {
-    const desktop = JSON.parse(event.data).desktops.find((found) => found.id === desktopId);
-    badge.hidden = !desktop?.watched;
-  });
-  source.addEventListener("signed_out", () => source.close());
-}
 
 /**
  * `createViewer({ screen, viewOnly, keyboardButton })` makes the protocol's viewer:
@@ -27,7 +17,7 @@ function showWhenWatched(desktopId, badge) {
 export function startViewer(createViewer) {
   const root = byId("viewer");
   const { desktopId, protocol, mode } = root.dataset;
-  const viewOnly = mode === "view";
+  const viewOnly = mode === "view" || mode === "demo";
   const stage = byId("stage");
 
   translate(document);
@@ -39,7 +29,19 @@ export function startViewer(createViewer) {
     viewOnly,
   });
 
-  if (!viewOnly) showWhenWatched(desktopId, byId("watched-badge"));
+  followClassroom({
+    desktopId,
+    mode,
+    elements: {
+      watched: byId("watched-badge"),
+      control: byId("control-badge"),
+      controlText: byId("control-text"),
+      endControl: byId("end-control-button"),
+      shown: byId("shown-badge"),
+      demo: byId("demo-badge"),
+      handBack: byId("hand-back-button"),
+    },
+  });
 
   const screen = byId("screen");
   const viewer = createViewer({ screen, viewOnly, keyboardButton: byId("keyboard-button") });
