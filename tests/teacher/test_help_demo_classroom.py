@@ -132,7 +132,7 @@ def test_a_demo_reaches_every_student_and_ends(lesson, students, watched):
     teacher.goto(broker.url + "/classroom")
     expect(teacher.locator("#demo-status")).to_have_text("No demo running.")
     teacher.locator("#show-mine-button").click()
-    expect(teacher.locator("#demo-status")).to_have_text("The class sees the desktop Xfce of tess.")
+    expect(teacher.locator("#demo-status")).to_have_text("The class sees XFCE desktop of tess.")
     shot(teacher, "teacher_demo")
 
     for student, page in students.items():
