@@ -42,8 +42,8 @@ export function followClassroom({ desktopId, mode, elements }) {
   source.addEventListener("desktops", (event) => {
     if (mode === "demo") return;
     const desktop = JSON.parse(event.data).desktops.find((found) => found.id === desktopId);
-    watched.hidden = !desktop?.watched;
     const helpers = desktop?.controlled_by ?? [];
+    watched.hidden = !desktop?.watched || helpers.length > 0; // control says more than watching
     control.hidden = helpers.length === 0;
     if (helpers.length) setText(controlText, "viewer.controlledBy", { names: helpers.join(", ") });
     shown.hidden = !desktop?.shown_to_class;
