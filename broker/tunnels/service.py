@@ -370,14 +370,14 @@ def request_kill(db: Session, record: Connection, reason: str = ending.ADMIN) ->
 
 
 def end_watches_no_longer_allowed(db: Session, user: User) -> int:
-    """After `user`'s roles or groups changed: end the live watches they may no longer keep, theirs
-    of others' desktops and others' of theirs. The caller commits."""
+    """After `user`'s roles or groups changed: end the live watches (and help with control) they may no
+    longer keep, theirs of others' desktops and others' of theirs. The caller commits."""
     db.flush()
     watches = db.scalars(
         select(Connection)
         .outerjoin(Desktop, Desktop.id == Connection.desktop_id)
         .where(
-            Connection.mode == "view",
+            Connection.mode.in_(("view", sharing.HELP)),  # helpers may watch, and more
             Connection.ended_at.is_(None),
             Connection.kill_requested_at.is_(None),
             or_(Connection.user_id == user.id, Desktop.user_id == user.id),

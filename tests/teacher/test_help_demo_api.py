@@ -14,7 +14,8 @@ from broker.auth.sessions import hash_token
 from broker.db import utcnow
 from broker.desktops.events import desktop_events
 from broker.desktops.schemas import desktop_json, shown_demo_json
-from broker.models import AuditEvent, Connection, Desktop
+from broker.models import AuditEvent, Connection, Desktop, User
+from broker.tunnels.service import end_watches_no_longer_allowed
 from tests.teacher import test_teacher
 
 school = test_teacher.school  # the fixture: tess teaches 5a (anna), tom 6b (ben), boss is an admin
@@ -192,3 +193,15 @@ def _demo_event(app, school, username: str) -> dict | None:
             if chunk.startswith("event: demo"):
                 return json.loads(chunk.split("\n")[1].removeprefix("data: "))["demo"]
     raise AssertionError("no demo event")
+
+
+def test_a_teacher_who_leaves_the_group_stops_helping(app, school, db):
+    running(db, school, "anna")
+    ids = school["ids"]
+    db.add(Connection(id="help-tess", user_id=ids["tess"], desktop_id="d-anna", mode="help", protocol="guacamole"))
+    db.commit()
+    tess = db.get(User, ids["tess"])
+    tess.groups.clear()
+    assert end_watches_no_longer_allowed(db, tess) == 1
+    db.commit()
+    assert db.get(Connection, "help-tess").kill_reason == "watch_revoked"
