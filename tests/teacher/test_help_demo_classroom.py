@@ -140,7 +140,7 @@ def test_a_demo_reaches_every_student_and_ends(lesson, students, watched):
         expect(page).to_have_url(f"{broker.url}/desktops/{mine['id']}/view?mode=demo{back}", timeout=15_000)
         expect(page.locator("#viewer")).to_have_attribute("data-state", "connected", timeout=30_000)
         page.wait_for_function(DRAWN_COLOURS, arg=20, timeout=20_000)
-        expect(page.locator("#demo-badge")).to_have_text("tess is showing the desktop of tess to the class (view only)")
+        expect(page.locator("#demo-badge")).to_have_text("tess is showing their desktop to the class (view only)")
         expect(page.locator("#view-only-badge")).to_be_visible()
     shot(students["sam"], "student_demo")
     demo_tunnels = live_connections(broker, "demo")

@@ -53,7 +53,7 @@ export function followClassroom({ desktopId, mode, elements }) {
     if (mode === "demo") {
       if (shownNow?.desktop_id === desktopId) {
         demo.hidden = false;
-        setText(demo, "viewer.demo", { by: shownNow.by, of: shownNow.of });
+        setText(demo, shownNow.by === shownNow.of ? "viewer.demoOwn" : "viewer.demo", { by: shownNow.by, of: shownNow.of });
       } else {
         source.close();
         const back = new URLSearchParams(window.location.search).get("back");
