@@ -9,7 +9,6 @@ process's KillWatch), then logs the end. `close()` lets go of guacd when the tun
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from dataclasses import dataclass
@@ -80,6 +79,7 @@ class TunnelSession:
         self.record_id: str | None = None
         self.target: VncTarget | None = None
         self.screen: Screen | None = None
+        self.name = ""  # the person's, for guacd
 
     def __enter__(self) -> TunnelSession:
         return self
@@ -102,43 +102,51 @@ class TunnelSession:
             except service.ConnectRefused as exc:
                 # Access ended since the token was issued: the viewer says why and does not try again.
                 raise TunnelRefused(exc.message, SESSION_CLOSED if exc.reason else CLIENT_UNAUTHORIZED) from None
-        # A demo's students open at once: one at a time per desktop, so that only the first opens a
-        # guacd connection (when nobody is on the desktop) and the others join it.
-        alone = exclusive(f"demo-{grant.desktop_id}") if grant.mode == sharing.DEMO else contextlib.nullcontext()
-        with alone:
-            with self.sessions() as db:
-                desktop = db.get(Desktop, grant.desktop_id)
-                if desktop is None or desktop.state != "running" or not desktop.address:
-                    raise TunnelRefused("This desktop is not running any more.", RESOURCE_NOT_FOUND)
-                target = VncTarget(
-                    desktop.address,
-                    desktop.desktop_type.vnc_port,
-                    decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
-                )
-                join = (
-                    None
-                    if grant.mode == "control"
-                    else service.live_connection_id(db, desktop.id, JOINS_ANY[grant.mode])
-                )
-                person = db.get(User, grant.user_id)
-                name = (person.display_name or person.username) if person else ""
-            self.target, self.screen = target, request.screen
-            try:
-                self.guacd = open_connection(
-                    self.settings.tier.guacd_host,
-                    self.settings.tier.guacd_port,
-                    target,
-                    request.screen,
-                    read_only=grant.mode in READ_ONLY,
-                    join=join,
-                    name=name,
-                )
-            except GuacdError as exc:
-                log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
-                raise TunnelRefused(
-                    "The desktop service (guacd) cannot be reached. Try again in a moment.", exc.status
-                ) from None
-            self.record_id = self._log_start()
+        self.screen = request.screen
+        join = self._look_up(grant)
+        if grant.mode == sharing.DEMO and join is None:
+            # Nobody is on the desktop and a class opens at once: one at a time, so that the first
+            # opens a guacd connection and the others join it.
+            with exclusive(f"demo-{grant.desktop_id}"):
+                self._open(grant, self._look_up(grant))
+        else:
+            self._open(grant, join)
+
+    def _look_up(self, grant: service.Grant) -> str | None:
+        """The desktop's address and password, the person's name, and the live guacd connection to
+        join (None: open one)."""
+        with self.sessions() as db:
+            desktop = db.get(Desktop, grant.desktop_id)
+            if desktop is None or desktop.state != "running" or not desktop.address:
+                raise TunnelRefused("This desktop is not running any more.", RESOURCE_NOT_FOUND)
+            self.target = VncTarget(
+                desktop.address,
+                desktop.desktop_type.vnc_port,
+                decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
+            )
+            person = db.get(User, grant.user_id)
+            self.name = (person.display_name or person.username) if person else ""
+            if grant.mode == "control":
+                return None
+            return service.live_connection_id(db, desktop.id, JOINS_ANY[grant.mode])
+
+    def _open(self, grant: service.Grant, join: str | None) -> None:
+        try:
+            self.guacd = open_connection(
+                self.settings.tier.guacd_host,
+                self.settings.tier.guacd_port,
+                self.target,
+                self.screen,
+                read_only=grant.mode in READ_ONLY,
+                join=join,
+                name=self.name,
+            )
+        except GuacdError as exc:
+            log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
+            raise TunnelRefused(
+                "The desktop service (guacd) cannot be reached. Try again in a moment.", exc.status
+            ) from None
+        self.record_id = self._log_start()
 
     def run(self, ws: WebSocket) -> RelayResult:
         """Relay until the tunnel ends (after open()); closes both ends and logs how it ended."""
