@@ -28,6 +28,7 @@ import statistics
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -56,6 +57,9 @@ class Tunnel:
     opened_at: float  # time.time() when the tunnel was asked for
     connected_at: float = 0.0  # its first word (the tunnel's uuid) arrived
     student: str = ""
+    problem: str = ""  # why it closed early, if it did
+    person: Person | None = None  # a student's: opened again when it closes during the demo
+    desktop_id: str = ""
     drawn_at: float | None = None  # the first sync after an image
     imaged: bool = False
     stamps: list[tuple[float, float]] = field(default_factory=list)  # (arrival, guacd's stamp), seconds
@@ -63,37 +67,51 @@ class Tunnel:
 
 
 class Reader:
-    """Reads every tunnel as guacamole-common-js does, a thread each: syncs answered, pings sent, each
-    sync's delay after guacd stamped it noted (while `measuring`). (One selector for all would miss
+    """Reads every tunnel as guacamole-common-js does, a thread each (blocking: a timeout inside a large
+    frame would lose it): syncs answered, each sync's delay after guacd stamped it noted (while
+    `measuring`); one more thread pings them all twice a second. (One selector for all would miss
     frames websocket-client has already buffered, and guacd waits for their syncs.)"""
 
     def __init__(self):
         self.tunnels: list[Tunnel] = []
         self.measuring = False
+        self.reopen = True  # a student's tunnel that closes is opened again, as the viewer does
+        self.reopened = 0
         self.stop = threading.Event()
-        self.threads: list[threading.Thread] = []
+        self.threads: list[threading.Thread] = [threading.Thread(target=self._ping, daemon=True)]
+        self.threads[0].start()
 
     def add(self, tunnel: Tunnel) -> None:
         self.tunnels.append(tunnel)
-        tunnel.ws.settimeout(0.5)
         thread = threading.Thread(target=self._read, args=(tunnel,), daemon=True)
         thread.start()
         self.threads.append(thread)
 
+    def _ping(self) -> None:
+        while not self.stop.wait(0.5):
+            for tunnel in list(self.tunnels):
+                if tunnel.closed_at is None:
+                    try:
+                        tunnel.ws.send(encode("", "ping", int(time.time() * 1000)))
+                    except Exception:
+                        pass
+
     def _read(self, tunnel: Tunnel) -> None:
-        pinged = time.monotonic()
-        while not self.stop.is_set():
+        while True:
             try:
                 message = tunnel.ws.recv()
-            except websocket.WebSocketTimeoutException:
-                message = None
-            except Exception:
+            except Exception as error:
+                tunnel.problem = tunnel.problem or type(error).__name__
                 message = ""
             now = time.time()
-            if message == "" or message == b"":
+            if not message:
                 tunnel.closed_at = tunnel.closed_at or now
+                if self.reopen and tunnel.person is not None and not self.stop.is_set():
+                    time.sleep(1)  # the viewer's first back-off
+                    self.reopened += 1
+                    self.add(tunnel.person.open(tunnel.desktop_id, "demo"))
                 return
-            for opcode, *args in parse(message, 1 << 22) if message else ():
+            for opcode, *args in parse(message, 1 << 22):
                 if opcode in ("img", "png"):
                     tunnel.imaged = True
                 elif opcode == "sync":
@@ -103,20 +121,15 @@ class Reader:
                     if self.measuring:
                         tunnel.stamps.append((now, int(args[0]) / 1000))
                 elif opcode == "error":
+                    tunnel.problem = tunnel.problem or f"error {args}"
                     tunnel.closed_at = tunnel.closed_at or now
-            if time.monotonic() - pinged >= 0.5:
-                pinged = time.monotonic()
-                try:
-                    tunnel.ws.send(encode("", "ping", int(time.time() * 1000)))
-                except Exception:
-                    pass
 
     def close(self) -> None:
         self.stop.set()
-        for thread in self.threads:
-            thread.join()
         for tunnel in self.tunnels:
             tunnel.ws.close()
+        for thread in self.threads:
+            thread.join(5)
 
 
 class Person:
@@ -138,7 +151,9 @@ class Person:
             skip_utf8_validation=True,  # websocket-client's own check is slow
         )
         ws.recv()  # the tunnel's uuid
-        return Tunnel(ws, asked, time.time(), self.username)
+        return Tunnel(
+            ws, asked, time.time(), self.username, person=self if mode == "demo" else None, desktop_id=desktop_id
+        )
 
 
 def follow_demos(student: Person, reader: Reader, dropped: list[str], stop: threading.Event) -> None:
@@ -217,6 +232,34 @@ def setup_class(database_url: str, students: int, desktop_address: str, vnc_pass
     return ids
 
 
+def drawn_by(reader: Reader) -> dict[str, float]:
+    """When each student's viewer first drew the demo (over any of their tunnels)."""
+    drawn: dict[str, float] = {}
+    for tunnel in reader.tunnels:
+        if tunnel.person is not None and tunnel.drawn_at:
+            drawn[tunnel.student] = min(drawn.get(tunnel.student, tunnel.drawn_at), tunnel.drawn_at)
+    return drawn
+
+
+def first_tunnels(reader: Reader) -> dict[str, Tunnel]:
+    firsts: dict[str, Tunnel] = {}
+    for tunnel in reader.tunnels:
+        if tunnel.person is not None:
+            firsts.setdefault(tunnel.student, tunnel)
+    return firsts
+
+
+def early_ends(database_url: str) -> dict[str, int]:
+    """The demo tunnels that ended during the demo, by the reason the broker logged."""
+    engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as db:
+        reasons = list(
+            db.scalars(select(Connection.end_reason).where(Connection.mode == "demo", Connection.ended_at.is_not(None)))
+        )
+    engine.dispose()
+    return dict(Counter(reasons))
+
+
 def guacd_connections(database_url: str, mode: str) -> int:
     engine = make_engine(database_url)
     with make_sessionmaker(engine)() as db:
@@ -266,29 +309,30 @@ def main() -> None:
                 )
                 shown.raise_for_status()
                 deadline = time.monotonic() + 120
-                while time.monotonic() < deadline:
-                    demo_tunnels = reader.tunnels[1:]
-                    if len(demo_tunnels) == options.students and all(t.drawn_at for t in demo_tunnels):
-                        break
+                while time.monotonic() < deadline and len(drawn_by(reader)) < options.students:
                     time.sleep(0.05)
-                demo_tunnels = reader.tunnels[1:]
-                drawn = [t.drawn_at for t in demo_tunnels if t.drawn_at]
+                drawn = drawn_by(reader)
                 if len(drawn) < options.students:
-                    print(broker.output()[-3000:])
                     raise RuntimeError(f"only {len(drawn)} of {options.students} students drew the demo in 120 s")
-                all_drawn = max(drawn) - started
-                each_drawn = [t.drawn_at - t.opened_at for t in demo_tunnels]
-                each_open = [t.connected_at - t.opened_at for t in demo_tunnels]
-                first_asked = min(t.opened_at for t in demo_tunnels) - started
+                all_drawn = max(drawn.values()) - started
+                firsts = first_tunnels(reader)
+                each_drawn = [drawn[student] - tunnel.opened_at for student, tunnel in firsts.items()]
+                each_open = [tunnel.connected_at - tunnel.opened_at for tunnel in firsts.values()]
+                first_asked = min(tunnel.opened_at for tunnel in firsts.values()) - started
                 time.sleep(1)
 
                 reader.measuring = True
                 with Usage(broker.process.pid, busy.guacd) as class_:
                     time.sleep(options.seconds)
                 reader.measuring = False
+                demo_tunnels = [t for t in reader.tunnels if t.person is not None]
                 student_stamps = [stamp for t in demo_tunnels for stamp in t.stamps]
                 teacher_stamps = list(own.stamps)
                 connections = guacd_connections(database_url, "demo")
+                early = early_ends(database_url)
+
+                reader.reopen = False
+                demo_tunnels = [t for t in demo_tunnels if t.closed_at is None]
 
                 ended = time.time()
                 teacher.http.delete(f"{broker.url}/api/teacher/groups/{group_id}/demo").raise_for_status()
@@ -335,6 +379,10 @@ def main() -> None:
                 ["guacd connections the students used", str(connections)],
                 ["end to all students' demo tunnels closed", f"{all_back:.2f} s"],
                 ["event streams dropped and opened again", str(len(dropped))],
+                [
+                    "demo tunnels that ended early and were opened again",
+                    f"{reader.reopened} " + (f"(the broker logged: {early})" if early else ""),
+                ],
             ],
         )
     )
