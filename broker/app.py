@@ -21,6 +21,7 @@ from broker.proxies import ForwardedByTrustedProxies, TrustedProxies
 from broker.recordings import routes as recording_routes
 from broker.teacher import classroom_routes as teacher_classroom_routes
 from broker.teacher import lesson_routes
+from broker.teacher import live as classroom_live
 from broker.teacher import routes as teacher_routes
 from broker.tunnels import routes as tunnel_routes
 
@@ -55,6 +56,7 @@ def register_routes(app: Flask) -> None:
         teacher_classroom_routes.bp,
         classroom_routes.bp,
         lesson_routes.bp,
+        classroom_live.bp,
     ):
         app.register_blueprint(blueprint)
 

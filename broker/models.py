@@ -218,6 +218,23 @@ class Desktop(Base):
         return self.watched_until is not None and self.watched_until > utcnow()
 
 
+class Demo(Base):
+    """A teacher showing one desktop to a group: the students' viewers and dashboards show it instead of
+    their own desktops while the row exists (broker.tunnels.sharing)."""
+
+    __tablename__ = "demos"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), unique=True)
+    desktop_id: Mapped[str] = mapped_column(ForeignKey("desktops.id", ondelete="CASCADE"), index=True)
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    started_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+    group: Mapped[Group] = relationship()
+    desktop: Mapped[Desktop] = relationship()
+    started_by: Mapped[User | None] = relationship()
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_log"
 

@@ -1,4 +1,4 @@
-"""The desktop viewer page: /desktops/<id>/view?protocol=guacamole|novnc&mode=control|view, and
+"""The desktop viewer page: /desktops/<id>/view?protocol=guacamole|novnc&mode=control|view|help|demo, and
 /start/<type>?protocol=… where the dashboard's Start leads: the same viewer, which first starts the
 person's desktop of that type (showing how far the start is) and then connects to it.
 

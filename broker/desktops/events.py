@@ -20,7 +20,8 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from broker.db import utcnow
-from broker.models import AuthSession, Desktop
+from broker.models import AuthSession, Demo, Desktop, User
+from broker.tunnels.sharing import demo_shown_to
 
 POLL_SECONDS = 1.0
 KEEPALIVE_SECONDS = 15.0
@@ -43,6 +44,12 @@ def snapshot(db: Session, user_id: int, render: Callable[[Desktop], dict]) -> li
         .order_by(Desktop.desktop_type_id, Desktop.id)
     )
     return [render(desktop) for desktop in desktops]
+
+
+def shown_demo(db: Session, user_id: int, render: Callable[[Demo | None], dict]) -> dict:
+    """The demo the person is shown now, as the `demo` event carries it ({"demo": null}: none)."""
+    user = db.get(User, user_id)
+    return render(demo_shown_to(db, user) if user is not None else None)
 
 
 def message(event: str, data: Any) -> str:

@@ -14,7 +14,7 @@ from broker.auth.current import current_session, login_required, require_user
 from broker.classroom import state as classroom_state
 from broker.classroom.schemas import classroom_json
 from broker.desktops import access, lifecycle
-from broker.desktops.events import desktop_events
+from broker.desktops.events import desktop_events, shown_demo
 from broker.desktops.http import record
 from broker.desktops.schemas import (
     DESKTOP_ERRORS,
@@ -24,6 +24,7 @@ from broker.desktops.schemas import (
     RemovedSchema,
     desktop_json,
     desktop_list_json,
+    shown_demo_json,
 )
 from broker.errors import Invalid
 from broker.openapi import documented
@@ -123,7 +124,8 @@ def list_own():
 @documented(
     "Your desktops as server-sent events: `desktops` (data: {desktops: [Desktop]}) at once and whenever one "
     "changes, `classroom` (data: Classroom: your locked screens, a teacher's messages, your raised hand) "
-    "likewise, `: keep-alive` comments every 15 s, `signed_out` when the sign-in ends",
+    "likewise, `demo` (data: {demo: ShownDemo or null}) at once and whenever the demo a teacher shows you "
+    "changes, `: keep-alive` comments every 15 s, `signed_out` when the sign-in ends",
     responses={
         200: {"description": "An event stream", "content": {"text/event-stream": {"schema": {"type": "string"}}}},
         401: "Not signed in",
@@ -138,7 +140,10 @@ def events():
         sign_in.id,
         sign_in.user_id,
         desktop_json,
-        more={"classroom": lambda db, user_id: classroom_json(*classroom_state.snapshot(db, user_id))},
+        more={
+            "classroom": lambda db, user_id: classroom_json(*classroom_state.snapshot(db, user_id)),
+            "demo": lambda db, user_id: shown_demo(db, user_id, shown_demo_json),
+        },
     )
     context.close_db()  # the stream opens its own sessions, one per poll
     return Response(

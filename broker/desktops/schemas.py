@@ -9,9 +9,10 @@ from sqlalchemy.orm import object_session
 from broker.desktops import access
 from broker.desktops.isolation import EGRESS_MODES
 from broker.desktops.scheduled_stops import stop_due
-from broker.desktops.states import STATES
-from broker.models import Desktop, DesktopType
+from broker.desktops.states import RUNNING, STATES
+from broker.models import Demo, Desktop, DesktopType
 from broker.schemas import Base, Time, derived, localized
+from broker.tunnels import sharing
 
 
 def egress_field(description: str | None = None) -> fields.Field:
@@ -40,6 +41,14 @@ class DesktopSchema(Base):
     stops_at = derived(
         Time(allow_none=True, metadata={"description": "a lesson ended: when it stops (null: no stop due)"}),
         lambda desktop: desktop.stops_at if stop_due(desktop) else None,
+    )
+    controlled_by = derived(
+        fields.List(fields.String(), metadata={"description": "who is controlling it to help right now"}),
+        lambda desktop: sharing.helpers(object_session(desktop), desktop.id) if desktop.state == RUNNING else [],
+    )
+    shown_to_class = derived(
+        fields.Boolean(metadata={"description": "a teacher shows it to a group right now (a demo)"}),
+        lambda desktop: desktop.state == RUNNING and sharing.shown_to_class(object_session(desktop), desktop.id),
     )
     # A container keeps the egress it was made with; without one, the next start takes the type's.
     egress = derived(
@@ -80,13 +89,31 @@ class RemovedSchema(Base):
     removed = fields.String()
 
 
+def _name(person) -> str:
+    return (person.display_name or person.username) if person else ""
+
+
+class ShownDemoSchema(Base):
+    """The demo a student is shown (the `demo` event of /api/events)."""
+
+    desktop_id = fields.String()
+    title = localized("title", of=lambda demo: demo.desktop.desktop_type)
+    by = derived(fields.String(metadata={"description": "the teacher showing it"}), lambda demo: _name(demo.started_by))
+    of = derived(fields.String(metadata={"description": "whose desktop it is"}), lambda demo: _name(demo.desktop.user))
+
+
 _DESKTOP = DesktopSchema()
+_SHOWN_DEMO = ShownDemoSchema()
 _DESKTOP_TYPE = DesktopTypeSchema()
 _DESKTOP_LIST = DesktopListSchema()
 
 
 def desktop_json(desktop: Desktop) -> dict:
     return _DESKTOP.dump(desktop)
+
+
+def shown_demo_json(demo: Demo | None) -> dict:
+    return {"demo": _SHOWN_DEMO.dump(demo) if demo is not None else None}
 
 
 def desktop_type_json(kind: DesktopType) -> dict:

@@ -240,3 +240,31 @@ def collection_json(collection: Collection) -> dict:
 
 def opened_json(results: list[Opened]) -> dict:
     return _OPENED.dump({"desktops": results})
+
+
+class DemoSchema(Base):
+    desktop_id = fields.String()
+    title = localized("title", of=lambda demo: demo.desktop.desktop_type)
+    shown = fields.Nested(PersonSchema, attribute="desktop.user", metadata={"description": "whose desktop it is"})
+    started_by = fields.Nested(PersonSchema, allow_none=True)
+    started_at = Time()
+
+
+class ClassroomLiveSchema(Base):
+    demo = fields.Nested(DemoSchema, allow_none=True, metadata={"description": "what the group is shown, if anything"})
+    control = fields.Boolean(metadata={"description": "teachers may help with control (DESKBROKER_CLASSROOM_CONTROL)"})
+
+
+class NewDemoSchema(Base):
+    desktop_id = fields.String(required=True, metadata={"description": "your running desktop, or a student's"})
+
+
+class EndedHelpSchema(Base):
+    ended = fields.Integer(metadata={"description": "how many help connections end"})
+
+
+_LIVE = ClassroomLiveSchema()
+
+
+def live_json(demo, control: bool) -> dict:
+    return _LIVE.dump({"demo": demo, "control": control})

@@ -18,6 +18,8 @@ ACCOUNT_DISABLED = "account_disabled"
 SIGNED_OUT = "signed_out"
 DESKTOP_STOPPED = "desktop_stopped"
 WATCH_REVOKED = "watch_revoked"
+HELP_ENDED = "help_ended"
+DEMO_ENDED = "demo_ended"
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ REASONS = {
     SIGNED_OUT: Reason("You were signed out.", "its sign-in ended"),
     DESKTOP_STOPPED: Reason("The desktop was stopped.", "the desktop was stopped"),
     WATCH_REVOKED: Reason("You may no longer watch this desktop.", "no longer allowed to watch"),
+    HELP_ENDED: Reason("The help with control was ended.", "help ended"),
+    DEMO_ENDED: Reason("The demo ended.", "the demo ended"),
 }
 
 

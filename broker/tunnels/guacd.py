@@ -156,19 +156,27 @@ def _close(client: GuacamoleClient) -> None:
 # So the handshakes to one guacd take turns: within a process by a lock, across this host's broker
 # processes by a file lock. A turn lasts one handshake (tens of milliseconds; at most `timeout`).
 TURN_WAIT_SECONDS = 20.0
-_turn_locks: dict[tuple[str, int], threading.Lock] = {}
+_turn_locks: dict[str, threading.Lock] = {}
 _turn_locks_guard = threading.Lock()
 
 
 @contextlib.contextmanager
 def handshake_turn(guacd_host: str, guacd_port: int) -> Iterator[None]:
+    with exclusive(f"guacd-{guacd_host}-{guacd_port}"):
+        yield
+
+
+@contextlib.contextmanager
+def exclusive(name: str) -> Iterator[None]:
+    """One at a time on this host for `name`: within a process by a lock, across this host's broker
+    processes by a file lock; GuacdError after TURN_WAIT_SECONDS."""
     with _turn_locks_guard:
-        local = _turn_locks.setdefault((guacd_host, guacd_port), threading.Lock())
+        local = _turn_locks.setdefault(name, threading.Lock())
     if not local.acquire(timeout=TURN_WAIT_SECONDS):
         raise GuacdError("guacd is busy with other connections", UPSTREAM_TIMEOUT)
     try:
-        name = re.sub(r"[^A-Za-z0-9.-]", "_", f"{guacd_host}-{guacd_port}")
-        path = os.path.join(tempfile.gettempdir(), f"deskbroker-guacd-{name}.lock")
+        safe = re.sub(r"[^A-Za-z0-9.-]", "_", name)
+        path = os.path.join(tempfile.gettempdir(), f"deskbroker-{safe}.lock")
         fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
         try:
             deadline = time.monotonic() + TURN_WAIT_SECONDS

@@ -82,6 +82,7 @@ class Relay:
         tunnel_uuid: str,
         *,
         view_only: bool,
+        resizes: bool = True,
         on_activity: Callable[[], None] = lambda: None,
         kill_requested: Callable[[], str | None] | None = None,
         on_size: Callable[[list[str]], None] | None = None,
@@ -90,6 +91,7 @@ class Relay:
     ):
         self.ws, self.guacd, self.tunnel_uuid = ws, guacd, tunnel_uuid
         self.view_only, self.on_activity = view_only, on_activity
+        self.resizes = resizes  # False: the browser's `size` never reaches guacd (a helper's window)
         self.on_size = on_size  # the browser's `size` arguments, as they pass (a control tunnel's only)
         self.credentials = credentials or {}  # what guacd's `required` gets (the owner's tunnel only)
         self.guacd_writes = gevent.lock.Semaphore()  # browser input and answers to `required`
@@ -213,6 +215,8 @@ class Relay:
                         self.ws.send(encode(INTERNAL_OPCODE, "ping", *args[1:2]))
                     continue
                 if (self.view_only and opcode in CONTROL_OPCODES) or (locked and opcode in LOCKED_OPCODES):
+                    continue
+                if opcode == "size" and not self.resizes:
                     continue
                 self._note_held(opcode, args)
                 if opcode in ACTIVITY_OPCODES:

@@ -9,15 +9,15 @@ from flask import Blueprint, current_app, jsonify, request
 from flask_sock import Sock
 from sqlalchemy.orm import Session, sessionmaker
 
-from broker import context
-from broker.auth.current import current_session, current_user, require_user
+from broker import audit, context
+from broker.auth.current import client_ip, current_session, current_user, require_user
 from broker.classroom.state import ScreenLocked, refuse_if_locked
 from broker.crypto import decrypt
 from broker.errors import Invalid, NotFound
 from broker.models import Desktop, User
 from broker.openapi import documented, path_id
 from broker.query_args import int_arg
-from broker.tunnels import ending, novnc, service
+from broker.tunnels import ending, novnc, service, sharing
 from broker.tunnels.guacd import Screen
 from broker.tunnels.locks import LockWatch
 from broker.tunnels.schemas import (
@@ -44,7 +44,9 @@ NOVNC_CHECK_SECONDS = 1.0  # how often websockify asks whether a noVNC connectio
     "A single-use, 30-second permission to open a desktop in the viewer",
     description="guacamole: open `WSS /tunnel?token=…&width=…&height=…&dpi=…` (subprotocol `guacamole`). "
     "novnc (owner only): open `websockify_url` with `password`. Others' desktops: mode view, "
-    "for admins and for teachers of the owner's groups.",
+    "for admins and for teachers of the owner's groups; mode help (with control; audited, the owner "
+    "sees who and can end it) likewise, unless DESKBROKER_CLASSROOM_CONTROL is off; mode demo (view "
+    "only) for the students of a group whose teacher shows them this desktop.",
     params=[path_id("desktop_id", "The desktop's id")],
     body=ConnectRequestSchema,
     body_required=False,
@@ -52,8 +54,9 @@ NOVNC_CHECK_SECONDS = 1.0  # how often websockify asks whether a noVNC connectio
         200: ("How to connect", ConnectAnswerSchema),
         400: "Bad mode or protocol",
         401: "Not signed in",
-        403: "noVNC for someone else's desktop or while a teacher has locked your screens (screen_locked), or "
-        "watching turned off on this installation (watching_off)",
+        403: "noVNC for someone else's desktop or while a teacher has locked your screens (screen_locked), "
+        "watching turned off on this installation (watching_off), help while control is turned off "
+        "(control_disabled)",
         404: "No such desktop (or not yours), or noVNC not set up",
         409: "The desktop is not running",
     },
@@ -64,8 +67,18 @@ def connect(desktop_id: str):
     body = body if isinstance(body, dict) else {}
     mode, protocol = str(body.get("mode", "control")), str(body.get("protocol", "guacamole"))
     db = context.db()
-    watching = context.settings().classroom.classroom_watching
-    desktop = service.authorize(db, user, desktop_id, mode, protocol, watching=watching)
+    classroom = context.settings().classroom
+    desktop = service.authorize(
+        db,
+        user,
+        desktop_id,
+        mode,
+        protocol,
+        watching=classroom.classroom_watching,
+        control_allowed=classroom.classroom_control,
+    )
+    if mode == sharing.HELP:  # taking control of someone else's desktop is on the record
+        audit.record(db, "desktop_help", user, f"desktop:{desktop.id}", client_ip(), owner=desktop.user.username)
     if protocol == "novnc":
         refuse_if_locked(db, user)  # its input would go past the broker's relay
         answer = _novnc_answer(db, user, desktop)

@@ -8,7 +8,7 @@ from marshmallow.validate import OneOf
 from broker.schemas import Base
 
 PROTOCOLS = ("guacamole", "novnc")
-MODES = ("control", "view")
+MODES = ("control", "view", "help", "demo")
 
 
 class ConnectRequestSchema(Base):

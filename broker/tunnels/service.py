@@ -18,11 +18,13 @@ from broker.db import utcnow
 from broker.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, NotSignedIn
 from broker.models import ROLE_ADMIN, ROLE_TEACHER, AuthSession, Connection, Desktop, TunnelToken, User
 from broker.signals import roles_changed
-from broker.tunnels import ending
+from broker.tunnels import ending, sharing
 
 log = logging.getLogger(__name__)
 
-MODES = ("control", "view")
+# control: the owner's; view: watching (teachers, admins); help: a teacher's control of a student's
+# desktop (broker.tunnels.sharing); demo: a student's read-only view of the desktop a teacher shows.
+MODES = ("control", "view", sharing.HELP, sharing.DEMO)
 PROTOCOLS = ("guacamole", "novnc")
 TOKEN_TTL_SECONDS = 30
 # How long one sign of a watcher (a view-only tunnel's check-in, a classroom thumbnail) lets the
@@ -49,6 +51,10 @@ class NoSuchDesktop(NotFound, ConnectRefused):
 
 class WatchOnly(Forbidden, ConnectRefused):
     pass
+
+
+class ControlOff(Forbidden, ConnectRefused):
+    code = "control_disabled"
 
 
 class NotRunning(Conflict, ConnectRefused):
@@ -99,17 +105,39 @@ class WatchingOff(Forbidden, ConnectRefused):
     code = "watching_off"
 
 
-def authorize(db: Session, user: User, desktop_id: str, mode: str, protocol: str, watching: bool = True) -> Desktop:
-    """The desktop `user` may open in `mode` over `protocol`, or ConnectRefused saying why not;
-    `watching` False: this installation lets nobody watch others' desktops (DESKBROKER_CLASSROOM_WATCHING)."""
+def may_open(db: Session, user: User, desktop: Desktop, mode: str) -> bool:
+    """Whether `user` may open the desktop in `mode` (the installation's switches aside)."""
+    if mode == "control":
+        return desktop.user_id == user.id
+    if mode == sharing.DEMO:
+        return sharing.may_see_demo(db, user, desktop)
+    return desktop.user_id == user.id or may_watch(user, desktop)  # view; help only for watchers (below)
+
+
+def authorize(
+    db: Session,
+    user: User,
+    desktop_id: str,
+    mode: str,
+    protocol: str,
+    *,
+    watching: bool = True,
+    control_allowed: bool = True,
+) -> Desktop:
+    """The desktop `user` may open in `mode` over `protocol`, or ConnectRefused saying why not.
+    `watching` False: this installation lets nobody watch others' desktops (DESKBROKER_CLASSROOM_WATCHING);
+    `control_allowed` False: nor help with control (DESKBROKER_CLASSROOM_CONTROL)."""
     if mode not in MODES or protocol not in PROTOCOLS:
         raise BadConnectRequest(f"mode is one of {', '.join(MODES)}; protocol one of {', '.join(PROTOCOLS)}")
     desktop = db.get(Desktop, desktop_id)
-    owner = desktop is not None and desktop.user_id == user.id
+    helping_own = mode == sharing.HELP and desktop is not None and desktop.user_id == user.id
     # Someone else's desktop looks exactly like a missing one, so ids cannot be probed.
-    if desktop is None or not (owner or (mode == "view" and may_watch(user, desktop))):
+    if desktop is None or helping_own or not may_open(db, user, desktop, mode):
         raise NoSuchDesktop("There is no such desktop.")
-    if not owner and not watching:
+    if mode == sharing.HELP and not control_allowed:
+        raise ControlOff("Taking control of students' desktops is turned off on this server.")
+    owner = desktop.user_id == user.id
+    if mode == "view" and not owner and not watching:
         raise WatchingOff("Watching others' desktops is turned off on this installation.")
     if protocol == "novnc" and not owner:
         # noVNC needs the VNC password in the browser: only its owner ever gets it.
@@ -198,8 +226,7 @@ def _access_ended(db: Session, record: TunnelToken, now) -> str | None:
         return reason
     if record.issued_at and desktop.started_at and desktop.started_at > record.issued_at:
         return ending.DESKTOP_STOPPED  # stopped and started again since: a new run, a new token
-    allowed = desktop.user_id == user.id if record.mode == "control" else may_watch(user, desktop)
-    return None if allowed else ending.WATCH_REVOKED
+    return None if may_open(db, user, desktop, record.mode) else ending.WATCH_REVOKED
 
 
 def sweep_tokens(db: Session) -> int:
@@ -223,15 +250,18 @@ def end_abandoned(db: Session, silent_for: int) -> int:
     return result.rowcount
 
 
-def live_connection_id(db: Session, desktop_id: str) -> tuple[str, str] | None:
-    """The owner's open control connection, for watchers to join: (guacd's id of it, the guacd
-    instance that holds it)."""
+def live_connection_id(db: Session, desktop_id: str, any_mode: bool = False) -> tuple[str, str] | None:
+    """The owner's open control connection, for watchers and helpers to join: (guacd's id of it, the
+    guacd instance that holds it); with `any_mode`, any open connection to the desktop (a demo's
+    students join whichever is there: a guacd connection lasts as long as anybody is on it)."""
+    modes = [] if any_mode else [Connection.mode == "control"]
     row = db.execute(
         select(Connection.guacd_connection_id, Connection.guacd_instance)
         .where(
             Connection.desktop_id == desktop_id,
-            Connection.mode == "control",
+            *modes,
             Connection.ended_at.is_(None),
+            Connection.kill_requested_at.is_(None),
             Connection.guacd_connection_id != "",
         )
         .order_by(Connection.started_at.desc())
@@ -364,14 +394,14 @@ def request_kill(db: Session, record: Connection, reason: str = ending.ADMIN) ->
 
 
 def end_watches_no_longer_allowed(db: Session, user: User) -> int:
-    """After `user`'s roles or groups changed: end the live watches they may no longer keep, theirs
-    of others' desktops and others' of theirs. The caller commits."""
+    """After `user`'s roles or groups changed: end the live watches (and help with control) they may no
+    longer keep, theirs of others' desktops and others' of theirs. The caller commits."""
     db.flush()
     watches = db.scalars(
         select(Connection)
         .outerjoin(Desktop, Desktop.id == Connection.desktop_id)
         .where(
-            Connection.mode == "view",
+            Connection.mode.in_(("view", sharing.HELP)),  # helpers may watch, and more
             Connection.ended_at.is_(None),
             Connection.kill_requested_at.is_(None),
             or_(Connection.user_id == user.id, Desktop.user_id == user.id),

@@ -30,7 +30,7 @@ from broker.images.catalog import SOUND_PORT
 from broker.models import Connection, Desktop, User
 from broker.origins import allowed_origins, check_origin
 from broker.recordings import service as recordings
-from broker.tunnels import service
+from broker.tunnels import service, sharing
 from broker.tunnels.ending import end_kind
 from broker.tunnels.guacd import (
     CLIENT_FORBIDDEN,
@@ -40,6 +40,7 @@ from broker.tunnels.guacd import (
     GuacdError,
     Screen,
     VncTarget,
+    exclusive,
 )
 from broker.tunnels.guacd_pool import ViewerLeft, pool_for
 from broker.tunnels.locks import LockWatch
@@ -55,6 +56,11 @@ WATCHED_MARK_SECONDS = 2.0  # a watcher's sign of life for the owner's viewer (s
 # While the tunnel waits for its guacd handshake turn: guacamole-common-js gives up after 15 s without
 # a message, and a class arriving at once may queue longer than that.
 WAITING_NOP_SECONDS = 3.0
+READ_ONLY = ("view", sharing.DEMO)  # the modes whose input never reaches the desktop
+WATCHING = ("view", sharing.HELP)  # the modes whose tunnels tell the owner's viewer someone is watching
+# Which open connection a tunnel of each mode joins: watchers and helpers the owner's; a demo's students
+# any (none: the first opens one). A helper with nobody there opens a connection of its own.
+JOINS_ANY = {"view": False, sharing.HELP: False, sharing.DEMO: True}
 
 
 @dataclass(frozen=True)
@@ -99,6 +105,7 @@ class TunnelSession:
         self.guacd_instance = ""  # host:port of the pool's instance that holds the connection
         self.tunnel_uuid = str(uuid.uuid4())
         self.recording: str | None = None  # the file name guacd records this tunnel under
+        self.name = ""  # the person's, for guacd
 
     def __enter__(self) -> TunnelSession:
         return self
@@ -149,43 +156,15 @@ class TunnelSession:
             except service.ConnectRefused as exc:
                 # Access ended since the token was issued: the viewer says why and does not try again.
                 raise TunnelRefused(exc.message, SESSION_CLOSED if exc.reason else CLIENT_UNAUTHORIZED) from None
-            desktop = db.get(Desktop, grant.desktop_id)
-            if desktop is None or desktop.state != "running" or not desktop.address:
-                raise TunnelRefused("This desktop is not running any more.", RESOURCE_NOT_FOUND)
-            target = VncTarget(
-                desktop.address,
-                desktop.desktop_type.vnc_port,
-                decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
-                f"tcp:{desktop.address}:{SOUND_PORT}" if service.hears_sound(desktop, grant.mode) else "",
-            )
-            join = service.live_connection_id(db, desktop.id) if grant.mode == "view" else None
-            # From the first byte: a reload or reconnect while locked gets no input through.
-            self.locked = grant.mode == "control" and is_locked(db, grant.user_id)
-            person = db.get(User, grant.user_id)
-            name = (person.display_name or person.username) if person else ""
-            # Only the owner's own session is recorded (a watcher joins that one); its person was
-            # told before the start and sees the mark while connected.
-            if grant.mode == "control" and desktop.desktop_type.record_sessions:
-                self.recording = recordings.new_file_name()
-        self.target, self.screen = target, request.screen
-        try:
-            self.guacd, instance = pool_for(self.settings.tier).open(
-                target,
-                request.screen,
-                read_only=grant.mode == "view",
-                join=join,
-                name=name,
-                recording=self.recording,
-                abandoned=viewer_gone,
-            )
-        except ViewerLeft as exc:
-            log.info("tunnel to desktop %s: %s", grant.desktop_id, exc)
-            raise TunnelRefused("The viewer left.", exc.status) from None
-        except GuacdError as exc:
-            log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
-            raise TunnelRefused(
-                "The desktop service (guacd) cannot be reached. Try again in a moment.", exc.status
-            ) from None
+        self.screen = request.screen
+        join = self._look_up(grant)
+        if grant.mode == sharing.DEMO and join is None:
+            # Nobody is on the desktop and a class opens at once: one at a time, so that the first
+            # opens a guacd connection and the others join it.
+            with exclusive(f"demo-{grant.desktop_id}"):
+                instance = self._connect(grant, self._look_up(grant), viewer_gone)
+        else:
+            instance = self._connect(grant, join, viewer_gone)
         self.guacd_instance = instance.name
         metrics.HANDSHAKE_WAIT_SECONDS.labels(instance.name).observe(self.guacd.turn_wait_seconds)
         metrics.HANDSHAKE_SECONDS.labels(instance.name).observe(self.guacd.handshake_seconds)
@@ -200,6 +179,53 @@ class TunnelSession:
             time.monotonic() - asked,
         )
 
+    def _look_up(self, grant: service.Grant) -> tuple[str, str] | None:
+        """The desktop's address, password and sound server, the person's name, their lock and the
+        recording; and the live guacd connection to join (None: open one)."""
+        with self.sessions() as db:
+            desktop = db.get(Desktop, grant.desktop_id)
+            if desktop is None or desktop.state != "running" or not desktop.address:
+                raise TunnelRefused("This desktop is not running any more.", RESOURCE_NOT_FOUND)
+            self.target = VncTarget(
+                desktop.address,
+                desktop.desktop_type.vnc_port,
+                decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
+                f"tcp:{desktop.address}:{SOUND_PORT}" if service.hears_sound(desktop, grant.mode) else "",
+            )
+            # From the first byte: a reload or reconnect while locked gets no input through.
+            self.locked = grant.mode == "control" and is_locked(db, grant.user_id)
+            person = db.get(User, grant.user_id)
+            self.name = (person.display_name or person.username) if person else ""
+            # Only the owner's own session is recorded (watchers and helpers join that one); its person
+            # was told before the start and sees the mark while connected.
+            if grant.mode == "control" and desktop.desktop_type.record_sessions:
+                self.recording = recordings.new_file_name()
+            if grant.mode == "control":
+                return None
+            return service.live_connection_id(db, desktop.id, JOINS_ANY[grant.mode])
+
+    def _connect(self, grant: service.Grant, join: tuple[str, str] | None, viewer_gone: Callable[[], bool]):
+        """guacd's connection for the tunnel, on the pool's instance; the instance."""
+        try:
+            self.guacd, instance = pool_for(self.settings.tier).open(
+                self.target,
+                self.screen,
+                read_only=grant.mode in READ_ONLY,
+                join=join,
+                name=self.name,
+                recording=self.recording,
+                abandoned=viewer_gone,
+            )
+        except ViewerLeft as exc:
+            log.info("tunnel to desktop %s: %s", grant.desktop_id, exc)
+            raise TunnelRefused("The viewer left.", exc.status) from None
+        except GuacdError as exc:
+            log.warning("tunnel to desktop %s: %s", grant.desktop_id, exc)
+            raise TunnelRefused(
+                "The desktop service (guacd) cannot be reached. Try again in a moment.", exc.status
+            ) from None
+        return instance
+
     def run(self, ws: WebSocket) -> RelayResult:
         """Relay until the tunnel ends (after open()); closes both ends and logs how it ended."""
         grant, guacd, self.guacd = self.grant, self.guacd, None  # the relay closes guacd's side
@@ -208,13 +234,13 @@ class TunnelSession:
 
         def check_in() -> str | None:
             """Twice a second: whether its access ended (and why); a watcher's also keeps the owner told."""
-            if grant.mode == "view":
+            if grant.mode in WATCHING:
                 watching()
-            else:
+            elif grant.mode == "control":
                 self.locked = self.locks.locked(grant.user_id)
             return self.kills.requested(self.record_id)
 
-        # Control tunnels are the owner's alone (service.redeem_token): a watcher never resizes.
+        # Control tunnels are the owner's alone (service.redeem_token): nobody else resizes the desktop.
         resizer, control = None, grant.mode == "control"
         if control and not guacd.resizes_desktop:
             resizer = DesktopResizer.for_desktop(self.target)
@@ -227,11 +253,13 @@ class TunnelSession:
                 ws,
                 guacd,
                 self.tunnel_uuid,
-                view_only=grant.mode == "view",
+                view_only=grant.mode in READ_ONLY,
+                resizes=control,
                 on_activity=activity,
                 kill_requested=check_in,
                 on_size=resizer and resizer.ask,
-                credentials={"password": self.target.password} if control else None,
+                # guacd asks a connection's opener for the password: the owner's, or a helper's own.
+                credentials={"password": self.target.password} if grant.mode in ("control", sharing.HELP) else None,
                 input_locked=lambda: self.locked,
             ).run()
         finally:
@@ -269,7 +297,7 @@ class TunnelSession:
                     db, record.id, db.get(Desktop, grant.desktop_id), db.get(User, grant.user_id), self.recording
                 )
             db.commit()
-            if grant.mode == "view":  # the owner's viewer says so at once, not only at the first check-in
+            if grant.mode in WATCHING:  # the owner's viewer says so at once, not only at the first check-in
                 service.mark_watched(db, grant.desktop_id)
             return record.id
 

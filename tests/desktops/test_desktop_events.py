@@ -94,5 +94,6 @@ def test_the_route_streams_and_ends_for_a_revoked_session(app, db):
     )
     db.get(AuthSession, hash_token(token)).revoked_at = utcnow()
     db.commit()
-    assert [name for name, _ in events_of([chunk.decode() for chunk in stream])] == ["signed_out"]
+    # Then what a teacher shows them (nothing: null), and the end.
+    assert events_of([chunk.decode() for chunk in stream]) == [("demo", {"demo": None}), ("signed_out", {})]
     answer.close()

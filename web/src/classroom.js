@@ -5,6 +5,7 @@
 import { ApiError, getJson, postJson, sendChange } from "./api.js";
 import { relabelLessons, setupLessons, showLessons } from "./classroom-lessons.js";
 import { language, onLanguageChange, setText, t } from "./i18n.js";
+import { createLive } from "./classroom-live.js";
 import { el, showError, startPage } from "./page.js";
 
 const REFRESH_MS = 3000;
@@ -24,6 +25,7 @@ const localized = (value) => value?.[language()] || value?.en || value?.de || ""
 const personName = (person) => person.display_name || person.username;
 
 function errorKey(error) {
+  if (error?.key) return error.key;
   if (!(error instanceof ApiError)) return "error.server";
   switch (error.code) {
     case "already_assigned": return "class.err.exists";
@@ -33,6 +35,7 @@ function errorKey(error) {
       return "class.err.forbidden";
     case "bad_text": return "class.err.text";
     case "not_signed_in": return "error.signedOut";
+    case "desktop_not_running": return "error.notRunning";
     case "offline": return "error.offline";
     default: return error.status >= 500 ? "error.server" : "error.badRequest";
   }
@@ -44,6 +47,9 @@ function fail(error) {
   showError(errorRegion, t(key));
   errorRegion.focus();
 }
+
+const live = createLive({ bar: $("demo-bar"), status: $("demo-status"), showMine: $("show-mine-button"),
+  endDemo: $("end-demo-button"), fail });
 
 /** An option; `data` marks names and titles, which are not translated. */
 function option(value, text, data = false) {
@@ -64,6 +70,7 @@ function screenCard(desktop) {
     link, missing,
     el("p", { class: "screen-name", translate: "no", text: owner }),
     el("p", { class: "screen-type", translate: "no", text: title }),
+    live.actions(desktop),
     el("div", { class: "screen-marks" }));
 }
 
@@ -348,6 +355,7 @@ async function chooseGroup(id) {
   showError(errorRegion, "");
   if (!state.group) {
     showLessons(null, []);
+    live.load(null);
     renderForm();
     refreshScreens(); // ends the refreshing of the group before
     return;
@@ -358,6 +366,7 @@ async function chooseGroup(id) {
     // not remembered; the choice still applies to this page
   }
   try {
+    await live.load(state.group);
     state.members = (await getJson(`/api/teacher/groups/${state.group.id}/members`)).members;
     renderForm();
     await loadAssignments();
@@ -409,6 +418,7 @@ async function main() {
     renderAssignments();
     $("screens").replaceChildren();
     renderScreens();
+    live.render();
     for (const card of $("screens").children) refreshPicture(card);
   });
   renderForm();

@@ -7,6 +7,7 @@ import { language, onLanguageChange, setText, t } from "./i18n.js";
 import { createLessonCountdown } from "./lesson-end.js";
 import { el, showError, startPage } from "./page.js";
 import { desktopErrorKey, reasonHelps, startUrl } from "./start-errors.js";
+import { followDemo } from "./viewer-classroom.js";
 
 const BUSY = new Set(["creating", "starting", "stopping"]);
 const POLL_MS = 5000;
@@ -206,6 +207,7 @@ function listen() {
     renderLock(document.getElementById("lock-screen"), classroom.lock);
     renderMessages(document.getElementById("messages"), classroom.messages);
   });
+  followDemo(source);
   source.addEventListener("signed_out", () => {
     source.close();
     window.location.assign("/");

@@ -54,6 +54,8 @@ const ACCESS_ENDED = {
   "You were signed out.": permanent("error.endedSignedOut", { signIn: true }),
   "The desktop was stopped.": permanent("error.desktopStopped"),
   "You may no longer watch this desktop.": permanent("error.watchRevoked"),
+  "The help with control was ended.": permanent("error.helpEnded"),
+  "The demo ended.": permanent("error.demoEnded"),
 };
 
 /** A Guacamole.Status from an `error` instruction or a closed tunnel. */

@@ -9,6 +9,7 @@ import { createLessonCountdown } from "./lesson-end.js";
 import { createStatus } from "./overlay.js";
 import { ViewerSession } from "./session.js";
 import { setupToolbar } from "./toolbar.js";
+import { followClassroom } from "./viewer-classroom.js";
 
 const byId = (id) => document.getElementById(id);
 
@@ -29,7 +30,7 @@ function followDesktops(onDesktops, onClassroom) {
 export function startViewer(createViewer) {
   const root = byId("viewer");
   const { desktopId, protocol, mode, startType } = root.dataset;
-  const viewOnly = mode === "view";
+  const viewOnly = mode === "view" || mode === "demo";
   const stage = byId("stage");
 
   translate(document);
@@ -39,6 +40,20 @@ export function startViewer(createViewer) {
     languageButton: byId("language-button"),
     viewOnlyBadge: byId("view-only-badge"),
     viewOnly,
+  });
+
+  followClassroom({
+    desktopId,
+    mode,
+    elements: {
+      watched: byId("watched-badge"),
+      control: byId("control-badge"),
+      controlText: byId("control-text"),
+      endControl: byId("end-control-button"),
+      shown: byId("shown-badge"),
+      demo: byId("demo-badge"),
+      handBack: byId("hand-back-button"),
+    },
   });
 
   const screen = byId("screen");
@@ -96,7 +111,6 @@ export function startViewer(createViewer) {
     },
   }) : null;
   if (!viewOnly) {
-    const watchedBadge = byId("watched-badge");
     const recordingBadge = byId("recording-badge");
     const hand = setupHandButton(byId("hand-button"));
     // A countdown once a lesson's end will stop the desktop (`stops_at`).
@@ -109,10 +123,9 @@ export function startViewer(createViewer) {
     followDesktops(
       (desktops) => {
         starting?.progress(desktops);
-        // On the owner's viewer: a notice while a teacher or admin watches, and the mark of a recorded session.
+        // On the owner's viewer: the mark of a recorded session.
         const desktop = desktops.find((found) => found.id === session.desktopId);
-        watchedBadge.hidden = !desktop?.watched;
-        recordingBadge.hidden = !desktop?.recorded;
+        recordingBadge.hidden = !desktop?.recorded; // watched and controlled: followClassroom
         lessonEnd.update(desktop?.stops_at);
       },
       (classroom) => {
