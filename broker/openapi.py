@@ -138,7 +138,7 @@ def _operation(doc: dict, method: str, converters: dict[str, str]) -> dict:
     operation["security"] = [] if doc["public"] else _SIGNED_IN
     if params:
         operation["parameters"] = params
-    if doc["body"] is not None:
+    if doc["body"] is not None and method not in ("GET", "DELETE"):  # a view for several methods: theirs
         operation["requestBody"] = {"content": _json(doc["body"])}
         if doc["body_required"]:
             operation["requestBody"]["required"] = True

@@ -39,57 +39,40 @@ def _answer(group):
     return jsonify(live_json(demo.current(context.db(), group), context.settings().classroom.classroom_control))
 
 
-@bp.get("/api/teacher/groups/<id:group_id>/demo")
+# One view for the three methods: werkzeug answers 405 instead of 404 for an id no row can have when
+# a path's methods are separate rules whose converter refuses it.
+@bp.route("/api/teacher/groups/<id:group_id>/demo", methods=["GET", "PUT", "DELETE"])
 @documented(
-    "What one of your groups is shown (a demo), and whether you may help with control",
-    params=[_GROUP_ID],
-    responses={200: ("The group's demo, if any", ClassroomLiveSchema), **_GROUP_ERRORS},
-)
-@role_required(*FOR_TEACHERS)
-def shown(group_id: int):
-    return _answer(service.group_for(context.db(), require_user(), group_id))
-
-
-@bp.put("/api/teacher/groups/<id:group_id>/demo")
-@documented(
-    "Show a desktop to the group (a demo); audited",
-    description="Your own running desktop, or a student's of the group. Every student's viewer and dashboard "
-    "switches to a full-window, view-only stream of it (the student whose desktop it is keeps theirs, told "
-    "that it is shown), until the demo ends; a new demo replaces the group's old one.",
+    {
+        "GET": "What one of your groups is shown (a demo), and whether you may help with control",
+        "PUT": "Show a desktop to the group (a demo); audited",
+        "DELETE": "End the group's demo; audited (the students return to their own desktops)",
+    },
+    description="PUT: your own running desktop, or a student's of the group. Every student's viewer and "
+    "dashboard switches to a full-window, view-only stream of it (the student whose desktop it is keeps theirs, "
+    "told that it is shown), until the demo ends; a new demo replaces the group's old one. DELETE: ends it (or "
+    "there was none).",
     params=[_GROUP_ID],
     body=NewDemoSchema,
     responses={
-        200: ("Shown", ClassroomLiveSchema),
+        200: ("The group's demo, if any", ClassroomLiveSchema),
         **_GROUP_ERRORS,
-        400: "No desktop_id",
-        404: "No such group, or a desktop neither yours nor your group's",
-        409: "The desktop is not running",
+        400: "PUT without desktop_id",
+        404: "No such group, or (PUT) a desktop neither yours nor your group's",
+        409: "PUT: the desktop is not running",
     },
 )
 @role_required(*FOR_TEACHERS)
-def show(group_id: int):
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict) or not isinstance(body.get("desktop_id"), str):
-        raise Invalid("Send JSON with desktop_id: the desktop to show.")
+def group_demo(group_id: int):
     db, user = context.db(), require_user()
     group = service.group_for(db, user, group_id)
-    _record("demo_start", demo.start(db, user, group, body["desktop_id"]))
-    db.commit()
-    return _answer(group)
-
-
-@bp.delete("/api/teacher/groups/<id:group_id>/demo")
-@documented(
-    "End the group's demo; audited (the students return to their own desktops)",
-    params=[_GROUP_ID],
-    responses={200: ("Ended (or there was none)", ClassroomLiveSchema), **_GROUP_ERRORS},
-)
-@role_required(*FOR_TEACHERS)
-def end_demo(group_id: int):
-    db, user = context.db(), require_user()
-    group = service.group_for(db, user, group_id)
-    shown_now = demo.current(db, group)
-    if shown_now is not None:
+    if request.method == "PUT":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict) or not isinstance(body.get("desktop_id"), str):
+            raise Invalid("Send JSON with desktop_id: the desktop to show.")
+        _record("demo_start", demo.start(db, user, group, body["desktop_id"]))
+        db.commit()
+    elif request.method == "DELETE" and (shown_now := demo.current(db, group)) is not None:
         _record("demo_end", shown_now)
         demo.end(db, shown_now)
         db.commit()

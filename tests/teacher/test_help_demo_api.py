@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from broker.auth.sessions import hash_token
 from broker.db import utcnow
-from broker.desktops.events import desktop_events
+from broker.desktops.events import desktop_events, shown_demo
 from broker.desktops.schemas import desktop_json, shown_demo_json
 from broker.models import AuditEvent, Connection, Desktop, User
 from broker.tunnels.service import end_watches_no_longer_allowed
@@ -187,7 +187,11 @@ def _demo_event(app, school, username: str) -> dict | None:
     sessions = app.extensions["deskbroker"].sessions
     with app.app_context():
         stream = desktop_events(
-            sessions, hash_token(token), school["ids"][username], desktop_json, render_demo=shown_demo_json
+            sessions,
+            hash_token(token),
+            school["ids"][username],
+            desktop_json,
+            more={"demo": lambda db, user_id: shown_demo(db, user_id, shown_demo_json)},
         )
         for chunk in stream:
             if chunk.startswith("event: demo"):
