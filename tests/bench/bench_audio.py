@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import secrets
 import struct
 import subprocess
 import sys
@@ -32,37 +31,22 @@ from pathlib import Path
 from sqlalchemy import update
 
 from broker.db import make_engine, make_sessionmaker
-from broker.engine import docker_client
-from broker.images.build import build_images
 from broker.images.table import format_table
 from broker.models import DesktopType
-from broker.rfb import wait_for_greeting
 from broker.tunnels.protocol import encode, parse
+from tests.bench.bench_tunnel import GuacdDesktop
 from tests.fixtures.fake_guacd import TunnelWorld, process_usage
+from tests.support.container_usage import cpu_seconds
 
 TONE_HZ, RATE = 1000, 44100
 
 
-class SoundDesktop:
-    """A base desktop and a real guacd on a private network of their own."""
+class SoundDesktop(GuacdDesktop):
+    """The benchmarks' rig (a base desktop and a real guacd) with the desktop's sound server."""
 
     def __init__(self):
-        self.engine = docker_client()
-        build_images(self.engine, ["base", "guacd"], progress=lambda _line: None)
-        self.password = secrets.token_hex(4)
-        self.network = self.engine.networks.create(f"deskbroker-bench-{secrets.token_hex(3)}")
-        self.desktop = self._run("deskbroker/base:latest", environment={"VNC_PASSWORD": self.password})
-        self.guacd = self._run("deskbroker/guacd:latest")
-        wait_for_greeting(self.address(self.desktop), 5901, 30)
+        super().__init__()
         time.sleep(2)  # the session settles
-
-    def _run(self, image: str, **options):
-        container = self.engine.containers.run(image, detach=True, network=self.network.name, **options)
-        container.reload()
-        return container
-
-    def address(self, container) -> str:
-        return container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
 
     def host_pids(self, container, command: str = "") -> list[int]:
         """Host pids of a container's processes (those whose command starts with `command`)."""
@@ -74,7 +58,7 @@ class SoundDesktop:
         """CPU time so far of the desktop's pulseaudio and of guacd (its container: every connection's
         process, those that ended too)."""
         [pulseaudio] = self.host_pids(self.desktop, "pulseaudio")
-        return process_usage(pulseaudio)[1] + container_cpu_seconds(self.guacd)
+        return process_usage(pulseaudio)[1] + cpu_seconds(self.engine, self.guacd.id)
 
     def play_tone(self) -> subprocess.Popen:
         """pacat, as the desktop's user, fed a 1 kHz sine at -12 dBFS until killed."""
@@ -107,20 +91,6 @@ class SoundDesktop:
         player.wait(5)
         self.desktop.exec_run(["pkill", "-x", "pacat"])
         time.sleep(3)
-
-    def remove(self) -> None:
-        for container in (self.desktop, self.guacd):
-            container.remove(force=True)
-        self.network.remove()
-
-
-def container_cpu_seconds(container) -> float:
-    """A container's CPU time so far, from its cgroup (v1 cpuacct, else v2)."""
-    v1 = Path(f"/sys/fs/cgroup/cpuacct/docker/{container.id}/cpuacct.usage")
-    if v1.exists():
-        return int(v1.read_text()) / 1e9
-    stat = Path(f"/sys/fs/cgroup/system.slice/docker-{container.id}.scope/cpu.stat").read_text()
-    return int(next(line.split()[1] for line in stat.splitlines() if line.startswith("usage_usec"))) / 1e6
 
 
 def set_sound(database_url: str, on: bool) -> None:

@@ -69,8 +69,8 @@ def latency_direct(port: int, rounds: int) -> list[float]:
     return times
 
 
-class BusyDesktop:
-    """A base desktop drawing without end and a real guacd, on a private network of their own."""
+class GuacdDesktop:
+    """A base desktop and a real guacd, on a private network of their own (the benchmarks' rig)."""
 
     def __init__(self):
         self.engine = docker_client()
@@ -80,6 +80,26 @@ class BusyDesktop:
         self.desktop = self._run("deskbroker/base:latest", environment={"VNC_PASSWORD": self.password})
         self.guacd = self._run("deskbroker/guacd:latest")
         wait_for_greeting(self.address(self.desktop), 5901, 30)
+
+    def _run(self, image: str, **options):
+        container = self.engine.containers.run(image, detach=True, network=self.network.name, **options)
+        container.reload()
+        return container
+
+    def address(self, container) -> str:
+        return container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
+
+    def remove(self) -> None:
+        for container in (self.desktop, self.guacd):
+            container.remove(force=True)
+        self.network.remove()
+
+
+class BusyDesktop(GuacdDesktop):
+    """The rig's desktop drawing without end."""
+
+    def __init__(self):
+        super().__init__()
         self.desktop.exec_run(
             [
                 "setpriv",
@@ -99,19 +119,6 @@ class BusyDesktop:
             detach=True,
         )
         time.sleep(2)
-
-    def _run(self, image: str, **options):
-        container = self.engine.containers.run(image, detach=True, network=self.network.name, **options)
-        container.reload()
-        return container
-
-    def address(self, container) -> str:
-        return container.attrs["NetworkSettings"]["Networks"][self.network.name]["IPAddress"]
-
-    def remove(self) -> None:
-        for container in (self.desktop, self.guacd):
-            container.remove(force=True)
-        self.network.remove()
 
 
 def drawing_direct(busy: BusyDesktop, seconds: float) -> float:

@@ -7,17 +7,14 @@ Screenshots: tests/artifacts/test_classroom_lock_*.png."""
 
 from __future__ import annotations
 
-import secrets
 import time
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from broker.desktops import make_provider
-from tests.fixtures.broker import make_settings, start_live_broker
 from tests.fixtures.browser import ARTIFACTS, VIEWPORT
-from tests.fixtures.desktops import desktop_overrides, remove_everything_of, run_guacd
-from tests.fixtures.pages import add_group, create_local_account, sign_in_page
+from tests.fixtures.classroom import class_broker
+from tests.fixtures.pages import sign_in_page
 from tests.teacher.test_classroom import _group_id, open_drawn_viewer, start_desktop
 
 pytestmark = pytest.mark.usefixtures("built_viewer")
@@ -29,23 +26,8 @@ LOCK_NOTICED = 1.5  # s: a tunnel's relay learns of a lock within about a second
 @pytest.fixture(scope="module")
 def lesson_broker(tmp_path_factory, docker_engine, desktop_images):
     """`broker serve` (SQLite) with guacd; tess teaches 5a, where sam, ida and max are students."""
-    instance = "t" + secrets.token_hex(4)
-    overrides = desktop_overrides(instance)
-    make_provider(make_settings(**overrides)).ensure_network()
-    try:
-        with run_guacd(docker_engine, instance, overrides["desktop_network"]) as (_guacd, guacd_ip):
-            folder = tmp_path_factory.mktemp("lesson")
-            broker = start_live_broker(folder, f"sqlite:///{folder / 'broker.db'}", guacd_host=guacd_ip, **overrides)
-            try:
-                create_local_account(broker, "tess", "teacher")
-                for student in STUDENTS:
-                    create_local_account(broker, student)
-                add_group(broker, "5a", "Klasse 5a", ["tess", *STUDENTS])
-                yield broker
-            finally:
-                broker.stop()
-    finally:
-        remove_everything_of(docker_engine, instance)
+    with class_broker(tmp_path_factory, docker_engine, STUDENTS) as broker:
+        yield broker
 
 
 def typed_file(docker_engine, desktop: dict, path: str, expected: str, timeout: float) -> str:

@@ -9,18 +9,14 @@ returns each to where they were. Screenshots: tests/artifacts/test_help_demo_*.p
 
 from __future__ import annotations
 
-import secrets
-
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
-from broker.desktops import make_provider
 from broker.models import Connection
-from tests.fixtures.broker import make_settings, start_live_broker
 from tests.fixtures.browser import ARTIFACTS, VIEWPORT
-from tests.fixtures.desktops import desktop_overrides, remove_everything_of, run_guacd
-from tests.fixtures.pages import add_group, create_local_account, sign_in_page
+from tests.fixtures.classroom import class_broker
+from tests.fixtures.pages import sign_in_page
 from tests.teacher.test_classroom import open_drawn_viewer, start_desktop
 from tests.viewer.test_viewer_end_to_end import DRAWN_COLOURS
 
@@ -32,23 +28,8 @@ STUDENTS = ("sam", "sue", "sid")
 @pytest.fixture(scope="module")
 def lesson(tmp_path_factory, docker_engine, desktop_images):
     """`broker serve` (SQLite) with guacd; tess teaches 5a: sam, sue and sid."""
-    instance = "t" + secrets.token_hex(4)
-    overrides = desktop_overrides(instance)
-    make_provider(make_settings(**overrides)).ensure_network()
-    try:
-        with run_guacd(docker_engine, instance, overrides["desktop_network"]) as (_guacd, guacd_ip):
-            folder = tmp_path_factory.mktemp("lesson")
-            broker = start_live_broker(folder, f"sqlite:///{folder / 'broker.db'}", guacd_host=guacd_ip, **overrides)
-            try:
-                create_local_account(broker, "tess", "teacher")
-                for student in STUDENTS:
-                    create_local_account(broker, student)
-                add_group(broker, "5a", "Klasse 5a", ["tess", *STUDENTS])
-                yield broker
-            finally:
-                broker.stop()
-    finally:
-        remove_everything_of(docker_engine, instance)
+    with class_broker(tmp_path_factory, docker_engine, STUDENTS) as broker:
+        yield broker
 
 
 @pytest.fixture

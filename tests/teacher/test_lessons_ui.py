@@ -9,18 +9,15 @@ tests/artifacts/test_lessons_*.png."""
 from __future__ import annotations
 
 import re
-import secrets
 import time
 
 import pytest
 import requests
 from playwright.sync_api import expect
 
-from broker.desktops import make_provider
-from tests.fixtures.broker import make_settings, start_live_broker
 from tests.fixtures.browser import ARTIFACTS, VIEWPORT
-from tests.fixtures.desktops import desktop_overrides, remove_everything_of, run_guacd
-from tests.fixtures.pages import PASSWORD, add_group, create_local_account, sign_in_page
+from tests.fixtures.classroom import class_broker
+from tests.fixtures.pages import PASSWORD, sign_in_page
 
 pytestmark = pytest.mark.usefixtures("built_viewer")
 
@@ -33,23 +30,8 @@ STUB = '#!/bin/sh\necho "$(id -un) $*" >> /tmp/opened\n'
 @pytest.fixture(scope="module")
 def lesson_broker(tmp_path_factory, docker_engine, desktop_images):
     """`broker serve` (SQLite) with guacd; tess teaches 5a with three students."""
-    instance = "t" + secrets.token_hex(4)
-    overrides = desktop_overrides(instance, lesson_end_warning=f"{WARNING_SECONDS}s")
-    make_provider(make_settings(**overrides)).ensure_network()
-    try:
-        with run_guacd(docker_engine, instance, overrides["desktop_network"]) as (_guacd, guacd_ip):
-            folder = tmp_path_factory.mktemp("lessons")
-            broker = start_live_broker(folder, f"sqlite:///{folder / 'broker.db'}", guacd_host=guacd_ip, **overrides)
-            try:
-                create_local_account(broker, "tess", "teacher")
-                for name in STUDENTS:
-                    create_local_account(broker, name)
-                add_group(broker, "5a", "Klasse 5a", ["tess", *STUDENTS])
-                yield broker
-            finally:
-                broker.stop()
-    finally:
-        remove_everything_of(docker_engine, instance)
+    with class_broker(tmp_path_factory, docker_engine, STUDENTS, lesson_end_warning=f"{WARNING_SECONDS}s") as broker:
+        yield broker
 
 
 def desktops_of(broker, username: str) -> list[dict]:
