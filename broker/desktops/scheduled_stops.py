@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from broker.db import utcnow
@@ -90,11 +91,20 @@ def _stop(lifecycle: Lifecycle, desktop_id: str) -> str | None:
 
 
 def run_forever(lifecycle: Lifecycle, poll: float = POLL_SECONDS) -> None:
+    away = ""  # what is unreachable (the database, the engine): said once, not every second
     while True:
         try:
             stopped = stop_those_due(lifecycle)
+            if away:
+                log.info("scheduled stops: going on (%s back)", away)
+                away = ""
             if stopped:
                 log.info("scheduled stops: %d desktop(s) stopped", len(stopped))
+        except (OperationalError, InterfaceError, ProviderError) as error:
+            what = "the engine" if isinstance(error, ProviderError) else "the database"
+            if away != what:
+                log.warning("scheduled stops wait: %s is unreachable (%s)", what, type(error).__name__)
+                away = what
         except Exception:
             log.exception("scheduled stops failed, next look in %.0f s", poll)
         time.sleep(poll)

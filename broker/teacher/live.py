@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from broker import audit, context
+from broker import audit, context, ids
 from broker.auth.current import client_ip, login_required, require_user, role_required
 from broker.errors import Invalid
 from broker.models import Demo
@@ -68,7 +68,7 @@ def group_demo(group_id: int):
     group = service.group_for(db, user, group_id)
     if request.method == "PUT":
         body = request.get_json(silent=True)
-        if not isinstance(body, dict) or not isinstance(body.get("desktop_id"), str):
+        if not isinstance(body, dict) or ids.key(body.get("desktop_id")) is None:  # no desktop can have it: 400
             raise Invalid("Send JSON with desktop_id: the desktop to show.")
         _record("demo_start", demo.start(db, user, group, body["desktop_id"]))
         db.commit()

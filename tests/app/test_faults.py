@@ -221,7 +221,9 @@ def test_an_unreachable_engine_answers_503_and_leaves_nothing_half_made(stack, f
             f"{blind.url}/api/container/list", headers={"Authorization": f"Bearer {carl.token}"}, timeout=10
         )
         ready = requests.get(f"{blind.url}/readyz", timeout=10)
-        time.sleep(HOUSEKEEPING_SECONDS * 2)  # its housekeeping passes cannot see the engine either
+        # Housekeeping is the other broker's (it holds the lease, broker/leases.py); this one's
+        # background work goes on without the engine, and without a stack trace.
+        time.sleep(HOUSEKEEPING_SECONDS * 2)
         with stack.session() as db:
             rows = {
                 d.user.username: (d.state, d.state_reason)
@@ -245,7 +247,7 @@ def test_an_unreachable_engine_answers_503_and_leaves_nothing_half_made(stack, f
     assert (after_stop["state"], after_stop["reason"]) == ("running", ""), after_stop
     assert still_usable.status_code == 200, still_usable.text
     assert listing.status_code == 200 and ready.status_code == 200  # the rest of the broker works on
-    assert "housekeeping skipped" in blind_log and "Traceback" not in blind_log
+    assert "Traceback" not in blind_log
     stuck = {name: state for name, (state, _) in rows.items() if state in ("creating", "starting", "stopping")}
     figures.record("engine unreachable: desktops left creating, starting or stopping", str(len(stuck)), "0", not stuck)
     assert not stuck, rows

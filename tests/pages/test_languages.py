@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Page, expect
 
-from broker.models import DesktopType, Group, User
+from broker.models import Desktop, DesktopType, Group, User
 from tests.fixtures.broker import free_port
 from tests.pages.app_pages import PAGES, AppPage, open_page
 
@@ -76,6 +76,8 @@ def known_data(broker, lang: str) -> set[str]:
             values |= {group.key, group.name}
         for kind in db.query(DesktopType):
             values |= {kind.id, kind.image, getattr(kind, f"title_{lang}"), getattr(kind, f"description_{lang}")}
+        # A desktop's stored reason (the admin's desktops list shows it as the engine said it).
+        values |= {desktop.state_reason for desktop in db.query(Desktop)}
     return {value for value in values if value}
 
 

@@ -151,7 +151,7 @@ def test_a_lesson_locks_messages_and_hands_with_one_teacher_and_three_students(
         expect(ida_card).to_have_attribute("data-hand", "raised", timeout=10_000)
         expect(teacher.locator("#hands")).to_have_text("Hands raised: ida and max")
         teacher.screenshot(path=str(ARTIFACTS / "test_classroom_lock_hands.png"), full_page=True)
-        max_card.locator('[data-action="help"]').click()
+        max_card.locator('[data-action="helped"]').click()
         expect(max_card).to_have_attribute("data-hand", "down")
         expect(viewers["max"].locator("#hand-button")).to_have_attribute("aria-pressed", "false", timeout=10_000)
         viewers["ida"].click("#hand-button")  # withdrawn

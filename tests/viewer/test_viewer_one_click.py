@@ -70,7 +70,7 @@ def test_one_click_on_start_ends_with_a_drawn_desktop_in_the_viewer(stack, watch
     # Stopped meanwhile: the same click starts its container again and draws it.
     stack.api(page, "POST", "/api/container/stop?desktop_type=xfce")
     click_start(stack, page, "xfce")
-    page.wait_for_function("(window.__states || []).some(([state]) => state === 'starting')")
+    page.wait_for_function("() => (window.__states || []).some(([state]) => state === 'starting')")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "test_one_click_starting.png"))
     expect(page.locator("#viewer")).to_have_attribute("data-state", "connected", timeout=60_000)

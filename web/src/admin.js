@@ -237,10 +237,14 @@ function userRow(user) {
   }
   const roles = user.roles.map((role) => t(`admin.role.${role}`)).join(", ") || "–";
   const groups = user.groups.map((g) => g.name || g.key).join(", ") || "–";
-  const desktops = user.desktops.map((d) => `${typeTitle(d.desktop_type)}: ${t(`dash.state.${d.state}`)}`).join(", ") || "–";
+  // Each desktop as its type's title (data, not a string of ours) and its state.
+  const desktops = el("td");
+  user.desktops.forEach((d, n) => desktops.append(...(n ? [", "] : []),
+    el("span", { translate: "no", text: typeTitle(d.desktop_type) }), ": ", t(`dash.state.${d.state}`)));
+  if (!user.desktops.length) desktops.textContent = "–";
   return el("tr", { "data-key": String(user.id), "data-username": user.username },
     name, cell(user.email || "–"), cell(roles, { class: "roles" }), cell(groups, { class: "groups" }),
-    cell(desktops), cell(formatTime(user.last_login_at)));
+    desktops, cell(formatTime(user.last_login_at)));
 }
 
 function renderUsers() {

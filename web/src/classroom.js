@@ -91,7 +91,7 @@ function markCard(card, desktop) {
   const marks = [];
   if (person.hand_raised_at) {
     marks.push(el("span", { class: "mark hand", text: t("class.handRaised") }),
-      actionButton("help", "class.helped", t("class.helpedLabel", { name }), () => helped(desktop.owner)));
+      actionButton("helped", "class.helped", t("class.helpedLabel", { name }), () => helped(desktop.owner)));
   }
   if (person.lock) {
     marks.push(el("span", { class: "mark locked", text: t("class.locked") }),
