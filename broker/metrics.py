@@ -34,7 +34,7 @@ TUNNELS_OPEN = Gauge(
 TUNNELS_OPENED = Counter("deskbroker_tunnels_opened_total", "Guacamole tunnels opened, by mode.", ["mode"])
 TUNNEL_BYTES = Counter(
     "deskbroker_tunnel_bytes_total",
-    "Guacamole protocol bytes relayed, by direction (to_browser, from_browser); counted as they pass.",
+    "Guacamole protocol bytes relayed, by direction (to_browser, from_browser); counted twice a second.",
     ["direction"],
 )
 TUNNEL_ENDS = Counter(

@@ -102,6 +102,7 @@ class Relay:
         self._keys_down: set[str] = set()  # released in the desktop when a lock starts, so none sticks
         self._mouse_down: list[str] | None = None
         self.result = RelayResult()
+        self._counted = (0, 0)  # the bytes each way already added to the metrics
 
     def run(self) -> RelayResult:
         """Relay until either side ends (or an admin's kill), then stop the rest; always closes both ends.
@@ -113,6 +114,7 @@ class Relay:
             gevent.wait(tasks, count=1)
         finally:
             gevent.killall(tasks)
+            self._count_bytes()
             self.guacd.close()
             if self.killed:  # both directions are stopped: nothing else writes to the browser now
                 self._tell_browser_killed()
@@ -123,6 +125,7 @@ class Relay:
         """Off the hot path: ask twice a second whether this connection's access ended."""
         while True:
             gevent.sleep(KILL_CHECK_SECONDS)
+            self._count_bytes()
             try:
                 reason = self.kill_requested()
             except Exception:
@@ -132,6 +135,14 @@ class Relay:
                 self.killed = reason
                 self._end(REASONS[reason].logged)
                 return
+
+    def _count_bytes(self) -> None:
+        """The bytes relayed since the last count, into the metrics: twice a second and at the end, not
+        per message (each count writes the worker's metrics file)."""
+        to_browser, from_browser = self.result.bytes_to_browser, self.result.bytes_from_browser
+        TO_BROWSER.inc(to_browser - self._counted[0])
+        FROM_BROWSER.inc(from_browser - self._counted[1])
+        self._counted = (to_browser, from_browser)
 
     def _tell_browser_killed(self) -> None:
         self.result.status = SESSION_CLOSED
@@ -163,7 +174,6 @@ class Relay:
                     if complete:
                         self.ws.send(complete)
                         self.result.bytes_to_browser += len(complete)
-                        TO_BROWSER.inc(len(complete))
                 try:
                     data = sock.recv(READ_CHUNK)
                 except TimeoutError:
@@ -197,7 +207,6 @@ class Relay:
                 self._end("browser silent")
                 break
             self.result.bytes_from_browser += len(message)
-            FROM_BROWSER.inc(len(message))
             try:
                 if isinstance(message, bytes):
                     message = message.decode("utf-8")
