@@ -98,7 +98,8 @@ def classroom(group_id: int):
     description="For desktops you may watch. While its pictures are fetched, the desktop counts as watched "
     "(its owner's viewer says so). Every teacher and broker process shares one picture per desktop every few "
     "seconds. `ETag` names the picture's content: with `If-None-Match` the same screen answers 304; "
-    "`X-Picture-Taken-At` says when it was taken (seconds since the epoch).",
+    "`X-Picture-Taken-At` says when it was taken (seconds since the epoch). When the screen cannot be read just "
+    "now, the last picture is sent while it is at most 20 s old.",
     params=[path_id("desktop_id", "The desktop's id")],
     responses={
         200: binary("The picture", "image/png"),
@@ -107,7 +108,7 @@ def classroom(group_id: int):
         403: "Not a teacher or admin, or watching turned off on this installation (watching_off)",
         404: "No such desktop, or not one you may watch",
         409: "The desktop is not running",
-        502: "The desktop's screen could not be read",
+        502: "The desktop's screen could not be read, and no picture of the last 20 s is there",
     },
 )
 @role_required(*FOR_TEACHERS)

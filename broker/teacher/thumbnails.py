@@ -31,10 +31,11 @@ from sqlalchemy.orm import Session, sessionmaker
 from broker import crypto
 from broker.db import utcnow
 from broker.models import Desktop, DesktopPicture
-from broker.rfb import RFBClient
+from broker.rfb import RFBClient, RFBError
 
 SIZE = (400, 250)  # at most; the screen's aspect ratio is kept
 KEEP_SECONDS = 3.0
+STALE_SECONDS = 20.0  # a failed grab shows the last picture while it is this young
 FORGET_SECONDS = 60.0  # pictures (and locks) of desktops nobody looked at for this long are dropped
 GRAB_TIMEOUT = 5.0
 WAIT_SECONDS = 0.05  # how often a process waiting for another's grab looks for its picture
@@ -102,13 +103,19 @@ class Thumbnails:
         self._guard = threading.Lock()
 
     def picture(self, desktop: Desktop) -> Picture:
-        """A PNG of the running desktop's screen at most KEEP_SECONDS old; RFBError when it cannot be read."""
+        """A PNG of the running desktop's screen at most KEEP_SECONDS old. When a grab fails, the last
+        picture while it is at most STALE_SECONDS old (its taken_at says so); else RFBError."""
         with self._guard:
             lock = self._locks.setdefault(desktop.id, threading.Lock())
         with lock:  # a second request for the same desktop waits for the first one's grab
             kept = self._pictures.get(desktop.id)
             if kept is None or not self._fresh(kept.taken_at):
-                kept = self._pictures[desktop.id] = self._shared_or_grabbed(desktop)
+                try:
+                    kept = self._pictures[desktop.id] = self._shared_or_grabbed(desktop)
+                except RFBError:
+                    # One slow answer of a busy desktop should not blank the teacher's wall.
+                    if kept is None or self.now() - kept.taken_at > timedelta(seconds=STALE_SECONDS):
+                        raise
         self._forget_old()
         return kept
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import socket
 import threading
+
+import pytest
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -14,7 +16,8 @@ from PIL import Image
 from broker import crypto
 from broker.db import utcnow
 from broker.models import Desktop, DesktopType
-from broker.teacher.thumbnails import KEEP_SECONDS, Thumbnails, grab
+from broker.rfb import RFBError
+from broker.teacher.thumbnails import KEEP_SECONDS, STALE_SECONDS, Thumbnails, grab
 from tests.app.test_rfb import VNCPASSWD_KEY, vnc_server
 
 SECRET = "a secret key for the thumbnail tests"
@@ -47,10 +50,7 @@ def test_a_grab_is_the_screen_as_png():
     assert picture.getpixel((0, 0)) == (255, 0, 0) and picture.getpixel((3, 1)) == (0, 0, 255)
 
 
-def test_many_requests_in_several_broker_processes_cost_a_desktop_one_grab_every_few_seconds(app, db):
-    """Two Thumbnails stand for two broker processes: they share the database, not their memory."""
-    port, served, listener = counting_server()
-    now = [utcnow()]
+def add_desktop(db, port: int) -> Desktop:
     db.add(DesktopType(id="base", image="deskbroker/base", title_en="Base", title_de="Basis", vnc_port=port))
     db.add(
         Desktop(
@@ -62,7 +62,14 @@ def test_many_requests_in_several_broker_processes_cost_a_desktop_one_grab_every
         )
     )
     db.commit()
-    desktop = db.get(Desktop, "d1")
+    return db.get(Desktop, "d1")
+
+
+def test_many_requests_in_several_broker_processes_cost_a_desktop_one_grab_every_few_seconds(app, db):
+    """Two Thumbnails stand for two broker processes: they share the database, not their memory."""
+    port, served, listener = counting_server()
+    now = [utcnow()]
+    desktop = add_desktop(db, port)
     sessions = app.extensions["deskbroker"].sessions
     processes = [Thumbnails(SECRET, sessions, now=lambda: now[0]) for _ in range(2)]
     with listener, ThreadPoolExecutor(8) as pool:
@@ -76,3 +83,21 @@ def test_many_requests_in_several_broker_processes_cost_a_desktop_one_grab_every
         again = [processes[i % 2].picture(desktop) for i in range(4)]
         assert served[0] == 2
         assert again[0].etag == pictures[0].etag  # the same screen: a wall that has it gets 304
+
+
+def test_a_failed_grab_keeps_the_last_picture_on_the_wall_while_it_is_young(app, db):
+    port, served, listener = counting_server()
+    now = [utcnow()]
+    desktop = add_desktop(db, port)
+    thumbnails = Thumbnails(SECRET, app.extensions["deskbroker"].sessions, now=lambda: now[0])
+    with listener:
+        first = thumbnails.picture(desktop)
+    assert served[0] == 1
+    with socket.create_server(("127.0.0.1", 0)) as gone:
+        desktop.desktop_type.vnc_port = gone.getsockname()[1]  # nothing answers there: every grab fails
+    now[0] += timedelta(seconds=KEEP_SECONDS + 1)
+    again = thumbnails.picture(desktop)
+    assert again.png == first.png and again.taken_at == first.taken_at  # its time says how old it is
+    now[0] = first.taken_at + timedelta(seconds=STALE_SECONDS + 1)
+    with pytest.raises(RFBError):
+        thumbnails.picture(desktop)

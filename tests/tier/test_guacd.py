@@ -17,6 +17,7 @@ from tests.tier.containers import (
     logs,
     run_healthcheck,
     stop_cleanly,
+    wait_for_log,
 )
 
 # guacd >= 1.1 offers its protocol version as the first `args` name (1.3 sends
@@ -136,6 +137,7 @@ def test_read_only_join_by_connection_id(session: GuacamoleClient, guacd: Servic
 
 
 def test_joining_an_unknown_connection_fails(guacd: Service) -> None:
+    since = len(logs(guacd.container))
     client = GuacamoleClient(guacd.address, GUACD_PORT, timeout=10)
     client.send_instruction(GuacamoleInstruction("select", "$00000000-0000-0000-0000-000000000000"))
     try:
@@ -143,6 +145,8 @@ def test_joining_an_unknown_connection_fails(guacd: Service) -> None:
         assert answer is None or GuacamoleInstruction.load(answer).opcode == "error"
     finally:
         client.close()
+    # guacd says why, a moment later (and before the next test reads its log).
+    wait_for_log(guacd.container, "Connection did not succeed", since=since)
 
 
 def test_healthcheck_is_quiet_and_stop_is_clean(start, guacd: Service) -> None:
