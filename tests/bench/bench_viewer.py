@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Error as PlaywrightError
 from sqlalchemy import select
 
 from broker.auth.users import create_local_user
@@ -154,7 +155,11 @@ class Clicks:
 
     def api(self, page: Page, path: str) -> dict:
         request = page.context.request
-        csrf = request.get(self.broker.url + "/api/auth/session").json()["csrf_token"]
+        try:
+            session = request.get(self.broker.url + "/api/auth/session")
+        except PlaywrightError:  # a kept-alive connection the server closed just then: a GET is safe to repeat
+            session = request.get(self.broker.url + "/api/auth/session")
+        csrf = session.json()["csrf_token"]
         answer = request.post(self.broker.url + path, headers={"X-CSRF-Token": csrf}, timeout=120_000)
         assert answer.ok, answer.text()
         return answer.json()
