@@ -154,7 +154,8 @@ def _close(client: GuacamoleClient) -> None:
 # 20–50 opened at once, 0.5–4 % hung until our timeout or were even answered with another
 # connection's stream (`sync` where `args` belongs); taking turns, 0 of 600 (see guacd/README.md).
 # So the handshakes to one guacd take turns: within a process by a lock, across this host's broker
-# processes by a file lock. A turn lasts one handshake (tens of milliseconds; at most `timeout`).
+# processes (and broker containers sharing DESKBROKER_LOCKS_DIR) by a file lock. A turn lasts one
+# handshake (tens of milliseconds; at most `timeout`).
 TURN_WAIT_SECONDS = 20.0
 _turn_locks: dict[str, threading.Lock] = {}
 _turn_locks_guard = threading.Lock()
@@ -166,17 +167,23 @@ def handshake_turn(guacd_host: str, guacd_port: int) -> Iterator[None]:
         yield
 
 
+def _locks_folder() -> str:
+    """Where the file locks live: DESKBROKER_LOCKS_DIR, a folder every broker on this host shares
+    (compose mounts one into each broker replica), else this process's temporary folder."""
+    return os.environ.get("DESKBROKER_LOCKS_DIR") or tempfile.gettempdir()
+
+
 @contextlib.contextmanager
 def exclusive(name: str) -> Iterator[None]:
     """One at a time on this host for `name`: within a process by a lock, across this host's broker
-    processes by a file lock; GuacdError after TURN_WAIT_SECONDS."""
+    processes (and brokers sharing DESKBROKER_LOCKS_DIR) by a file lock; GuacdError after TURN_WAIT_SECONDS."""
     with _turn_locks_guard:
         local = _turn_locks.setdefault(name, threading.Lock())
     if not local.acquire(timeout=TURN_WAIT_SECONDS):
         raise GuacdError("guacd is busy with other connections", UPSTREAM_TIMEOUT)
     try:
         safe = re.sub(r"[^A-Za-z0-9.-]", "_", name)
-        path = os.path.join(tempfile.gettempdir(), f"deskbroker-{safe}.lock")
+        path = os.path.join(_locks_folder(), f"deskbroker-{safe}.lock")
         fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
         try:
             deadline = time.monotonic() + TURN_WAIT_SECONDS

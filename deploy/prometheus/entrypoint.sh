@@ -6,7 +6,15 @@ set -euo pipefail
 umask 077
 printf '%s' "$METRICS_TOKEN" > /tmp/metrics-token
 unset METRICS_TOKEN
-sed -e "s|BROKER_TARGET|${BROKER_TARGET:-broker:8080}|" -e "s|SCRAPE_INTERVAL|${SCRAPE_INTERVAL:-15s}|g" \
+# A name is looked up in DNS, so that each broker replica it resolves to is scraped on its own (their
+# figures are each process's); an address is the one target.
+target=${BROKER_TARGET:-broker:8080}
+host=${target%:*} port=${target##*:}
+case "$host" in
+    *[!0-9.]*) targets="    dns_sd_configs:\n      - names: [$host]\n        type: A\n        port: $port" ;;
+    *) targets="    static_configs:\n      - targets: ['$target']" ;;
+esac
+sed -e "s|BROKER_TARGETS|$targets|" -e "s|SCRAPE_INTERVAL|${SCRAPE_INTERVAL:-15s}|g" \
     /etc/prometheus/deskbroker.yml > /tmp/prometheus.yml
 exec prometheus --config.file=/tmp/prometheus.yml --storage.tsdb.path=/var/lib/prometheus/metrics2 \
     --storage.tsdb.retention.time="${RETENTION:-30d}" "$@"

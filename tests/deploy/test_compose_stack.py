@@ -259,42 +259,90 @@ def test_sign_in_start_a_desktop_and_see_it_through_the_proxy(stack, docker_engi
     home_file = docker_engine.containers.get(desktop["container_id"]).exec_run(["cat", "/home/user/Übung.txt"])
     assert home_file.output.decode() == "through the proxy"
 
-    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
+    page = signed_in_page(stack, browser, "admin")
     try:
-        page = context.new_page()
-        answer = context.request.post(
-            stack.url + "/api/auth/local/login", data={"username": "admin", "password": PASSWORD}
-        )
-        assert answer.ok, answer.text()
-        console: list[str] = []
-        page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
         for protocol in ("guacamole", "novnc"):
-            for attempt in (1, 2, 3):
-                console.clear()
-                try:
-                    page.goto(f"{stack.url}/desktops/{desktop['id']}/view?protocol={protocol}")
-                    page.wait_for_selector("#viewer[data-state=connected]", timeout=30_000)
-                    page.wait_for_function(DRAWN, timeout=20_000)
-                    break
-                except Exception as error:
-                    # Chromium on the engine's own host aborts what it is loading when the engine adds
-                    # or removes a network interface (a container's veth): a browser elsewhere never
-                    # sees that. Such a page is loaded once more, as a person would reload it.
-                    changed = "ERR_NETWORK_CHANGED" in str(error) or any(
-                        "ERR_NETWORK_CHANGED" in line for line in console
-                    )
-                    if attempt < 3 and changed:
-                        continue
-                    page.screenshot(path=str(ARTIFACTS / f"deploy-viewer-{protocol}-failed.png"))
-                    state = page.locator("#viewer").get_attribute("data-state")
-                    raise AssertionError(
-                        f"{protocol} viewer: state {state}, overlay "
-                        f"{page.locator('#overlay').inner_text()!r}, console {console}"
-                    ) from error
+            open_drawn_viewer(stack, page, desktop, protocol)
             page.screenshot(path=str(ARTIFACTS / f"deploy-viewer-{protocol}.png"))
     finally:
-        context.close()
+        page.context.close()
+
+
+def signed_in_page(stack: Stack, browser, username: str):
+    context = browser.new_context(ignore_https_errors=True, viewport={"width": 1280, "height": 800})
+    credentials = {"username": username, "password": PASSWORD}
+    answer = context.request.post(stack.url + "/api/auth/local/login", data=credentials)
+    assert answer.ok, answer.text()
+    return context.new_page()
+
+
+def open_drawn_viewer(stack: Stack, page, desktop: dict, protocol: str = "guacamole") -> None:
+    console: list[str] = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for attempt in (1, 2, 3):
+        console.clear()
+        try:
+            page.goto(f"{stack.url}/desktops/{desktop['id']}/view?protocol={protocol}")
+            page.wait_for_selector("#viewer[data-state=connected]", timeout=30_000)
+            page.wait_for_function(DRAWN, timeout=20_000)
+            return
+        except Exception as error:
+            # Chromium on the engine's own host aborts what it is loading when the engine adds
+            # or removes a network interface (a container's veth): a browser elsewhere never
+            # sees that. Such a page is loaded once more, as a person would reload it.
+            changed = "ERR_NETWORK_CHANGED" in str(error) or any("ERR_NETWORK_CHANGED" in line for line in console)
+            if attempt < 3 and changed:
+                continue
+            page.screenshot(path=str(ARTIFACTS / f"deploy-viewer-{protocol}-failed.png"))
+            state = page.locator("#viewer").get_attribute("data-state")
+            raise AssertionError(
+                f"{protocol} viewer: state {state}, overlay "
+                f"{page.locator('#overlay').inner_text()!r}, console {console}"
+            ) from error
+
+
+def brokers_holding(stack: Stack, docker_engine, desktop: dict) -> list[str]:
+    """The broker replicas whose log has a tunnel to the desktop opened."""
+    ids = stack.compose("ps", "-q", "broker").stdout.split()
+    opened = f"to desktop {desktop['id']} on guacd"
+    return [id for id in ids if opened in docker_engine.containers.get(id).logs().decode(errors="replace")]
+
+
+def test_two_brokers_the_viewers_of_one_killed_reconnect_through_the_other(stack, docker_engine, browser):
+    """BROKER_REPLICAS=2 behind the stack's nginx, on its PostgreSQL: the broker holding a viewer's
+    tunnel is killed, and the viewer draws the desktop again through the other by itself."""
+    stack.compose.set(BROKER_REPLICAS="2")
+    up(stack)
+    ids = stack.compose("ps", "-q", "broker").stdout.split()
+    assert len(ids) == 2
+    wait_until(
+        lambda: all(docker_engine.containers.get(id).attrs["State"]["Health"]["Status"] == "healthy" for id in ids),
+        120,
+        "both brokers were not healthy",
+    )
+    stack.create_user("dora")
+    token = stack.sign_in("dora")
+    desktop = stack.start_desktop(token)
+    page = signed_in_page(stack, browser, "dora")
+    try:
+        open_drawn_viewer(stack, page, desktop)
+        [holding] = brokers_holding(stack, docker_engine, desktop)
+        [other] = [id for id in ids if id != holding]
+
+        killed = time.monotonic()
+        docker_engine.containers.get(holding).kill()
+        page.wait_for_selector("#viewer:not([data-state=connected])", timeout=15_000)
+        page.wait_for_selector("#viewer[data-state=connected]", timeout=60_000)
+        page.wait_for_function(DRAWN, timeout=20_000)
+        stack.figures["2 brokers: one killed → its viewer drawn again"] = f"{time.monotonic() - killed:.1f} s"
+        assert other in brokers_holding(stack, docker_engine, desktop)  # the tunnel goes through the other now
+        assert stack.api("GET", "/api/container/list", token).status_code == 200  # and so does the API
+        page.screenshot(path=str(ARTIFACTS / "deploy-two-brokers-reconnected.png"))
+    finally:
+        page.context.close()
+        stack.compose.set(BROKER_REPLICAS="1")
+        up(stack)
 
 
 def test_the_broker_believes_its_nginx_only_and_answers_only_the_public_urls_pages(stack, docker_engine):

@@ -3,6 +3,7 @@ under a short load, with the token only, and its query API answers with the brok
 
 from __future__ import annotations
 
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -121,3 +122,54 @@ def test_prometheus_scrapes_the_brokers_series_under_load(
         logs = container.logs().decode(errors="replace")
         container.remove(force=True)
     assert TOKEN not in logs and TOKEN not in broker.output()
+
+
+def test_prometheus_scrapes_every_broker_replica_a_name_resolves_to(docker_engine, prometheus_image):
+    """The stack's `broker` stands for every replica (BROKER_REPLICAS): each is a target of its own,
+    since each broker's figures are its own processes'."""
+    network = docker_engine.networks.create("deskbroker-test-prometheus-" + secrets.token_hex(3))
+    started = []
+    try:
+        for _ in range(2):  # two "brokers" under one name, as compose's replicas are
+            started.append(
+                docker_engine.containers.run(
+                    prometheus_image, ["-c", "sleep 600"], entrypoint="bash", detach=True, network=network.name
+                )
+            )
+            network.disconnect(started[-1])
+            network.connect(started[-1], aliases=["broker"])
+        prometheus = docker_engine.containers.run(
+            prometheus_image,
+            detach=True,
+            network=network.name,
+            environment={"METRICS_TOKEN": TOKEN, "BROKER_TARGET": "broker:8080", "SCRAPE_INTERVAL": "1s"},
+            read_only=True,
+            tmpfs={"/tmp": "", "/var/lib/prometheus/metrics2": "uid=0"},
+            user="root",
+        )
+        started.append(prometheus)
+        addresses = {address(replica, network) + ":8080" for replica in started[:2]}
+        deadline = time.monotonic() + 60
+        while True:
+            targets = {target["labels"]["instance"] for target in _active_targets(address(prometheus, network))}
+            if targets == addresses or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert targets == addresses
+    finally:
+        for container in started:
+            container.remove(force=True)
+        network.remove()
+
+
+def address(container, network) -> str:
+    container.reload()
+    return container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
+
+
+def _active_targets(prometheus_address: str) -> list[dict]:
+    try:
+        answer = requests.get(f"http://{prometheus_address}:9090/api/v1/targets", timeout=5)
+        return answer.json()["data"]["activeTargets"]
+    except (requests.RequestException, ValueError, KeyError):  # not up yet
+        return []

@@ -4,7 +4,9 @@ guacd 1.3 hangs or cross-wires connections whose handshakes overlap (guacd/READM
 from __future__ import annotations
 
 import multiprocessing
+import os
 import socket
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +75,33 @@ def test_handshakes_to_one_guacd_never_overlap_across_threads_and_processes():
         assert process.exitcode == 0
     assert guacd.done == 16
     assert guacd.most == 1
+
+
+def _open_as_another_broker(port: int, count: int, own_temp: str, shared_locks: str) -> None:
+    """A broker in a container of its own: its own temporary folder, the replicas' shared locks folder."""
+    tempfile.tempdir = own_temp
+    os.environ["DESKBROKER_LOCKS_DIR"] = shared_locks
+    _open_several(port, count)
+
+
+def test_broker_containers_sharing_a_locks_folder_take_turns_too(tmp_path):
+    guacd = SlowGuacd()
+    shared = tmp_path / "locks"
+    shared.mkdir()
+    context = multiprocessing.get_context("fork")
+    brokers = []
+    for n in range(3):  # compose's broker replicas: /tmp each their own, DESKBROKER_LOCKS_DIR shared
+        own = tmp_path / f"tmp-{n}"
+        own.mkdir()
+        brokers.append(context.Process(target=_open_as_another_broker, args=(guacd.port, 5, str(own), str(shared))))
+    for broker in brokers:
+        broker.start()
+    for broker in brokers:
+        broker.join(30)
+        assert broker.exitcode == 0
+    assert guacd.done == 15
+    assert guacd.most == 1
+    assert list(shared.iterdir()) and not any(any((tmp_path / f"tmp-{n}").iterdir()) for n in range(3))
 
 
 def test_a_different_guacd_does_not_wait_for_the_first():

@@ -133,6 +133,18 @@ def test_control_mode_has_no_badge_and_an_editable_clipboard(broker, page):
     expect(page.locator("#clipboard-button")).to_be_focused()
 
 
+@pytest.mark.parametrize(("mode", "streams"), [("control", 1), ("view", 0)])
+def test_the_owners_viewer_follows_one_event_stream_and_a_watchers_none(broker, page, mode, streams):
+    """Each open stream costs the broker a look at the database a second: one per page is enough."""
+    sign_in_page(page, broker, "vera")
+    opened: list[str] = []
+    page.on("request", lambda request: "/api/events" in request.url and opened.append(request.url))
+    page.goto(view_url(broker, mode=mode))
+    expect(page.locator("#viewer")).to_have_attribute("data-state", "error")
+    page.wait_for_timeout(1500)  # the page's scripts have run and opened what they open
+    assert len(opened) == streams
+
+
 def test_signing_out_elsewhere_turns_try_again_into_sign_in(broker, page):
     sign_in_page(page, broker, "vera")
     page.goto(view_url(broker))

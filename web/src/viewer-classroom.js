@@ -26,7 +26,8 @@ async function endHelp(desktopId) {
   }
 }
 
-export function followClassroom({ desktopId, mode, elements }) {
+/** `source`: the page's stream of the person's events (null: none to follow). */
+export function followClassroom({ desktopId, mode, source, elements }) {
   const { watched, control, controlText, endControl, shown, demo, handBack } = elements;
   if (mode === "help") {
     handBack.hidden = false;
@@ -35,10 +36,9 @@ export function followClassroom({ desktopId, mode, elements }) {
       window.location.assign("/classroom");
     });
   }
-  if (mode === "view" || mode === "help" || !("EventSource" in window)) return;
+  if (!source) return;
   endControl.addEventListener("click", () => endHelp(desktopId));
 
-  const source = new EventSource("/api/events");
   source.addEventListener("desktops", (event) => {
     if (mode === "demo") return;
     const desktop = JSON.parse(event.data).desktops.find((found) => found.id === desktopId);
@@ -65,7 +65,6 @@ export function followClassroom({ desktopId, mode, elements }) {
       window.location.replace(viewerUrl(shownNow.desktop_id, { mode: "demo", back: desktopId }));
     }
   });
-  source.addEventListener("signed_out", () => source.close());
 }
 
 /** On the dashboard: a demo a teacher shows takes the whole window. */

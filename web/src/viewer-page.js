@@ -13,14 +13,20 @@ import { followClassroom } from "./viewer-classroom.js";
 
 const byId = (id) => document.getElementById(id);
 
-/** The person's desktops and classroom state from /api/events, to `onDesktops(list)` and
- * `onClassroom(state)` whenever they change. */
-function followDesktops(onDesktops, onClassroom) {
-  if (!("EventSource" in window)) return;
+/** The person's event stream for the whole page (each open stream costs the broker a look at the
+ * database a second), or null where nothing follows it: a teacher's watching or helping viewer. */
+function personsEvents(mode) {
+  if (mode === "view" || mode === "help" || !("EventSource" in window)) return null;
   const source = new EventSource("/api/events");
+  source.addEventListener("signed_out", () => source.close());
+  return source;
+}
+
+/** The person's desktops and classroom state from the stream, to `onDesktops(list)` and
+ * `onClassroom(state)` whenever they change. */
+function followDesktops(source, onDesktops, onClassroom) {
   source.addEventListener("desktops", (event) => onDesktops(JSON.parse(event.data).desktops));
   source.addEventListener("classroom", (event) => onClassroom(JSON.parse(event.data)));
-  source.addEventListener("signed_out", () => source.close());
 }
 
 /**
@@ -42,9 +48,11 @@ export function startViewer(createViewer) {
     viewOnly,
   });
 
+  const events = personsEvents(mode);
   followClassroom({
     desktopId,
     mode,
+    source: events,
     elements: {
       watched: byId("watched-badge"),
       control: byId("control-badge"),
@@ -110,7 +118,7 @@ export function startViewer(createViewer) {
       session.start();
     },
   }) : null;
-  if (!viewOnly) {
+  if (!viewOnly && events) {
     const recordingBadge = byId("recording-badge");
     const hand = setupHandButton(byId("hand-button"));
     // A countdown once a lesson's end will stop the desktop (`stops_at`).
@@ -121,6 +129,7 @@ export function startViewer(createViewer) {
     byId("toolbar").after(banner);
     const lessonEnd = createLessonCountdown(banner);
     followDesktops(
+      events,
       (desktops) => {
         starting?.progress(desktops);
         // On the owner's viewer: the mark of a recorded session.
