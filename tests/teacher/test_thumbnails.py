@@ -6,11 +6,10 @@ from __future__ import annotations
 import io
 import socket
 import threading
-
-import pytest
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 from PIL import Image
 
 from broker import crypto
