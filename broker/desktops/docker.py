@@ -451,9 +451,12 @@ class DockerProvider(Provider):
                 name=summary["Names"][0].lstrip("/"),
                 instance=self.instance,
                 desktop_id=summary["Labels"].get(DESKTOP_LABEL, ""),
-                running=summary["State"] == "running",
+                # Paused still holds the person's session, as `inspect` (State.Running) says too.
+                running=summary["State"] in ("running", "paused"),
                 address=self._address(summary["NetworkSettings"]),
-                problem="" if summary["State"] in ("running", "created") else _status_problem(summary["Status"]),
+                problem=""
+                if summary["State"] in ("running", "paused", "created")
+                else _status_problem(summary["Status"]),
             )
             for summary in found
         ]

@@ -5,6 +5,7 @@ watching, as long as the teacher is. Screenshots: tests/artifacts/test_classroom
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 
@@ -128,6 +129,35 @@ def test_the_teacher_sees_the_students_screen_joins_it_and_the_student_sees_that
     finally:
         student_context.close()
     assert watched.problems() == []
+
+
+def test_a_screen_that_stops_answering_keeps_its_last_picture_marked_with_its_age(
+    classroom_broker, docker_engine, page
+):
+    broker, teacher = classroom_broker, page
+    desktop = start_desktop(broker, "sam")
+    sign_in_page(teacher, broker, "tess")
+    teacher.goto(broker.url + "/classroom")
+    screen = teacher.locator(f'.screen[data-desktop-id="{desktop["id"]}"]')
+    expect(screen).to_have_attribute("data-state", "drawn", timeout=20_000)
+    teacher.wait_for_function(PICTURE_COLOURS, arg=[desktop["id"], 20], timeout=30_000)  # XFCE drawn in it
+    expect(screen.locator(".thumb-stale")).to_be_hidden()
+    container = docker_engine.containers.get(desktop["container_id"])
+    container.pause()  # its VNC server answers nothing now: each grab times out after 5 s
+    try:
+        expect(screen).to_have_attribute("data-state", "stale", timeout=30_000)
+        expect(screen.locator(".thumb-stale")).to_have_text(
+            re.compile(r"^Picture from \d+ s ago: the screen is not answering$")
+        )
+        teacher.wait_for_function(PICTURE_COLOURS, arg=[desktop["id"], 20])  # the last picture stays
+        teacher.screenshot(path=str(ARTIFACTS / "test_classroom_stale_picture.png"), full_page=True)
+        # Once the last picture is older than 20 s, the card says there is none.
+        expect(screen).to_have_attribute("data-state", "failed", timeout=40_000)
+        expect(screen.locator(".thumb-missing")).to_be_visible()
+    finally:
+        container.unpause()
+    expect(screen).to_have_attribute("data-state", "drawn", timeout=30_000)
+    expect(screen.locator(".thumb-stale")).to_be_hidden()
 
 
 def _group_id(broker) -> int:

@@ -9,6 +9,7 @@ import { createLive } from "./classroom-live.js";
 import { el, showError, startPage } from "./page.js";
 
 const REFRESH_MS = 3000;
+const STALE_AFTER_SECONDS = 8; // a picture a few refreshes old: the desktop did not answer the last grabs
 const GROUP_KEY = "deskbroker.classroom.group";
 
 const $ = (id) => document.getElementById(id);
@@ -65,9 +66,10 @@ function screenCard(desktop) {
   const link = el("a", { class: "screen-link", href: `/desktops/${encodeURIComponent(desktop.id)}/view?mode=view`,
     "aria-label": t("class.watch", { name: owner, title }) }, picture);
   const missing = el("span", { class: "thumb-missing", "data-i18n": "class.noPicture" });
+  const stale = el("span", { class: "thumb-stale" });
   return el("li", { class: "screen", "data-desktop-id": desktop.id, "data-owner-id": String(desktop.owner.id),
     "data-state": "loading" },
-    link, missing,
+    link, missing, stale,
     el("p", { class: "screen-name", translate: "no", text: owner }),
     el("p", { class: "screen-type", translate: "no", text: title }),
     live.actions(desktop),
@@ -124,6 +126,16 @@ function asDataUrl(blob) {
   });
 }
 
+/** "drawn", or "stale" (with how old it says) when the server had to send its last picture. */
+function pictureState(card, response) {
+  // Both times are the server's (its Date header, whole seconds): the browser's clock may be off.
+  const takenAt = response.headers.get("X-Picture-Taken-At");
+  const age = Date.parse(response.headers.get("Date")) / 1000 - Number(takenAt);
+  if (!takenAt || !(age > STALE_AFTER_SECONDS)) return "drawn";
+  setText(card.querySelector(".thumb-stale"), "class.stalePicture", { seconds: Math.round(age) });
+  return "stale";
+}
+
 async function refreshPicture(card) {
   const id = card.dataset.desktopId;
   if (!state.watching) return;
@@ -133,7 +145,7 @@ async function refreshPicture(card) {
     const response = await fetch(`/api/teacher/desktops/${encodeURIComponent(id)}/thumbnail`,
       { credentials: "same-origin", cache: "no-store", headers });
     if (response.status === 304) {
-      card.dataset.state = "drawn";
+      card.dataset.state = pictureState(card, response);
       return;
     }
     if (!response.ok) throw new ApiError(response.status, `http_${response.status}`);
@@ -142,7 +154,7 @@ async function refreshPicture(card) {
     const picture = card.querySelector("img");
     picture.src = url;
     await picture.decode();
-    card.dataset.state = "drawn";
+    card.dataset.state = pictureState(card, response);
   } catch {
     card.dataset.state = "failed"; // the last picture, if any, stays; the next round tries again
   }
