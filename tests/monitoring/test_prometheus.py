@@ -15,6 +15,7 @@ from broker.auth.users import create_local_user
 from broker.images.build import ensure_debian_image
 from tests.fixtures.broker import free_port
 from tests.monitoring.test_dashboard import dashboard_queries
+from tests.tier.containers import address_of
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "prometheus-scrapes-with-this-token-0123456789"
@@ -148,10 +149,10 @@ def test_prometheus_scrapes_every_broker_replica_a_name_resolves_to(docker_engin
             user="root",
         )
         started.append(prometheus)
-        addresses = {address(replica, network) + ":8080" for replica in started[:2]}
+        addresses = {address_of(replica) + ":8080" for replica in started[:2]}
         deadline = time.monotonic() + 60
         while True:
-            targets = {target["labels"]["instance"] for target in _active_targets(address(prometheus, network))}
+            targets = {target["labels"]["instance"] for target in _active_targets(address_of(prometheus))}
             if targets == addresses or time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -160,11 +161,6 @@ def test_prometheus_scrapes_every_broker_replica_a_name_resolves_to(docker_engin
         for container in started:
             container.remove(force=True)
         network.remove()
-
-
-def address(container, network) -> str:
-    container.reload()
-    return container.attrs["NetworkSettings"]["Networks"][network.name]["IPAddress"]
 
 
 def _active_targets(prometheus_address: str) -> list[dict]:

@@ -40,6 +40,12 @@ def wait_for_port(address: str, port: int, timeout: float = 15) -> None:
             time.sleep(0.05)
 
 
+def address_of(container: Container) -> str:
+    """The container's address on its (one) network, as the engine says now."""
+    container.reload()
+    return next(iter(container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+
+
 def logs(container: Container) -> str:
     return container.logs().decode(errors="replace")
 

@@ -16,7 +16,7 @@ from broker.models import Connection
 from broker.tunnels import guacd_pool
 from tests.fixtures.desktops import desktop_overrides, lifecycle_of, run_guacd_pool, sign_in
 from tests.fixtures.tunnel_viewer import Viewer
-from tests.tier.containers import GUACD_PORT, wait_for_port
+from tests.tier.containers import GUACD_PORT, address_of, wait_for_port
 
 pytestmark = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 
@@ -59,11 +59,6 @@ def instances(stack) -> list[str]:
     """The guacd instance of each tunnel opened so far, in order (logged at its handshake's end)."""
     with stack.sessions() as db:
         return list(db.scalars(select(Connection.guacd_instance).order_by(Connection.started_at)))
-
-
-def address_of(container) -> str:
-    container.reload()
-    return next(iter(container.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
 
 
 def test_tunnels_spread_over_the_pool_and_avoid_a_stopped_instance_until_it_is_back(pool_stack):
