@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -47,6 +48,18 @@ def _refuse_nul(_conn, _cursor, _statement, parameters, _context, _executemany) 
     # request must get the same answer on both databases.
     if any("\0" in text for text in _texts(parameters)):
         raise NulInText("text with a NUL character")
+
+
+def prefetch(db: Session, name: str, keys: list, fetch_many: Callable[[Session, list], dict]) -> None:
+    """Fetch `name` for many keys at once, for `prefetched` to find while this session lasts (a
+    page that shows a value per row reads it with one query, not one per row)."""
+    db.info.setdefault("prefetched", {})[name] = fetch_many(db, keys)
+
+
+def prefetched(db: Session, name: str, key: Any, fetch_many: Callable[[Session, list], dict]) -> Any:
+    """`fetch_many(db, [key])[key]`, unless `prefetch` fetched it already in this session."""
+    found = db.info.get("prefetched", {}).get(name, {})
+    return found[key] if key in found else fetch_many(db, [key])[key]
 
 
 def make_engine(url: str) -> Engine:

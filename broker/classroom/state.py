@@ -118,19 +118,25 @@ def dismiss(db: Session, user: User, message_id: int) -> bool:
     return done.rowcount == 1
 
 
-def unread(db: Session, user_id: int) -> list[ClassroomMessage]:
-    return list(
-        db.scalars(
-            select(ClassroomMessage)
-            .where(
-                ClassroomMessage.user_id == user_id,
-                ClassroomMessage.dismissed_at.is_(None),
-                ClassroomMessage.sent_at >= utcnow() - MESSAGES_KEPT,
-            )
-            .order_by(ClassroomMessage.id.desc())
-            .limit(MESSAGES_SHOWN)
+def unread(db: Session, user_ids: list[int]) -> dict[int, list[ClassroomMessage]]:
+    """Each person's unread messages (the last MESSAGES_SHOWN, oldest first); everyone gets a list."""
+    found: dict[int, list[ClassroomMessage]] = {user_id: [] for user_id in user_ids}
+    if not user_ids:
+        return found
+    # No per-person LIMIT in SQL: messages older than MESSAGES_KEPT are deleted, so there are few.
+    newest_first = db.scalars(
+        select(ClassroomMessage)
+        .where(
+            ClassroomMessage.user_id.in_(user_ids),
+            ClassroomMessage.dismissed_at.is_(None),
+            ClassroomMessage.sent_at >= utcnow() - MESSAGES_KEPT,
         )
-    )[::-1]
+        .order_by(ClassroomMessage.id.desc())
+    )
+    for message in newest_first:
+        if len(mine := found[message.user_id]) < MESSAGES_SHOWN:
+            mine.insert(0, message)
+    return found
 
 
 # --- raised hands
@@ -156,9 +162,18 @@ def lower_hand(db: Session, user_id: int) -> bool:
 # --- what a person's viewer and dashboard show, and what the wall shows of a group
 
 
-def snapshot(db: Session, user_id: int) -> tuple[ScreenLock | None, list[ClassroomMessage], RaisedHand | None]:
-    """The person's classroom: their lock, unread messages and raised hand."""
-    return db.get(ScreenLock, user_id), unread(db, user_id), db.get(RaisedHand, user_id)
+Classroom = tuple[ScreenLock | None, list[ClassroomMessage], RaisedHand | None]
+
+
+def snapshots(db: Session, user_ids: list[int]) -> dict[int, Classroom]:
+    """Each person's classroom: their lock, unread messages and raised hand (three queries for all)."""
+    locks, hands = of_people(db, user_ids)
+    messages = unread(db, user_ids)
+    return {user_id: (locks.get(user_id), messages[user_id], hands.get(user_id)) for user_id in user_ids}
+
+
+def snapshot(db: Session, user_id: int) -> Classroom:
+    return snapshots(db, [user_id])[user_id]
 
 
 def of_people(db: Session, user_ids: list[int]) -> tuple[dict[int, ScreenLock], dict[int, RaisedHand]]:

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from broker import ids
 from broker.config import Settings
+from broker.db import prefetched
 from broker.desktops.errors import NoDesktop, NotAllowed
 from broker.desktops.provider import FolderMount
 from broker.desktops.states import ACTIVE, RUNNING
@@ -48,36 +49,66 @@ def allowed_type(db: Session, user: User, type_id: str) -> DesktopType:
     return desktop_type
 
 
-def folder_mounts(db: Session, user: User, type_id: str) -> tuple[FolderMount, ...]:
-    """The folders of the assignments that give `user` this type; a name that comes twice gets a number."""
+def folder_mounts_of(db: Session, wanted: list[tuple[User, str]]) -> dict[tuple[int, str], tuple[FolderMount, ...]]:
+    """For each (person, type id): the folders of the assignments that give the person this type; a
+    name that comes twice gets a number. Two queries for all of them."""
+    people = {user.id for user, _type_id in wanted}
+    groups_of: dict[int, set[int]] = {user_id: set() for user_id in people}
+    for user_id, group_id in db.execute(
+        select(user_groups.c.user_id, user_groups.c.group_id).where(user_groups.c.user_id.in_(people))
+    ):
+        groups_of[user_id].add(group_id)
     assignments = db.scalars(
         select(DesktopTypeAssignment)
         .where(
-            DesktopTypeAssignment.desktop_type_id == type_id, DesktopTypeAssignment.volume.is_not(None), _given_to(user)
+            DesktopTypeAssignment.desktop_type_id.in_({type_id for _user, type_id in wanted}),
+            DesktopTypeAssignment.volume.is_not(None),
+            or_(
+                DesktopTypeAssignment.user_id.in_(people),
+                DesktopTypeAssignment.group_id.in_(set().union(*groups_of.values())),
+            ),
         )
         .order_by(DesktopTypeAssignment.id)
-    )
-    mounts: list[FolderMount] = []
-    for assignment in assignments:
-        folder, n = assignment.folder, 1
-        while folder in {mount.folder for mount in mounts}:
-            n += 1
-            folder = f"{assignment.folder} ({n})"
-        mounts.append(FolderMount(folder, assignment.volume, assignment.id))
-    return tuple(mounts)
+    ).all()
+    found = {}
+    for user, type_id in wanted:
+        mounts: list[FolderMount] = []
+        for assignment in assignments:
+            if assignment.desktop_type_id != type_id or not (
+                assignment.user_id == user.id or assignment.group_id in groups_of[user.id]
+            ):
+                continue
+            folder, n = assignment.folder, 1
+            while folder in {mount.folder for mount in mounts}:
+                n += 1
+                folder = f"{assignment.folder} ({n})"
+            mounts.append(FolderMount(folder, assignment.volume, assignment.id))
+        found[(user.id, type_id)] = tuple(mounts)
+    return found
+
+
+def folder_mounts(db: Session, user: User, type_id: str) -> tuple[FolderMount, ...]:
+    return folder_mounts_of(db, [(user, type_id)])[(user.id, type_id)]
+
+
+def folders_pending_of(db: Session, desktops: list[Desktop]) -> dict[str, list[str]]:
+    """The folders each desktop's owner is due in it while it runs that its container does not mount
+    yet: they appear with its next start. [] for a desktop that does not run (a start brings them)."""
+    running = [desktop for desktop in desktops if desktop.state == RUNNING and desktop.user is not None]
+    due = folder_mounts_of(db, [(desktop.user, desktop.desktop_type_id) for desktop in running]) if running else {}
+    pending: dict[str, list[str]] = {desktop.id: [] for desktop in desktops}
+    for desktop in running:
+        mounted = {tuple(pair) for pair in desktop.folders or ()}
+        pending[desktop.id] = [
+            mount.folder
+            for mount in due[(desktop.user_id, desktop.desktop_type_id)]
+            if (mount.folder, mount.volume) not in mounted
+        ]
+    return pending
 
 
 def folders_pending(db: Session, desktop: Desktop) -> list[str]:
-    """The folders its owner is due in this running desktop that its container does not mount yet:
-    they appear with its next start. [] for a desktop that does not run (a start brings them anyway)."""
-    if desktop.state != RUNNING or desktop.user is None:
-        return []
-    mounted = {tuple(pair) for pair in desktop.folders or ()}
-    return [
-        mount.folder
-        for mount in folder_mounts(db, desktop.user, desktop.desktop_type_id)
-        if (mount.folder, mount.volume) not in mounted
-    ]
+    return prefetched(db, "folders_pending", desktop.id, lambda db, _ids: folders_pending_of(db, [desktop]))
 
 
 def quota_problem(db: Session, settings: Settings, user_id: int, desktop_type: DesktopType) -> str | None:

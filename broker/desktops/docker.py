@@ -60,6 +60,11 @@ EXEC_SETTLE = 0.5  # seconds a program run in a desktop has to fail at once befo
 UNREACHABLE = (
     "The container engine is not reachable, so desktops cannot be started or stopped right now. Please try again later."
 )
+TOO_BUSY = "The container engine is too busy to start desktops right now. Please try again in a minute."
+# Containers one broker process launches at once; the rest wait their turn. A class starting together
+# gains nothing from more on a small server: the engine's calls only get slower, until one passes
+# API_TIMEOUT and its person is refused (seen on 2 cores with 100 people in half a minute).
+LAUNCHES_AT_ONCE = 4
 
 
 @contextlib.contextmanager
@@ -71,6 +76,9 @@ def engine_errors() -> Iterator[None]:
         raise
     except APIError as error:
         raise ProviderError(f"The container engine refused: {error.explanation or error}") from error
+    except requests.Timeout as error:
+        log.warning("container engine did not answer within %s s: %s", API_TIMEOUT, error)
+        raise EngineUnavailable(TOO_BUSY) from error
     except (DockerException, requests.RequestException) as error:
         log.warning("container engine unreachable: %s", error)
         raise EngineUnavailable(UNREACHABLE) from error
@@ -104,6 +112,18 @@ class DockerProvider(Provider):
         self._subnets: dict[str, tuple[str, ...]] = {}
         self._network_lock = threading.Lock()
         self._host_addresses = isolation.HostAddresses(self._list_host_addresses)
+        self._launches = threading.BoundedSemaphore(LAUNCHES_AT_ONCE)
+        self._launch_wait = settings.desktop_start_timeout
+
+    @contextlib.contextmanager
+    def launch_turn(self) -> Iterator[None]:
+        """Wait (at most the start timeout) until fewer than LAUNCHES_AT_ONCE launches of this process run."""
+        if not self._launches.acquire(timeout=self._launch_wait):
+            raise EngineUnavailable(TOO_BUSY)
+        try:
+            yield
+        finally:
+            self._launches.release()
 
     @property
     def client(self) -> docker.DockerClient:
@@ -317,7 +337,7 @@ class DockerProvider(Provider):
         ]
 
     def create(self, spec: DesktopSpec) -> str:
-        with engine_errors():
+        with self.launch_turn(), engine_errors():
             self.ensure_network()
             try:
                 container = self.client.containers.create(
@@ -366,7 +386,7 @@ class DockerProvider(Provider):
         return env
 
     def start(self, ref: str) -> None:
-        with engine_errors():
+        with self.launch_turn(), engine_errors():
             try:
                 self._launch(ref)
             except NotFound as error:

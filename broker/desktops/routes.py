@@ -7,14 +7,14 @@ reach another person's desktop.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, current_app, jsonify, request
 
 from broker import context
 from broker.auth.current import current_session, login_required, require_user
 from broker.classroom import state as classroom_state
 from broker.classroom.schemas import classroom_json
 from broker.desktops import access, lifecycle
-from broker.desktops.events import desktop_events, shown_demo
+from broker.desktops.events import EventHub, demos_of, desktop_events, desktops_of
 from broker.desktops.http import record
 from broker.desktops.schemas import (
     DESKTOP_ERRORS,
@@ -24,12 +24,12 @@ from broker.desktops.schemas import (
     RemovedSchema,
     desktop_json,
     desktop_list_json,
-    shown_demo_json,
 )
 from broker.errors import Invalid
 from broker.openapi import documented
 
 bp = Blueprint("desktops", __name__)
+EVENT_HUB = "deskbroker.event_hub"
 
 
 def _desktop_type() -> str | None:
@@ -135,17 +135,25 @@ def list_own():
 def events():
     """Your desktops as server-sent events, whenever one changes (state, reason, last access)."""
     sign_in = current_session()
-    stream = desktop_events(
-        context.services().sessions,
-        sign_in.id,
-        sign_in.user_id,
-        desktop_json,
-        more={
-            "classroom": lambda db, user_id: classroom_json(*classroom_state.snapshot(db, user_id)),
-            "demo": lambda db, user_id: shown_demo(db, user_id, shown_demo_json),
-        },
-    )
-    context.close_db()  # the stream opens its own sessions, one per poll
+    stream = desktop_events(_event_hub(), sign_in.id, sign_in.user_id)
+    context.close_db()  # the hub's polls open their own sessions
     return Response(
         stream, mimetype="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
+
+
+def _event_hub() -> EventHub:
+    """One per app, i.e. per worker process: all its streams share one poll."""
+    if EVENT_HUB not in current_app.extensions:
+        current_app.extensions[EVENT_HUB] = EventHub(
+            context.services().sessions,
+            {
+                "desktops": desktops_of,
+                "classroom": lambda db, user_ids: {
+                    user_id: classroom_json(*classroom)
+                    for user_id, classroom in classroom_state.snapshots(db, user_ids).items()
+                },
+                "demo": demos_of,
+            },
+        )
+    return current_app.extensions[EVENT_HUB]

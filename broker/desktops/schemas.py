@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from marshmallow import fields
 from marshmallow.validate import OneOf
-from sqlalchemy.orm import object_session
+from sqlalchemy.orm import Session, object_session
 
+from broker.db import prefetch
 from broker.desktops import access
 from broker.desktops.isolation import EGRESS_MODES
 from broker.desktops.scheduled_stops import stop_due
@@ -110,6 +111,15 @@ _DESKTOP_LIST = DesktopListSchema()
 
 def desktop_json(desktop: Desktop) -> dict:
     return _DESKTOP.dump(desktop)
+
+
+def prefetch_for_json(db: Session, desktops: list[Desktop]) -> None:
+    """Fetch what DesktopSchema derives per running desktop for all of `desktops` at once (while `db`
+    lasts): a list of them costs a few queries, not a few per desktop."""
+    running = [desktop.id for desktop in desktops if desktop.state == RUNNING]
+    prefetch(db, "helpers", running, sharing.helpers_of)
+    prefetch(db, "shown_to_class", running, sharing.shown_to_classes)
+    prefetch(db, "folders_pending", running, lambda db, _ids: access.folders_pending_of(db, desktops))
 
 
 def shown_demo_json(demo: Demo | None) -> dict:

@@ -20,7 +20,7 @@ def end_help(db: Session, user: User, desktop_id: object) -> tuple[Desktop, list
     desktop = ids.find(db, Desktop, desktop_id)
     if desktop is None or not (desktop.user_id == user.id or may_watch(user, desktop)):
         raise NotFound("There is no such desktop.", code="no_desktop")
-    helps = sharing.live_helps(db, desktop.id)
+    helps = sharing.live_helps(db, [desktop.id])
     if desktop.user_id != user.id:
         helps = [help_ for help_ in helps if help_.user_id == user.id]
     for help_ in helps:

@@ -158,6 +158,7 @@ class TunnelSession:
                 raise TunnelRefused(exc.message, SESSION_CLOSED if exc.reason else CLIENT_UNAUTHORIZED) from None
         self.screen = request.screen
         join = self._look_up(grant)
+        looked_up = time.monotonic()
         if grant.mode == sharing.DEMO and join is None:
             # Nobody is on the desktop and a class opens at once: one at a time, so that the first
             # opens a guacd connection and the others join it.
@@ -168,14 +169,18 @@ class TunnelSession:
         self.guacd_instance = instance.name
         metrics.HANDSHAKE_WAIT_SECONDS.labels(instance.name).observe(self.guacd.turn_wait_seconds)
         metrics.HANDSHAKE_SECONDS.labels(instance.name).observe(self.guacd.handshake_seconds)
+        connected = time.monotonic()
         self.record_id = self._log_start()
         log.info(
-            "tunnel %s to desktop %s on guacd %s: turn after %.3f s, handshake %.3f s, open after %.3f s in all",
+            "tunnel %s to desktop %s on guacd %s: token and desktop %.3f s, turn after %.3f s, handshake %.3f s, "
+            "logged in %.3f s, open after %.3f s in all",
             self.tunnel_uuid,
             grant.desktop_id,
             instance.name,
+            looked_up - asked,
             self.guacd.turn_wait_seconds,
             self.guacd.handshake_seconds,
+            time.monotonic() - connected,
             time.monotonic() - asked,
         )
 

@@ -7,9 +7,10 @@ classroom's (broker.teacher.help, broker.teacher.demo).
 
 from __future__ import annotations
 
-from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy import select
+from sqlalchemy.orm import Session, contains_eager, joinedload
 
+from broker.db import prefetched
 from broker.models import ROLE_ADMIN, ROLE_TEACHER, Connection, Demo, Desktop, User
 
 HELP = "help"
@@ -20,49 +21,61 @@ def is_student(user: User) -> bool:
     return not (user.has_role(ROLE_TEACHER) or user.has_role(ROLE_ADMIN))
 
 
-def live_helps(db: Session, desktop_id: str) -> list[Connection]:
-    """The desktop's help tunnels that run and are not being ended."""
+def live_helps(db: Session, desktop_ids: list[str]) -> list[Connection]:
+    """The desktops' help tunnels that run and are not being ended, oldest first."""
     return list(
         db.scalars(
             select(Connection)
             .where(
-                Connection.desktop_id == desktop_id,
+                Connection.desktop_id.in_(desktop_ids),
                 Connection.mode == HELP,
                 Connection.ended_at.is_(None),
                 Connection.kill_requested_at.is_(None),
             )
+            .options(joinedload(Connection.user))
             .order_by(Connection.started_at)
         )
     )
 
 
-def helpers(db: Session, desktop_id: str) -> list[str]:
-    """The names of those controlling the desktop to help, for its owner's viewer."""
-    names = []
-    for help_ in live_helps(db, desktop_id):
+def helpers_of(db: Session, desktop_ids: list[str]) -> dict[str, list[str]]:
+    """The names of those controlling each desktop to help, for its owner's viewer."""
+    names: dict[str, list[str]] = {desktop_id: [] for desktop_id in desktop_ids}
+    for help_ in live_helps(db, desktop_ids):
         name = (help_.user.display_name or help_.user.username) if help_.user else ""
-        if name and name not in names:
-            names.append(name)
+        if name and name not in (theirs := names[help_.desktop_id]):
+            theirs.append(name)
     return names
 
 
-def demo_shown_to(db: Session, user: User) -> Demo | None:
-    """The demo a student is shown now: the latest in their groups, of a desktop not their own. Teachers
-    and admins are never switched to one."""
-    groups = [group.id for group in user.groups]
-    if not groups or not is_student(user):
-        return None
-    return db.scalars(
+def helpers(db: Session, desktop_id: str) -> list[str]:
+    return prefetched(db, "helpers", desktop_id, helpers_of)
+
+
+def demos_shown_to(db: Session, people: list[User]) -> dict[int, Demo | None]:
+    """The demo each student is shown now: the latest in their groups, of a desktop not their own.
+    Teachers and admins are never switched to one. One query for all of them."""
+    groups_of = {user.id: {group.id for group in user.groups} for user in people if is_student(user)}
+    shown: dict[int, Demo | None] = dict.fromkeys((user.id for user in people), None)
+    groups = set().union(*groups_of.values())
+    if not groups:
+        return shown
+    latest_first = db.scalars(
         select(Demo)
         .join(Desktop, Desktop.id == Demo.desktop_id)
-        .where(
-            Demo.group_id.in_(groups),
-            or_(Desktop.user_id.is_(None), Desktop.user_id != user.id),
-            Desktop.state == "running",  # a stopped one: back to their own until it runs again
-        )
+        .where(Demo.group_id.in_(groups), Desktop.state == "running")  # a stopped one: back to their own
+        .options(contains_eager(Demo.desktop))
         .order_by(Demo.started_at.desc(), Demo.id.desc())
-        .limit(1)
-    ).first()
+    ).all()
+    for user_id, theirs in groups_of.items():
+        shown[user_id] = next(
+            (demo for demo in latest_first if demo.group_id in theirs and demo.desktop.user_id != user_id), None
+        )
+    return shown
+
+
+def demo_shown_to(db: Session, user: User) -> Demo | None:
+    return demos_shown_to(db, [user])[user.id]
 
 
 def may_see_demo(db: Session, user: User, desktop: Desktop) -> bool:
@@ -70,6 +83,11 @@ def may_see_demo(db: Session, user: User, desktop: Desktop) -> bool:
     return demo is not None and demo.desktop_id == desktop.id
 
 
+def shown_to_classes(db: Session, desktop_ids: list[str]) -> dict[str, bool]:
+    """Whether a demo shows each desktop to a group right now (its owner's viewer says so)."""
+    shown = set(db.scalars(select(Demo.desktop_id).where(Demo.desktop_id.in_(desktop_ids))))
+    return {desktop_id: desktop_id in shown for desktop_id in desktop_ids}
+
+
 def shown_to_class(db: Session, desktop_id: str) -> bool:
-    """Whether a demo shows the desktop to a group right now (its owner's viewer says so)."""
-    return db.scalar(select(Demo.id).where(Demo.desktop_id == desktop_id).limit(1)) is not None
+    return prefetched(db, "shown_to_class", desktop_id, shown_to_classes)

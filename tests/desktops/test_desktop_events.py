@@ -1,15 +1,19 @@
-"""The dashboard's event stream (GET /api/events): the service on its own with a scripted clock,
+"""The dashboard's event stream (GET /api/events): the process's hub polled by hand,
 and the route through HTTP, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+from datetime import timedelta
+from functools import partial
+
+from sqlalchemy import event
 
 from broker.auth.sessions import hash_token
 from broker.auth.users import create_local_user
 from broker.db import utcnow
-from broker.desktops.events import desktop_events
-from broker.desktops.schemas import desktop_json
+from broker.desktops.events import EventHub, desktop_events, desktops_of
 from broker.models import AuthSession, Desktop, DesktopType
 
 PASSWORD = "correct horse battery"
@@ -38,38 +42,77 @@ def setup_person(app, db):
     return user, token
 
 
-def test_changes_are_sent_once_with_keep_alives_between_and_the_stream_ends_when_signed_out(app, db):
+def desktops_hub(app) -> EventHub:
+    return EventHub(app.extensions["deskbroker"].sessions, {"desktops": desktops_of})
+
+
+def test_changes_are_sent_once_and_the_stream_ends_when_signed_out(app, db):
     user, token = setup_person(app, db)
-    sessions = app.extensions["deskbroker"].sessions
-    now = [0.0]
-    script = iter(
-        [
-            lambda: None,  # nothing changes: no second event
-            lambda: db.add(Desktop(id="d1", user_id=user.id, desktop_type_id="base", state="starting")),
-            lambda: db.get(Desktop, "d1").__setattr__("state", "running"),
-            lambda: None,
-            lambda: None,  # quiet for 16 s: a keep-alive
-            lambda: db.get(AuthSession, hash_token(token)).__setattr__("revoked_at", utcnow()),
-        ]
-    )
+    hub = desktops_hub(app)
+    with hub.subscribe(hash_token(token), user.id, background=False) as feed:
 
-    def sleep(seconds):
-        now[0] += 8
-        next(script)()
+        def poll() -> list[tuple[str, object]]:
+            hub.poll_now()
+            return events_of(feed.take(0))
+
+        assert poll() == [("desktops", {"desktops": []})]
+        assert poll() == []  # nothing changed: nothing sent
+        db.add(Desktop(id="d1", user_id=user.id, desktop_type_id="base", state="starting"))
         db.commit()
+        [(name, data)] = poll()
+        assert name == "desktops" and [d["state"] for d in data["desktops"]] == ["starting"]
+        db.get(Desktop, "d1").state = "running"
+        db.commit()
+        db.get(Desktop, "d1").state = "stopping"  # changed twice between reads: only the newest is sent
+        db.commit()
+        hub.poll_now()
+        db.get(Desktop, "d1").state = "running"
+        db.commit()
+        [(name, data)] = poll()
+        assert [d["state"] for d in data["desktops"]] == ["running"]
+        assert not feed.ended
+        db.get(AuthSession, hash_token(token)).revoked_at = utcnow()
+        db.commit()
+        assert poll() == [("signed_out", {})] and feed.ended
 
-    with app.app_context():
-        chunks = list(
-            desktop_events(sessions, hash_token(token), user.id, desktop_json, sleep=sleep, clock=lambda: now[0])
+
+def test_a_quiet_stream_gets_keep_alives(app, db):
+    user, token = setup_person(app, db)
+    stream = desktop_events(desktops_hub(app), hash_token(token), user.id, keepalive=0.2)
+    assert next(stream).startswith("retry: ")
+    assert events_of([next(stream)]) == [("desktops", {"desktops": []})]
+    assert next(stream) == ": keep-alive\n\n"
+    stream.close()
+
+
+def test_a_class_of_streams_costs_the_database_what_one_does(app, db):
+    """All the streams of a process are read in one poll: 30 people's, each with a running desktop
+    (who helps on it, whether it is shown, folders due), cost the queries of one."""
+    people = [create_local_user(db, f"pupil{n}", PASSWORD)[0] for n in range(30)]
+    db.add(DesktopType(id="base", image="deskbroker/base:latest", title_en="Base", title_de="Basis"))
+    for person in people:
+        db.add(Desktop(id=f"d-{person.username}", user_id=person.id, desktop_type_id="base", state="running"))
+        db.add(
+            AuthSession(
+                id=f"s-{person.username}", user_id=person.id, csrf_token="-", expires_at=utcnow() + timedelta(hours=1)
+            )
         )
-    assert chunks[0].startswith("retry: ")
-    events = events_of(chunks)
-    assert [name for name, _ in events] == ["desktops", "desktops", "desktops", "comment", "signed_out"]
-    assert events[0][1] == {"desktops": []}
-    assert [d["state"] for d in events[1][1]["desktops"]] == ["starting"]
-    assert events[2][1]["desktops"][0] | {"state": "x"} == events[1][1]["desktops"][0] | {"state": "x"}
-    assert events[2][1]["desktops"][0]["state"] == "running"
-    assert events[3][1] == ": keep-alive"
+    db.commit()
+    hub = desktops_hub(app)
+    statements = []
+    listen = partial(event.listen, app.extensions["deskbroker"].engine, "before_cursor_execute")
+    listen(lambda *args: statements.append(args[2]))
+    with contextlib.ExitStack() as streams:
+        feeds = [streams.enter_context(hub.subscribe(f"s-{p.username}", p.id, background=False)) for p in people[:1]]
+        hub.poll_now()
+        one = len(statements)
+        feeds += [streams.enter_context(hub.subscribe(f"s-{p.username}", p.id, background=False)) for p in people[1:]]
+        statements.clear()
+        hub.poll_now()
+        assert len(statements) == one
+        for person, feed in zip(people, feeds, strict=True):  # and each stream has its own person's desktops
+            [(_name, data)] = events_of(feed.take(0))
+            assert [d["id"] for d in data["desktops"]] == [f"d-{person.username}"]
 
 
 def test_the_route_streams_and_ends_for_a_revoked_session(app, db):

@@ -12,8 +12,7 @@ from sqlalchemy import select
 
 from broker.auth.sessions import hash_token
 from broker.db import utcnow
-from broker.desktops.events import desktop_events, shown_demo
-from broker.desktops.schemas import desktop_json, shown_demo_json
+from broker.desktops.events import EventHub, demos_of
 from broker.models import AuditEvent, Connection, Desktop, User
 from broker.tunnels.service import end_watches_no_longer_allowed
 from tests.teacher import test_teacher
@@ -182,21 +181,14 @@ def test_a_students_desktop_shown_stays_theirs_and_a_stopped_one_returns_the_oth
 
 
 def _demo_event(app, school, username: str) -> dict | None:
-    """The first `demo` event of the person's event stream."""
+    """The `demo` event of the person's event stream."""
     token = school[username]["Authorization"].removeprefix("Bearer ")
-    sessions = app.extensions["deskbroker"].sessions
-    with app.app_context():
-        stream = desktop_events(
-            sessions,
-            hash_token(token),
-            school["ids"][username],
-            desktop_json,
-            more={"demo": lambda db, user_id: shown_demo(db, user_id, shown_demo_json)},
-        )
-        for chunk in stream:
-            if chunk.startswith("event: demo"):
-                return json.loads(chunk.split("\n")[1].removeprefix("data: "))["demo"]
-    raise AssertionError("no demo event")
+    hub = EventHub(app.extensions["deskbroker"].sessions, {"demo": demos_of})
+    with hub.subscribe(hash_token(token), school["ids"][username], background=False) as feed:
+        hub.poll_now()
+        [chunk] = feed.take(0)
+    assert chunk.startswith("event: demo\n")
+    return json.loads(chunk.split("\n")[1].removeprefix("data: "))["demo"]
 
 
 def test_a_teacher_who_leaves_the_group_stops_helping(app, school, db):

@@ -1,0 +1,76 @@
+"""A class starting at once: each broker process launches a few containers at a time, the rest wait
+their turn (at most the start timeout) instead of all slowing the engine down together."""
+
+import threading
+import time
+
+import pytest
+
+from broker.desktops import docker as docker_provider
+from broker.desktops.docker import LAUNCHES_AT_ONCE, TOO_BUSY, DockerProvider
+from broker.engine import EngineUnavailable
+from tests.fixtures.broker import make_settings
+
+
+class Launches:
+    """Stands in for the engine's part of a launch: it takes `seconds` and counts how many overlap."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.running, self.most, self.done = seconds, 0, 0, 0
+        self.lock = threading.Lock()
+
+    def __call__(self, _ref: str) -> None:
+        with self.lock:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.running -= 1
+            self.done += 1
+
+
+def provider_with(monkeypatch, launches: Launches, start_timeout: str = "60s") -> DockerProvider:
+    provider = DockerProvider(make_settings(desktop_start_timeout=start_timeout).desktops)
+    monkeypatch.setattr(provider, "_launch", launches)
+    return provider
+
+
+def start_all(provider: DockerProvider, people: int) -> list[Exception]:
+    refused: list[Exception] = []
+
+    def start(n: int) -> None:
+        try:
+            provider.start(f"desktop-{n}")
+        except EngineUnavailable as error:
+            refused.append(error)
+
+    threads = [threading.Thread(target=start, args=(n,)) for n in range(people)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return refused
+
+
+def test_a_class_is_launched_a_few_at_a_time_and_everyone_gets_theirs(monkeypatch):
+    launches = Launches(0.2)
+    provider = provider_with(monkeypatch, launches)
+    assert start_all(provider, 3 * LAUNCHES_AT_ONCE) == []
+    assert launches.done == 3 * LAUNCHES_AT_ONCE
+    assert launches.most == LAUNCHES_AT_ONCE
+
+
+def test_who_waits_longer_than_the_start_timeout_is_told_the_engine_is_busy(monkeypatch):
+    launches = Launches(2.5)
+    provider = provider_with(monkeypatch, launches, start_timeout="1s")
+    refused = start_all(provider, LAUNCHES_AT_ONCE + 1)
+    assert launches.done == LAUNCHES_AT_ONCE
+    assert [str(error) for error in refused] == [TOO_BUSY]
+    assert refused[0].code == "engine_unavailable"
+
+
+def test_an_engine_that_answers_too_slowly_is_called_busy_not_unreachable():
+    import requests
+
+    with pytest.raises(EngineUnavailable, match="too busy"), docker_provider.engine_errors():
+        raise requests.ReadTimeout("UnixHTTPConnectionPool(host='localhost', port=None): Read timed out.")
