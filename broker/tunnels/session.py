@@ -150,20 +150,22 @@ class TunnelSession:
         if refused:
             log.warning("tunnel refused: %s (allowed: DESKBROKER_PUBLIC_URL and DESKBROKER_ALLOWED_ORIGINS)", refused)
             raise TunnelRefused(f"Tunnel refused: {refused}.", CLIENT_FORBIDDEN)
-        with self.sessions() as db:
+        with self.sessions() as db:  # one session for both: what the token's checks loaded is not read again
             try:
                 self.grant = grant = service.redeem_token(db, request.token, request.holder)
             except service.ConnectRefused as exc:
                 # Access ended since the token was issued: the viewer says why and does not try again.
                 raise TunnelRefused(exc.message, SESSION_CLOSED if exc.reason else CLIENT_UNAUTHORIZED) from None
-        self.screen = request.screen
-        join = self._look_up(grant)
+            self.screen = request.screen
+            join = self._look_up(db, grant)
         looked_up = time.monotonic()
         if grant.mode == sharing.DEMO and join is None:
             # Nobody is on the desktop and a class opens at once: one at a time, so that the first
             # opens a guacd connection and the others join it.
             with exclusive(f"demo-{grant.desktop_id}"):
-                instance = self._connect(grant, self._look_up(grant), viewer_gone)
+                with self.sessions() as db:
+                    join = self._look_up(db, grant)
+                instance = self._connect(grant, join, viewer_gone)
         else:
             instance = self._connect(grant, join, viewer_gone)
         self.guacd_instance = instance.name
@@ -184,30 +186,29 @@ class TunnelSession:
             time.monotonic() - asked,
         )
 
-    def _look_up(self, grant: service.Grant) -> tuple[str, str] | None:
+    def _look_up(self, db: Session, grant: service.Grant) -> tuple[str, str] | None:
         """The desktop's address, password and sound server, the person's name, their lock and the
         recording; and the live guacd connection to join (None: open one)."""
-        with self.sessions() as db:
-            desktop = db.get(Desktop, grant.desktop_id)
-            if desktop is None or desktop.state != "running" or not desktop.address:
-                raise TunnelRefused("This desktop is not running any more.", RESOURCE_NOT_FOUND)
-            self.target = VncTarget(
-                desktop.address,
-                desktop.desktop_type.vnc_port,
-                decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
-                f"tcp:{desktop.address}:{SOUND_PORT}" if service.hears_sound(desktop, grant.mode) else "",
-            )
-            # From the first byte: a reload or reconnect while locked gets no input through.
-            self.locked = grant.mode == "control" and is_locked(db, grant.user_id)
-            person = db.get(User, grant.user_id)
-            self.name = (person.display_name or person.username) if person else ""
-            # Only the owner's own session is recorded (watchers and helpers join that one); its person
-            # was told before the start and sees the mark while connected.
-            if grant.mode == "control" and desktop.desktop_type.record_sessions:
-                self.recording = recordings.new_file_name()
-            if grant.mode == "control":
-                return None
-            return service.live_connection_id(db, desktop.id, JOINS_ANY[grant.mode])
+        desktop = db.get(Desktop, grant.desktop_id)
+        if desktop is None or desktop.state != "running" or not desktop.address:
+            raise TunnelRefused("This desktop is not running any more.", RESOURCE_NOT_FOUND)
+        self.target = VncTarget(
+            desktop.address,
+            desktop.desktop_type.vnc_port,
+            decrypt(self.settings.core.secret_key, desktop.vnc_password_encrypted),
+            f"tcp:{desktop.address}:{SOUND_PORT}" if service.hears_sound(desktop, grant.mode) else "",
+        )
+        # From the first byte: a reload or reconnect while locked gets no input through.
+        self.locked = grant.mode == "control" and is_locked(db, grant.user_id)
+        person = db.get(User, grant.user_id)
+        self.name = (person.display_name or person.username) if person else ""
+        # Only the owner's own session is recorded (watchers and helpers join that one); its person
+        # was told before the start and sees the mark while connected.
+        if grant.mode == "control" and desktop.desktop_type.record_sessions:
+            self.recording = recordings.new_file_name()
+        if grant.mode == "control":
+            return None
+        return service.live_connection_id(db, desktop.id, JOINS_ANY[grant.mode])
 
     def _connect(self, grant: service.Grant, join: tuple[str, str] | None, viewer_gone: Callable[[], bool]):
         """guacd's connection for the tunnel, on the pool's instance; the instance."""

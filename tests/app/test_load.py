@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import re
+import resource
 import statistics
 import threading
 import time
@@ -15,6 +17,7 @@ import traceback
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import requests
@@ -114,6 +117,18 @@ class Calls:
         for call in self.items:
             grouped[call.endpoint].append(call)
         return grouped
+
+
+def machine_busy() -> tuple[int, int]:
+    """All cores' busy and total time so far, in clock ticks (/proc/stat's first line)."""
+    ticks = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = ticks[3] + ticks[4]  # idle, iowait
+    return sum(ticks) - idle, sum(ticks)
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -379,9 +394,15 @@ def test_a_class_of_100_at_the_same_minute(database_url, instance, docker_engine
 
         watcher = threading.Thread(target=watch_peak, daemon=True)
         watcher.start()
-        cpu_before = process_usage(school.broker.process.pid)[1]
+        cpu_before, clients_before, machine_before = (
+            process_usage(school.broker.process.pid)[1],
+            own_cpu_seconds(),
+            machine_busy(),
+        )
         seconds = run.run()
         broker_cpu = process_usage(school.broker.process.pid)[1] - cpu_before
+        clients_cpu = own_cpu_seconds() - clients_before
+        busy, total = (after - before for after, before in zip(machine_busy(), machine_before, strict=True))
         watcher.join(timeout=60)
         tunnels_ended = wait_until(lambda: live_connections(school.broker.session) == 0, 15)
         leftovers = leftovers_of(school)
@@ -469,6 +490,15 @@ def test_a_class_of_100_at_the_same_minute(database_url, instance, docker_engine
     figures.record(
         f"broker CPU ({WORKERS} workers) during the run",
         f"{broker_cpu:.0f} s = {100 * broker_cpu / seconds:.0f} % of one core",
+        "—",
+        True,
+    )
+    figures.record(
+        f"the machine's {os.cpu_count()} cores during the run", f"{100 * busy / total:.0f} % busy", "—", True
+    )
+    figures.record(  # a real class's browsers are on their own machines; these share the server's cores
+        f"the {PEOPLE} simulated people (this test's process) during the run",
+        f"{clients_cpu:.0f} s = {100 * clients_cpu / seconds:.0f} % of one core",
         "—",
         True,
     )
