@@ -57,16 +57,18 @@ def alive_sessions(db: Session, session_ids: set[str]) -> set[str]:
 def desktops_of(db: Session, user_ids: list[int]) -> dict[int, dict]:
     """The `desktops` event: each person's desktops as the dashboard shows them, in a stable order."""
     found: dict[int, list[dict]] = {user_id: [] for user_id in user_ids}
-    desktops = db.scalars(
-        select(Desktop)
-        .where(Desktop.user_id.in_(user_ids))
-        .options(joinedload(Desktop.desktop_type), joinedload(Desktop.user))
-        .order_by(Desktop.desktop_type_id, Desktop.id)
-    ).all()
-    prefetch_for_json(db, list(desktops))
+    desktops = list(
+        db.scalars(
+            select(Desktop)
+            .where(Desktop.user_id.in_(user_ids))
+            .options(joinedload(Desktop.desktop_type), joinedload(Desktop.user))
+            .order_by(Desktop.desktop_type_id, Desktop.id)
+        )
+    )
+    prefetch_for_json(db, desktops)
     for desktop in desktops:
         found[desktop.user_id].append(desktop_json(desktop))
-    return {user_id: {"desktops": desktops} for user_id, desktops in found.items()}
+    return {user_id: {"desktops": theirs} for user_id, theirs in found.items()}
 
 
 def demos_of(db: Session, user_ids: list[int]) -> dict[int, dict]:
