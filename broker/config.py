@@ -135,6 +135,14 @@ def _proxy_url(raw: str) -> str:
     return raw.strip().rstrip("/")
 
 
+def _node_engine(raw: str) -> str:
+    """tcp://{address}:PORT: each Swarm node's engine, with {address} its address in the swarm."""
+    value = raw.strip()
+    if not value.startswith("tcp://") or "{address}" not in value:
+        raise ValueError("a tcp:// URL naming {address}, e.g. tcp://{address}:2376")
+    return value
+
+
 def _cidr_list(raw: str) -> tuple[str, ...]:
     import ipaddress
 
@@ -380,6 +388,19 @@ class DesktopSettings:
     swarm_constraints: tuple[str, ...] = setting(
         "Swarm placement constraints for desktops, comma separated (e.g. node.labels.desktops==true).", _comma_list, ""
     )
+    swarm_node_engine: str = setting(
+        "How the broker reaches the engine of every other Swarm node, to load the network rules of the desktops "
+        "placed there: tcp://{address}:2376, {address} being the node's address in the swarm (TLS only, see "
+        "SWARM_NODE_TLS). Empty: desktops run only on the broker's own node.",
+        _optional(_node_engine),
+        "",
+    )
+    swarm_node_tls: str = setting(
+        "Folder with ca.pem, cert.pem and key.pem (as DOCKER_CERT_PATH): the CA the nodes' engines prove "
+        "themselves with, and the broker's client certificate for them.",
+        _text,
+        "",
+    )
 
     @property
     def egress_network(self) -> str:
@@ -597,9 +618,19 @@ def _check_oidc(values: dict[str, Any]) -> list[str]:
 
 
 def _check_desktops(values: dict[str, Any]) -> list[str]:
+    problems = []
     if values["desktop_pool_size"] and values["desktop_persistent_homes"]:
-        return [
+        problems.append(
             f"{env_name('desktop_pool_size')} needs {env_name('desktop_persistent_homes')}=false: "
             "a desktop started in advance cannot mount its future owner's home"
-        ]
-    return []
+        )
+    if values["swarm_node_engine"]:
+        # An engine's API is root on its node: never without TLS both ways.
+        folder = Path(values["swarm_node_tls"] or "/nonexistent")
+        missing = [name for name in ("ca.pem", "cert.pem", "key.pem") if not (folder / name).is_file()]
+        if missing:
+            problems.append(
+                f"{env_name('swarm_node_engine')} needs {env_name('swarm_node_tls')}: a folder with "
+                f"{', '.join(missing)} (the nodes' CA, the broker's client certificate and key)"
+            )
+    return problems

@@ -99,6 +99,11 @@ def secret_archive(password: str) -> bytes:
     return buffer.getvalue()
 
 
+def _remove_quietly(api: docker.APIClient, ref: str) -> None:
+    with contextlib.suppress(DockerException, requests.RequestException):
+        api.remove_container(ref, force=True)
+
+
 class DockerProvider(Provider):
     def __init__(self, settings: DesktopSettings):
         self.instance = settings.instance
@@ -210,10 +215,13 @@ class DockerProvider(Provider):
             return isolation.Policy(ports, sources, egress, proxy=proxy)
         return isolation.Policy(ports, sources)
 
-    def isolate(self, ref: str, policy: isolation.Policy, flush: bool = False) -> None:
-        """Load the rules into the running container's network namespace; `flush`: and cut every
-        connection it has (connection tracking emptied), for a container that was on a network before."""
-        api = self.client.api
+    def isolate(
+        self, ref: str, policy: isolation.Policy, flush: bool = False, api: docker.APIClient | None = None
+    ) -> None:
+        """Load the rules into the running container's network namespace, through `api` (the engine
+        that runs it; default this broker's); `flush`: and cut every connection it has (connection
+        tracking emptied), for a container that was on a network before."""
+        api = api or self.client.api
         try:
             guard = api.create_container(
                 self.netguard_image,
@@ -243,17 +251,13 @@ class DockerProvider(Provider):
                 raise IsolationFailed(f"The desktop's network rules could not be loaded: {detail}")
         finally:
             # Off the start's path: the rules are in, the exited guard only has to go.
-            threading.Thread(target=self._remove_quietly, args=(guard,), daemon=True).start()
+            threading.Thread(target=_remove_quietly, args=(api, guard), daemon=True).start()
 
     def _guard_missing(self) -> IsolationFailed:
         return IsolationFailed(
             f"The network guard image {self.netguard_image} is not on the container engine; an "
             "administrator has to build it (`broker images build netguard`)."
         )
-
-    def _remove_quietly(self, ref: str) -> None:
-        with contextlib.suppress(DockerException, requests.RequestException):
-            self.client.api.remove_container(ref, force=True)
 
     def _host_deny(self) -> tuple[str, ...]:
         """The host's own addresses; through the socket proxy (no host network) the admin lists them."""
@@ -411,8 +415,8 @@ class DockerProvider(Provider):
     def run_as_desktop_user(self, ref: str, argv: list[str]) -> None:
         with engine_errors():
             try:
-                container = self._exec_target(ref)
-                run = self.client.api.exec_create(
+                api, container = self._exec_target(ref)
+                run = api.exec_create(
                     container,
                     argv,
                     user="{}:{}".format(*DESKTOP_USER),
@@ -421,7 +425,7 @@ class DockerProvider(Provider):
                     stdout=False,
                     stderr=False,
                 )
-                self.client.api.exec_start(run["Id"], detach=True)
+                api.exec_start(run["Id"], detach=True)
             except NotFound as error:
                 raise Vanished("Its container is gone from the engine.") from error
             except APIError as error:
@@ -430,14 +434,14 @@ class DockerProvider(Provider):
                 raise
             # A program that is missing or refuses its argument ends at once: say so, not "opened".
             deadline = time.monotonic() + EXEC_SETTLE
-            while (state := self.client.api.exec_inspect(run["Id"]))["Running"] and time.monotonic() < deadline:
+            while (state := api.exec_inspect(run["Id"]))["Running"] and time.monotonic() < deadline:
                 time.sleep(0.05)
             if not state["Running"] and state["ExitCode"]:
                 raise ProviderError(f"{argv[0]} ended with code {state['ExitCode']}")
 
-    def _exec_target(self, ref: str) -> str:
-        """The container to run a program in: the desktop's own."""
-        return ref
+    def _exec_target(self, ref: str) -> tuple[docker.APIClient, str]:
+        """The engine and container to run a program in: this broker's, the desktop's own."""
+        return self.client.api, ref
 
     def inspect(self, ref: str) -> ContainerState | None:
         with engine_errors():

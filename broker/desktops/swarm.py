@@ -9,17 +9,26 @@ Isolation (isolation.py): Swarm starts a task on its networks at once (a task co
 be connected to an overlay later without the engine handing out addresses twice), so the rules
 are loaded as soon as its container runs, a fraction of a second after the start and before it
 counts as running, and every connection it opened meanwhile is then cut (its connection tracking
-is flushed). They are loaded through the engine that runs the task, which is this broker's for
-now: a desktop placed on another node fails to start (closed, not open).
+is flushed). They are loaded through the engine of the node that runs the task: this broker's
+own, or another node's over TLS (SWARM_NODE_ENGINE, SWARM_NODE_TLS), found by the node's address
+in the swarm. Without that setting a desktop placed on another node fails to start (closed, not
+open).
+
+A node that goes down takes its desktops with it: they count as stopped, with the node named,
+as soon as the managers mark it down; the next start places a new task on a node that is up.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import secrets
+import threading
 import time
 
+import docker
 from docker.errors import APIError, NotFound
+from docker.tls import TLSConfig
 from docker.types import (
     ContainerSpec,
     EndpointSpec,
@@ -34,7 +43,7 @@ from docker.types import (
 )
 
 from broker.config import DesktopSettings
-from broker.desktops.docker import CAPABILITIES, DockerProvider, engine_errors
+from broker.desktops.docker import API_TIMEOUT, CAPABILITIES, DockerProvider, engine_errors
 from broker.desktops.provider import (
     BROKER_LABEL,
     DESKTOP_LABEL,
@@ -53,6 +62,7 @@ ENDED_TASK = ("complete", "shutdown", "failed", "rejected", "orphaned", "remove"
 # the nodes by it without refusing them long before memory really runs out.
 RESERVED_SHARE = 4
 SETTLE_TIMEOUT = STOP_TIMEOUT + 20
+API_VERSION = "1.41"  # Docker 20.10, the oldest engine the provider supports (process limits per task)
 
 
 class SwarmProvider(DockerProvider):
@@ -60,6 +70,11 @@ class SwarmProvider(DockerProvider):
         super().__init__(settings)
         self.constraints = list(settings.swarm_constraints)
         self.placement_timeout = settings.desktop_start_timeout
+        self.node_engine = settings.swarm_node_engine
+        self.node_tls = settings.swarm_node_tls
+        self._engines: dict[str, docker.DockerClient] = {}
+        self._engines_lock = threading.Lock()
+        self._own_node: str | None = None
 
     def network_options(self, internal: bool) -> dict:
         return {"driver": "overlay", "attachable": True, "scope": "swarm", "internal": internal}
@@ -135,17 +150,17 @@ class SwarmProvider(DockerProvider):
 
     def _admit(self, ref: str) -> None:
         """Wait for the new task's container, load its rules and cut what it opened before them."""
-        container = self._task_container(ref)
-        self.isolate(
-            container, self.policy(self.client.api.inspect_service(ref)["Spec"].get("Labels") or {}), flush=True
-        )
+        node, container = self._task_container(ref)
+        policy = self.policy(self.client.api.inspect_service(ref)["Spec"].get("Labels") or {})
+        self.isolate(container, policy, flush=True, api=self._engine_of(node).api)
 
-    def _exec_target(self, ref: str) -> str:
-        """The service's running task container, on this broker's engine (IsolationFailed elsewhere)."""
-        return self._task_container(ref)
+    def _exec_target(self, ref: str) -> tuple[docker.APIClient, str]:
+        """The engine of the node that runs the service's task, and the task's container."""
+        node, container = self._task_container(ref)
+        return self._engine_of(node).api, container
 
-    def _task_container(self, ref: str) -> str:
-        """The id of the running container of the service's current task, on this broker's engine."""
+    def _task_container(self, ref: str) -> tuple[str, str]:
+        """(node id, container id) of the running container of the service's current task."""
         deadline = time.monotonic() + self.placement_timeout
         while time.monotonic() < deadline:
             service = self.client.api.inspect_service(ref)
@@ -161,18 +176,38 @@ class SwarmProvider(DockerProvider):
                 raise IsolationFailed(status.get("Err") or f"its task ended ({status['State']})")
             container = (status.get("ContainerStatus") or {}).get("ContainerID")
             if container and status.get("State") in RUNNING_TASK:
-                if task.get("NodeID") != self._node_id():
-                    raise IsolationFailed(
-                        "Swarm placed the desktop on another node, whose engine this broker cannot reach to load "
-                        "its network rules; keep desktops on the broker's node (DESKBROKER_SWARM_CONSTRAINTS="
-                        "node.role==manager) until every node runs the network guard."
-                    )
-                return container
+                return task["NodeID"], container
             time.sleep(0.1)
         raise IsolationFailed("Swarm did not start the desktop's container in time.")
 
-    def _node_id(self) -> str:
-        return self.client.info()["Swarm"]["NodeID"]
+    def _engine_of(self, node: str) -> docker.DockerClient:
+        """The engine of `node`: this broker's own, or the node's over TLS, connected once."""
+        if self._own_node is None:
+            self._own_node = self.client.info()["Swarm"]["NodeID"]
+        if node == self._own_node:
+            return self.client
+        with self._engines_lock:
+            if node in self._engines:
+                return self._engines[node]
+            if not self.node_engine:
+                raise IsolationFailed(
+                    "Swarm placed the desktop on another node, and this broker has no way to its engine to load "
+                    "the desktop's network rules there; an administrator has to set DESKBROKER_SWARM_NODE_ENGINE "
+                    "(or keep desktops on the broker's node: DESKBROKER_SWARM_CONSTRAINTS=node.role==manager)."
+                )
+            address = self.client.api.inspect_node(node)["Status"]["Addr"]
+            tls = TLSConfig(
+                client_cert=(os.path.join(self.node_tls, "cert.pem"), os.path.join(self.node_tls, "key.pem")),
+                ca_cert=os.path.join(self.node_tls, "ca.pem"),
+                verify=True,
+            )
+            engine = docker.DockerClient(
+                base_url=self.node_engine.format(address=address), tls=tls, timeout=API_TIMEOUT, version=API_VERSION
+            )
+            # Else requests takes REQUESTS_CA_BUNDLE (set for TLS-inspecting proxies) over the nodes' CA.
+            engine.api.trust_env = False
+            self._engines[node] = engine
+            return engine
 
     def stop(self, ref: str) -> None:
         """Scale to zero, then wait until the task's container has really stopped."""
@@ -209,7 +244,7 @@ class SwarmProvider(DockerProvider):
                 service = self.client.api.inspect_service(ref)
             except NotFound:
                 return None
-            return self._state(service, self.client.api.tasks(filters={"service": service["ID"]}))
+            return self._state(service, self.client.api.tasks(filters={"service": service["ID"]}), self._nodes())
 
     def find(self, name: str) -> ContainerState | None:
         return self.inspect(name)
@@ -220,12 +255,16 @@ class SwarmProvider(DockerProvider):
             if not services:
                 return []
             tasks = self.client.api.tasks(filters={"service": [service["ID"] for service in services]})
+            nodes = self._nodes()
             return [
-                self._state(service, [task for task in tasks if task["ServiceID"] == service["ID"]])
+                self._state(service, [task for task in tasks if task["ServiceID"] == service["ID"]], nodes)
                 for service in services
             ]
 
-    def _state(self, service: dict, tasks: list[dict]) -> ContainerState:
+    def _nodes(self) -> dict[str, dict]:
+        return {node["ID"]: node for node in self.client.api.nodes()}
+
+    def _state(self, service: dict, tasks: list[dict], nodes: dict[str, dict]) -> ContainerState:
         spec = service["Spec"]
         labels = spec.get("Labels") or {}
         wanted = spec["Mode"].get("Replicated", {}).get("Replicas", 0)
@@ -236,8 +275,15 @@ class SwarmProvider(DockerProvider):
         status = task["Status"] if task else {}
         running = bool(wanted and status.get("State") in RUNNING_TASK)
         problem = ""
-        if wanted and status.get("State") in ENDED_TASK:
+        node = nodes.get(task["NodeID"]) if task and task.get("NodeID") else None
+        if wanted and node and node["Status"]["State"] == "down":
+            # The managers keep a lost node's last report ("running") until they give its tasks up.
+            # ("unknown" is every node's state for a moment after a manager restarts: not lost.)
+            running, problem = False, f"its node {node['Description']['Hostname']} is down"
+        elif wanted and status.get("State") in ENDED_TASK:
             problem = status.get("Err") or f"its task ended ({status['State']})"
+            if node and node["Spec"].get("Availability") == "drain":
+                problem = f"its node {node['Description']['Hostname']} was drained"
         return ContainerState(
             ref=service["ID"],
             name=spec["Name"],

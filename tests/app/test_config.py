@@ -120,3 +120,19 @@ def test_secrets_are_gathered_from_every_section():
         websockify_key="w" * 32, oidc_client_secret="sso-secret", database_url="postgresql://u:p@db/x"
     ).secrets()
     assert set(secrets) == {load().core.secret_key, "w" * 32, "sso-secret", "postgresql://u:p@db/x"}
+
+
+def test_other_swarm_nodes_engines_are_reached_only_over_tls_with_every_certificate(tmp_path):
+    with pytest.raises(ConfigError, match="DESKBROKER_SWARM_NODE_ENGINE is malformed"):
+        load(swarm_node_engine="http://{address}:2375")
+    with pytest.raises(ConfigError, match="DESKBROKER_SWARM_NODE_ENGINE is malformed"):
+        load(swarm_node_engine="tcp://node1:2376")  # one engine for every node cannot be right
+    (tmp_path / "ca.pem").write_text("ca")
+    with pytest.raises(
+        ConfigError, match=re.escape("needs DESKBROKER_SWARM_NODE_TLS: a folder with cert.pem, key.pem")
+    ):
+        load(swarm_node_engine="tcp://{address}:2376", swarm_node_tls=str(tmp_path))
+    (tmp_path / "cert.pem").write_text("cert")
+    (tmp_path / "key.pem").write_text("key")
+    settings = load(swarm_node_engine="tcp://{address}:2376", swarm_node_tls=str(tmp_path))
+    assert settings.desktops.swarm_node_engine == "tcp://{address}:2376"
