@@ -94,6 +94,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     sessions = make_sessionmaker(engine)
     app.extensions["deskbroker"] = context.Services(settings, engine, sessions, oidc.init_oidc(app, settings.oidc))
     provider = desktops.init_app(app, settings, sessions)
+    app.extensions["deskbroker"].node_of = provider.node_of  # tunnels take a guacd beside their desktop
     files.init_app(app, settings, provider, more_spaces=[teacher.folder_spaces(settings)])
     teacher.init_app(app, settings, sessions)
     branding.init_app(app)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,8 @@ class Services:
     engine: Engine
     sessions: sessionmaker[Session]
     oauth: Any = None  # authlib OAuth registry, None when single sign-on is off
+    # Which node runs the container at an address on the desktop network (Containers.node_of).
+    node_of: Callable[[str], str | None] = lambda _address: None
 
 
 def services() -> Services:

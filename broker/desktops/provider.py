@@ -170,6 +170,11 @@ class Containers(Protocol):
         """Start `argv` (no shell) in the running desktop as its user (DESKTOP_USER) on its display, and
         return without waiting for it; ProviderError when it cannot be started or fails at once."""
 
+    def node_of(self, address: str) -> str | None:
+        """The node that runs the container at `address` on the desktop network (a desktop, a guacd),
+        so that a tunnel can take the guacd beside its desktop; None on one engine, or when unknown."""
+        return None
+
     @abstractmethod
     def ended_desktops(self) -> Iterator[str]:
         """Blocks, yielding the desktop id whenever one of this instance's desktops stops or goes

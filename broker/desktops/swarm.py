@@ -21,13 +21,15 @@ as soon as the managers mark it down; the next start places a new task on a node
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import secrets
 import threading
 import time
 
 import docker
-from docker.errors import APIError, NotFound
+import requests
+from docker.errors import APIError, DockerException, NotFound
 from docker.tls import TLSConfig
 from docker.types import (
     ContainerSpec,
@@ -55,6 +57,9 @@ from broker.desktops.provider import (
     NameTaken,
     Vanished,
 )
+from broker.engine import EngineUnavailable
+
+log = logging.getLogger(__name__)
 
 RUNNING_TASK = ("starting", "running")  # "starting": the container runs, its health check has not passed yet
 ENDED_TASK = ("complete", "shutdown", "failed", "rejected", "orphaned", "remove")
@@ -62,6 +67,8 @@ ENDED_TASK = ("complete", "shutdown", "failed", "rejected", "orphaned", "remove"
 # the nodes by it without refusing them long before memory really runs out.
 RESERVED_SHARE = 4
 SETTLE_TIMEOUT = STOP_TIMEOUT + 20
+NODE_MAP_SECONDS = 10.0  # how long which task address runs on which node is trusted
+NODE_MAP_MISS_SECONDS = 0.2  # ... for an address it has not seen (a desktop started just now)
 API_VERSION = "1.41"  # Docker 20.10, the oldest engine the provider supports (process limits per task)
 
 
@@ -75,6 +82,9 @@ class SwarmProvider(DockerProvider):
         self._engines: dict[str, docker.DockerClient] = {}
         self._engines_lock = threading.Lock()
         self._own_node: str | None = None
+        self._node_map: dict[str, str] = {}  # address on the desktop network -> node id
+        self._node_map_at = float("-inf")
+        self._looked_for: set[str] = set()  # addresses missing from the map since it was read
 
     def network_options(self, internal: bool) -> dict:
         return {"driver": "overlay", "attachable": True, "scope": "swarm", "internal": internal}
@@ -293,6 +303,26 @@ class SwarmProvider(DockerProvider):
             address=self._task_address(task) if running else None,
             problem=problem,
         )
+
+    def node_of(self, address: str) -> str | None:
+        """From the running tasks' addresses on the desktop network (desktops, and guacd as a global
+        service); an engine that does not answer leaves it unknown, never a tunnel refused."""
+        age = time.monotonic() - self._node_map_at
+        unknown = address not in self._node_map and address not in self._looked_for
+        if age >= NODE_MAP_SECONDS or (unknown and age >= NODE_MAP_MISS_SECONDS):
+            self._node_map_at = time.monotonic()  # one asks; the others go on with what is known
+            self._looked_for = {address}  # (a guacd that is no task: asked about once per period)
+            try:
+                tasks = self.client.api.tasks(filters={"desired-state": "running"})
+            except (DockerException, requests.RequestException, EngineUnavailable) as error:
+                log.warning("which node runs which desktop is unknown for now: %s", error)
+            else:
+                self._node_map = {
+                    found: task["NodeID"]
+                    for task in tasks
+                    if (found := self._task_address(task)) and task.get("NodeID")
+                }
+        return self._node_map.get(address)
 
     def _task_address(self, task: dict) -> str | None:
         for attachment in task.get("NetworksAttachments") or []:

@@ -115,19 +115,23 @@ class GuacdPool:
         with self._lock:
             return self._instance(host, port)
 
-    def choose(self, leave_out: set[Instance] = frozenset()) -> Instance | None:
+    def choose(
+        self, leave_out: set[Instance] = frozenset(), beside: Callable[[Instance], bool] | None = None
+    ) -> Instance | None:
         """The instance with the shortest queue, of those up (and not left out); when all are down, of
-        those (a tunnel's connect is a health check too: one guacd restarted is used at once). Its
-        queue counts the tunnel from now on (release() when its handshake is over)."""
+        those (a tunnel's connect is a health check too: one guacd restarted is used at once). Of equal
+        queues, one `beside` the desktop (on its node). Its queue counts the tunnel from now on
+        (release() when its handshake is over)."""
         untried = [i for i in self.instances() if i not in leave_out]
         candidates = [i for i in untried if not i.down] or untried
         if not candidates:
             return None
+        far = {instance for instance in candidates if beside and not beside(instance)}  # (may ask the engine)
         with self._lock:
             self._ties += 1
             start = self._ties % len(candidates)
             rotated = candidates[start:] + candidates[:start]
-            chosen = min(rotated, key=lambda instance: instance.queue)
+            chosen = min(rotated, key=lambda instance: (instance.queue, instance in far))
             chosen.queue += 1
             return chosen
 
@@ -146,11 +150,12 @@ class GuacdPool:
         recording: str | None = None,
         timeout: float = 10.0,
         abandoned: Callable[[], bool] = lambda: False,
+        beside: Callable[[Instance], bool] | None = None,
     ) -> tuple[GuacdConnection, Instance]:
         """A new connection on the instance with the shortest queue (another when one is away), or a
         join (`join` = (guacd's connection id, the instance's name)) on the instance that holds it.
         `recording`: the file name guacd records it under (None: not recorded). ViewerLeft when
-        `abandoned()` says so once its turn came."""
+        `abandoned()` says so once its turn came. `beside`: whether an instance is on the desktop's node."""
         options = (read_only, name, recording, timeout, abandoned)
         join_id, holder = join or (None, "")
         if holder:
@@ -160,7 +165,7 @@ class GuacdPool:
             return self._open_on(instance, target, screen, join_id, *options), instance
         tried: set[Instance] = set()  # (a join logged before the pool kept its instance: where it may)
         while True:
-            instance = self.choose(tried)
+            instance = self.choose(tried, beside)
             if instance is None:
                 raise GuacdUnreachable(
                     "no guacd instance answers (" + ", ".join(i.name for i in self.instances()) + ")",

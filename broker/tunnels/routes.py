@@ -213,7 +213,7 @@ def tunnel(ws):
     context.close_db()  # a tunnel lasts hours: it must not hold the sign-in check's database connection
     asked = TunnelRequest(request.headers.get("Origin"), request.args.get("token", ""), user and user.id, _screen())
     watches = _kill_watch(services.sessions), _lock_watch(services.sessions)
-    with TunnelSession(services.settings, services.sessions, *watches) as session:
+    with TunnelSession(services.settings, services.sessions, *watches, node_of=services.node_of) as session:
         session.serve(ws, asked)
 
 

@@ -92,9 +92,11 @@ class TunnelSession:
         sessions: sessionmaker[Session],
         kills: service.KillWatch,
         locks: LockWatch | None = None,
+        node_of: Callable[[str], str | None] = lambda _address: None,
     ):
         # Short database sessions of its own: a tunnel lasts hours, outside any request's context.
         self.settings, self.sessions, self.kills = settings, sessions, kills
+        self.node_of = node_of  # which node runs a container at an address (several nodes: Swarm)
         self.locks = locks or LockWatch(sessions)
         self.locked = False  # a teacher locked its person's screens: their input is dropped
         self.grant: service.Grant | None = None
@@ -212,6 +214,7 @@ class TunnelSession:
 
     def _connect(self, grant: service.Grant, join: tuple[str, str] | None, viewer_gone: Callable[[], bool]):
         """guacd's connection for the tunnel, on the pool's instance; the instance."""
+        node = self.node_of(self.target.host)
         try:
             self.guacd, instance = pool_for(self.settings.tier).open(
                 self.target,
@@ -221,6 +224,8 @@ class TunnelSession:
                 name=self.name,
                 recording=self.recording,
                 abandoned=viewer_gone,
+                # Of equal queues, a guacd on the desktop's node: the screen's pixels stay on the node.
+                beside=(lambda instance: self.node_of(instance.host) == node) if node else None,
             )
         except ViewerLeft as exc:
             log.info("tunnel to desktop %s: %s", grant.desktop_id, exc)

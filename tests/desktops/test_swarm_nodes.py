@@ -1,10 +1,10 @@
 """A Swarm of three nodes: this machine as manager and two Docker-in-Docker workers
 (tests/fixtures/swarm_nodes.py). The broker runs as in production, in the network namespace of a
-container on the desktops' overlay; one guacd on the manager's side of the overlay.
+container on the desktops' overlay; guacd as a global service, one on every node.
 
 What a person and an admin would notice: desktops spread over all three nodes by the placement
 settings, each held by its network rules whichever node runs it (loaded through that node's
-engine, over mutual TLS) and drawn through guacd; a drained node's and a dead node's desktops are
+engine, over mutual TLS) and drawn through the guacd on its own node; a drained node's and a dead node's desktops are
 shown stopped with the node named within 30 s, and start again on a node that is up. Start
 latency per node is a figure.
 """
@@ -16,11 +16,13 @@ import time
 
 import pytest
 import requests
+from docker.types import EndpointSpec, ServiceMode
+from sqlalchemy import select
 
 from broker.desktops.provider import BROKER_LABEL
-from broker.models import Desktop
+from broker.models import Connection, Desktop
 from tests.desktops.test_isolation import probe
-from tests.fixtures.desktops import desktop_overrides, lifecycle_of, run_guacd, sign_in, start_broker_in
+from tests.fixtures.desktops import desktop_overrides, lifecycle_of, sign_in, start_broker_in
 from tests.fixtures.swarm_nodes import manager_address, swarm_workers
 from tests.fixtures.tunnel_viewer import Viewer
 
@@ -44,6 +46,17 @@ def drawn(broker, person, desktop_id: str) -> bool:
         return viewer.drawn()
     finally:
         viewer.close()
+
+
+def guacd_of(app, desktop_id: str) -> str:
+    """The guacd instance that held the desktop's latest tunnel (the connection log)."""
+    with lifecycle_of(app).sessions() as db:
+        return db.scalars(
+            select(Connection.guacd_instance)
+            .where(Connection.desktop_id == desktop_id)
+            .order_by(Connection.started_at.desc())
+            .limit(1)
+        ).one()
 
 
 def label_node(swarm, node_id: str, labels: dict[str, str]) -> None:
@@ -87,14 +100,42 @@ def stopped_with_reason(broker, person, within: float) -> tuple[float, str]:
         time.sleep(0.5)
 
 
+def guacd_on_every_node(swarm, instance: str, network: str, constraint: str) -> dict[str, str]:
+    """guacd as a global service on the desktops' overlay, as production runs the tier on Swarm:
+    {node id: its guacd's address}."""
+    swarm.services.create(
+        "deskbroker/guacd:latest",
+        name=f"{instance}-guacd",
+        mode=ServiceMode("global"),
+        networks=[network],
+        constraints=[constraint],
+        endpoint_spec=EndpointSpec(mode="dnsrr"),
+        labels={BROKER_LABEL: instance},
+    )
+    deadline = time.monotonic() + 60
+    while True:
+        tasks = swarm.api.tasks(filters={"service": f"{instance}-guacd", "desired-state": "running"})
+        running = [task for task in tasks if task["Status"]["State"] == "running"]
+        if len(running) == 3:
+            return {
+                task["NodeID"]: attachment["Addresses"][0].split("/")[0]
+                for task in running
+                for attachment in task["NetworksAttachments"]
+                if attachment["Network"]["Spec"]["Name"] == network
+            }
+        assert time.monotonic() < deadline, f"guacd runs on {len(running)} of 3 nodes: {tasks}"
+        time.sleep(0.3)
+
+
 @pytest.fixture
-def three_nodes(swarm, instance, tmp_path, database_url, desktop_app, docker_engine):
-    """(the test's app, the broker, {node id: engine}, workers, {"broker"/"guacd": overlay address})."""
+def three_nodes(swarm, instance, tmp_path, database_url, desktop_app):
+    """(the test's app, the broker, {node id: engine}, workers, {"broker"/"guacd": overlay address},
+    {node id: its guacd's address})."""
     assert swarm.info()["Swarm"]["NodeAddr"] == manager_address(swarm), (
         "this machine's swarm advertises an address its Docker-in-Docker workers cannot reach: "
         f"leave it (docker swarm leave --force) so that the tests make one on {manager_address(swarm)}"
     )
-    images = ["deskbroker/base:latest", "deskbroker/netguard:latest"]
+    images = ["deskbroker/base:latest", "deskbroker/netguard:latest", "deskbroker/guacd:latest"]
     with swarm_workers(swarm, instance, tmp_path / "nodes", images) as (workers, client_tls):
         manager = swarm.info()["Swarm"]["NodeID"]
         for node in (manager, *(worker.node_id for worker in workers)):
@@ -127,31 +168,31 @@ def three_nodes(swarm, instance, tmp_path, database_url, desktop_app, docker_eng
             overlay.connect(holder)
             holder.reload()
             networks = holder.attrs["NetworkSettings"]["Networks"]
-            with run_guacd(docker_engine, instance, overlay.name) as (_guacd, guacd_address):
-                app = desktop_app(desktop_provider="swarm")
-                broker = start_broker_in(
-                    holder,
-                    networks["bridge"]["IPAddress"],
-                    tmp_path,
-                    database_url,
-                    guacd_host=guacd_address,
-                    **overrides,
-                )
-                engines = {manager: swarm, **{worker.node_id: worker.engine for worker in workers}}
-                tier = {"broker": f"{networks[overlay.name]['IPAddress']}:8080", "guacd": f"{guacd_address}:4822"}
-                try:
-                    yield app, broker, engines, workers, tier
-                finally:
-                    broker.stop()
-                    for service in swarm.services.list(filters={"label": f"{BROKER_LABEL}={instance}"}):
-                        service.remove()
+            guacd_on = guacd_on_every_node(swarm, instance, overlay.name, f"node.labels.{NODE_LABEL}=={instance}")
+            app = desktop_app(desktop_provider="swarm")
+            broker = start_broker_in(
+                holder,
+                networks["bridge"]["IPAddress"],
+                tmp_path,
+                database_url,
+                guacd_hosts=",".join(guacd_on.values()),
+                **overrides,
+            )
+            engines = {manager: swarm, **{worker.node_id: worker.engine for worker in workers}}
+            tier = {"broker": f"{networks[overlay.name]['IPAddress']}:8080", "guacd": f"{guacd_on[manager]}:4822"}
+            try:
+                yield app, broker, engines, workers, tier, guacd_on
+            finally:
+                broker.stop()
+                for service in swarm.services.list(filters={"label": f"{BROKER_LABEL}={instance}"}):
+                    service.remove()
         finally:
             holder.remove(force=True)
             unlabel_node(swarm, manager, NODE_LABEL)
 
 
 def test_desktops_spread_over_three_nodes_are_held_everywhere_and_move_when_a_node_goes(three_nodes, swarm, figures):
-    app, broker, engines, workers, tier = three_nodes
+    app, broker, engines, workers, tier, guacd_on = three_nodes
     manager = swarm.info()["Swarm"]["NodeID"]
     people = [sign_in(app, f"pupil{number}") for number in range(len(engines) * DESKTOPS_PER_NODE)]
 
@@ -190,6 +231,7 @@ def test_desktops_spread_over_three_nodes_are_held_everywhere_and_move_when_a_no
         seen = probe(container, {**others, **tier, "engine": f"{node_address}:2376"})
         assert set(seen.values()) == {"closed"}, (names[node], seen)
         assert drawn(broker, person, desktop["id"]), (names[node], username)
+        assert guacd_of(app, desktop["id"]) == f"{guacd_on[node]}:4822", names[node]  # the node's own guacd
 
     # A worker drained: its desktops are shown stopped, the node named; started again, elsewhere.
     drained = workers[0]
@@ -201,8 +243,10 @@ def test_desktops_spread_over_three_nodes_are_held_everywhere_and_move_when_a_no
         figures.record("swarm: a drained node's desktop shown stopped", f"{took:.1f} s", f"< {NOTICED_WITHIN} s", True)
         again = call(broker, person, "post", "/api/container/start?desktop_type=base")
         assert again.status_code == 200 and again.json()["state"] == "running", again.text
-        assert node_of(swarm, desktop["container_id"]) != drained.node_id
+        now_on = node_of(swarm, desktop["container_id"])
+        assert now_on != drained.node_id
         assert drawn(broker, person, desktop["id"])
+        assert guacd_of(app, desktop["id"]) == f"{guacd_on[now_on]}:4822"
 
     # A worker dies (its engine killed, no goodbye): the same, once the managers mark it down.
     dead = workers[1]
@@ -219,4 +263,5 @@ def test_desktops_spread_over_three_nodes_are_held_everywhere_and_move_when_a_no
         assert again.status_code == 200 and again.json()["state"] == "running", again.text
         assert node_of(swarm, desktop["container_id"]) == manager
         assert drawn(broker, person, desktop["id"])
+        assert guacd_of(app, desktop["id"]) == f"{guacd_on[manager]}:4822"
     set_availability(swarm, drained.node_id, "active")

@@ -57,6 +57,23 @@ def test_each_tunnel_goes_to_the_instance_with_the_shortest_queue():
     assert all(pool.choose().name != "10.0.0.2:4822" for _ in range(5))  # one away is left out
 
 
+def test_of_equal_queues_the_guacd_on_the_desktops_node_is_taken_and_a_shorter_queue_wins():
+    pool = GuacdPool([("10.0.0.1", 4822), ("10.0.0.2", 4822), ("10.0.0.3", 4822)])
+
+    def beside(instance: Instance) -> bool:  # the desktop's node runs 10.0.0.2
+        return instance.host == "10.0.0.2"
+
+    for _ in range(5):  # idle: the node's own, whichever instance the ties start at
+        own = pool.choose(beside=beside)
+        assert own.name == "10.0.0.2:4822"
+        pool.release(own)
+    own = pool.choose(beside=beside)  # a tunnel in its handshake there: the shortest queue comes first
+    assert pool.choose(beside=beside).name != "10.0.0.2:4822"
+    pool.release(own)
+    pool.instances()[1].down = True
+    assert pool.choose(beside=beside).name != "10.0.0.2:4822"  # away: one on another node
+
+
 def test_idle_instances_share_the_tunnels_that_come_one_after_another():
     first, second = FakeGuacd(), FakeGuacd(address=("127.0.0.2", 0))
     pool = GuacdPool([("127.0.0.1", first.port), ("127.0.0.2", second.port)])
