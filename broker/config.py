@@ -626,8 +626,8 @@ def _check_desktops(values: dict[str, Any]) -> list[str]:
         )
     if values["swarm_node_engine"]:
         # An engine's API is root on its node: never without TLS both ways.
-        folder = Path(values["swarm_node_tls"] or "/nonexistent")
-        missing = [name for name in ("ca.pem", "cert.pem", "key.pem") if not (folder / name).is_file()]
+        folder = values["swarm_node_tls"]
+        missing = [name for name in ("ca.pem", "cert.pem", "key.pem") if not (folder and Path(folder, name).is_file())]
         if missing:
             problems.append(
                 f"{env_name('swarm_node_engine')} needs {env_name('swarm_node_tls')}: a folder with "

@@ -26,6 +26,7 @@ import os
 import secrets
 import threading
 import time
+from collections.abc import Callable
 
 import docker
 import requests
@@ -254,7 +255,7 @@ class SwarmProvider(DockerProvider):
                 service = self.client.api.inspect_service(ref)
             except NotFound:
                 return None
-            return self._state(service, self.client.api.tasks(filters={"service": service["ID"]}), self._nodes())
+            return self._state(service, self.client.api.tasks(filters={"service": service["ID"]}), self._node)
 
     def find(self, name: str) -> ContainerState | None:
         return self.inspect(name)
@@ -265,16 +266,20 @@ class SwarmProvider(DockerProvider):
             if not services:
                 return []
             tasks = self.client.api.tasks(filters={"service": [service["ID"] for service in services]})
-            nodes = self._nodes()
+            nodes = {node["ID"]: node for node in self.client.api.nodes()}  # one call for them all
             return [
-                self._state(service, [task for task in tasks if task["ServiceID"] == service["ID"]], nodes)
+                self._state(service, [task for task in tasks if task["ServiceID"] == service["ID"]], nodes.get)
                 for service in services
             ]
 
-    def _nodes(self) -> dict[str, dict]:
-        return {node["ID"]: node for node in self.client.api.nodes()}
+    def _node(self, node_id: str) -> dict | None:
+        try:
+            return self.client.api.inspect_node(node_id)
+        except NotFound:
+            return None
 
-    def _state(self, service: dict, tasks: list[dict], nodes: dict[str, dict]) -> ContainerState:
+    def _state(self, service: dict, tasks: list[dict], node_of_task: Callable[[str], dict | None]) -> ContainerState:
+        """`node_of_task`: a node's description by id (asked only for a task that should run)."""
         spec = service["Spec"]
         labels = spec.get("Labels") or {}
         wanted = spec["Mode"].get("Replicated", {}).get("Replicas", 0)
@@ -285,7 +290,7 @@ class SwarmProvider(DockerProvider):
         status = task["Status"] if task else {}
         running = bool(wanted and status.get("State") in RUNNING_TASK)
         problem = ""
-        node = nodes.get(task["NodeID"]) if task and task.get("NodeID") else None
+        node = node_of_task(task["NodeID"]) if wanted and task and task.get("NodeID") else None
         if wanted and node and node["Status"]["State"] == "down":
             # The managers keep a lost node's last report ("running") until they give its tasks up.
             # ("unknown" is every node's state for a moment after a manager restarts: not lost.)
