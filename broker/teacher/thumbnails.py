@@ -113,7 +113,9 @@ class Thumbnails:
                 try:
                     kept = self._pictures[desktop.id] = self._shared_or_grabbed(desktop)
                 except RFBError:
-                    # One slow answer of a busy desktop should not blank the teacher's wall.
+                    # One slow answer of a busy desktop should not blank the teacher's wall, even when
+                    # the last picture was taken by another broker process.
+                    kept = max(filter(None, (kept, self._shared(desktop.id))), key=lambda p: p.taken_at, default=None)
                     if kept is None or self.now() - kept.taken_at > timedelta(seconds=STALE_SECONDS):
                         raise
         self._forget_old()
@@ -144,6 +146,12 @@ class Thumbnails:
             raise
         self._store(desktop.id, png, taken_at)
         return Picture(png, taken_at)
+
+    def _shared(self, desktop_id: str) -> Picture | None:
+        """The last picture any process took of the desktop, however old."""
+        with self.sessions() as db:
+            row = db.get(DesktopPicture, desktop_id)
+            return Picture(row.png, row.taken_at) if row is not None and row.png and row.taken_at else None
 
     def _claim(self, db: Session, desktop_id: str, new: bool) -> bool:
         now = self.now()

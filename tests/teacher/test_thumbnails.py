@@ -100,3 +100,24 @@ def test_a_failed_grab_keeps_the_last_picture_on_the_wall_while_it_is_young(app,
     now[0] = first.taken_at + timedelta(seconds=STALE_SECONDS + 1)
     with pytest.raises(RFBError):
         thumbnails.picture(desktop)
+
+
+def test_a_failed_grab_keeps_the_picture_another_broker_process_took(app, db):
+    """The wall's requests may reach any broker process: one that never had a picture still shows
+    the young one another process took when its own grab fails."""
+    port, served, listener = counting_server()
+    now = [utcnow()]
+    desktop = add_desktop(db, port)
+    sessions = app.extensions["deskbroker"].sessions
+    taker, other = (Thumbnails(SECRET, sessions, now=lambda: now[0]) for _ in range(2))
+    with listener:
+        first = taker.picture(desktop)
+    assert served[0] == 1
+    with socket.create_server(("127.0.0.1", 0)) as gone:
+        desktop.desktop_type.vnc_port = gone.getsockname()[1]
+    now[0] += timedelta(seconds=KEEP_SECONDS + 1)
+    again = other.picture(desktop)
+    assert again.png == first.png and again.taken_at == first.taken_at
+    now[0] = first.taken_at + timedelta(seconds=STALE_SECONDS + 1)
+    with pytest.raises(RFBError):
+        other.picture(desktop)

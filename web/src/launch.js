@@ -7,12 +7,16 @@ import { postJson } from "./api.js";
 import { desktopErrorKey, reasonHelps } from "./start-errors.js";
 
 let early = null; // the start viewer-start.js asked for, until launch() takes its answer
+// Types launch() has asked for already. Both scripts load as modules, and under load the viewer's
+// bundle can run before viewer-start.js: its early start would then be a second request.
+const launched = new Set();
 
 const startRequest = (desktopType) =>
   postJson(`/api/container/start?desktop_type=${encodeURIComponent(desktopType)}`, {});
 
 /** Ask for the start now; the next launch() of the same type takes the answer. */
 export function startEarly(desktopType) {
+  if (launched.has(desktopType)) return;
   early = { desktopType, answer: startRequest(desktopType) };
   early.answer.catch(() => {}); // a refusal is shown by launch(), not reported as unhandled meanwhile
 }
@@ -31,6 +35,7 @@ export function launch({ desktopType, status, onRunning }) {
     done = false;
     status.starting("requested");
     let desktop;
+    launched.add(desktopType);
     try {
       const asked = early?.desktopType === desktopType ? early.answer : startRequest(desktopType);
       early = null;
