@@ -385,6 +385,14 @@ class DesktopSettings:
     desktop_pool_size: int = setting(
         "Pre-started desktops kept ready per type; needs DESKTOP_PERSISTENT_HOMES=false.", _non_negative_int, "0"
     )
+    shared_volumes: str = setting(
+        "A folder on shared storage (NFS, CephFS, ...) mounted at this same path on every node and in the "
+        "broker: homes, the public space and assignment folders then keep their files there, one subfolder "
+        "per volume, so a person's home follows them to any node. Empty: Docker's local volumes, each on "
+        "the node that made it.",
+        _text,
+        "",
+    )
     swarm_constraints: tuple[str, ...] = setting(
         "Swarm placement constraints for desktops, comma separated (e.g. node.labels.desktops==true).", _comma_list, ""
     )
@@ -623,6 +631,12 @@ def _check_desktops(values: dict[str, Any]) -> list[str]:
         problems.append(
             f"{env_name('desktop_pool_size')} needs {env_name('desktop_persistent_homes')}=false: "
             "a desktop started in advance cannot mount its future owner's home"
+        )
+    shared = values["shared_volumes"]
+    if shared and not (Path(shared).is_absolute() and Path(shared).is_dir()):
+        problems.append(
+            f"{env_name('shared_volumes')} has to be an absolute path to a folder that exists here (the shared "
+            f"storage mounted at the same path as on the nodes): {shared}"
         )
     if values["swarm_node_engine"]:
         # An engine's API is root on its node: never without TLS both ways.

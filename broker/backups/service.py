@@ -32,6 +32,7 @@ from broker.backups import database, volumes
 from broker.config import Settings
 from broker.db import current_revision, make_sessionmaker, utcnow
 from broker.desktops.service import new_vnc_password
+from broker.desktops.volume_storage import VolumeStorage
 from broker.errors import Conflict, Invalid
 from broker.models import Connection, Desktop
 
@@ -99,9 +100,10 @@ def restore(settings: Settings, engine: Engine, client: docker.DockerClient, pat
         count = database.import_rows(engine, rows)
         _settle(settings, engine)
         progress(f"database: {count} rows restored")
+        storage = VolumeStorage(settings.desktops.shared_volumes)
         for n, volume in enumerate(manifest["volumes"], 1):
             files = archive.extractfile(f"volumes/{volume['name']}.tar")
-            volumes.load(client, settings.desktops.netguard_image, volume["name"], volume["labels"], files)
+            volumes.load(client, storage, settings.desktops.netguard_image, volume["name"], volume["labels"], files)
             progress(f"volume {n}/{len(manifest['volumes'])}: {volume['name']} ({_mib(volume['bytes'])})")
     total = sum(v["bytes"] for v in manifest["volumes"])
     return Summary(count, len(manifest["volumes"]), total, time.monotonic() - began)

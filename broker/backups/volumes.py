@@ -16,6 +16,7 @@ from docker.models.containers import Container
 from docker.models.volumes import Volume
 
 from broker.desktops.provider import BROKER_LABEL
+from broker.desktops.volume_storage import VolumeStorage
 
 MOUNT = "/volume"  # where the helper mounts it; the archive's entries start with "volume/"
 BACKUP_LABEL = "io.deskbroker.backup"  # on the helper containers, so a crash's leftovers can be found
@@ -89,9 +90,17 @@ class _Stream(io.RawIOBase):
         return size
 
 
-def load(client: docker.DockerClient, image: str, volume: str, labels: dict[str, str], archive: BinaryIO) -> None:
-    """Make the volume (with its labels) and put the files of a tar stream from save() into it."""
-    client.volumes.create(volume, labels=labels)
+def load(
+    client: docker.DockerClient,
+    storage: VolumeStorage,
+    image: str,
+    volume: str,
+    labels: dict[str, str],
+    archive: BinaryIO,
+) -> None:
+    """Make the volume (with its labels, where this installation keeps volumes) and put the files of a
+    tar stream from save() into it."""
+    storage.create(client, volume, labels)
     with _mounted(client, image, volume, read_only=False) as helper:
         if not helper.put_archive("/", archive):
             raise docker.errors.APIError(f"the engine did not take the files of {volume}")

@@ -44,6 +44,7 @@ from broker.desktops.provider import (
     folder_labels,
     public_labels,
 )
+from broker.desktops.volume_storage import VolumeStorage
 from broker.engine import EngineUnavailable, ProviderError, docker_client
 from broker.images.catalog import CatalogImage, catalog_images
 
@@ -113,6 +114,7 @@ class DockerProvider(Provider):
         self.egress_proxy = settings.egress_proxy
         self.egress_deny = settings.egress_deny
         self.netguard_image = settings.netguard_image
+        self.storage = VolumeStorage(settings.shared_volumes)
         self._client: docker.DockerClient | None = None
         self._subnets: dict[str, tuple[str, ...]] = {}
         self._network_lock = threading.Lock()
@@ -314,31 +316,18 @@ class DockerProvider(Provider):
             raise
 
     def volume_mounts(self, spec: DesktopSpec) -> list[Mount]:
-        # The engine makes each volume with these labels the first time it is mounted.
-        public = Mount(
-            PUBLIC_DIR,
-            public_volume_name(self.instance),
-            type="volume",
-            read_only=True,
-            labels=public_labels(self.instance),
-        )
-        folders = [
-            Mount(
-                f"{HOME_DIR}/{mount.folder}",
-                mount.volume,
-                type="volume",
-                read_only=True,
-                labels=folder_labels(self.instance, mount.assignment_id),
-            )
-            for mount in spec.folders
+        # (where, volume, its labels, read-only); the engine makes each volume the first time it is mounted.
+        volumes = [
+            *([(HOME_DIR, spec.home_volume, spec.home_labels(self.instance), False)] if spec.home_volume else []),
+            (PUBLIC_DIR, public_volume_name(self.instance), public_labels(self.instance), True),
+            *(
+                (f"{HOME_DIR}/{mount.folder}", mount.volume, folder_labels(self.instance, mount.assignment_id), True)
+                for mount in spec.folders
+            ),
         ]
-        if spec.home_volume is None:
-            return [public, *folders]
-        return [
-            Mount(HOME_DIR, spec.home_volume, type="volume", labels=spec.home_labels(self.instance)),
-            public,
-            *folders,
-        ]
+        for _target, name, labels, _read_only in volumes:
+            self.storage.prepare(self.client, name, labels)
+        return [self.storage.mount(*volume) for volume in volumes]
 
     def create(self, spec: DesktopSpec) -> str:
         with self.launch_turn(), engine_errors():
@@ -513,6 +502,7 @@ class DockerProvider(Provider):
                             f"The home volume {volume.name} is still in use by a desktop; remove that desktop first."
                         ) from error
                     raise
+                self.storage.erase(volume.name)
         return [volume.name for volume in volumes]
 
     def folder_volumes(self) -> list[str]:
@@ -530,9 +520,14 @@ class DockerProvider(Provider):
                 if error.status_code == 409:  # in use
                     return False
                 raise
+        self.storage.erase(name)
         return True
 
     def volume_folder(self, name: str, labels: dict[str, str]) -> str:
+        if shared := self.storage.folder(name):
+            with engine_errors():
+                self.storage.prepare(self.client, name, labels)
+            return str(shared)
         with engine_errors():
             try:
                 folder, owner = _folder(self.client.api.inspect_volume(name))
@@ -568,7 +563,7 @@ class DockerProvider(Provider):
             labels={BROKER_LABEL: self.instance},
             network_disabled=True,
             host_config=self.client.api.create_host_config(
-                mounts=[Mount(HOME_DIR, name, type="volume", labels=labels)],
+                mounts=[self.storage.mount(HOME_DIR, name, labels)],
                 network_mode="none",
                 cap_drop=["ALL"],
                 security_opt=["no-new-privileges"],

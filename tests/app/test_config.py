@@ -122,6 +122,13 @@ def test_secrets_are_gathered_from_every_section():
     assert set(secrets) == {load().core.secret_key, "w" * 32, "sso-secret", "postgresql://u:p@db/x"}
 
 
+def test_shared_volumes_must_be_a_folder_that_is_there(tmp_path):
+    for wrong in ("relative/volumes", str(tmp_path / "not-mounted")):
+        with pytest.raises(ConfigError, match="DESKBROKER_SHARED_VOLUMES has to be an absolute path to a folder"):
+            load(shared_volumes=wrong)
+    assert load(shared_volumes=str(tmp_path)).desktops.shared_volumes == str(tmp_path)
+
+
 def test_other_swarm_nodes_engines_are_reached_only_over_tls_with_every_certificate(tmp_path):
     with pytest.raises(ConfigError, match="DESKBROKER_SWARM_NODE_ENGINE is malformed"):
         load(swarm_node_engine="http://{address}:2375")

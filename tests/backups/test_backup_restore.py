@@ -1,7 +1,9 @@
 """Backup and restore end to end, with the real commands: an installation on PostgreSQL with people,
 files in homes, the public space and an assignment folder, an admin's desktop type and a running
 desktop is backed up while it runs; everything is wiped (containers, volumes, the database); the
-backup is restored into a new database, and people sign in and find it all as it was."""
+backup is restored into a new database, and people sign in and find it all as it was. Restored once
+onto local volumes, once onto shared storage (DESKBROKER_SHARED_VOLUMES): the way an installation
+moves its homes there."""
 
 from __future__ import annotations
 
@@ -14,14 +16,15 @@ from pathlib import Path
 import pytest
 
 from broker.app import create_app
+from broker.desktops.naming import home_volume_name
 from broker.models import DesktopType, User
 from tests.files.conftest import listing, upload
 from tests.fixtures.broker import make_settings, settings_env
 from tests.fixtures.desktops import PASSWORD, Person, desktop_overrides, lifecycle_of, remove_everything_of, sign_in
 
 
-def run(command: str, database_url: str, instance: str, archive: Path, check: bool = True):
-    env = {**os.environ, **settings_env(database_url=database_url, **desktop_overrides(instance))}
+def run(command: str, database_url: str, instance: str, archive: Path, check: bool = True, **overrides: str):
+    env = {**os.environ, **settings_env(database_url=database_url, **desktop_overrides(instance, **overrides))}
     done = subprocess.run(
         [sys.executable, "-m", "broker", command, str(archive)], env=env, capture_output=True, text=True, timeout=600
     )
@@ -41,9 +44,10 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.parametrize("restored_onto", ["local volumes", "shared storage"])
 @pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
 def test_back_up_wipe_restore_and_everyone_finds_their_files_and_types(
-    desktop_app, database_url, postgres, docker_engine, instance, tmp_path
+    desktop_app, database_url, postgres, docker_engine, instance, tmp_path, restored_onto
 ):
     app = desktop_app()
     anna, tom = sign_in(app, "anna"), sign_in(app, "tom", ("teacher",))
@@ -80,10 +84,18 @@ def test_back_up_wipe_restore_and_everyone_finds_their_files_and_types(
     # The machine is gone: containers, volumes, networks, the database.
     remove_everything_of(docker_engine, instance)
     fresh = postgres.new_database()  # not even migrated: `broker restore` does it
-    done = run("restore", fresh, instance, archive)
+    storage = {}
+    if restored_onto == "shared storage":
+        (tmp_path / "shared").mkdir()
+        storage = {"shared_volumes": str(tmp_path / "shared")}
+    done = run("restore", fresh, instance, archive, **storage)
     assert "restored" in done.stdout
+    if storage:
+        home_folder = tmp_path / "shared" / home_volume_name(instance, "local:anna")
+        assert (home_folder / "notiz.txt").read_bytes() == b"aus dem Desktop\n"
+        assert home_folder.stat().st_uid == 1000
 
-    restored = create_app(make_settings(database_url=fresh, **desktop_overrides(instance)))
+    restored = create_app(make_settings(database_url=fresh, **desktop_overrides(instance, **storage)))
     anna, tom, boss = signed_in(restored, "anna"), signed_in(restored, "tom"), signed_in(restored, "boss")
     for name, data in home.items():
         got = anna.call("get", "/api/files/home/download", query_string={"path": name})
@@ -106,5 +118,5 @@ def test_back_up_wipe_restore_and_everyone_finds_their_files_and_types(
     assert inside.output == b"aus dem Desktop\n"
 
     # A second restore would overwrite what people did since: refused, saying why, nothing changed.
-    refused = run("restore", fresh, instance, archive, check=False)
+    refused = run("restore", fresh, instance, archive, check=False, **storage)
     assert refused.returncode != 0 and "not empty" in refused.stderr

@@ -5,8 +5,9 @@ container on the desktops' overlay; guacd as a global service, one on every node
 What a person and an admin would notice: desktops spread over all three nodes by the placement
 settings, each held by its network rules whichever node runs it (loaded through that node's
 engine, over mutual TLS) and drawn through the guacd on its own node; a drained node's and a dead node's desktops are
-shown stopped with the node named within 30 s, and start again on a node that is up. Start
-latency per node is a figure.
+shown stopped with the node named within 30 s, and start again on a node that is up, where the
+person finds their files: the homes are on shared storage (a folder every node sees at the same
+path, as an NFS mount would be). Start latency per node is a figure.
 """
 
 from __future__ import annotations
@@ -89,6 +90,19 @@ def task_container_on(engine, service_id: str):
     return container
 
 
+def in_home(container, command: str) -> str:
+    """What `command` prints, run as the desktop user in their home."""
+    code, output = container.exec_run(["sh", "-c", command], user="user", workdir="/home/user")
+    assert code == 0, output
+    return output.decode().strip()
+
+
+def files_of(broker, person) -> set[str]:
+    answer = call(broker, person, "get", "/api/files/home/list")
+    assert answer.status_code == 200, answer.text
+    return {entry["name"] for entry in answer.json()["entries"]}
+
+
 def stopped_with_reason(broker, person, within: float) -> tuple[float, str]:
     """(seconds until the person's desktop is shown stopped, its reason)."""
     began = time.monotonic()
@@ -136,7 +150,9 @@ def three_nodes(swarm, instance, tmp_path, database_url, desktop_app):
         f"leave it (docker swarm leave --force) so that the tests make one on {manager_address(swarm)}"
     )
     images = ["deskbroker/base:latest", "deskbroker/netguard:latest", "deskbroker/guacd:latest"]
-    with swarm_workers(swarm, instance, tmp_path / "nodes", images) as (workers, client_tls):
+    shared = tmp_path / "shared-storage"
+    shared.mkdir()
+    with swarm_workers(swarm, instance, tmp_path / "nodes", images, shared=shared) as (workers, client_tls):
         manager = swarm.info()["Swarm"]["NodeID"]
         for node in (manager, *(worker.node_id for worker in workers)):
             label_node(swarm, node, {NODE_LABEL: instance})
@@ -146,6 +162,7 @@ def three_nodes(swarm, instance, tmp_path, database_url, desktop_app):
             swarm_constraints=f"node.labels.{NODE_LABEL}=={instance}",
             swarm_node_engine="tcp://{address}:2376",
             swarm_node_tls=str(client_tls),
+            shared_volumes=str(shared),
             housekeeping_interval="2s",
             desktop_start_timeout="60s",
         )
@@ -230,6 +247,7 @@ def test_desktops_spread_over_three_nodes_are_held_everywhere_and_move_when_a_no
         node_address = swarm.api.inspect_node(node)["Status"]["Addr"]
         seen = probe(container, {**others, **tier, "engine": f"{node_address}:2376"})
         assert set(seen.values()) == {"closed"}, (names[node], seen)
+        assert in_home(container, f"echo {username} > ~/mine.txt") == ""
         assert drawn(broker, person, desktop["id"]), (names[node], username)
         assert guacd_of(app, desktop["id"]) == f"{guacd_on[node]}:4822", names[node]  # the node's own guacd
 
@@ -245,6 +263,8 @@ def test_desktops_spread_over_three_nodes_are_held_everywhere_and_move_when_a_no
         assert again.status_code == 200 and again.json()["state"] == "running", again.text
         now_on = node_of(swarm, desktop["container_id"])
         assert now_on != drained.node_id
+        assert in_home(task_container_on(engines[now_on], desktop["container_id"]), "cat ~/mine.txt") == person.username
+        assert "mine.txt" in files_of(broker, person)  # the file manager, on the manager, sees them too
         assert drawn(broker, person, desktop["id"])
         assert guacd_of(app, desktop["id"]) == f"{guacd_on[now_on]}:4822"
 
@@ -262,6 +282,7 @@ def test_desktops_spread_over_three_nodes_are_held_everywhere_and_move_when_a_no
         again = call(broker, person, "post", "/api/container/start?desktop_type=base")
         assert again.status_code == 200 and again.json()["state"] == "running", again.text
         assert node_of(swarm, desktop["container_id"]) == manager
+        assert in_home(task_container_on(swarm, desktop["container_id"]), "cat ~/mine.txt") == person.username
         assert drawn(broker, person, desktop["id"])
         assert guacd_of(app, desktop["id"]) == f"{guacd_on[manager]}:4822"
     set_availability(swarm, drained.node_id, "active")

@@ -1,11 +1,16 @@
-"""The file manager and the desktops share the volumes: what one writes the other sees, running or stopped."""
+"""The file manager and the desktops share the volumes: what one writes the other sees, running or
+stopped; on Docker's local volumes and on shared storage (DESKBROKER_SHARED_VOLUMES, a folder here
+standing for an NFS mount)."""
 
 from __future__ import annotations
 
 import os
 
+import pytest
+
+from broker.desktops.naming import home_volume_name, public_volume_name
 from tests.files.conftest import listing, sha256, upload
-from tests.fixtures.desktops import sign_in
+from tests.fixtures.desktops import lifecycle_of, sign_in
 
 
 def run(container, command: str) -> tuple[int, str]:
@@ -13,8 +18,16 @@ def run(container, command: str) -> tuple[int, str]:
     return code, output.decode().strip()
 
 
-def test_uploads_appear_in_the_desktop_owned_by_its_user_running_or_stopped(desktop_app, docker_engine, instance):
-    app = desktop_app()
+@pytest.mark.parametrize("storage", ["local volumes", "shared storage"])
+def test_uploads_appear_in_the_desktop_owned_by_its_user_running_or_stopped(
+    desktop_app, docker_engine, instance, tmp_path, storage
+):
+    shared = tmp_path / "shared"
+    if storage == "shared storage":
+        shared.mkdir()
+        app = desktop_app(shared_volumes=str(shared))
+    else:
+        app = desktop_app()
     anna, tina = sign_in(app, "anna"), sign_in(app, "tina", ("teacher",))
     early = os.urandom(2**20)
     assert upload(anna, "home", files={"early.bin": early}).status_code == 201  # before any desktop
@@ -49,3 +62,14 @@ def test_uploads_appear_in_the_desktop_owned_by_its_user_running_or_stopped(desk
     assert set(listing(anna, "home", "Ordner")) == {"x", "later.txt"}
     assert anna.call("post", "/api/container/start?desktop_type=base").get_json()["state"] == "running"
     assert run(container, "cat ~/Ordner/later.txt") == (0, "while stopped")
+
+    if storage == "shared storage":  # the files are in each volume's own subfolder of the shared folder
+        home = home_volume_name(instance, "local:anna")
+        assert (shared / home / "Ordner" / "later.txt").read_bytes() == b"while stopped"
+        assert (shared / home / "early.bin").read_bytes() == early
+        assert (shared / public_volume_name(instance) / "Blatt 1.txt").read_bytes() == b"Aufgabe 1\n"
+        assert docker_engine.api.inspect_volume(home)["Options"]["device"] == str(shared / home)
+        # Her home deleted (`broker desktops delete-home`, once her desktop is removed): its files go too.
+        assert anna.call("post", "/api/container/remove?desktop_type=base").status_code == 200
+        assert lifecycle_of(app).provider.remove_home("local:anna") == [home]
+        assert not (shared / home).exists()
