@@ -1,10 +1,12 @@
 """A Swarm of three nodes: this machine as manager and two Docker-in-Docker workers
 (tests/fixtures/swarm_nodes.py). The broker runs as in production, in the network namespace of a
-container on the desktops' overlay; guacd as a global service, one on every node.
+container on the desktops' overlay; guacd and websockify as global services, one of each on every
+node.
 
 What a person and an admin would notice: desktops spread over all three nodes by the placement
 settings, each held by its network rules whichever node runs it (loaded through that node's
-engine, over mutual TLS) and drawn through the guacd on its own node; a drained node's and a dead node's desktops are
+engine, over mutual TLS), drawn through the guacd on its own node and reached by noVNC through
+any node's websockify, each token once across all of them; a drained node's and a dead node's desktops are
 shown stopped with the node named within 30 s, and start again on a node that is up, where the
 person finds their files: the homes are on shared storage (a folder every node sees at the same
 path, as an NFS mount would be). Start latency per node is a figure.
@@ -12,7 +14,10 @@ path, as an NFS mount would be). Start latency per node is a figure.
 
 from __future__ import annotations
 
+import secrets
 import statistics
+import subprocess
+import sys
 import time
 
 import pytest
@@ -21,6 +26,7 @@ from docker.types import EndpointSpec, ServiceMode
 from sqlalchemy import select
 
 from broker.desktops.provider import BROKER_LABEL
+from broker.images.build import build_images
 from broker.models import Connection, Desktop
 from tests.desktops.test_isolation import probe
 from tests.fixtures.desktops import desktop_overrides, lifecycle_of, sign_in, start_broker_in
@@ -32,6 +38,7 @@ pytestmark = [pytest.mark.reliability, pytest.mark.parametrize("database_url", [
 DESKTOPS_PER_NODE = 2
 NODE_LABEL = "deskbroker-test-desktops"
 NOTICED_WITHIN = 30  # seconds: a lost node's desktops are shown stopped
+WEBSOCKIFY_KEY = secrets.token_urlsafe(32)
 
 
 def call(broker, person, method, path, **kwargs):
@@ -114,21 +121,24 @@ def stopped_with_reason(broker, person, within: float) -> tuple[float, str]:
         time.sleep(0.5)
 
 
-def guacd_on_every_node(swarm, instance: str, network: str, constraint: str) -> dict[str, str]:
-    """guacd as a global service on the desktops' overlay, as production runs the tier on Swarm:
-    {node id: its guacd's address}."""
+def tier_on_every_node(
+    swarm, instance: str, network: str, constraint: str, part: str, env: dict[str, str] | None = None
+) -> dict[str, str]:
+    """guacd or websockify as a global service on the desktops' overlay, as production runs the tier
+    on Swarm: {node id: its task's address}."""
     swarm.services.create(
-        "deskbroker/guacd:latest",
-        name=f"{instance}-guacd",
+        f"deskbroker/{part}:latest",
+        name=f"{instance}-{part}",
         mode=ServiceMode("global"),
         networks=[network],
         constraints=[constraint],
         endpoint_spec=EndpointSpec(mode="dnsrr"),
+        env=env,
         labels={BROKER_LABEL: instance},
     )
     deadline = time.monotonic() + 60
     while True:
-        tasks = swarm.api.tasks(filters={"service": f"{instance}-guacd", "desired-state": "running"})
+        tasks = swarm.api.tasks(filters={"service": f"{instance}-{part}", "desired-state": "running"})
         running = [task for task in tasks if task["Status"]["State"] == "running"]
         if len(running) == 3:
             return {
@@ -137,19 +147,65 @@ def guacd_on_every_node(swarm, instance: str, network: str, constraint: str) -> 
                 for attachment in task["NetworksAttachments"]
                 if attachment["Network"]["Spec"]["Name"] == network
             }
-        assert time.monotonic() < deadline, f"guacd runs on {len(running)} of 3 nodes: {tasks}"
+        assert time.monotonic() < deadline, f"{part} runs on {len(running)} of 3 nodes: {tasks}"
         time.sleep(0.3)
+
+
+# A noVNC viewer's first step, from the broker's network (the overlay): open the websocket as a
+# page of the broker would and say what came back, the RFB greeting or why not.
+NOVNC_OPEN = """
+import sys, websocket
+try:
+    socket = websocket.create_connection(sys.argv[1], subprotocols=["binary"], timeout=10, origin=sys.argv[2])
+    print(socket.recv().decode(errors="replace").strip())
+except Exception as error:
+    print(f"refused ({type(error).__name__})")
+"""
+
+
+def novnc_url(broker, person, desktop_id: str) -> str:
+    answer = call(broker, person, "post", f"/api/desktops/{desktop_id}/connect", json={"protocol": "novnc"})
+    assert answer.status_code == 200, answer.text
+    return answer.json()["websockify_url"]
+
+
+def novnc_greeting(holder, websockify: str, url: str, origin: str) -> str:
+    """What a noVNC viewer reaching websockify at `websockify` with the broker's `url` gets first."""
+    done = subprocess.run(
+        [
+            "nsenter",
+            f"--net=/proc/{holder.attrs['State']['Pid']}/ns/net",
+            "--",
+            sys.executable,
+            "-c",
+            NOVNC_OPEN,
+            f"ws://{websockify}:6080{url}",
+            origin,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
 
 
 @pytest.fixture
 def three_nodes(swarm, instance, tmp_path, database_url, desktop_app):
     """(the test's app, the broker, {node id: engine}, workers, {"broker"/"guacd": overlay address},
-    {node id: its guacd's address})."""
+    {node id: its guacd's address}, (the container whose network the broker uses, {node id: its
+    websockify's address}))."""
     assert swarm.info()["Swarm"]["NodeAddr"] == manager_address(swarm), (
         "this machine's swarm advertises an address its Docker-in-Docker workers cannot reach: "
         f"leave it (docker swarm leave --force) so that the tests make one on {manager_address(swarm)}"
     )
-    images = ["deskbroker/base:latest", "deskbroker/netguard:latest", "deskbroker/guacd:latest"]
+    images = [
+        "deskbroker/base:latest",
+        "deskbroker/netguard:latest",
+        "deskbroker/guacd:latest",
+        "deskbroker/websockify:latest",
+    ]
+    build_images(swarm, ["guacd", "websockify"], progress=lambda _line: None)  # the tier (base, netguard: desktop_app)
     shared = tmp_path / "shared-storage"
     shared.mkdir()
     with swarm_workers(swarm, instance, tmp_path / "nodes", images, shared=shared) as (workers, client_tls):
@@ -185,7 +241,21 @@ def three_nodes(swarm, instance, tmp_path, database_url, desktop_app):
             overlay.connect(holder)
             holder.reload()
             networks = holder.attrs["NetworkSettings"]["Networks"]
-            guacd_on = guacd_on_every_node(swarm, instance, overlay.name, f"node.labels.{NODE_LABEL}=={instance}")
+            constraint = f"node.labels.{NODE_LABEL}=={instance}"
+            guacd_on = tier_on_every_node(swarm, instance, overlay.name, constraint, "guacd")
+            broker_url = f"http://{networks['bridge']['IPAddress']}:8080"
+            websockify_on = tier_on_every_node(
+                swarm,
+                instance,
+                overlay.name,
+                constraint,
+                "websockify",
+                env={
+                    "VNC_TOKEN_KEY": WEBSOCKIFY_KEY,
+                    "ALLOWED_ORIGINS": broker_url,
+                    "DESKBROKER_URL": f"http://{networks[overlay.name]['IPAddress']}:8080",
+                },
+            )
             app = desktop_app(desktop_provider="swarm")
             broker = start_broker_in(
                 holder,
@@ -193,12 +263,13 @@ def three_nodes(swarm, instance, tmp_path, database_url, desktop_app):
                 tmp_path,
                 database_url,
                 guacd_hosts=",".join(guacd_on.values()),
+                websockify_key=WEBSOCKIFY_KEY,
                 **overrides,
             )
             engines = {manager: swarm, **{worker.node_id: worker.engine for worker in workers}}
             tier = {"broker": f"{networks[overlay.name]['IPAddress']}:8080", "guacd": f"{guacd_on[manager]}:4822"}
             try:
-                yield app, broker, engines, workers, tier, guacd_on
+                yield app, broker, engines, workers, tier, guacd_on, (holder, websockify_on)
             finally:
                 broker.stop()
                 for service in swarm.services.list(filters={"label": f"{BROKER_LABEL}={instance}"}):
@@ -209,7 +280,7 @@ def three_nodes(swarm, instance, tmp_path, database_url, desktop_app):
 
 
 def test_desktops_spread_over_three_nodes_are_held_everywhere_and_move_when_a_node_goes(three_nodes, swarm, figures):
-    app, broker, engines, workers, tier, guacd_on = three_nodes
+    app, broker, engines, workers, tier, guacd_on, (holder, websockify_on) = three_nodes
     manager = swarm.info()["Swarm"]["NodeID"]
     people = [sign_in(app, f"pupil{number}") for number in range(len(engines) * DESKTOPS_PER_NODE)]
 
@@ -250,6 +321,18 @@ def test_desktops_spread_over_three_nodes_are_held_everywhere_and_move_when_a_no
         assert in_home(container, f"echo {username} > ~/mine.txt") == ""
         assert drawn(broker, person, desktop["id"]), (names[node], username)
         assert guacd_of(app, desktop["id"]) == f"{guacd_on[node]}:4822", names[node]  # the node's own guacd
+
+    # noVNC: any node's websockify reaches any node's desktop through the overlay; a token, used
+    # once through one of them, is refused by the others (the broker redeems it, not websockify).
+    nodes = list(engines)
+    for person, desktop in [placed[p.username] for p in people[::DESKTOPS_PER_NODE]]:
+        node = node_of(swarm, desktop["container_id"])
+        elsewhere = [websockify_on[other] for other in nodes if other != node]
+        url = novnc_url(broker, person, desktop["id"])
+        assert novnc_greeting(holder, elsewhere[0], url, broker.url) == "RFB 003.008", names[node]
+        assert novnc_greeting(holder, elsewhere[1], url, broker.url).startswith("refused"), names[node]
+        fresh = novnc_url(broker, person, desktop["id"])  # that websockify was refusing the replay only
+        assert novnc_greeting(holder, elsewhere[1], fresh, broker.url) == "RFB 003.008", names[node]
 
     # A worker drained: its desktops are shown stopped, the node named; started again, elsewhere.
     drained = workers[0]
