@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 ADOPT_PROBE = 2.0  # seconds a running container has to answer before it is taken as running
 VANISHED = "Its container disappeared from the engine; starting the desktop again makes a new one."
 INTERRUPTED = "Its start was interrupted; please start it again."
+STRAY = (
+    "It was stopped: its container had been started outside deskbroker, without its network rules. "
+    "Starting it again here starts it safely."
+)
 EVENTS_RETRY = 5  # seconds before asking the engine for its events again
 ABANDONED_AFTER = 3  # housekeeping intervals without a broker process vouching for a connection
 LEASE = "housekeeping"
@@ -65,6 +69,7 @@ class Report:
     recordings_expired: list[str] = field(default_factory=list)  # older than RECORDING_RETENTION_DAYS
     pool_started: int = 0
     connections_abandoned: int = 0  # left open by a broker process that died
+    strays_stopped: list[str] = field(default_factory=list)  # started outside the broker, without rules
 
     def counts(self) -> dict[str, int]:
         """How many of each finding, by field name."""
@@ -172,6 +177,17 @@ def _reconcile_one(
         ):
             report.interrupted.append(desktop.id)
 
+    if state is not None and state.stray:  # never adopted: it would run without its rules
+        lifecycle.provider.stop(state.ref)
+        audit.record(db, "desktop_stray_stopped", target=desktop.id, service=state.name)
+        report.strays_stopped.append(desktop.id)
+        if desktop.state == RUNNING:
+            move(STOPPED, address=None, stopped_at=utcnow(), state_reason=STRAY)
+        elif desktop.state == STOPPED:  # (shown stopped already while Swarm swapped its tasks)
+            move(STOPPED, state_reason=STRAY)
+        elif desktop.state in BUSY:
+            settle_abandoned()
+        return
     if state is None:
         if desktop.container_id is not None:
             if move(ERROR, container_id=None, address=None, state_reason=VANISHED):
@@ -189,7 +205,8 @@ def _reconcile_one(
             settle_abandoned()
             lifecycle.provider.stop(state.ref)
     elif desktop.state == RUNNING:
-        if move(STOPPED, address=None, stopped_at=utcnow(), state_reason=f"It ended by itself ({state.problem})."):
+        ended = f"It ended by itself ({state.problem})." if state.problem else "It ended by itself."
+        if move(STOPPED, address=None, stopped_at=utcnow(), state_reason=ended):
             report.ended.append(desktop.id)
     elif desktop.state in BUSY:
         settle_abandoned()

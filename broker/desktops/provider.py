@@ -126,6 +126,7 @@ class ContainerState:
     running: bool
     address: str | None  # on the desktop network
     problem: str = ""  # why it is not running, for people ("exited with code 2")
+    stray: bool = False  # runs without the rules the broker loads: to be stopped, never adopted
 
 
 class Containers(Protocol):

@@ -16,6 +16,11 @@ open).
 
 A node that goes down takes its desktops with it: they count as stopped, with the node named,
 as soon as the managers mark it down; the next start places a new task on a node that is up.
+
+Only a task whose rules this broker loaded counts as running: the service is labelled with its
+container (ADMITTED_LABEL). A task Swarm started otherwise (`docker service scale` or `update
+--force` by hand, a reconcile) runs without rules, so it is a stray: housekeeping stops it and
+shows the desktop stopped, saying why.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ from broker.engine import EngineUnavailable
 
 log = logging.getLogger(__name__)
 
+ADMITTED_LABEL = "io.deskbroker.admitted"  # on a desktop's service: the task container its rules are in
 RUNNING_TASK = ("starting", "running")  # "starting": the container runs, its health check has not passed yet
 ENDED_TASK = ("complete", "shutdown", "failed", "rejected", "orphaned", "remove")
 # A quarter of the memory limit, about what a desktop idles at: Swarm spreads desktops over
@@ -160,10 +166,21 @@ class SwarmProvider(DockerProvider):
                 raise
 
     def _admit(self, ref: str) -> None:
-        """Wait for the new task's container, load its rules and cut what it opened before them."""
+        """Wait for the new task's container, load its rules and cut what it opened before them; then
+        note the container on the service: the one task that counts as running."""
         node, container = self._task_container(ref)
-        policy = self.policy(self.client.api.inspect_service(ref)["Spec"].get("Labels") or {})
-        self.isolate(container, policy, flush=True, api=self._engine_of(node).api)
+        service = self.client.api.inspect_service(ref)
+        labels = service["Spec"].get("Labels") or {}
+        self.isolate(container, self.policy(labels), flush=True, api=self._engine_of(node).api)
+        spec = {**service["Spec"], "Labels": {**labels, ADMITTED_LABEL: container}}
+        # The spec as it is, labels aside: then Swarm starts no new task. (docker-py's update_service
+        # fills in the task's defaults, which Swarm takes for a change of the task.)
+        api = self.client.api
+        api._raise_for_status(
+            api._post_json(
+                api._url("/services/{0}/update", ref), data=spec, params={"version": service["Version"]["Index"]}
+            )
+        )
 
     def _exec_target(self, ref: str) -> tuple[docker.APIClient, str]:
         """The engine of the node that runs the service's task, and the task's container."""
@@ -289,7 +306,12 @@ class SwarmProvider(DockerProvider):
         task = max(current, key=lambda t: t["CreatedAt"], default=None)
         status = task["Status"] if task else {}
         running = bool(wanted and status.get("State") in RUNNING_TASK)
-        problem = ""
+        problem, stray = "", False
+        container = (status.get("ContainerStatus") or {}).get("ContainerID")
+        # (No label at all: made by a broker from before the label; its rules were loaded then.)
+        if running and ADMITTED_LABEL in labels and container and container != labels[ADMITTED_LABEL]:
+            running, stray = False, True
+            problem = "its container was started outside deskbroker, without its network rules"
         node = node_of_task(task["NodeID"]) if wanted and task and task.get("NodeID") else None
         if wanted and node and node["Status"]["State"] == "down":
             # The managers keep a lost node's last report ("running") until they give its tasks up.
@@ -307,6 +329,7 @@ class SwarmProvider(DockerProvider):
             running=running,
             address=self._task_address(task) if running else None,
             problem=problem,
+            stray=stray,
         )
 
     def node_of(self, address: str) -> str | None:

@@ -14,12 +14,14 @@ import time
 import pytest
 import requests
 from docker.errors import NotFound
+from sqlalchemy import select
 
 from broker import crypto
 from broker.desktops.docker import CAPABILITIES
 from broker.desktops.naming import home_volume_name
 from broker.desktops.provider import BROKER_LABEL
-from broker.models import Desktop, DesktopType
+from broker.desktops.swarm import ADMITTED_LABEL
+from broker.models import AuditEvent, Desktop, DesktopType
 from tests.fixtures.broker import SECRET
 from tests.fixtures.desktops import desktop_overrides, lifecycle_of, sign_in, start_broker_in
 
@@ -47,8 +49,8 @@ def on_overlay(swarm, instance, tmp_path, database_url, desktop_app):
     address = holder.attrs["NetworkSettings"]["Networks"][access.name]["IPAddress"]
     started = []
 
-    def start_broker():
-        started.append(start_broker_in(holder, address, tmp_path, database_url, **overrides))
+    def start_broker(**more: str):
+        started.append(start_broker_in(holder, address, tmp_path, database_url, **overrides, **more))
         return started[-1]
 
     yield desktop_app(desktop_provider="swarm"), start_broker, holder
@@ -159,3 +161,40 @@ def test_a_missing_image_on_swarm_fails_clearly_and_leaves_no_service(on_overlay
     assert answer.status_code == 502 and "does-not-exist" in answer.json()["message"], answer.text
     assert swarm.services.list(filters={"label": f"{BROKER_LABEL}={instance}"}) == []
     assert swarm.secrets.list(filters={"label": f"{BROKER_LABEL}={instance}"}) == []
+
+
+def test_a_task_started_outside_the_broker_is_stopped_never_adopted(on_overlay, swarm, instance):
+    """`docker service update --force` by hand: Swarm starts a new task on the overlay, without the
+    rules the broker loads. Housekeeping stops it and shows the desktop stopped, saying why, and
+    audits it; the person's next start is an admitted one again."""
+    app, start_broker, _holder = on_overlay
+    broker = start_broker(housekeeping_interval="2s")
+    anna = sign_in(app, "anna")
+    desktop = call(broker, anna, "post", "/api/container/start?desktop_type=base").json()
+    assert desktop["state"] == "running", desktop
+    admitted = task_container(swarm, desktop["container_id"]).id
+    service = swarm.api.inspect_service(desktop["container_id"])
+    assert service["Spec"]["Labels"][ADMITTED_LABEL] == admitted
+
+    force = service["Spec"]["TaskTemplate"].get("ForceUpdate", 0) + 1
+    swarm.api.update_service(
+        service["ID"], service["Version"]["Index"], fetch_current_spec=True, task_template={"ForceUpdate": force}
+    )
+    # (While Swarm swaps the tasks the desktop may show "ended by itself" for a moment.)
+    deadline = time.monotonic() + 30
+    while "outside deskbroker" not in (status := call(broker, anna, "get", "/api/container/status").json())["reason"]:
+        assert time.monotonic() < deadline, f"the stray task was not found: {status}"
+        time.sleep(0.5)
+    assert status["state"] == "stopped" and "network rules" in status["reason"], status
+    assert swarm.api.inspect_service(service["ID"])["Spec"]["Mode"]["Replicated"]["Replicas"] == 0
+    assert swarm.containers.list(filters={"label": f"com.docker.swarm.service.id={service['ID']}"}) == []
+    with lifecycle_of(app).sessions() as db:
+        [entry] = db.scalars(select(AuditEvent).where(AuditEvent.action == "desktop_stray_stopped")).all()
+        assert entry.target == desktop["id"]
+
+    again = call(broker, anna, "post", "/api/container/start?desktop_type=base").json()
+    assert (again["state"], again["container_id"]) == ("running", desktop["container_id"])
+    now = task_container(swarm, service["ID"]).id
+    assert now != admitted and swarm.api.inspect_service(service["ID"])["Spec"]["Labels"][ADMITTED_LABEL] == now
+    time.sleep(4)  # two housekeeping rounds: the admitted task is left running
+    assert call(broker, anna, "get", "/api/container/status").json()["state"] == "running"
