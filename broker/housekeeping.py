@@ -208,6 +208,10 @@ def _reconcile_one(
         ended = f"It ended by itself ({state.problem})." if state.problem else "It ended by itself."
         if move(STOPPED, address=None, stopped_at=utcnow(), state_reason=ended):
             report.ended.append(desktop.id)
+            try:
+                lifecycle.provider.ended(state.ref)
+            except ProviderError as error:  # the next start takes it off its networks all the same
+                log.warning("desktop %s ended, but was not taken off its networks: %s", desktop.id, error)
     elif desktop.state in BUSY:
         settle_abandoned()
 

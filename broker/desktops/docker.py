@@ -391,6 +391,10 @@ class DockerProvider(Provider):
             # A stopped desktop is on no network, so a start outside the broker gives it none either.
             self._disconnect_all(ref)
 
+    def ended(self, ref: str) -> None:
+        with engine_errors(), contextlib.suppress(NotFound):
+            self._disconnect_all(ref)
+
     def remove(self, ref: str) -> None:
         with engine_errors():
             try:

@@ -151,6 +151,11 @@ class Containers(Protocol):
         """Stop it and return once it has stopped; keep it for a later start."""
 
     @abstractmethod
+    def ended(self, ref: str) -> None:
+        """It ended by itself: leave it as a stop would, so that a start outside the broker gives it
+        no network without its rules."""
+
+    @abstractmethod
     def remove(self, ref: str) -> None:
         """Remove it and what belongs only to it (not the home); gone already is fine."""
 

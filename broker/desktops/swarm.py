@@ -254,6 +254,10 @@ class SwarmProvider(DockerProvider):
                 return
             time.sleep(0.2)
 
+    def ended(self, ref: str) -> None:
+        """Nothing to do: Swarm never starts an ended task again, and a new task the broker did not
+        start is a stray (ADMITTED_LABEL)."""
+
     def remove(self, ref: str) -> None:
         state = self.inspect(ref)
         if state is None:

@@ -154,6 +154,15 @@ def test_a_desktop_killed_or_removed_outside_is_shown_stopped_then_error_within_
         status = ben.status()
         assert status["state"] == "stopped" and "ended by itself" in status["reason"], status
         assert seen - killed < limit
+        # As after a stop, it is on no network now: a start by hand on the host gives it none.
+        container = stack.docker.containers.get(desktop["container_id"])
+        deadline = time.monotonic() + 5
+        while (networks := stack.docker.api.inspect_container(container.id)["NetworkSettings"]["Networks"]) != {}:
+            assert time.monotonic() < deadline, networks
+            time.sleep(0.1)
+        container.start()
+        container.reload()
+        assert container.status == "running" and container.attrs["NetworkSettings"]["Networks"] == {}
 
         again = ben.start()  # the same container, started again
         assert again["container_id"] == desktop["container_id"] and again["state"] == "running"
