@@ -15,7 +15,8 @@ rmSync(outdir, { recursive: true, force: true });
 const { metafile } = await build({
   absWorkingDir: here,
   entryPoints: ["src/viewer-guacamole.js", "src/viewer-novnc.js", "src/viewer-start.js", "src/viewer.css", "src/dashboard.js", "src/files.js",
-    "src/app.css", "src/signin.js", "src/branding.js", "src/classroom.js", "src/admin.js", "src/error.js"],
+    "src/app.css", "src/signin.js", "src/branding.js", "src/classroom.js", "src/admin.js", "src/error.js",
+    "src/load-guard.js"], // load-guard.js: a classic script (no imports), so it runs when modules cannot
   outdir,
   entryNames: "[name]",
   chunkNames: "chunks/[name]-[hash]",

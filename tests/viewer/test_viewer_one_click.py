@@ -118,3 +118,34 @@ def test_a_start_that_fails_says_why_in_the_viewer(stack, watched):
     )
     assert len(starts) == 1, starts
     assert watched.problems(expected_failures=("/api/container/start",)) == []
+
+
+def test_a_viewer_whose_code_did_not_all_arrive_loads_again_by_itself(stack, watched):
+    """A dropped connection (a school's Wi-Fi) loses one of the viewer's files: the page loads
+    again by itself once and draws the desktop, instead of showing "Connecting" for ever."""
+    page = watched.page
+    stack.sign_in(page, "alice")
+    page.goto(stack.proxy.url + "/")
+    start = page.locator(".desktop-card[data-type=xfce]").get_by_role("button", name="Start")
+    expect(start).to_be_visible()
+    watched.reset()
+    dropped: list[str] = []
+
+    def drop_the_first(route):
+        if dropped:
+            route.continue_()
+        else:
+            dropped.append(route.request.url)
+            route.abort("connectionreset")
+
+    page.route("**/static/app/chunks/*.js", drop_the_first)
+    pages_asked: list[str] = []
+    page.on("request", lambda asked: pages_asked.append(asked.url) if asked.resource_type == "document" else None)
+    start.click()
+    expect(page.locator("#viewer")).to_have_attribute("data-state", "connected", timeout=60_000)
+    page.wait_for_function(DRAWN_COLOURS, arg=20, timeout=20_000)
+    assert len(dropped) == 1, dropped
+    assert [url.split("?")[0].rsplit("/", 2)[-2:] for url in pages_asked[:2]] == [["start", "xfce"]] * 2, pages_asked
+    expect(page.locator(".load-error")).to_have_count(0)
+    stack.api(page, "POST", "/api/container/remove?desktop_type=xfce")
+    assert watched.problems(expected_failures=("/static/app/chunks/",)) == []
