@@ -179,8 +179,12 @@ def test_a_watcher_joins_the_owners_connection_read_only(stack):
     with stack.sessions() as db:
         db.get(Desktop, stack.desktop_id).last_activity_at = None
         db.commit()
-    watcher.ws.send(encode("mouse", "10", "10", "1"))
-    watcher.ws.send(encode("key", "65", "1"))
+    try:
+        watcher.ws.send(encode("mouse", "10", "10", "1"))
+        watcher.ws.send(encode("key", "65", "1"))
+    except OSError as error:  # the broker ended the watcher's tunnel: say what it sent last
+        watcher.ws.settimeout(2)
+        raise AssertionError(f"the watcher's tunnel ended ({error}); it then got {watcher.until('error')}") from None
     time.sleep(1.5)  # ample time for the relay to have written activity, had it passed the input on
     with stack.sessions() as db:
         rows = {row.mode: row.guacd_connection_id for row in db.scalars(select(Connection))}
