@@ -103,7 +103,8 @@ class AuthSession(Base):
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(String(255), default="")
 
-    user: Mapped[User] = relationship()
+    # Every request's sign-in check reads both: one query, not two round trips to the database.
+    user: Mapped[User] = relationship(lazy="joined")
 
 
 class LoginThrottle(Base):
@@ -211,7 +212,8 @@ class Desktop(Base):
     stops_at: Mapped[datetime | None] = mapped_column(DateTime, index=True)
 
     user: Mapped[User | None] = relationship()
-    desktop_type: Mapped[DesktopType] = relationship()
+    # Nearly every use of a desktop reads its type too (port, sound, recording): loaded with it.
+    desktop_type: Mapped[DesktopType] = relationship(lazy="joined", innerjoin=True)
 
     @property
     def watched(self) -> bool:

@@ -20,6 +20,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Signing in starts a new session: whatever session the request brings (perhaps one planted in
 # the browser) is neither used nor a reason to refuse it for a missing CSRF token.
 SIGN_IN_ENDPOINTS = frozenset({"auth.local_login"})
+# The Guacamole tunnel checks the sign-in itself, in the one database transaction it opens anyway.
+OWN_SIGN_IN_CHECK = frozenset({"tunnels.tunnel"})
 
 
 @dataclass(frozen=True)
@@ -46,7 +48,7 @@ def load_current_session() -> None:
     """before_request: set g.auth (the session or None) and enforce CSRF for cookie sign-ins."""
     g.auth = None
     credential = credential_from(request)
-    if credential is None or request.endpoint == "static" or request.endpoint in SIGN_IN_ENDPOINTS:
+    if credential is None or request.endpoint == "static" or request.endpoint in SIGN_IN_ENDPOINTS | OWN_SIGN_IN_CHECK:
         return
     g.auth = resolve_session(context.db(), credential.token)
     # A browser attaches cookies to cross-site requests by itself; the other three ways need the

@@ -38,6 +38,7 @@ def open_connection(db: Session, key: bytes, token: str) -> tuple[Connection, st
     except TokenError:
         raise service.TokenInvalid("The connection link is invalid or expired.") from None
     grant = service.redeem_token(db, target.jti)
+    db.commit()  # burned, whatever the checks below find
     # noVNC's input goes straight to the desktop's VNC server, past the broker: a locked person gets none.
     refuse_if_locked(db, db.get(User, grant.user_id))
     desktop = db.get(Desktop, grant.desktop_id)

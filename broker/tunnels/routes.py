@@ -10,7 +10,7 @@ from flask_sock import Sock
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker import audit, context
-from broker.auth.current import client_ip, current_session, current_user, require_user
+from broker.auth.current import client_ip, credential_from, current_session, require_user
 from broker.classroom.state import ScreenLocked, refuse_if_locked
 from broker.crypto import decrypt
 from broker.errors import Invalid, NotFound
@@ -209,9 +209,11 @@ def _whole_frames() -> None:
 @sock.route("/tunnel", bp=bp)
 def tunnel(ws):
     """The Guacamole tunnel: a shell around a TunnelSession."""
-    services, user = context.services(), current_user()
-    context.close_db()  # a tunnel lasts hours: it must not hold the sign-in check's database connection
-    asked = TunnelRequest(request.headers.get("Origin"), request.args.get("token", ""), user and user.id, _screen())
+    services, credential = context.services(), credential_from(request)
+    context.close_db()  # a tunnel lasts hours: it must hold no database connection of the request's
+    asked = TunnelRequest(
+        request.headers.get("Origin"), request.args.get("token", ""), credential and credential.token, _screen()
+    )
     watches = _kill_watch(services.sessions), _lock_watch(services.sessions)
     with TunnelSession(services.settings, services.sessions, *watches, node_of=services.node_of) as session:
         session.serve(ws, asked)

@@ -7,7 +7,7 @@ import logging
 import secrets
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from sqlalchemy import delete, func, or_, select, update
@@ -182,36 +182,45 @@ class Grant:
     desktop_id: str
     mode: str
     session_id: str | None = None
+    # What the token's checks loaded, held so the same database session finds it again without a
+    # query (its identity map keeps only what something still refers to).
+    loaded: tuple = field(default=(), compare=False, repr=False)
 
 
 def redeem_token(db: Session, token: str, user_id: int | None = None) -> Grant:
     """Burn a tunnel token; one atomic UPDATE, so two brokers cannot both redeem it. When the
     tunnel request comes signed in (`user_id`), only that person's tokens count: someone else's
-    token is refused and stays unburned for its owner."""
+    token is refused and stays unburned for its owner. A refused token's burn is committed here;
+    a granted one's with the caller's next commit, so a tunnel's checks cost one transaction."""
     if not token or len(token) > 128:
         raise TokenInvalid("The connection link is invalid.")
     now = utcnow()
     holder = [TunnelToken.user_id == user_id] if user_id is not None else []
-    burned = db.execute(
+    record = db.execute(
         update(TunnelToken)
         .where(TunnelToken.id == _hash(token), TunnelToken.used_at.is_(None), TunnelToken.expires_at > now, *holder)
         .values(used_at=now)
-    )
-    db.commit()
-    record = db.get(TunnelToken, _hash(token))
-    if burned.rowcount != 1 or record is None:
+        .returning(
+            TunnelToken.user_id, TunnelToken.desktop_id, TunnelToken.mode, TunnelToken.session_id, TunnelToken.issued_at
+        )
+    ).first()
+    if record is None:
+        db.rollback()
         raise TokenInvalid("The connection link has expired or was already used.")
-    reason = _access_ended(db, record, now)
-    if reason:
-        raise AccessEnded(reason)
-    return Grant(record.user_id, record.desktop_id, record.mode, record.session_id)
-
-
-def _access_ended(db: Session, record: TunnelToken, now) -> str | None:
-    """Whatever the token was issued under that has ended since: the sign-in, the account, the
-    desktop's run (stopped, or started again since), the right to watch."""
     user, desktop = db.get(User, record.user_id), db.get(Desktop, record.desktop_id)
     sign_in = db.get(AuthSession, record.session_id) if record.session_id else None
+    reason = _access_ended(db, record, user, desktop, sign_in, now)
+    if reason:
+        db.commit()  # burned all the same: a token opens once or never
+        raise AccessEnded(reason)
+    return Grant(record.user_id, record.desktop_id, record.mode, record.session_id, loaded=(user, desktop, sign_in))
+
+
+def _access_ended(
+    db: Session, record, user: User | None, desktop: Desktop | None, sign_in: AuthSession | None, now
+) -> str | None:
+    """Whatever the token was issued under that has ended since: the sign-in, the account, the
+    desktop's run (stopped, or started again since), the right to watch."""
     reason = ending.why_ended(
         kill_requested_at=None,
         kill_reason="",

@@ -22,6 +22,7 @@ import gevent.event
 from sqlalchemy.orm import Session, sessionmaker
 
 from broker import metrics
+from broker.auth.sessions import resolve_session
 from broker.classroom.state import is_locked
 from broker.config import Settings
 from broker.crypto import decrypt
@@ -67,7 +68,9 @@ JOINS_ANY = {"view": False, sharing.HELP: False, sharing.DEMO: True}
 class TunnelRequest:
     origin: str | None  # the Origin header the browser sent
     token: str
-    holder: int | None  # who is signed in on the request, if anyone: only their tokens count
+    # The sign-in the request brings, if any: then only its person's tokens count. Checked here, in
+    # the tunnel's one database session, rather than by every request's sign-in check.
+    sign_in: str | None
     screen: Screen
 
 
@@ -152,14 +155,20 @@ class TunnelSession:
         if refused:
             log.warning("tunnel refused: %s (allowed: DESKBROKER_PUBLIC_URL and DESKBROKER_ALLOWED_ORIGINS)", refused)
             raise TunnelRefused(f"Tunnel refused: {refused}.", CLIENT_FORBIDDEN)
-        with self.sessions() as db:  # one session for both: what the token's checks loaded is not read again
+        # One transaction for the sign-in, the token and the desktop: each round trip to the database
+        # waits its turn on a busy server, and a class opens its desktops at once.
+        with self.sessions() as db:
+            signed_in = resolve_session(db, request.sign_in) if request.sign_in else None
             try:
-                self.grant = grant = service.redeem_token(db, request.token, request.holder)
+                self.grant = grant = service.redeem_token(db, request.token, signed_in and signed_in.user_id)
             except service.ConnectRefused as exc:
                 # Access ended since the token was issued: the viewer says why and does not try again.
                 raise TunnelRefused(exc.message, SESSION_CLOSED if exc.reason else CLIENT_UNAUTHORIZED) from None
             self.screen = request.screen
-            join = self._look_up(db, grant)
+            try:
+                join = self._look_up(db, grant)
+            finally:
+                db.commit()  # the token's burn, also when the desktop turns out to be gone
         looked_up = time.monotonic()
         if grant.mode == sharing.DEMO and join is None:
             # Nobody is on the desktop and a class opens at once: one at a time, so that the first

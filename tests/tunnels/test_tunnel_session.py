@@ -5,6 +5,7 @@ away), the handshake logs the connection, bytes go both ways, and a kill ends it
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from datetime import timedelta
@@ -15,7 +16,9 @@ import gevent.socket
 import guacamole.client
 import pytest
 from prometheus_client import REGISTRY
+from sqlalchemy import event
 
+from broker.auth.sessions import create_session
 from broker.auth.users import create_local_user
 from broker.crypto import encrypt
 from broker.db import make_engine, make_sessionmaker, upgrade, utcnow
@@ -111,9 +114,15 @@ class World:
         return TunnelSession(self.settings, self.sessions, self.kills)
 
     def request(
-        self, token: str, width: int = FakeGuacd.ECHO_WIDTH, origin: str | None = ORIGIN, holder: int | None = None
+        self, token: str, width: int = FakeGuacd.ECHO_WIDTH, origin: str | None = ORIGIN, sign_in: str | None = None
     ) -> TunnelRequest:
-        return TunnelRequest(origin, token, holder, Screen(width, 768, 96))
+        return TunnelRequest(origin, token, sign_in, Screen(width, 768, 96))
+
+    def sign_in(self, user_id: int) -> str:
+        with self.sessions() as db:
+            token, _record = create_session(db, db.get(User, user_id), 3600)
+            db.commit()
+            return token
 
     def refusal(self, request: TunnelRequest) -> TunnelRefused:
         with self.session() as session, pytest.raises(TunnelRefused) as refused:
@@ -150,12 +159,16 @@ def test_a_bad_used_or_expired_token_is_refused_with_a_clear_message(world):
         db.commit()
     assert world.refusal(world.request(expired)).message == "The connection link has expired or was already used."
     someone_elses = world.token()
-    refused = world.refusal(world.request(someone_elses, holder=world.boss_id))
+    refused = world.refusal(world.request(someone_elses, sign_in=world.sign_in(world.boss_id)))
     assert (refused.message, refused.status) == (
         "The connection link has expired or was already used.",
         CLIENT_UNAUTHORIZED,
     )
     assert len(world.connections()) == 1  # the one that opened
+    # Unburned by the stranger's try: it still opens for anna, signed in or not.
+    with world.session() as session:
+        session.open(world.request(someone_elses, sign_in=world.sign_in(world.anna_id)))
+    assert len(world.connections()) == 2
 
 
 def test_a_refusal_tells_the_viewer_why_and_closes_with_the_status(world):
@@ -269,6 +282,30 @@ def test_the_handshake_logs_the_connection_and_bytes_go_both_ways(world):
     assert (ended.bytes_to_client, ended.bytes_from_client) == (result.bytes_to_browser, result.bytes_from_browser)
     with world.sessions() as db:
         assert db.get(Desktop, world.desktop_id).last_activity_at is not None  # a key is activity
+
+
+def test_a_tunnel_opens_in_two_transactions_reading_nothing_twice(world):
+    """On a busy broker each round trip to the database waits its turn, and a class opens its desktops
+    at once: the sign-in, the token and the desktop are checked in one transaction, the connection is
+    logged in a second, and no table is read twice."""
+    request = world.request(world.token(), sign_in=world.sign_in(world.anna_id))
+    transactions, statements = [], []
+    checkout = lambda *_args: transactions.append(1)  # noqa: E731
+    executed = lambda _conn, _cursor, statement, *_args: statements.append(" ".join(statement.split()))  # noqa: E731
+    event.listen(world.engine, "checkout", checkout)
+    event.listen(world.engine, "before_cursor_execute", executed)
+    try:
+        with world.session() as session:
+            session.open(request)
+    finally:
+        event.remove(world.engine, "checkout", checkout)
+        event.remove(world.engine, "before_cursor_execute", executed)
+    assert len(transactions) == 2, statements
+    read = [
+        re.search(r"\bFROM (\w+)", statement).group(1) for statement in statements if statement.startswith("SELECT")
+    ]
+    assert len(read) == len(set(read)), statements
+    assert [connection.mode for connection in world.connections()] == ["control"]
 
 
 def test_a_kill_ends_the_tunnel_with_its_reason(world):
