@@ -26,6 +26,10 @@ HARDENED = {
     "mem_limit": "2g",
     "pids_limit": 1024,
 }
+# When the machine's CPU runs short (a class's desktops all booting), the tier's work goes first: a
+# handshake and a screen's first frame are what people wait for, a desktop's boot is not. Docker's
+# default weight is 1024, a desktop's too: as in docker-compose.yml, the tier weighs eight of them.
+TIER_CPU_SHARES = 8192
 
 
 def recordings_mount(directory: str) -> dict:
@@ -72,6 +76,7 @@ def _start_guacd(provider: DockerProvider, settings: Settings, name: str) -> str
         if not any(mount["Destination"] == RECORDING_PATH for mount in container.attrs.get("Mounts", [])):
             container.remove(force=True)  # made before session recordings: made again, with them
             raise NotFound(name)
+        container.update(cpu_shares=TIER_CPU_SHARES)  # one made before the tier had its weight
         if container.status != "running":
             container.start()
     except NotFound:
@@ -83,6 +88,7 @@ def _start_guacd(provider: DockerProvider, settings: Settings, name: str) -> str
             network=settings.desktops.desktop_network,
             labels={BROKER_LABEL: settings.desktops.instance},
             restart_policy={"Name": "unless-stopped"},
+            cpu_shares=TIER_CPU_SHARES,
             **HARDENED,
             **recordings,
         )
