@@ -227,6 +227,14 @@ def test_only_the_proxy_is_published(stack, docker_engine):
     assert network.attrs["Internal"]
 
 
+def test_the_services_go_before_the_desktops_when_the_cpu_runs_short(stack, docker_engine):
+    """A class's desktops all booting keep the CPU busy: sign-ins, handshakes and first frames come first."""
+    containers = docker_engine.containers.list(filters={"label": f"com.docker.compose.project={stack.instance}"})
+    weights = {c.labels["com.docker.compose.service"]: c.attrs["HostConfig"]["CpuShares"] for c in containers}
+    assert {"broker", "guacd", "websockify", "postgres"} <= set(weights), weights
+    assert set(weights.values()) == {8192}, weights  # a desktop has Docker's default, 1024
+
+
 def test_the_broker_runs_as_the_desktop_user_with_no_capability(stack, docker_engine):
     broker = docker_engine.containers.get(stack.compose.container("broker"))
     assert broker.attrs["Config"]["User"] == "deskbroker"  # the image's user, not overridden
