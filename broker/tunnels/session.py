@@ -108,6 +108,8 @@ class TunnelSession:
         self.target: VncTarget | None = None
         self.screen: Screen | None = None
         self.guacd_instance = ""  # host:port of the pool's instance that holds the connection
+        self.logging: gevent.Greenlet | None = None  # the connection's log, when written beside the relay
+        self.relayed: GuacdConnection | None = None  # guacd's side, once the relay has it
         self.tunnel_uuid = str(uuid.uuid4())
         self.recording: str | None = None  # the file name guacd records this tunnel under
         self.name = ""  # the person's, for guacd
@@ -125,7 +127,7 @@ class TunnelSession:
         keep_alive = gevent.spawn(_keep_waiting, ws, opened)
         refusal = None
         try:
-            self.open(request, viewer_gone=lambda: not getattr(ws, "connected", True))  # simple-websocket's
+            self.open(request, viewer_gone=lambda: not getattr(ws, "connected", True), log_beside=True)
         except TunnelRefused as refused:
             refusal = refused
         finally:
@@ -137,16 +139,19 @@ class TunnelSession:
             return None
         return self.run(ws)
 
-    def open(self, request: TunnelRequest, viewer_gone: Callable[[], bool] = lambda: False) -> None:
+    def open(
+        self, request: TunnelRequest, viewer_gone: Callable[[], bool] = lambda: False, log_beside: bool = False
+    ) -> None:
         """Everything before the first byte is relayed; TunnelRefused saying why it cannot open
-        (also when `viewer_gone()` once its guacd turn came)."""
+        (also when `viewer_gone()` (simple-websocket's) once its guacd turn came). `log_beside`: the
+        owner's own unrecorded connection is logged while its first frame goes out (serve())."""
         try:
-            self._open(request, viewer_gone)
+            self._open(request, viewer_gone, log_beside)
         except TunnelRefused as refusal:
             metrics.TUNNEL_ENDS.labels("refused", str(refusal.status)).inc()
             raise
 
-    def _open(self, request: TunnelRequest, viewer_gone: Callable[[], bool]) -> None:
+    def _open(self, request: TunnelRequest, viewer_gone: Callable[[], bool], log_beside: bool) -> None:
         asked = time.monotonic()
         # First of all: a foreign page must not use the browser's cookies to drive a desktop.
         refused = check_origin(
@@ -183,7 +188,14 @@ class TunnelSession:
         metrics.HANDSHAKE_WAIT_SECONDS.labels(instance.name).observe(self.guacd.turn_wait_seconds)
         metrics.HANDSHAKE_SECONDS.labels(instance.name).observe(self.guacd.handshake_seconds)
         connected = time.monotonic()
-        self.record_id = self._log_start()
+        self.record_id = str(uuid.uuid4())
+        if log_beside and grant.mode == "control" and not self.recording:
+            # A class opening its desktops at once waits on every round trip to the database: the
+            # owner's own connection is logged while its first frame is on its way. Watchers and
+            # recordings are on the record before a pixel moves.
+            self.logging = gevent.spawn(self._log_start_or_end, self.guacd.connection_id)
+        else:
+            self._log_start(self.guacd.connection_id)
         log.info(
             "tunnel %s to desktop %s on guacd %s: token and desktop %.3f s, turn after %.3f s, handshake %.3f s, "
             "logged in %.3f s, open after %.3f s in all",
@@ -249,6 +261,7 @@ class TunnelSession:
     def run(self, ws: WebSocket) -> RelayResult:
         """Relay until the tunnel ends (after open()); closes both ends and logs how it ended."""
         grant, guacd, self.guacd = self.grant, self.guacd, None  # the relay closes guacd's side
+        self.relayed = guacd
         activity = Throttled(self._touch, ACTIVITY_WRITE_SECONDS)
         watching = Throttled(self._mark_watched, WATCHED_MARK_SECONDS)
 
@@ -297,16 +310,29 @@ class TunnelSession:
             self.guacd.close()
             self.guacd = None
 
-    def _log_start(self) -> str:
+    def _log_start_or_end(self, guacd_connection_id: str) -> bool:
+        """The connection's log beside its relay; a tunnel that cannot be logged is ended (guacd's side
+        closed: the viewer reconnects), for nothing could end it then (KillWatch reads the log)."""
+        try:
+            self._log_start(guacd_connection_id)
+            return True
+        except Exception as error:
+            log.warning("tunnel %s could not be logged, so it ends: %s", self.tunnel_uuid, type(error).__name__)
+            for guacd in (self.guacd, self.relayed):
+                if guacd is not None:
+                    guacd.close()
+            return False
+
+    def _log_start(self, guacd_connection_id: str) -> None:
         grant = self.grant
         with self.sessions() as db:
             record = Connection(
-                id=str(uuid.uuid4()),
+                id=self.record_id,
                 user_id=grant.user_id,
                 desktop_id=grant.desktop_id,
                 mode=grant.mode,
                 protocol="guacamole",
-                guacd_connection_id=self.guacd.connection_id,
+                guacd_connection_id=guacd_connection_id,
                 guacd_instance=self.guacd_instance,
                 session_id=grant.session_id,
             )
@@ -319,9 +345,10 @@ class TunnelSession:
             db.commit()
             if grant.mode in WATCHING:  # the owner's viewer says so at once, not only at the first check-in
                 service.mark_watched(db, grant.desktop_id)
-            return record.id
 
     def _log_end(self, result: RelayResult) -> None:
+        if self.logging is not None and not self.logging.get():
+            return  # never logged (and ended for it)
         with self.sessions() as db:
             record = db.get(Connection, self.record_id)
             record.ended_at = utcnow()

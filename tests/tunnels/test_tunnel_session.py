@@ -17,6 +17,7 @@ import guacamole.client
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import event
+from sqlalchemy.exc import OperationalError
 
 from broker.auth.sessions import create_session
 from broker.auth.users import create_local_user
@@ -306,6 +307,31 @@ def test_a_tunnel_opens_in_two_transactions_reading_nothing_twice(world):
     ]
     assert len(read) == len(set(read)), statements
     assert [connection.mode for connection in world.connections()] == ["control"]
+
+
+def test_the_owners_tunnel_is_logged_beside_its_first_frame_and_ends_when_it_cannot_be(world, monkeypatch):
+    """serve() logs the owner's own connection while the relay starts (a round trip less before the
+    first frame); one the log cannot take would run where no kill reaches it (KillWatch reads the
+    log), so it ends, and the viewer, seeing it closed, connects again."""
+    ws = MemorySocket()
+    with world.session() as session:
+        task = gevent.spawn(session.serve, ws, world.request(world.token()))
+        gevent.sleep(0.3)
+        [live] = world.connections()
+        assert (live.id, live.ended_at, live.guacd_connection_id[:1]) == (session.record_id, None, "$")
+        ws.inbox.put(StopIteration)
+        assert task.get(timeout=5).end_reason == "browser side: ConnectionError"
+    assert world.connections()[0].end_reason == "browser side: ConnectionError"
+
+    def unreachable(_session, _guacd_connection_id):
+        raise OperationalError("INSERT INTO connections", {}, Exception("the database went away"))
+
+    monkeypatch.setattr(TunnelSession, "_log_start", unreachable)
+    ws = MemorySocket()
+    with world.session() as session:
+        result = gevent.spawn(session.serve, ws, world.request(world.token())).get(timeout=5)
+    assert result.end_reason.startswith("guacd side") and ws.closed is not None  # closed: the viewer reconnects
+    assert len(world.connections()) == 1  # the first one only
 
 
 def test_a_kill_ends_the_tunnel_with_its_reason(world):
