@@ -109,7 +109,6 @@ class TunnelSession:
         self.screen: Screen | None = None
         self.guacd_instance = ""  # host:port of the pool's instance that holds the connection
         self.logging: gevent.Greenlet | None = None  # the connection's log, when written beside the relay
-        self.relayed: GuacdConnection | None = None  # guacd's side, once the relay has it
         self.tunnel_uuid = str(uuid.uuid4())
         self.recording: str | None = None  # the file name guacd records this tunnel under
         self.name = ""  # the person's, for guacd
@@ -127,6 +126,7 @@ class TunnelSession:
         keep_alive = gevent.spawn(_keep_waiting, ws, opened)
         refusal = None
         try:
+            # `connected`: simple-websocket's, False once the browser closed it.
             self.open(request, viewer_gone=lambda: not getattr(ws, "connected", True), log_beside=True)
         except TunnelRefused as refused:
             refusal = refused
@@ -143,8 +143,8 @@ class TunnelSession:
         self, request: TunnelRequest, viewer_gone: Callable[[], bool] = lambda: False, log_beside: bool = False
     ) -> None:
         """Everything before the first byte is relayed; TunnelRefused saying why it cannot open
-        (also when `viewer_gone()` (simple-websocket's) once its guacd turn came). `log_beside`: the
-        owner's own unrecorded connection is logged while its first frame goes out (serve())."""
+        (also when `viewer_gone()` once its guacd turn came). `log_beside`: the owner's own
+        unrecorded connection is logged while its first frame goes out (serve())."""
         try:
             self._open(request, viewer_gone, log_beside)
         except TunnelRefused as refusal:
@@ -193,7 +193,7 @@ class TunnelSession:
             # A class opening its desktops at once waits on every round trip to the database: the
             # owner's own connection is logged while its first frame is on its way. Watchers and
             # recordings are on the record before a pixel moves.
-            self.logging = gevent.spawn(self._log_start_or_end, self.guacd.connection_id)
+            self.logging = gevent.spawn(self._log_start_or_end, self.guacd)
         else:
             self._log_start(self.guacd.connection_id)
         log.info(
@@ -261,7 +261,6 @@ class TunnelSession:
     def run(self, ws: WebSocket) -> RelayResult:
         """Relay until the tunnel ends (after open()); closes both ends and logs how it ended."""
         grant, guacd, self.guacd = self.grant, self.guacd, None  # the relay closes guacd's side
-        self.relayed = guacd
         activity = Throttled(self._touch, ACTIVITY_WRITE_SECONDS)
         watching = Throttled(self._mark_watched, WATCHED_MARK_SECONDS)
 
@@ -310,17 +309,15 @@ class TunnelSession:
             self.guacd.close()
             self.guacd = None
 
-    def _log_start_or_end(self, guacd_connection_id: str) -> bool:
+    def _log_start_or_end(self, guacd: GuacdConnection) -> bool:
         """The connection's log beside its relay; a tunnel that cannot be logged is ended (guacd's side
         closed: the viewer reconnects), for nothing could end it then (KillWatch reads the log)."""
         try:
-            self._log_start(guacd_connection_id)
+            self._log_start(guacd.connection_id)
             return True
         except Exception as error:
             log.warning("tunnel %s could not be logged, so it ends: %s", self.tunnel_uuid, type(error).__name__)
-            for guacd in (self.guacd, self.relayed):
-                if guacd is not None:
-                    guacd.close()
+            guacd.close()  # the relay's, or the one it is about to take
             return False
 
     def _log_start(self, guacd_connection_id: str) -> None:
