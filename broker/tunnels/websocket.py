@@ -35,3 +35,19 @@ def send_whole_frames(environ: dict) -> None:
     for key in SERVER_SOCKET_KEYS:
         if key in environ and not isinstance(environ[key], WholeFrames):
             environ[key] = WholeFrames(environ[key])
+
+
+CLOSE_REPLY_SECONDS = 2.0  # how long a closing tunnel waits for the browser's own close frame
+
+
+def close_politely(ws: Any, reason: int | None = None, message: str | None = None) -> None:
+    """Send the close frame, then wait a moment for the browser's answer before the socket goes
+    (RFC 6455 7.1.1). Closing at once resets a connection whose browser is still answering a `sync`:
+    a browser that takes the reset can drop what it has not read yet, the `error` that says why."""
+    try:
+        ws.close(reason=reason, message=message)
+    except Exception:
+        return  # already closed by the browser
+    reader = getattr(ws, "thread", None)  # simple-websocket's; it ends at the browser's next frame
+    if reader is not None:
+        reader.join(CLOSE_REPLY_SECONDS)
