@@ -366,6 +366,12 @@ class DesktopSettings:
         parse_duration,
         "60s",
     )
+    launches_at_once: int = setting(
+        "Desktops one broker process launches at once (create, network rules, start); the others wait "
+        "their turn, at most DESKTOP_START_TIMEOUT. Raise it on a server with many cores.",
+        _positive_int,
+        "2",
+    )
     desktop_idle_timeout: int = setting("Stop a desktop after this long without input (e.g. 6h).", parse_duration, "6h")
     desktop_remove_after: int = setting(
         "Remove a stopped desktop's container after this long (its home volume is kept).", parse_duration, "7d"

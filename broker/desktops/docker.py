@@ -62,10 +62,6 @@ UNREACHABLE = (
     "The container engine is not reachable, so desktops cannot be started or stopped right now. Please try again later."
 )
 TOO_BUSY = "The container engine is too busy to start desktops right now. Please try again in a minute."
-# Containers one broker process launches at once; the rest wait their turn. A class starting together
-# gains nothing from more on a small server: the engine's calls only get slower, until one passes
-# API_TIMEOUT and its person is refused (seen on 2 cores with 100 people in half a minute).
-LAUNCHES_AT_ONCE = 4
 
 
 @contextlib.contextmanager
@@ -119,12 +115,15 @@ class DockerProvider(Provider):
         self._subnets: dict[str, tuple[str, ...]] = {}
         self._network_lock = threading.Lock()
         self._host_addresses = isolation.HostAddresses(self._list_host_addresses)
-        self._launches = threading.BoundedSemaphore(LAUNCHES_AT_ONCE)
+        # A class starting together gains nothing from more launches at once than the engine's cores
+        # keep up with: every engine call, and every first frame of those already started, only gets
+        # slower (DESKBROKER_LAUNCHES_AT_ONCE, docs/operations.md "No one stalls the others").
+        self._launches = threading.BoundedSemaphore(settings.launches_at_once)
         self._launch_wait = settings.desktop_start_timeout
 
     @contextlib.contextmanager
     def launch_turn(self) -> Iterator[None]:
-        """Wait (at most the start timeout) until fewer than LAUNCHES_AT_ONCE launches of this process run."""
+        """Wait (at most the start timeout) until fewer than `launches_at_once` launches of this process run."""
         if not self._launches.acquire(timeout=self._launch_wait):
             raise EngineUnavailable(TOO_BUSY)
         try:

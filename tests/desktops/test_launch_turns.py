@@ -7,7 +7,7 @@ import time
 import pytest
 
 from broker.desktops import docker as docker_provider
-from broker.desktops.docker import LAUNCHES_AT_ONCE, TOO_BUSY, DockerProvider
+from broker.desktops.docker import TOO_BUSY, DockerProvider
 from broker.engine import EngineUnavailable
 from tests.fixtures.broker import make_settings
 
@@ -29,8 +29,12 @@ class Launches:
             self.done += 1
 
 
+AT_ONCE = 3  # DESKBROKER_AT_ONCE, other than the default so that the setting is what counts
+
+
 def provider_with(monkeypatch, launches: Launches, start_timeout: str = "60s") -> DockerProvider:
-    provider = DockerProvider(make_settings(desktop_start_timeout=start_timeout).desktops)
+    settings = make_settings(desktop_start_timeout=start_timeout, launches_at_once=str(AT_ONCE))
+    provider = DockerProvider(settings.desktops)
     monkeypatch.setattr(provider, "_launch", launches)
     return provider
 
@@ -55,16 +59,16 @@ def start_all(provider: DockerProvider, people: int) -> list[Exception]:
 def test_a_class_is_launched_a_few_at_a_time_and_everyone_gets_theirs(monkeypatch):
     launches = Launches(0.2)
     provider = provider_with(monkeypatch, launches)
-    assert start_all(provider, 3 * LAUNCHES_AT_ONCE) == []
-    assert launches.done == 3 * LAUNCHES_AT_ONCE
-    assert launches.most == LAUNCHES_AT_ONCE
+    assert start_all(provider, 3 * AT_ONCE) == []
+    assert launches.done == 3 * AT_ONCE
+    assert launches.most == AT_ONCE
 
 
 def test_who_waits_longer_than_the_start_timeout_is_told_the_engine_is_busy(monkeypatch):
     launches = Launches(2.5)
     provider = provider_with(monkeypatch, launches, start_timeout="1s")
-    refused = start_all(provider, LAUNCHES_AT_ONCE + 1)
-    assert launches.done == LAUNCHES_AT_ONCE
+    refused = start_all(provider, AT_ONCE + 1)
+    assert launches.done == AT_ONCE
     assert [str(error) for error in refused] == [TOO_BUSY]
     assert refused[0].code == "engine_unavailable"
 
