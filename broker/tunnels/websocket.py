@@ -1,10 +1,11 @@
-"""Whole WebSocket frames on the wire.
+"""Whole WebSocket frames on the wire, and a close that lets the browser answer.
 
 simple-websocket (under flask-sock) writes each frame with one `socket.send()`, which may
 write only part of a large frame (simple-websocket issue #45, unfixed in 1.1.0): the rest is
 lost and the browser's stream is corrupt. And the relay's two greenlets may both send (data,
 ping answers), so frames must not interleave either. The server socket is wrapped before the
-WebSocket is made from it.
+WebSocket is made from it. simple-websocket's server close sends the close frame and lets the
+socket go at once; close_politely() waits for the browser's answer first.
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ class Launches:
             self.done += 1
 
 
-AT_ONCE = 3  # DESKBROKER_AT_ONCE, other than the default so that the setting is what counts
+AT_ONCE = 3  # DESKBROKER_LAUNCHES_AT_ONCE, other than the default so that the setting is what counts
 
 
 def provider_with(monkeypatch, launches: Launches, start_timeout: str = "60s") -> DockerProvider:
