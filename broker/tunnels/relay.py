@@ -21,7 +21,6 @@ from broker import metrics
 from broker.tunnels.ending import REASONS
 from broker.tunnels.guacd import CLIENT_BAD_REQUEST, UPSTREAM_TIMEOUT, GuacdConnection
 from broker.tunnels.protocol import INTERNAL_OPCODE, ProtocolError, encode, parse, split_complete
-from broker.tunnels.websocket import close_politely
 
 log = logging.getLogger(__name__)
 
@@ -293,10 +292,13 @@ class Relay:
         return "".join(kept)
 
     def _close_browser(self) -> None:
-        if self.killed:  # the status as the close reason, as guacamole-common-js reads it
-            close_politely(self.ws, reason=1000, message=str(SESSION_CLOSED))
-        else:
-            close_politely(self.ws)
+        try:
+            if self.killed:  # the status as the close reason, as guacamole-common-js reads it
+                self.ws.close(reason=1000, message=str(SESSION_CLOSED))
+            else:
+                self.ws.close()
+        except Exception:
+            pass
 
 
 class Throttled:

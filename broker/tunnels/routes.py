@@ -28,7 +28,7 @@ from broker.tunnels.schemas import (
     NovncTokenSchema,
 )
 from broker.tunnels.session import TunnelRequest, TunnelSession
-from broker.tunnels.websocket import send_whole_frames
+from broker.tunnels.websocket import await_close_reply, send_whole_frames
 
 bp = Blueprint("tunnels", __name__)
 sock = Sock()
@@ -217,6 +217,7 @@ def tunnel(ws):
     watches = _kill_watch(services.sessions), _lock_watch(services.sessions)
     with TunnelSession(services.settings, services.sessions, *watches, node_of=services.node_of) as session:
         session.serve(ws, asked)
+    await_close_reply(ws)  # logged and closed: the socket goes once the browser has answered
 
 
 def _screen() -> Screen:

@@ -48,7 +48,6 @@ from broker.tunnels.locks import LockWatch
 from broker.tunnels.protocol import INTERNAL_OPCODE, encode
 from broker.tunnels.relay import NOP, SESSION_CLOSED, Relay, RelayResult, Throttled, WebSocket
 from broker.tunnels.resize import DesktopResizer
-from broker.tunnels.websocket import close_politely
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +85,7 @@ class TunnelRefused(Exception):
         """Tell guacamole-common-js why (after its uuid, serve()): an `error` instruction, and the status
         as the close reason."""
         ws.send(encode("error", self.message, self.status))
-        close_politely(ws, reason=1000, message=str(self.status))
+        ws.close(reason=1000, message=str(self.status))
 
 
 class TunnelSession:

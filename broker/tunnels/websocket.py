@@ -5,7 +5,7 @@ write only part of a large frame (simple-websocket issue #45, unfixed in 1.1.0):
 lost and the browser's stream is corrupt. And the relay's two greenlets may both send (data,
 ping answers), so frames must not interleave either. The server socket is wrapped before the
 WebSocket is made from it. simple-websocket's server close sends the close frame and lets the
-socket go at once; close_politely() waits for the browser's answer first.
+socket go at once; the tunnel's route waits for the browser's answer first (await_close_reply).
 """
 
 from __future__ import annotations
@@ -38,17 +38,13 @@ def send_whole_frames(environ: dict) -> None:
             environ[key] = WholeFrames(environ[key])
 
 
-CLOSE_REPLY_SECONDS = 2.0  # how long a closing tunnel waits for the browser's own close frame
+CLOSE_REPLY_SECONDS = 2.0  # how long an ended tunnel waits for the browser's own close frame
 
 
-def close_politely(ws: Any, reason: int | None = None, message: str | None = None) -> None:
-    """Send the close frame, then wait a moment for the browser's answer before the socket goes
-    (RFC 6455 7.1.1). Closing at once resets a connection whose browser is still answering a `sync`:
-    a browser that takes the reset can drop what it has not read yet, the `error` that says why."""
-    try:
-        ws.close(reason=reason, message=message)
-    except Exception:
-        return  # already closed by the browser
+def await_close_reply(ws: Any) -> None:
+    """After the close frame, a moment for the browser's answer before the socket goes (RFC 6455
+    7.1.1). Letting it go at once resets a connection whose browser is still answering a `sync`: a
+    browser that takes the reset can drop what it has not read yet, the `error` that says why."""
     reader = getattr(ws, "thread", None)  # simple-websocket's; it ends at the browser's next frame
     if reader is not None:
         reader.join(CLOSE_REPLY_SECONDS)
