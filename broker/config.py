@@ -367,8 +367,9 @@ class DesktopSettings:
         "60s",
     )
     launches_at_once: int = setting(
-        "Desktops one broker process launches at once (create, network rules, start); the others wait "
-        "their turn, at most DESKTOP_START_TIMEOUT. Raise it on a server with many cores.",
+        "Desktops the broker processes of this host launch at once between them (create, network rules, "
+        "start); the others wait their turn, at most DESKTOP_START_TIMEOUT. About one per core of the "
+        "engine's host.",
         _positive_int,
         "2",
     )

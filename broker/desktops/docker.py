@@ -18,6 +18,7 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.types import Mount
 
+from broker import host_turns
 from broker.config import DesktopSettings, proxy_endpoint
 from broker.desktops import isolation
 from broker.desktops.naming import public_volume_name
@@ -115,21 +116,22 @@ class DockerProvider(Provider):
         self._subnets: dict[str, tuple[str, ...]] = {}
         self._network_lock = threading.Lock()
         self._host_addresses = isolation.HostAddresses(self._list_host_addresses)
-        # A class starting together gains nothing from more launches at once than the engine's cores
-        # keep up with: every engine call, and every first frame of those already started, only gets
-        # slower (DESKBROKER_LAUNCHES_AT_ONCE, docs/operations.md "No one stalls the others").
-        self._launches = threading.BoundedSemaphore(settings.launches_at_once)
+        self._launches_at_once = settings.launches_at_once
         self._launch_wait = settings.desktop_start_timeout
 
     @contextlib.contextmanager
     def launch_turn(self) -> Iterator[None]:
-        """Wait (at most the start timeout) until fewer than `launches_at_once` launches of this process run."""
-        if not self._launches.acquire(timeout=self._launch_wait):
-            raise EngineUnavailable(TOO_BUSY)
+        """Wait (at most the start timeout) until fewer than `launches_at_once` launches run on this host.
+
+        A class starting together gains nothing from more launches at once than the engine's cores
+        keep up with: every engine call, and every first frame of those already started, only gets
+        slower (DESKBROKER_LAUNCHES_AT_ONCE, docs/operations.md "No one stalls the others"). Counted on
+        the host, not per broker process, so that more workers do not mean more launches."""
         try:
-            yield
-        finally:
-            self._launches.release()
+            with host_turns.turn("launches", self._launch_wait, slots=self._launches_at_once, poll=0.05):
+                yield
+        except host_turns.Busy:
+            raise EngineUnavailable(TOO_BUSY) from None
 
     @property
     def client(self) -> docker.DockerClient:

@@ -8,13 +8,8 @@ first: left empty, guacd talks protocol 1.0 to the browser.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
-import os
-import re
 import socket
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +17,8 @@ from dataclasses import dataclass
 from guacamole.client import GuacamoleClient
 from guacamole.exceptions import InvalidInstruction
 from guacamole.instruction import GuacamoleInstruction as Instruction
+
+from broker import host_turns
 
 # pyguacamole logs every instruction at DEBUG, the `connect` with the VNC password among them.
 logging.getLogger("guacamole").setLevel(logging.WARNING)
@@ -153,12 +150,9 @@ def _close(client: GuacamoleClient) -> None:
 # guacd 1.3 (Debian's) mishandles handshakes that overlap while other connections come and go: with
 # 20–50 opened at once, 0.5–4 % hung until our timeout or were even answered with another
 # connection's stream (`sync` where `args` belongs); taking turns, 0 of 600 (see guacd/README.md).
-# So the handshakes to one guacd take turns: within a process by a lock, across this host's broker
-# processes (and broker containers sharing DESKBROKER_LOCKS_DIR) by a file lock. A turn lasts one
+# So the handshakes to one guacd take turns on this host (broker.host_turns). A turn lasts one
 # handshake (tens of milliseconds; at most `timeout`).
 TURN_WAIT_SECONDS = 20.0
-_turn_locks: dict[str, threading.Lock] = {}
-_turn_locks_guard = threading.Lock()
 
 
 @contextlib.contextmanager
@@ -167,39 +161,14 @@ def handshake_turn(guacd_host: str, guacd_port: int) -> Iterator[None]:
         yield
 
 
-def _locks_folder() -> str:
-    """Where the file locks live: DESKBROKER_LOCKS_DIR, a folder every broker on this host shares
-    (compose mounts one into each broker replica), else this process's temporary folder."""
-    return os.environ.get("DESKBROKER_LOCKS_DIR") or tempfile.gettempdir()
-
-
 @contextlib.contextmanager
 def exclusive(name: str) -> Iterator[None]:
-    """One at a time on this host for `name`: within a process by a lock, across this host's broker
-    processes (and brokers sharing DESKBROKER_LOCKS_DIR) by a file lock; GuacdError after TURN_WAIT_SECONDS."""
-    with _turn_locks_guard:
-        local = _turn_locks.setdefault(name, threading.Lock())
-    if not local.acquire(timeout=TURN_WAIT_SECONDS):
-        raise GuacdError("guacd is busy with other connections", UPSTREAM_TIMEOUT)
+    """One at a time on this host for `name`; GuacdError after TURN_WAIT_SECONDS."""
     try:
-        safe = re.sub(r"[^A-Za-z0-9.-]", "_", name)
-        path = os.path.join(_locks_folder(), f"deskbroker-{safe}.lock")
-        fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o644)
-        try:
-            deadline = time.monotonic() + TURN_WAIT_SECONDS
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # never blocks the gevent hub
-                    break
-                except BlockingIOError:
-                    if time.monotonic() > deadline:
-                        raise GuacdError("guacd is busy with other connections", UPSTREAM_TIMEOUT) from None
-                    time.sleep(0.005)
+        with host_turns.turn(name, TURN_WAIT_SECONDS):
             yield
-        finally:
-            os.close(fd)  # releases the file lock
-    finally:
-        local.release()
+    except host_turns.Busy:
+        raise GuacdError("guacd is busy with other connections", UPSTREAM_TIMEOUT) from None
 
 
 def open_connection(
