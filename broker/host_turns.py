@@ -25,7 +25,7 @@ _semaphores: dict[tuple[str, int], threading.BoundedSemaphore] = {}
 _semaphores_guard = threading.Lock()
 
 
-def locks_folder() -> str:
+def _locks_folder() -> str:
     """DESKBROKER_LOCKS_DIR, a folder every broker on this host shares (compose mounts one into each
     broker replica), else this process's temporary folder."""
     return os.environ.get("DESKBROKER_LOCKS_DIR") or tempfile.gettempdir()
@@ -42,7 +42,7 @@ def turn(name: str, wait: float, slots: int = 1, poll: float = 0.005) -> Iterato
         raise Busy(name)
     try:
         safe = re.sub(r"[^A-Za-z0-9.-]", "_", name)
-        paths = [os.path.join(locks_folder(), f"deskbroker-{safe}{f'-{n}' if n else ''}.lock") for n in range(slots)]
+        paths = [os.path.join(_locks_folder(), f"deskbroker-{safe}{f'-{n}' if n else ''}.lock") for n in range(slots)]
         fd = _any_file_lock(paths, deadline, poll)
         try:
             yield

@@ -128,7 +128,7 @@ class DockerProvider(Provider):
         slower (DESKBROKER_LAUNCHES_AT_ONCE, docs/operations.md "No one stalls the others"). Counted on
         the host, not per broker process, so that more workers do not mean more launches."""
         try:
-            with host_turns.turn("launches", self._launch_wait, slots=self._launches_at_once, poll=0.05):
+            with host_turns.turn("launches", self._launch_wait, slots=self._launches_at_once, poll=0.02):
                 yield
         except host_turns.Busy:
             raise EngineUnavailable(TOO_BUSY) from None
