@@ -160,7 +160,11 @@ class School:
         pool = self.guacd_running.enter_context(run_guacd_pool(docker, instance, self.network, pool_size()))
         self.guacds = [container for container, _address in pool]
         hosts = ",".join(f"{address}:4822" for _container, address in pool)
-        self.broker = broker_factory(database_url, **overrides, guacd_hosts=hosts)
+        try:
+            self.broker = broker_factory(database_url, **overrides, guacd_hosts=hosts)
+        except BaseException:  # a broker that does not start leaves no guacd running
+            self.guacd_running.close()
+            raise
 
     def close(self) -> None:
         self.broker.stop()
